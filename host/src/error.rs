@@ -1,0 +1,162 @@
+//! The host's error types.
+
+use std::io;
+use std::path::PathBuf;
+
+use plugin_api::abi::PhResult;
+
+/// Why a library was refused. Shown as one line: `FILE: cause`.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {kind}", path.display())]
+pub struct LoadError {
+    /// The library file.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub kind: LoadErrorKind,
+}
+
+/// The ways loading a plugin library can fail.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadErrorKind {
+    /// The path is not a regular file (a directory, a dangling link).
+    #[error("not a regular file")]
+    NotAFile,
+    /// The dynamic loader could not open the file (not a library, truncated, unreadable,
+    /// unresolved symbols).
+    #[error("cannot open library: {0}")]
+    Open(String),
+    /// The library does not export the entry point.
+    #[error("not a plugin: no entry point `{symbol}`")]
+    NoEntryPoint {
+        /// The symbol looked for.
+        symbol: &'static str,
+    },
+    /// The entry point returned NULL.
+    #[error("the entry point returned no descriptor")]
+    NoDescriptor,
+    /// The plugin was built for another ABI version.
+    #[error("ABI version {major}.{minor} is not supported (host ABI {host_major}.{host_minor}: same major, minor at most {host_minor})")]
+    AbiVersion {
+        /// The plugin's ABI major version.
+        major: u16,
+        /// The plugin's ABI minor version.
+        minor: u16,
+        /// The host's ABI major version.
+        host_major: u16,
+        /// The host's ABI minor version.
+        host_minor: u16,
+    },
+    /// abi_stable's type layout carried by the plugin differs from the host's.
+    #[error("type layout of the ABI differs from the host's: {summary} (RUST_LOG=debug shows the full report)")]
+    Layout {
+        /// One line naming what differs.
+        summary: String,
+        /// abi_stable's full report.
+        report: String,
+    },
+    /// A table is smaller than this ABI version requires.
+    #[error("{table} is {size} bytes, the host needs at least {needed}")]
+    StructTooSmall {
+        /// The table.
+        table: &'static str,
+        /// Its declared `struct_size`.
+        size: u32,
+        /// The size the host needs.
+        needed: usize,
+    },
+    /// A required function of the plugin's table is NULL.
+    #[error("required function `{0}` is missing")]
+    MissingFunction(&'static str),
+    /// The plugin's name does not follow the rules.
+    #[error("invalid plugin name {name:?}: {why}")]
+    InvalidName {
+        /// The name, lossily decoded.
+        name: String,
+        /// Which rule it breaks.
+        why: String,
+    },
+    /// A descriptor string is not valid UTF-8 or has a NULL pointer.
+    #[error("descriptor field `{field}`: {code}")]
+    BadString {
+        /// The field.
+        field: &'static str,
+        /// Why it could not be read.
+        code: PhResult,
+    },
+    /// Another library already provided a plugin with this name.
+    #[error("duplicate plugin name `{name}`, already loaded from {}", first.display())]
+    Duplicate {
+        /// The plugin name.
+        name: String,
+        /// The library that provided it first.
+        first: PathBuf,
+    },
+    /// The plugin's `init` failed.
+    #[error("init failed: {0}")]
+    Init(PhResult),
+}
+
+/// Why the plugins folder could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read plugins folder {}: {source}", path.display())]
+pub struct DiscoverError {
+    /// The folder.
+    pub path: PathBuf,
+    /// The I/O error.
+    #[source]
+    pub source: io::Error,
+}
+
+/// Why running a command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// No plugin registered a command of that name.
+    #[error("no command named `{0}` (see `plughost list`)")]
+    Unknown(String),
+    /// The command reported an error.
+    #[error("{command}: {message}")]
+    Failed {
+        /// The command.
+        command: String,
+        /// Its result code.
+        code: PhResult,
+        /// The message it set, or the code's description.
+        message: String,
+    },
+    /// The command panicked; its plugin is now faulted.
+    #[error("{command}: the command panicked; plugin `{plugin}` is faulted and its callbacks are unregistered")]
+    Panicked {
+        /// The command.
+        command: String,
+        /// Its plugin.
+        plugin: String,
+    },
+    /// Writing the command's output failed.
+    #[error("{command}: writing output: {source}")]
+    Output {
+        /// The command.
+        command: String,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Why a host operation on a plugin or topic failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostError {
+    /// No active plugin has that name.
+    #[error("no active plugin named `{0}`")]
+    UnknownPlugin(String),
+    /// The operation returned an error code.
+    #[error("{operation}: {code}")]
+    Code {
+        /// What was attempted.
+        operation: String,
+        /// The result code.
+        code: PhResult,
+    },
+}

@@ -1,0 +1,431 @@
+//! [`PluginHost`]: the host as a library.
+
+use std::ffi::c_void;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use plugin_api::abi::{
+    PhBytes, PhCommandInfo, PhCommandInfoCallback, PhCommandOutput, PhHostContext, PhResult,
+    PhResultCode, PhSetErrorFn, PhStr, PhWriteFn,
+};
+use plugin_api::{CommandInfo, PluginInfo};
+
+use crate::boundary::guard;
+use crate::error::{CommandError, DiscoverError, HostError, LoadError, LoadErrorKind};
+use crate::loader::{self, LayoutCheck};
+use crate::registry::{LockExt, PluginContext, PluginState, Shared};
+use crate::services::HOST_SERVICES;
+
+/// A plugin host: loads plugin libraries, gives them the host services, runs their commands and
+/// dispatches their events.
+///
+/// Loading and shutting down take `&mut self` and belong to one thread (the ABI's
+/// `[main-thread]`). Everything else takes `&self`, and the host is `Send + Sync`: commands may be
+/// run and events published from any thread, concurrently.
+///
+/// Dropping the host shuts its plugins down, in reverse load order. Libraries stay loaded until
+/// the process exits (see [`PluginHost::load`]).
+///
+/// # Examples
+///
+/// ```no_run
+/// let mut host = plughost::PluginHost::new();
+/// host.load_dir("target/release".as_ref())?;
+/// let mut out = Vec::new();
+/// host.run_command("wordfreq", &["--top", "3", "README.md"], &mut out)?;
+/// print!("{}", String::from_utf8_lossy(&out));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct PluginHost {
+    shared: Arc<Shared>,
+    /// Every plugin that passed `init`, in load order.
+    loaded: Vec<Arc<PluginContext>>,
+    /// Libraries that were refused, in the order they were tried.
+    refused: Vec<LoadError>,
+}
+
+/// A loaded plugin, as [`PluginHost::plugins`] describes it.
+#[derive(Debug, Clone)]
+pub struct PluginSummary {
+    /// The plugin's unique name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Its one-line description.
+    pub description: String,
+    /// The library it was loaded from.
+    pub path: PathBuf,
+    /// The ABI version it was built for: (major, minor).
+    pub abi_version: (u16, u16),
+    /// Whether abi_stable's layout check ran.
+    pub layout: LayoutCheck,
+    /// Where it is in its life cycle.
+    pub state: PluginState,
+    /// Its commands, as it enumerates them (empty unless active).
+    pub commands: Vec<CommandSummary>,
+}
+
+/// A command, as its plugin enumerates it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandSummary {
+    /// The command name.
+    pub name: String,
+    /// One line saying what it does.
+    pub description: String,
+    /// Its arguments' synopsis.
+    pub usage: String,
+}
+
+impl Default for PluginHost {
+    fn default() -> Self {
+        PluginHost::new()
+    }
+}
+
+impl PluginHost {
+    /// A host with no plugins.
+    pub fn new() -> PluginHost {
+        PluginHost {
+            shared: Arc::new(Shared::new()),
+            loaded: Vec::new(),
+            refused: Vec::new(),
+        }
+    }
+
+    /// Loads every library in `dir` (files with this platform's shared-library extension, in
+    /// file-name order). A library that fails is logged as a warning, recorded in
+    /// [`PluginHost::refused`], and skipped; the others load.
+    ///
+    /// # Errors
+    ///
+    /// Only if `dir` cannot be read.
+    pub fn load_dir(&mut self, dir: &Path) -> Result<(), DiscoverError> {
+        for path in loader::discover(dir)? {
+            if let Err(error) = self.load(&path) {
+                log::warn!("refused {error}");
+                self.refused.push(error);
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads one plugin library: opens it (binding all symbols now), checks the ABI version,
+    /// abi_stable's type layout (Rust plugins), table sizes, required functions and the name,
+    /// then calls the plugin's `init`. Returns the plugin's name.
+    ///
+    /// Opening a library runs its initialisers: load only libraries you trust as much as the host
+    /// itself. The library stays loaded until the process exits, even if it is refused.
+    ///
+    /// # Errors
+    ///
+    /// A [`LoadError`] naming the file and the first check that failed. The host is unchanged.
+    pub fn load(&mut self, path: &Path) -> Result<String, LoadError> {
+        let candidate = loader::open(path)?;
+        let refuse = |kind| LoadError {
+            path: path.to_owned(),
+            kind,
+        };
+        if let Some(first) = self.loaded.iter().find(|p| p.name == candidate.info.name) {
+            return Err(refuse(LoadErrorKind::Duplicate {
+                name: candidate.info.name,
+                first: PathBuf::from(&first.path),
+            }));
+        }
+        let layout = candidate.layout;
+        let context = Arc::new(PluginContext::new(
+            Arc::clone(&self.shared),
+            candidate.descriptor,
+            candidate.info,
+            layout,
+        ));
+        let Some(init) = context.vtable().init else {
+            return Err(refuse(LoadErrorKind::MissingFunction("init")));
+        };
+        let mut plugin_data: *mut c_void = std::ptr::null_mut();
+        let ctx = Arc::as_ptr(&context).cast::<PhHostContext>().cast_mut();
+        // SAFETY: the loader checked that `init` is the plugin's function of this ABI version;
+        // the context and the services table outlive the plugin, and `plugin_data` is writable.
+        let code = unsafe { (init.0)(ctx, &HOST_SERVICES, &mut plugin_data) };
+        let code = PhResult::from_code(code);
+        if code != PhResult::Ok || !context.activate() {
+            context.set_state(PluginState::ShutDown);
+            self.shared.remove_all_of(&context);
+            let code = if code == PhResult::Ok { PhResult::Panicked } else { code };
+            return Err(refuse(LoadErrorKind::Init(code)));
+        }
+        context.plugin_data.set(plugin_data);
+        log::debug!(
+            "loaded plugin `{}` {} from {} (layout check: {layout:?})",
+            context.name,
+            context.version,
+            context.path
+        );
+        self.shared.plugins.write_or_recover().push(Arc::clone(&context));
+        self.loaded.push(context);
+        Ok(self.loaded.last().map(|p| p.name.clone()).unwrap_or_default())
+    }
+
+    /// The libraries that were refused, with the reasons, in the order they were tried.
+    pub fn refused(&self) -> &[LoadError] {
+        &self.refused
+    }
+
+    /// Every plugin that was initialised, in load order, with its commands.
+    pub fn plugins(&self) -> Vec<PluginSummary> {
+        self.loaded
+            .iter()
+            .map(|p| {
+                let mut commands = Vec::new();
+                if p.state() == PluginState::Active {
+                    // An enumeration error leaves the list short; the plugin's fault is logged.
+                    let _ = self.enumerate_commands(&p.name, |c| {
+                        commands.push(CommandSummary {
+                            name: c.name.to_owned(),
+                            description: c.description.to_owned(),
+                            usage: c.usage.to_owned(),
+                        });
+                        true
+                    });
+                }
+                PluginSummary {
+                    name: p.name.clone(),
+                    version: p.version.clone(),
+                    description: p.description.clone(),
+                    path: PathBuf::from(&p.path),
+                    abi_version: p.abi_version,
+                    layout: p.layout,
+                    state: p.state(),
+                    commands,
+                }
+            })
+            .collect()
+    }
+
+    /// Calls `f` once per active plugin, in load order, until it returns `false`.
+    pub fn enumerate_plugins(&self, mut f: impl FnMut(&PluginInfo<'_>) -> bool) {
+        for p in self.shared.active_plugins() {
+            let info = PluginInfo {
+                name: &p.name,
+                version: &p.version,
+                description: &p.description,
+                path: &p.path,
+                abi_version: p.abi_version,
+            };
+            if !f(&info) {
+                break;
+            }
+        }
+    }
+
+    /// Asks the plugin named `plugin` to enumerate its commands: `f` is called once per command
+    /// until it returns `false`.
+    ///
+    /// # Errors
+    ///
+    /// [`HostError::UnknownPlugin`] if no active plugin has that name; [`HostError::Code`] if
+    /// the plugin's enumeration failed (a panic faults the plugin).
+    pub fn enumerate_commands<F>(&self, plugin: &str, mut f: F) -> Result<(), HostError>
+    where
+        F: FnMut(&CommandInfo<'_>) -> bool,
+    {
+        let target = self
+            .shared
+            .active_plugins()
+            .into_iter()
+            .find(|p| p.name == plugin)
+            .ok_or_else(|| HostError::UnknownPlugin(plugin.to_owned()))?;
+        self.shared
+            .enumerate_commands_of(
+                &target,
+                PhCommandInfoCallback(command_info_trampoline::<F>),
+                (&mut f as *mut F).cast(),
+            )
+            .map_err(|code| HostError::Code {
+                operation: format!("enumerate_commands({plugin:?})"),
+                code,
+            })
+    }
+
+    /// The registered command names with the plugin of each, sorted by name.
+    pub fn commands(&self) -> Vec<(String, String)> {
+        self.shared.command_names()
+    }
+
+    /// Runs the command `name` with `args` (the words after the command name); its output goes
+    /// to `out`.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Unknown`] if no active plugin registered `name`; [`CommandError::Failed`]
+    /// with the command's message; [`CommandError::Panicked`] if it panicked (its plugin is then
+    /// faulted); [`CommandError::Output`] if writing to `out` failed.
+    pub fn run_command<S: AsRef<str>>(
+        &self,
+        name: &str,
+        args: &[S],
+        out: &mut dyn Write,
+    ) -> Result<(), CommandError> {
+        let command = self
+            .shared
+            .command(name)
+            .filter(|c| c.is_active())
+            .ok_or_else(|| CommandError::Unknown(name.to_owned()))?;
+        let args: Vec<PhStr> = args.iter().map(|a| PhStr::new(a.as_ref())).collect();
+        let mut sink = Sink {
+            out,
+            error: None,
+            io_error: None,
+        };
+        let output = PhCommandOutput {
+            struct_size: std::mem::size_of::<PhCommandOutput>() as u32,
+            context: (&mut sink as *mut Sink<'_>).cast(),
+            write: PhWriteFn(sink_write),
+            set_error: PhSetErrorFn(sink_set_error),
+        };
+        // SAFETY: the plugin registered this callback with this user data, alive while we hold
+        // the registration; `args`, `output` and `sink` outlive the call.
+        let code = unsafe {
+            (command.callback.0)(command.user_data, args.as_ptr(), args.len(), &output)
+        };
+        let code = PhResult::from_code(code);
+        if let Some(source) = sink.io_error.take() {
+            return Err(CommandError::Output {
+                command: name.to_owned(),
+                source,
+            });
+        }
+        match code {
+            PhResult::Ok => Ok(()),
+            PhResult::Panicked => {
+                self.shared
+                    .fault(&command.owner, &format!("its command `{name}` panicked"));
+                Err(CommandError::Panicked {
+                    command: name.to_owned(),
+                    plugin: command.owner.name.clone(),
+                })
+            }
+            code => Err(CommandError::Failed {
+                command: name.to_owned(),
+                code,
+                message: sink.error.unwrap_or_else(|| code.message().to_owned()),
+            }),
+        }
+    }
+
+    /// Publishes an event from the host itself: every subscriber of `topic` runs on this thread
+    /// before this returns.
+    ///
+    /// # Errors
+    ///
+    /// [`HostError::Code`] with [`PhResult::InvalidArgument`] for an invalid topic, or
+    /// [`PhResult::LimitExceeded`] when publishes nest too deeply.
+    pub fn publish(&self, topic: &str, payload: &[u8]) -> Result<(), HostError> {
+        self.shared
+            .publish(topic, payload)
+            .map_err(|code| HostError::Code {
+                operation: format!("publish({topic:?})"),
+                code,
+            })
+    }
+
+    /// Shuts every active plugin down, in reverse load order: its `shutdown` runs, then its
+    /// remaining registrations are removed. Faulted plugins get no call. Idempotent.
+    pub fn shutdown(&mut self) {
+        for plugin in self.loaded.iter().rev() {
+            if !plugin.begin_shutdown() {
+                continue;
+            }
+            self.shared
+                .plugins
+                .write_or_recover()
+                .retain(|p| !Arc::ptr_eq(p, plugin));
+            if let Some(shutdown) = plugin.vtable().shutdown {
+                // SAFETY: the plugin's own function with the data its `init` returned, called
+                // once (`begin_shutdown` succeeds once).
+                let code = unsafe { (shutdown.0)(plugin.plugin_data.get()) };
+                let code = PhResult::from_code(code);
+                if code != PhResult::Ok {
+                    log::warn!("plugin `{}`: shutdown failed: {code}", plugin.name);
+                }
+            }
+            plugin.set_state(PluginState::ShutDown);
+            self.shared.remove_all_of(plugin);
+            log::debug!("plugin `{}` shut down", plugin.name);
+        }
+    }
+}
+
+impl Drop for PluginHost {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Where a command's output goes during [`PluginHost::run_command`].
+struct Sink<'a> {
+    out: &'a mut dyn Write,
+    error: Option<String>,
+    io_error: Option<std::io::Error>,
+}
+
+unsafe extern "C" fn sink_write(context: *mut c_void, bytes: PhBytes) -> PhResultCode {
+    guard("output write", PhResult::Panicked.code(), || {
+        // SAFETY: `context` is the `Sink` of the running command, which `run_command` does not
+        // touch until the command returns.
+        let sink = unsafe { &mut *context.cast::<Sink<'_>>() };
+        if sink.io_error.is_some() {
+            return PhResult::Io.code();
+        }
+        // SAFETY: the plugin passes a view valid for the call.
+        let bytes = match unsafe { bytes.to_bytes() } {
+            Ok(bytes) => bytes,
+            Err(code) => return code.code(),
+        };
+        match sink.out.write_all(bytes) {
+            Ok(()) => PhResult::Ok.code(),
+            Err(e) => {
+                sink.io_error = Some(e);
+                PhResult::Io.code()
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn sink_set_error(context: *mut c_void, message: PhStr) {
+    guard("output set_error", (), || {
+        // SAFETY: as in `sink_write`.
+        let sink = unsafe { &mut *context.cast::<Sink<'_>>() };
+        // SAFETY: the plugin passes a view valid for the call.
+        let message = unsafe { message.to_str() }.unwrap_or("<invalid UTF-8 error message>");
+        sink.error = Some(message.to_owned());
+    })
+}
+
+/// The host's callback for a plugin's command enumeration: forwards to the closure `F`.
+unsafe extern "C" fn command_info_trampoline<F>(user_data: *mut c_void, info: *const PhCommandInfo) -> bool
+where
+    F: FnMut(&CommandInfo<'_>) -> bool,
+{
+    guard("command enumeration callback", false, || {
+        // SAFETY: `user_data` is the `F` on the stack of `PluginHost::enumerate_commands`,
+        // which is waiting for the enumeration to return.
+        let f = unsafe { &mut *user_data.cast::<F>() };
+        // SAFETY: the plugin passes a valid info, or NULL, for the duration of the call.
+        let Some(info) = (unsafe { info.as_ref() }) else {
+            return false;
+        };
+        if (info.struct_size as usize) < std::mem::size_of::<PhCommandInfo>() {
+            return true;
+        }
+        let read = |s: PhStr| {
+            // SAFETY: the plugin's strings are valid for the call.
+            unsafe { s.to_str() }.unwrap_or("<invalid UTF-8>")
+        };
+        f(&CommandInfo {
+            name: read(info.name),
+            description: read(info.description),
+            usage: read(info.usage),
+        })
+    })
+}

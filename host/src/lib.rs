@@ -1,0 +1,20 @@
+//! plughost: a plugin host that loads shared-library plugins through a C ABI.
+//!
+//! The host is a library first: [`PluginHost`] loads a folder of plugin libraries, hands each the
+//! table of host services, and runs the commands and dispatches the events that plugins register.
+//! The `plughost` binary is a thin command line over it.
+//!
+//! The ABI itself lives in [`plugin_api::abi`].
+#![deny(missing_docs)]
+
+mod boundary;
+mod error;
+mod host;
+mod loader;
+mod registry;
+mod services;
+
+pub use error::{CommandError, DiscoverError, HostError, LoadError, LoadErrorKind};
+pub use host::{CommandSummary, PluginHost, PluginSummary};
+pub use loader::{discover, LayoutCheck};
+pub use registry::{PluginState, ALL_TOPICS};

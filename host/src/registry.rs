@@ -1,0 +1,543 @@
+//! The host's shared state: plugins, commands and subscriptions, and the dispatch of callbacks.
+//!
+//! Locks are held only to read or change the maps, never while plugin code runs: dispatch copies
+//! an `Arc` out of the map and calls through it, so a callback may call any host service
+//! (reentrancy) and other threads keep going (thread safety). Subscriber lists are copy-on-write
+//! (`Arc<[..]>`): a publish clones one `Arc`, a subscribe or unregister builds a new list.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use plugin_api::abi::{
+    PhBytes, PhCommandCallback, PhDestroyCallback, PhEventCallback, PhHandle, PhPluginDescriptor,
+    PhResult, PhStr, PH_MAX_EVENT_DEPTH,
+};
+
+
+/// Lock helpers that survive a poisoned lock: the host's maps stay consistent across a panic
+/// because each change is a single insert or remove.
+pub(crate) trait LockExt<T> {
+    fn read_or_recover(&self) -> std::sync::RwLockReadGuard<'_, T>;
+    fn write_or_recover(&self) -> std::sync::RwLockWriteGuard<'_, T>;
+}
+
+impl<T> LockExt<T> for RwLock<T> {
+    fn read_or_recover(&self) -> std::sync::RwLockReadGuard<'_, T> {
+        self.read().unwrap_or_else(|e| e.into_inner())
+    }
+    fn write_or_recover(&self) -> std::sync::RwLockWriteGuard<'_, T> {
+        self.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The life cycle of a plugin, as its host context sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum PluginState {
+    /// `init` is running: services work, the plugin is not yet listed.
+    Initializing = 0,
+    /// Initialised and serving.
+    Active = 1,
+    /// `shutdown` is running: no new registrations.
+    ShuttingDown = 2,
+    /// Shut down (or `init` failed): services return `ShutDown`.
+    ShutDown = 3,
+    /// A callback panicked: its registrations were removed and it gets no more calls.
+    Faulted = 4,
+}
+
+impl PluginState {
+    fn from_u8(value: u8) -> PluginState {
+        match value {
+            0 => PluginState::Initializing,
+            1 => PluginState::Active,
+            2 => PluginState::ShuttingDown,
+            3 => PluginState::ShutDown,
+            _ => PluginState::Faulted,
+        }
+    }
+}
+
+/// The host's per-plugin state; a pointer to it is the plugin's `PhHostContext`.
+pub(crate) struct PluginContext {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) name: String,
+    /// The plugin name followed by `::`, for log targets.
+    pub(crate) target_prefix: String,
+    pub(crate) version: String,
+    pub(crate) description: String,
+    pub(crate) path: String,
+    pub(crate) abi_version: (u16, u16),
+    pub(crate) layout: crate::loader::LayoutCheck,
+    state: AtomicU8,
+    /// The descriptor, valid while the library is loaded (the host never unloads it).
+    pub(crate) descriptor: *const PhPluginDescriptor,
+    /// The plugin data returned by `init`.
+    pub(crate) plugin_data: AtomicPtr,
+}
+
+/// An atomic `*mut c_void`.
+pub(crate) struct AtomicPtr(std::sync::atomic::AtomicPtr<c_void>);
+
+impl AtomicPtr {
+    pub(crate) fn get(&self) -> *mut c_void {
+        self.0.load(Ordering::Acquire)
+    }
+    pub(crate) fn set(&self, value: *mut c_void) {
+        self.0.store(value, Ordering::Release)
+    }
+}
+
+// SAFETY: the descriptor is immutable data owned by a library that is never unloaded, and the
+// plugin data is only passed back to the plugin, whose table functions are thread-safe where the
+// ABI says so; all mutable state is atomic.
+unsafe impl Send for PluginContext {}
+// SAFETY: as above.
+unsafe impl Sync for PluginContext {}
+
+impl PluginContext {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        descriptor: *const PhPluginDescriptor,
+        info: crate::loader::DescriptorInfo,
+        layout: crate::loader::LayoutCheck,
+    ) -> PluginContext {
+        PluginContext {
+            shared,
+            target_prefix: format!("{}::", info.name),
+            name: info.name,
+            version: info.version,
+            description: info.description,
+            path: info.path,
+            abi_version: info.abi_version,
+            layout,
+            state: AtomicU8::new(PluginState::Initializing as u8),
+            descriptor,
+            plugin_data: AtomicPtr(std::sync::atomic::AtomicPtr::new(std::ptr::null_mut())),
+        }
+    }
+
+    pub(crate) fn state(&self) -> PluginState {
+        PluginState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn set_state(&self, state: PluginState) {
+        self.state.store(state as u8, Ordering::Release);
+    }
+
+    /// Moves from `from` to `to`; false if the state was not `from`.
+    fn transition(&self, from: PluginState, to: PluginState) -> bool {
+        self.state
+            .compare_exchange(from as u8, to as u8, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Ends a successful `init`; false if the plugin faulted meanwhile.
+    pub(crate) fn activate(&self) -> bool {
+        self.transition(PluginState::Initializing, PluginState::Active)
+    }
+
+    /// Starts the shutdown of an active plugin; false if it is not active (shut down, faulted).
+    pub(crate) fn begin_shutdown(&self) -> bool {
+        self.transition(PluginState::Active, PluginState::ShuttingDown)
+    }
+
+    /// Whether the host dispatches to the plugin's callbacks.
+    fn receives_calls(&self) -> bool {
+        matches!(self.state(), PluginState::Initializing | PluginState::Active)
+    }
+
+    /// Whether the plugin may call services (during init, while active, during shutdown).
+    pub(crate) fn may_call(&self) -> bool {
+        matches!(
+            self.state(),
+            PluginState::Initializing | PluginState::Active | PluginState::ShuttingDown
+        )
+    }
+
+    /// Whether the plugin may register new callbacks.
+    fn may_register(&self) -> bool {
+        self.receives_calls()
+    }
+
+    /// The plugin's function table.
+    pub(crate) fn vtable(&self) -> &plugin_api::abi::PhPluginVtable {
+        // SAFETY: the loader checked the descriptor and its non-null vtable pointer; both live
+        // as long as the library, which the host never unloads.
+        unsafe { &*(*self.descriptor).vtable }
+    }
+}
+
+/// A callback registered by a plugin: function, user data, destroy, owner.
+pub(crate) struct Registration<C> {
+    pub(crate) handle: PhHandle,
+    pub(crate) owner: Arc<PluginContext>,
+    pub(crate) callback: C,
+    pub(crate) user_data: *mut c_void,
+    destroy: Option<PhDestroyCallback>,
+    /// Cleared by unregister: dispatches that still hold the registration skip it.
+    active: AtomicBool,
+}
+
+// SAFETY: `user_data` is only passed back to the plugin's callbacks, which the ABI requires to
+// be callable from any thread; everything else is immutable or atomic.
+unsafe impl<C: Send> Send for Registration<C> {}
+// SAFETY: as above.
+unsafe impl<C: Sync> Sync for Registration<C> {}
+
+impl<C> Registration<C> {
+    pub(crate) fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire) && self.owner.receives_calls()
+    }
+}
+
+impl<C> Drop for Registration<C> {
+    /// The last reference is gone: no dispatch uses the user data any more, so it is released.
+    fn drop(&mut self) {
+        if let Some(destroy) = self.destroy {
+            // SAFETY: the plugin gave this destroy function for this user data, and this is the
+            // only call: the registration is dropped once.
+            unsafe { (destroy.0)(self.user_data) };
+        }
+    }
+}
+
+/// What a handle refers to.
+#[derive(Clone)]
+enum Entry {
+    Command(String),
+    Subscription(String),
+}
+
+/// A topic's subscribers, in subscription order.
+type Subscribers = Arc<[Arc<Registration<PhEventCallback>>]>;
+
+/// The host state shared by every plugin context.
+pub(crate) struct Shared {
+    /// Active plugins, in load order.
+    pub(crate) plugins: RwLock<Vec<Arc<PluginContext>>>,
+    commands: RwLock<HashMap<String, Arc<Registration<PhCommandCallback>>>>,
+    topics: RwLock<HashMap<String, Subscribers>>,
+    /// Subscribers of every topic (`*`).
+    all_topics: RwLock<Subscribers>,
+    handles: Mutex<HashMap<PhHandle, (Arc<PluginContext>, Entry)>>,
+    next_handle: AtomicU64,
+}
+
+/// The topic whose subscribers receive every event.
+pub const ALL_TOPICS: &str = "*";
+
+thread_local! {
+    /// How many publishes are nested on this thread.
+    static PUBLISH_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+impl Shared {
+    pub(crate) fn new() -> Shared {
+        Shared {
+            plugins: RwLock::new(Vec::new()),
+            commands: RwLock::new(HashMap::new()),
+            topics: RwLock::new(HashMap::new()),
+            all_topics: RwLock::new(Arc::new([])),
+            handles: Mutex::new(HashMap::new()),
+            next_handle: AtomicU64::new(1),
+        }
+    }
+
+    fn new_handle(&self) -> PhHandle {
+        self.next_handle.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn lock_handles(&self) -> std::sync::MutexGuard<'_, HashMap<PhHandle, (Arc<PluginContext>, Entry)>> {
+        self.handles.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a command for `owner`.
+    pub(crate) fn register_command(
+        &self,
+        owner: &Arc<PluginContext>,
+        name: &str,
+        callback: PhCommandCallback,
+        user_data: *mut c_void,
+        destroy: Option<PhDestroyCallback>,
+    ) -> Result<PhHandle, PhResult> {
+        if !owner.may_register() {
+            return Err(PhResult::ShutDown);
+        }
+        if !plugin_api::abi::is_valid_name(name) {
+            return Err(PhResult::InvalidArgument);
+        }
+        let mut commands = self.commands.write_or_recover();
+        if commands.contains_key(name) {
+            return Err(PhResult::AlreadyExists);
+        }
+        let handle = self.new_handle();
+        commands.insert(
+            name.to_owned(),
+            Arc::new(Registration {
+                handle,
+                owner: Arc::clone(owner),
+                callback,
+                user_data,
+                destroy,
+                active: AtomicBool::new(true),
+            }),
+        );
+        drop(commands);
+        self.lock_handles()
+            .insert(handle, (Arc::clone(owner), Entry::Command(name.to_owned())));
+        Ok(handle)
+    }
+
+    /// Subscribes a callback of `owner` to `topic`.
+    pub(crate) fn subscribe(
+        &self,
+        owner: &Arc<PluginContext>,
+        topic: &str,
+        callback: PhEventCallback,
+        user_data: *mut c_void,
+        destroy: Option<PhDestroyCallback>,
+    ) -> Result<PhHandle, PhResult> {
+        if !owner.may_register() {
+            return Err(PhResult::ShutDown);
+        }
+        if topic != ALL_TOPICS && !plugin_api::abi::is_valid_name(topic) {
+            return Err(PhResult::InvalidArgument);
+        }
+        let handle = self.new_handle();
+        let registration = Arc::new(Registration {
+            handle,
+            owner: Arc::clone(owner),
+            callback,
+            user_data,
+            destroy,
+            active: AtomicBool::new(true),
+        });
+        self.update_subscribers(topic, |list| {
+            list.iter()
+                .cloned()
+                .chain(std::iter::once(Arc::clone(&registration)))
+                .collect()
+        });
+        self.lock_handles()
+            .insert(handle, (Arc::clone(owner), Entry::Subscription(topic.to_owned())));
+        Ok(handle)
+    }
+
+    /// Replaces the subscriber list of `topic` with `f(old list)`.
+    fn update_subscribers(&self, topic: &str, f: impl FnOnce(&Subscribers) -> Subscribers) {
+        if topic == ALL_TOPICS {
+            let mut all = self.all_topics.write_or_recover();
+            *all = f(&all);
+            return;
+        }
+        let mut topics = self.topics.write_or_recover();
+        let old = topics.get(topic).cloned().unwrap_or_else(|| Arc::new([]));
+        let new = f(&old);
+        if new.is_empty() {
+            topics.remove(topic);
+        } else {
+            topics.insert(topic.to_owned(), new);
+        }
+    }
+
+    /// Ends the registration `handle` of `owner`. The removed registration is returned so that
+    /// the caller drops it (and runs `destroy`) outside any lock.
+    pub(crate) fn unregister(&self, owner: &PluginContext, handle: PhHandle) -> Result<(), PhResult> {
+        let entry = {
+            let mut handles = self.lock_handles();
+            match handles.get(&handle) {
+                Some((registered_by, _)) if std::ptr::eq(Arc::as_ptr(registered_by), owner) => {}
+                _ => return Err(PhResult::UnknownHandle),
+            }
+            handles.remove(&handle).map(|(_, entry)| entry)
+        };
+        match entry {
+            Some(entry) => {
+                self.remove_entry(handle, &entry);
+                Ok(())
+            }
+            None => Err(PhResult::UnknownHandle),
+        }
+    }
+
+    /// Removes one registration from the maps and deactivates it.
+    fn remove_entry(&self, handle: PhHandle, entry: &Entry) {
+        match entry {
+            Entry::Command(name) => {
+                let removed = {
+                    let mut commands = self.commands.write_or_recover();
+                    match commands.get(name) {
+                        Some(r) if r.handle == handle => commands.remove(name),
+                        _ => None,
+                    }
+                };
+                if let Some(r) = removed {
+                    r.active.store(false, Ordering::Release);
+                }
+            }
+            Entry::Subscription(topic) => {
+                let mut removed = None;
+                self.update_subscribers(topic, |list| {
+                    list.iter()
+                        .filter(|r| {
+                            if r.handle == handle {
+                                r.active.store(false, Ordering::Release);
+                                removed = Some(Arc::clone(r));
+                                false
+                            } else {
+                                true
+                            }
+                        })
+                        .cloned()
+                        .collect()
+                });
+                drop(removed);
+            }
+        }
+    }
+
+    /// Removes every registration of `owner` (at shutdown, a failed init, or a fault).
+    pub(crate) fn remove_all_of(&self, owner: &PluginContext) {
+        let entries: Vec<(PhHandle, Entry)> = {
+            let mut handles = self.lock_handles();
+            let mine: Vec<PhHandle> = handles
+                .iter()
+                .filter(|(_, (o, _))| std::ptr::eq(Arc::as_ptr(o), owner))
+                .map(|(h, _)| *h)
+                .collect();
+            mine.into_iter()
+                .filter_map(|h| handles.remove(&h).map(|(_, e)| (h, e)))
+                .collect()
+        };
+        for (handle, entry) in &entries {
+            self.remove_entry(*handle, entry);
+        }
+    }
+
+    /// Looks up a command.
+    pub(crate) fn command(&self, name: &str) -> Option<Arc<Registration<PhCommandCallback>>> {
+        self.commands.read_or_recover().get(name).cloned()
+    }
+
+    /// The names of all registered commands, sorted, with their plugins.
+    pub(crate) fn command_names(&self) -> Vec<(String, String)> {
+        let mut names: Vec<(String, String)> = self
+            .commands
+            .read_or_recover()
+            .iter()
+            .map(|(name, r)| (name.clone(), r.owner.name.clone()))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Delivers an event to every subscriber of `topic` and of `*`, on this thread.
+    pub(crate) fn publish(&self, topic: &str, payload: &[u8]) -> Result<(), PhResult> {
+        if !plugin_api::abi::is_valid_name(topic) {
+            return Err(PhResult::InvalidArgument);
+        }
+        let depth = PUBLISH_DEPTH.with(Cell::get);
+        if depth >= PH_MAX_EVENT_DEPTH {
+            log::error!(
+                "event `{topic}` not delivered: events nested deeper than {PH_MAX_EVENT_DEPTH} (a handler publishing what it handles?)"
+            );
+            return Err(PhResult::LimitExceeded);
+        }
+        let subscribers = self.topics.read_or_recover().get(topic).cloned();
+        let all = Arc::clone(&self.all_topics.read_or_recover());
+        if subscribers.is_none() && all.is_empty() {
+            return Ok(());
+        }
+        PUBLISH_DEPTH.with(|d| d.set(depth + 1));
+        let _restore = RestoreDepth(depth);
+        let ph_topic = PhStr::new(topic);
+        let ph_payload = PhBytes::new(payload);
+        for registration in subscribers.iter().flat_map(|s| s.iter()).chain(all.iter()) {
+            if !registration.is_active() {
+                continue;
+            }
+            // SAFETY: the plugin registered this callback with this user data; the registration
+            // is alive (we hold an `Arc`), so `destroy` has not run; topic and payload outlive
+            // the call.
+            let code = unsafe {
+                (registration.callback.0)(registration.user_data, ph_topic, ph_payload)
+            };
+            match PhResult::from_code(code) {
+                PhResult::Ok => {}
+                PhResult::Panicked => self.fault(
+                    &registration.owner,
+                    &format!("its handler of event `{topic}` panicked"),
+                ),
+                code => log::warn!(
+                    "plugin `{}`: handler of event `{topic}` failed: {code}",
+                    registration.owner.name
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks `plugin` faulted after a panic in one of its callbacks: its registrations are
+    /// removed and it gets no further calls. Reported once.
+    pub(crate) fn fault(&self, plugin: &Arc<PluginContext>, why: &str) {
+        let previous = plugin.state();
+        if matches!(previous, PluginState::Faulted | PluginState::ShutDown) {
+            return;
+        }
+        if !plugin.transition(previous, PluginState::Faulted) {
+            return;
+        }
+        log::error!(
+            "plugin `{}` is faulted: {why}; its callbacks are unregistered and it gets no more calls",
+            plugin.name
+        );
+        self.remove_all_of(plugin);
+        self.plugins
+            .write_or_recover()
+            .retain(|p| !Arc::ptr_eq(p, plugin));
+    }
+
+    /// A snapshot of the active plugins, in load order.
+    pub(crate) fn active_plugins(&self) -> Vec<Arc<PluginContext>> {
+        self.plugins.read_or_recover().clone()
+    }
+
+    /// Calls a plugin's command enumeration; the host-side wrapper of `enumerate_commands`.
+    pub(crate) fn enumerate_commands_of(
+        &self,
+        plugin: &Arc<PluginContext>,
+        callback: plugin_api::abi::PhCommandInfoCallback,
+        user_data: *mut c_void,
+    ) -> Result<(), PhResult> {
+        if plugin.state() != PluginState::Active {
+            return Err(PhResult::NotFound);
+        }
+        let Some(enumerate) = plugin.vtable().enumerate_commands else {
+            return Err(PhResult::Error);
+        };
+        // SAFETY: the plugin's own function with its own plugin data; `callback` and
+        // `user_data` are valid for the call (the caller's contract).
+        let code = unsafe { (enumerate.0)(plugin.plugin_data.get(), callback, user_data) };
+        match PhResult::from_code(code) {
+            PhResult::Ok => Ok(()),
+            PhResult::Panicked => {
+                self.fault(plugin, "its command enumeration panicked");
+                Err(PhResult::Panicked)
+            }
+            code => Err(code),
+        }
+    }
+}
+
+/// Restores the publish depth of this thread when a publish ends, even by a panic.
+struct RestoreDepth(u32);
+
+impl Drop for RestoreDepth {
+    fn drop(&mut self) {
+        PUBLISH_DEPTH.with(|d| d.set(self.0));
+    }
+}

@@ -1,0 +1,247 @@
+//! The host services: the `extern "C"` functions of [`HOST_SERVICES`], the table given to plugins.
+//!
+//! Each function resolves the plugin's context, checks its arguments, and calls into
+//! [`crate::registry::Shared`], all inside the host's [`guard`].
+
+use std::ffi::c_void;
+use std::sync::Arc;
+
+use plugin_api::abi::{
+    PhBytes, PhCommandCallback, PhCommandInfoCallback, PhDestroyCallback, PhEventCallback,
+    PhHandle, PhHostContext, PhHostServices, PhPluginInfo, PhPluginInfoCallback, PhResult,
+    PhResultCode, PhStr, PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR,
+};
+
+use crate::boundary::guard;
+use crate::registry::PluginContext;
+
+/// The table of host services, shared by every plugin.
+pub(crate) static HOST_SERVICES: PhHostServices = PhHostServices {
+    abi_major: PH_ABI_VERSION_MAJOR,
+    abi_minor: PH_ABI_VERSION_MINOR,
+    struct_size: std::mem::size_of::<PhHostServices>() as u32,
+    log: host_log,
+    log_max_level: host_log_max_level,
+    register_command: host_register_command,
+    unregister: host_unregister,
+    subscribe: host_subscribe,
+    publish: host_publish,
+    enumerate_plugins: host_enumerate_plugins,
+    enumerate_commands: host_enumerate_commands,
+};
+
+/// Runs the body of a service for the plugin whose context is `ctx`.
+///
+/// Returns [`PhResult::NullPointer`] for a NULL context and [`PhResult::ShutDown`] for a plugin
+/// that is shut down or faulted, without running `f`.
+fn with_context(
+    ctx: *mut PhHostContext,
+    what: &str,
+    f: impl FnOnce(&PluginContext) -> Result<(), PhResult>,
+) -> PhResultCode {
+    guard(what, PhResult::Panicked.code(), || {
+        // SAFETY: a non-null `ctx` is the context the host gave this plugin at init: a pointer
+        // from `Arc::as_ptr` of a `PluginContext` that the host keeps alive while the plugin may
+        // call (the ABI's contract for `PhHostContext`).
+        let Some(context) = (unsafe { ctx.cast::<PluginContext>().as_ref() }) else {
+            return PhResult::NullPointer.code();
+        };
+        if !context.may_call() {
+            return PhResult::ShutDown.code();
+        }
+        match f(context) {
+            Ok(()) => PhResult::Ok.code(),
+            Err(code) => code.code(),
+        }
+    })
+}
+
+/// A new strong reference to the context behind `context`, to record a registration's owner.
+fn owner_of(context: &PluginContext) -> Arc<PluginContext> {
+    let ptr: *const PluginContext = context;
+    // SAFETY: every context given to a plugin comes from `Arc::as_ptr` of an `Arc` that the host
+    // holds while the plugin may call, so the count is at least 1; incrementing it and taking a
+    // new `Arc` from the same pointer is the documented way to clone from a raw pointer.
+    unsafe {
+        Arc::increment_strong_count(ptr);
+        Arc::from_raw(ptr)
+    }
+}
+
+/// Reads a string argument.
+///
+/// # Safety
+///
+/// `s` must satisfy the contract of [`PhStr::to_str`] for `'a`.
+unsafe fn arg<'a>(s: PhStr) -> Result<&'a str, PhResult> {
+    // SAFETY: forwarded to the caller.
+    unsafe { s.to_str() }
+}
+
+/// Writes `handle` to `out` if `out` is not NULL.
+///
+/// # Safety
+///
+/// A non-null `out` must be writable.
+unsafe fn write_handle(out: *mut PhHandle, handle: PhHandle) {
+    if !out.is_null() {
+        // SAFETY: the caller guarantees that a non-null `out` is writable.
+        unsafe { out.write(handle) };
+    }
+}
+
+unsafe extern "C" fn host_log(
+    ctx: *mut PhHostContext,
+    level: u32,
+    target: PhStr,
+    message: PhStr,
+) -> PhResultCode {
+    with_context(ctx, "log", |context| {
+        let level = match level {
+            1 => log::Level::Error,
+            2 => log::Level::Warn,
+            3 => log::Level::Info,
+            4 => log::Level::Debug,
+            5 => log::Level::Trace,
+            _ => return Err(PhResult::InvalidArgument),
+        };
+        // SAFETY: the plugin passes views valid for the call (the ABI's contract).
+        let (target, message) = unsafe { (arg(target)?, arg(message)?) };
+        let full_target;
+        let target = if target.is_empty() || target == context.name {
+            context.name.as_str()
+        } else if target.starts_with(&context.target_prefix) {
+            target
+        } else {
+            full_target = format!("{}{target}", context.target_prefix);
+            &full_target
+        };
+        let logger = log::logger();
+        let metadata = log::Metadata::builder().level(level).target(target).build();
+        if logger.enabled(&metadata) {
+            logger.log(
+                &log::Record::builder()
+                    .metadata(metadata)
+                    .args(format_args!("{message}"))
+                    .build(),
+            );
+        }
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn host_log_max_level(_ctx: *mut PhHostContext) -> u32 {
+    log::max_level() as u32
+}
+
+unsafe extern "C" fn host_register_command(
+    ctx: *mut PhHostContext,
+    name: PhStr,
+    callback: Option<PhCommandCallback>,
+    user_data: *mut c_void,
+    destroy: Option<PhDestroyCallback>,
+    out_handle: *mut PhHandle,
+) -> PhResultCode {
+    with_context(ctx, "register_command", |context| {
+        let callback = callback.ok_or(PhResult::NullPointer)?;
+        // SAFETY: the plugin passes a view valid for the call.
+        let name = unsafe { arg(name)? };
+        let owner = owner_of(context);
+        let handle = context
+            .shared
+            .register_command(&owner, name, callback, user_data, destroy)?;
+        // SAFETY: the plugin passes NULL or a writable handle.
+        unsafe { write_handle(out_handle, handle) };
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn host_unregister(ctx: *mut PhHostContext, handle: PhHandle) -> PhResultCode {
+    with_context(ctx, "unregister", |context| {
+        context.shared.unregister(context, handle)
+    })
+}
+
+unsafe extern "C" fn host_subscribe(
+    ctx: *mut PhHostContext,
+    topic: PhStr,
+    callback: Option<PhEventCallback>,
+    user_data: *mut c_void,
+    destroy: Option<PhDestroyCallback>,
+    out_handle: *mut PhHandle,
+) -> PhResultCode {
+    with_context(ctx, "subscribe", |context| {
+        let callback = callback.ok_or(PhResult::NullPointer)?;
+        // SAFETY: the plugin passes a view valid for the call.
+        let topic = unsafe { arg(topic)? };
+        let owner = owner_of(context);
+        let handle = context
+            .shared
+            .subscribe(&owner, topic, callback, user_data, destroy)?;
+        // SAFETY: the plugin passes NULL or a writable handle.
+        unsafe { write_handle(out_handle, handle) };
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn host_publish(ctx: *mut PhHostContext, topic: PhStr, payload: PhBytes) -> PhResultCode {
+    with_context(ctx, "publish", |context| {
+        // SAFETY: the plugin passes views valid for the call.
+        let (topic, payload) = unsafe { (arg(topic)?, payload.to_bytes()?) };
+        context.shared.publish(topic, payload)
+    })
+}
+
+unsafe extern "C" fn host_enumerate_plugins(
+    ctx: *mut PhHostContext,
+    callback: Option<PhPluginInfoCallback>,
+    user_data: *mut c_void,
+) -> PhResultCode {
+    with_context(ctx, "enumerate_plugins", |context| {
+        let callback = callback.ok_or(PhResult::NullPointer)?;
+        for plugin in context.shared.active_plugins() {
+            let info = plugin_info(&plugin);
+            // SAFETY: the plugin's callback with its user data; `info` and its strings outlive
+            // the call.
+            if !unsafe { (callback.0)(user_data, &info) } {
+                break;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The [`PhPluginInfo`] of a plugin, borrowing its strings.
+pub(crate) fn plugin_info(plugin: &PluginContext) -> PhPluginInfo {
+    PhPluginInfo {
+        struct_size: std::mem::size_of::<PhPluginInfo>() as u32,
+        abi_major: plugin.abi_version.0,
+        abi_minor: plugin.abi_version.1,
+        name: PhStr::new(&plugin.name),
+        version: PhStr::new(&plugin.version),
+        description: PhStr::new(&plugin.description),
+        path: PhStr::new(&plugin.path),
+    }
+}
+
+unsafe extern "C" fn host_enumerate_commands(
+    ctx: *mut PhHostContext,
+    plugin_name: PhStr,
+    callback: Option<PhCommandInfoCallback>,
+    user_data: *mut c_void,
+) -> PhResultCode {
+    with_context(ctx, "enumerate_commands", |context| {
+        let callback = callback.ok_or(PhResult::NullPointer)?;
+        // SAFETY: the plugin passes a view valid for the call.
+        let plugin_name = unsafe { arg(plugin_name)? };
+        let target = context
+            .shared
+            .active_plugins()
+            .into_iter()
+            .find(|p| p.name == plugin_name)
+            .ok_or(PhResult::NotFound)?;
+        context
+            .shared
+            .enumerate_commands_of(&target, callback, user_data)
+    })
+}

@@ -1,0 +1,623 @@
+//! The C ABI between the host and its plugins: every type that crosses the boundary.
+//!
+//! This module is the only place where ABI types are defined. The host, the safe Rust layer
+//! ([`crate::Plugin`], [`crate::Host`]), the test harness and the generated C header all use these
+//! definitions.
+//!
+//! # Shape
+//!
+//! A plugin library exports one entry point, [`PH_ENTRY_POINT_SYMBOL`], of type [`PhEntryPoint`].
+//! It returns the plugin's [`PhPluginDescriptor`]: ABI version, name, version, description and the
+//! plugin's function table ([`PhPluginVtable`]). The host calls `init` with its own function table,
+//! [`PhHostServices`], and a [`PhHostContext`] that identifies the plugin in every later call.
+//!
+//! # Rules for every item
+//!
+//! - Only fixed-width integers, `bool`, raw pointers, `(pointer, length)` views ([`PhStr`],
+//!   [`PhBytes`]), opaque handles ([`PhHandle`]), `*mut c_void` user data and function pointers cross.
+//! - Results are [`PhResultCode`] values: a `u32` holding one of the [`PhResult`] codes. A code
+//!   this side does not know is treated as [`PhResult::Error`], never as undefined behaviour.
+//! - Memory is freed by the side that allocated it. Borrowed data ([`PhStr`], [`PhBytes`], pointers
+//!   to info structs) is valid for the duration of the call only; copy what you keep.
+//! - Tables start with their version or size and only grow at the end. A reader checks
+//!   `struct_size` before touching a field that a newer minor version added.
+//! - Function pointers that the other side may leave empty are `Option<...>` (NULL in C); the
+//!   reader checks them before calling.
+//!
+//! # Thread tags
+//!
+//! Each function documents which threads may call it, with one of these tags:
+//!
+//! - `[thread-safe]`: any thread, also concurrently with other calls, and reentrantly from inside a
+//!   callback that the host is dispatching.
+//! - `[main-thread]`: only the thread that owns the host (the one that loads plugins and shuts them
+//!   down); never concurrently with another `[main-thread]` call of the same plugin.
+//!
+//! # Ownership of user data
+//!
+//! Every callback is a pair of function pointer and `user_data`, with an optional `destroy`
+//! function. The host never dereferences `user_data`; it passes it back to the callback. After the
+//! registration ends (unregistered, plugin shut down or faulted) and no dispatch is using it any
+//! more, the host calls `destroy(user_data)` exactly once, on whichever thread finished last.
+
+use std::ffi::c_void;
+use std::marker::PhantomData;
+
+use abi_stable::StableAbi;
+
+/// The ABI major version. A plugin whose major differs from the host's is refused.
+pub const PH_ABI_VERSION_MAJOR: u16 = 1;
+
+/// The ABI minor version. A host loads plugins built for the same major and a minor up to its own;
+/// a plugin built for a newer minor is refused. Minor versions only add fields at the end of tables.
+pub const PH_ABI_VERSION_MINOR: u16 = 0;
+
+/// Name of the symbol that every plugin library exports: a [`PhEntryPoint`] function.
+pub const PH_ENTRY_POINT_SYMBOL: &str = "plughost_plugin_entry";
+
+/// The longest plugin name, command name or topic, in bytes.
+pub const PH_MAX_NAME_LEN: usize = 64;
+
+/// An invalid handle: no registration ever returns it.
+pub const PH_INVALID_HANDLE: PhHandle = 0;
+
+/// A result code: one of the [`PhResult`] values, carried as a plain `u32`.
+///
+/// Functions return it rather than [`PhResult`] itself, so that a value this side does not know
+/// (from a newer peer or a buggy one) is an error to report, not undefined behaviour.
+pub type PhResultCode = u32;
+
+/// An opaque, non-zero identifier of a registration (a command or a subscription).
+///
+/// Handles are unique within one host for its lifetime and never reused. `0` is
+/// [`PH_INVALID_HANDLE`].
+pub type PhHandle = u64;
+
+/// The result codes of every function of the ABI.
+///
+/// The numbers are fixed: a code is never renumbered or reused. New codes are added at the end.
+#[repr(u32)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PhResult {
+    /// Success.
+    Ok = 0,
+    /// An error without a more specific code. Also what an unknown code means.
+    Error = 1,
+    /// An argument is out of range or malformed (an empty name, a name too long, a bad level).
+    InvalidArgument = 2,
+    /// A required pointer is NULL, or a view has a NULL pointer and a non-zero length.
+    NullPointer = 3,
+    /// A string is not valid UTF-8.
+    InvalidUtf8 = 4,
+    /// The handle is not known, or was registered by another plugin.
+    UnknownHandle = 5,
+    /// A command with that name is already registered.
+    AlreadyExists = 6,
+    /// No such command, plugin or item.
+    NotFound = 7,
+    /// The callee panicked; the panic was caught at the boundary and logged.
+    Panicked = 8,
+    /// A documented limit was reached (see the `PH_MAX_*` constants).
+    LimitExceeded = 9,
+    /// The plugin's host context is no longer active: the plugin was shut down or faulted.
+    ShutDown = 10,
+    /// Writing output failed (for example, a closed pipe).
+    Io = 11,
+}
+
+impl PhResult {
+    /// Every code, in numeric order.
+    pub const ALL: [PhResult; 12] = [
+        PhResult::Ok,
+        PhResult::Error,
+        PhResult::InvalidArgument,
+        PhResult::NullPointer,
+        PhResult::InvalidUtf8,
+        PhResult::UnknownHandle,
+        PhResult::AlreadyExists,
+        PhResult::NotFound,
+        PhResult::Panicked,
+        PhResult::LimitExceeded,
+        PhResult::ShutDown,
+        PhResult::Io,
+    ];
+
+    /// The code carried across the ABI.
+    pub const fn code(self) -> PhResultCode {
+        self as u32
+    }
+
+    /// Turns a code received from the other side into a [`PhResult`].
+    ///
+    /// An unknown code becomes [`PhResult::Error`].
+    pub fn from_code(code: PhResultCode) -> PhResult {
+        PhResult::ALL
+            .get(code as usize)
+            .copied()
+            .unwrap_or(PhResult::Error)
+    }
+
+    /// A short English description of the code, for messages.
+    pub const fn message(self) -> &'static str {
+        match self {
+            PhResult::Ok => "success",
+            PhResult::Error => "error",
+            PhResult::InvalidArgument => "invalid argument",
+            PhResult::NullPointer => "null pointer",
+            PhResult::InvalidUtf8 => "invalid UTF-8",
+            PhResult::UnknownHandle => "unknown handle",
+            PhResult::AlreadyExists => "already exists",
+            PhResult::NotFound => "not found",
+            PhResult::Panicked => "panicked",
+            PhResult::LimitExceeded => "limit exceeded",
+            PhResult::ShutDown => "plugin is shut down",
+            PhResult::Io => "output error",
+        }
+    }
+}
+
+impl std::fmt::Display for PhResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+/// Log levels, as passed to [`PhHostServices::log`]: the numbers of the `log` crate's levels.
+#[repr(u32)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhLogLevel {
+    /// Nothing is logged (only returned by [`PhHostServices::log_max_level`]).
+    Off = 0,
+    /// Errors.
+    Error = 1,
+    /// Warnings.
+    Warn = 2,
+    /// Information.
+    Info = 3,
+    /// Debugging detail.
+    Debug = 4,
+    /// Very verbose tracing.
+    Trace = 5,
+}
+
+/// A borrowed UTF-8 string: pointer and length in bytes, not NUL-terminated.
+///
+/// Ownership: the side that passes it owns the bytes; the receiver may read them only for the
+/// duration of the call. An empty string may have a NULL `ptr` (with `len == 0`); a NULL `ptr` with
+/// a non-zero `len` is rejected with [`PhResult::NullPointer`]. Invalid UTF-8 is rejected with
+/// [`PhResult::InvalidUtf8`].
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug)]
+pub struct PhStr {
+    /// First byte, or NULL when `len` is 0.
+    pub ptr: *const u8,
+    /// Length in bytes.
+    pub len: usize,
+}
+
+/// A borrowed byte string: pointer and length. Same ownership rules as [`PhStr`], any content.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug)]
+pub struct PhBytes {
+    /// First byte, or NULL when `len` is 0.
+    pub ptr: *const u8,
+    /// Length in bytes.
+    pub len: usize,
+}
+
+/// Why a [`PhStr`] or [`PhBytes`] could not be read.
+fn view_error(ptr: *const u8, len: usize) -> Option<PhResult> {
+    (ptr.is_null() && len != 0).then_some(PhResult::NullPointer)
+}
+
+impl PhStr {
+    /// The empty string.
+    pub const EMPTY: PhStr = PhStr {
+        ptr: std::ptr::null(),
+        len: 0,
+    };
+
+    /// Borrows `s`. The view is valid as long as `s` is.
+    pub const fn new(s: &str) -> PhStr {
+        PhStr {
+            ptr: s.as_ptr(),
+            len: s.len(),
+        }
+    }
+
+    /// Reads the string.
+    ///
+    /// Returns [`PhResult::NullPointer`] for a NULL pointer with a non-zero length and
+    /// [`PhResult::InvalidUtf8`] for bytes that are not UTF-8.
+    ///
+    /// # Safety
+    ///
+    /// Unless `ptr` is NULL, `ptr..ptr + len` must be readable and unchanged for `'a`.
+    pub unsafe fn to_str<'a>(self) -> Result<&'a str, PhResult> {
+        // SAFETY: the caller's contract is the one of `PhBytes::to_bytes`.
+        let bytes = unsafe { PhBytes::from(self).to_bytes()? };
+        std::str::from_utf8(bytes).map_err(|_| PhResult::InvalidUtf8)
+    }
+}
+
+impl PhBytes {
+    /// No bytes.
+    pub const EMPTY: PhBytes = PhBytes {
+        ptr: std::ptr::null(),
+        len: 0,
+    };
+
+    /// Borrows `bytes`. The view is valid as long as `bytes` is.
+    pub const fn new(bytes: &[u8]) -> PhBytes {
+        PhBytes {
+            ptr: bytes.as_ptr(),
+            len: bytes.len(),
+        }
+    }
+
+    /// Reads the bytes.
+    ///
+    /// Returns [`PhResult::NullPointer`] for a NULL pointer with a non-zero length.
+    ///
+    /// # Safety
+    ///
+    /// Unless `ptr` is NULL, `ptr..ptr + len` must be readable and unchanged for `'a`.
+    pub unsafe fn to_bytes<'a>(self) -> Result<&'a [u8], PhResult> {
+        if let Some(err) = view_error(self.ptr, self.len) {
+            return Err(err);
+        }
+        if self.len == 0 {
+            return Ok(&[]);
+        }
+        // SAFETY: `ptr` is not NULL (checked above) and the caller guarantees that `len` bytes are
+        // readable for `'a`.
+        Ok(unsafe { std::slice::from_raw_parts(self.ptr, self.len) })
+    }
+}
+
+impl From<PhStr> for PhBytes {
+    fn from(s: PhStr) -> PhBytes {
+        PhBytes {
+            ptr: s.ptr,
+            len: s.len,
+        }
+    }
+}
+
+/// The host's per-plugin state, opaque to plugins.
+///
+/// The host creates one for each plugin before `init` and passes it as the first argument of every
+/// host service. Ownership: the host; the pointer stays valid until the plugin's library is
+/// unloaded, which happens after `shutdown` returns. After `shutdown` (or after the plugin faulted)
+/// services called with it return [`PhResult::ShutDown`].
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct PhHostContext {
+    _private: [u8; 0],
+    _not_send_sync: PhantomData<*mut u8>,
+}
+
+/// A command implemented by a plugin. `[thread-safe]`: the host may run commands on any thread,
+/// several at once.
+///
+/// - `user_data`: the pointer given to `register_command`.
+/// - `args`, `arg_count`: the arguments after the command name, `arg_count` views (`args` may be
+///   NULL when `arg_count` is 0). Borrowed for the duration of the call.
+/// - `output`: where the command writes its output and its error message; borrowed for the
+///   duration of the call, never NULL.
+///
+/// Returns [`PhResult::Ok`] on success; any other code is a failed command, whose message the
+/// command should have set with [`PhCommandOutput::set_error`].
+#[repr(transparent)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct PhCommandCallback(
+    pub  unsafe extern "C" fn(
+        user_data: *mut c_void,
+        args: *const PhStr,
+        arg_count: usize,
+        output: *const PhCommandOutput,
+    ) -> PhResultCode,
+);
+
+/// An event handler. `[thread-safe]`: called on the thread that published the event, possibly
+/// several at once, and reentrantly (a handler may publish).
+///
+/// - `user_data`: the pointer given to `subscribe`.
+/// - `topic`, `payload`: the published event, borrowed for the duration of the call.
+///
+/// Returns [`PhResult::Ok`], or an error code that the host logs.
+#[repr(transparent)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct PhEventCallback(
+    pub unsafe extern "C" fn(user_data: *mut c_void, topic: PhStr, payload: PhBytes) -> PhResultCode,
+);
+
+/// Releases the `user_data` of a registration. `[thread-safe]`: called exactly once, on any thread,
+/// after the registration ended and no dispatch uses it.
+#[repr(transparent)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct PhDestroyCallback(pub unsafe extern "C" fn(user_data: *mut c_void));
+
+/// Receives one command during an enumeration, EnumWindows style: return `true` to get the next
+/// one, `false` to stop. `info` is borrowed for the duration of the call.
+///
+/// Thread: the thread that called the enumeration.
+#[repr(transparent)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct PhCommandInfoCallback(
+    pub unsafe extern "C" fn(user_data: *mut c_void, info: *const PhCommandInfo) -> bool,
+);
+
+/// Receives one loaded plugin during [`PhHostServices::enumerate_plugins`]: return `true` to get
+/// the next one, `false` to stop. `info` is borrowed for the duration of the call.
+///
+/// Thread: the thread that called the enumeration.
+#[repr(transparent)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct PhPluginInfoCallback(
+    pub unsafe extern "C" fn(user_data: *mut c_void, info: *const PhPluginInfo) -> bool,
+);
+
+/// Writes bytes to a command's output. See [`PhCommandOutput::write`].
+#[repr(transparent)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct PhWriteFn(
+    pub unsafe extern "C" fn(context: *mut c_void, bytes: PhBytes) -> PhResultCode,
+);
+
+/// Sets a command's error message. See [`PhCommandOutput::set_error`].
+#[repr(transparent)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct PhSetErrorFn(pub unsafe extern "C" fn(context: *mut c_void, message: PhStr));
+
+/// Where a running command writes. Filled by the host, borrowed by the command for the duration of
+/// its call; the command passes `context` as the first argument of each function.
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct PhCommandOutput {
+    /// `size_of::<PhCommandOutput>()` of the host that filled it.
+    pub struct_size: u32,
+    /// The host's state for this run; pass it back, never dereference it.
+    pub context: *mut c_void,
+    /// Appends bytes to the command's standard output. The bytes are copied before it returns.
+    /// Returns [`PhResult::Io`] when the output is gone (a closed pipe): stop writing then.
+    pub write: PhWriteFn,
+    /// Sets the message shown to the user if the command fails (the last call wins). The message is
+    /// copied before it returns.
+    pub set_error: PhSetErrorFn,
+}
+
+/// What a plugin says about one of its commands, during command enumeration.
+///
+/// Filled by the plugin, borrowed by the callee for the duration of the callback.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct PhCommandInfo {
+    /// `size_of::<PhCommandInfo>()` of the side that filled it.
+    pub struct_size: u32,
+    /// The command name, as given to `register_command`.
+    pub name: PhStr,
+    /// One line saying what the command does (may be empty).
+    pub description: PhStr,
+    /// The arguments, for help output, such as `[--top N] FILE...` (may be empty).
+    pub usage: PhStr,
+}
+
+/// What the host says about one loaded plugin, during [`PhHostServices::enumerate_plugins`].
+///
+/// Filled by the host, borrowed by the callback for the duration of the call.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct PhPluginInfo {
+    /// `size_of::<PhPluginInfo>()` of the host.
+    pub struct_size: u32,
+    /// The plugin's ABI major version.
+    pub abi_major: u16,
+    /// The plugin's ABI minor version.
+    pub abi_minor: u16,
+    /// The plugin's unique name.
+    pub name: PhStr,
+    /// The plugin's version string.
+    pub version: PhStr,
+    /// The plugin's one-line description.
+    pub description: PhStr,
+    /// The path of the library file the plugin was loaded from.
+    pub path: PhStr,
+}
+
+/// The function table of host services, given to a plugin's `init`.
+///
+/// Ownership: the host. The pointer stays valid until the plugin's library is unloaded; a plugin
+/// may keep it (and the [`PhHostContext`]) for its whole lifetime. Every function takes the
+/// plugin's [`PhHostContext`] first. All functions are `[thread-safe]` and reentrant, and never
+/// unwind: a panic inside the host becomes [`PhResult::Panicked`].
+///
+/// Check `abi_minor` (or `struct_size`) before using a field added after minor version 0.
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct PhHostServices {
+    /// The host's ABI major version ([`PH_ABI_VERSION_MAJOR`]).
+    pub abi_major: u16,
+    /// The host's ABI minor version.
+    pub abi_minor: u16,
+    /// `size_of::<PhHostServices>()` of the host.
+    pub struct_size: u32,
+
+    /// Logs `message` at `level` (a [`PhLogLevel`] from 1, error, to 5, trace).
+    ///
+    /// The host's logger shows it with the plugin's name as the target: `target` may be empty
+    /// (then the target is the plugin name) or a sub-target (shown as `NAME::target`). Both strings
+    /// are borrowed for the call. Returns [`PhResult::InvalidArgument`] for a level out of range.
+    pub log: unsafe extern "C" fn(
+        ctx: *mut PhHostContext,
+        level: u32,
+        target: PhStr,
+        message: PhStr,
+    ) -> PhResultCode,
+
+    /// The most verbose level the host's logger may show (a [`PhLogLevel`], 0 = off). A plugin
+    /// filters records above it on its own side, so they never cross the boundary.
+    pub log_max_level: unsafe extern "C" fn(ctx: *mut PhHostContext) -> u32,
+
+    /// Registers a command that users run by `name`.
+    ///
+    /// `name` is borrowed (1 to [`PH_MAX_NAME_LEN`] bytes of ASCII letters, digits, `-`, `_` or
+    /// `.`); `callback` must not be NULL. On success the host owns the registration until
+    /// `unregister` or shutdown and writes the new handle to `*out_handle` (`out_handle` may be
+    /// NULL). Returns [`PhResult::AlreadyExists`] if any plugin registered that name; on any error
+    /// `destroy` is not called and nothing is written.
+    pub register_command: unsafe extern "C" fn(
+        ctx: *mut PhHostContext,
+        name: PhStr,
+        callback: Option<PhCommandCallback>,
+        user_data: *mut c_void,
+        destroy: Option<PhDestroyCallback>,
+        out_handle: *mut PhHandle,
+    ) -> PhResultCode,
+
+    /// Ends a registration (command or subscription) that this plugin made. The callback is not
+    /// called by any dispatch that starts afterwards; `destroy` runs once the dispatches under way
+    /// have finished, so a callback may unregister itself. Returns [`PhResult::UnknownHandle`] for
+    /// a handle this plugin does not own (already unregistered, or another plugin's).
+    pub unregister: unsafe extern "C" fn(ctx: *mut PhHostContext, handle: PhHandle) -> PhResultCode,
+
+    /// Subscribes to events published on `topic` (same rules as command names). `callback` must
+    /// not be NULL. The handle goes to `*out_handle` (may be NULL). On error `destroy` is not
+    /// called.
+    pub subscribe: unsafe extern "C" fn(
+        ctx: *mut PhHostContext,
+        topic: PhStr,
+        callback: Option<PhEventCallback>,
+        user_data: *mut c_void,
+        destroy: Option<PhDestroyCallback>,
+        out_handle: *mut PhHandle,
+    ) -> PhResultCode,
+
+    /// Publishes an event: calls every subscriber of `topic`, in subscription order, on this
+    /// thread, before returning. `topic` and `payload` are borrowed for the call. Handlers may
+    /// publish in turn, up to a nesting depth of [`PH_MAX_EVENT_DEPTH`]; deeper publishes return
+    /// [`PhResult::LimitExceeded`]. Returns [`PhResult::Ok`] even if some handler failed (failures
+    /// are logged).
+    pub publish:
+        unsafe extern "C" fn(ctx: *mut PhHostContext, topic: PhStr, payload: PhBytes) -> PhResultCode,
+
+    /// Calls `callback` once per loaded plugin, in load order, until it returns `false`.
+    /// `callback` must not be NULL.
+    pub enumerate_plugins: unsafe extern "C" fn(
+        ctx: *mut PhHostContext,
+        callback: Option<PhPluginInfoCallback>,
+        user_data: *mut c_void,
+    ) -> PhResultCode,
+
+    /// Asks the plugin named `plugin_name` to enumerate its commands: `callback` is called once
+    /// per command until it returns `false`. Returns [`PhResult::NotFound`] if no such plugin is
+    /// active.
+    pub enumerate_commands: unsafe extern "C" fn(
+        ctx: *mut PhHostContext,
+        plugin_name: PhStr,
+        callback: Option<PhCommandInfoCallback>,
+        user_data: *mut c_void,
+    ) -> PhResultCode,
+}
+
+/// How deeply event handlers may publish from inside handlers, per thread.
+pub const PH_MAX_EVENT_DEPTH: u32 = 16;
+
+/// A plugin's `init`. `[main-thread]`, called once, before any other function of the table.
+///
+/// - `ctx`: the plugin's host context, for every host service call.
+/// - `host`: the host services; valid until the library is unloaded.
+/// - `out_plugin_data`: on success the plugin writes its own state pointer there (may be NULL);
+///   the host passes it back to `shutdown` and `enumerate_commands` and never dereferences it.
+///
+/// Returns [`PhResult::Ok`], or an error: then the host undoes the plugin's registrations, does not
+/// call `shutdown`, and reports the plugin as refused.
+#[repr(transparent)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct PhInitFn(
+    pub  unsafe extern "C" fn(
+        ctx: *mut PhHostContext,
+        host: *const PhHostServices,
+        out_plugin_data: *mut *mut c_void,
+    ) -> PhResultCode,
+);
+
+/// A plugin's `shutdown`. `[main-thread]`, called once, after a successful `init`, in reverse load
+/// order. The plugin releases its state and joins its threads; its registrations end when it
+/// returns, and host services called afterwards return [`PhResult::ShutDown`].
+#[repr(transparent)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct PhShutdownFn(pub unsafe extern "C" fn(plugin_data: *mut c_void) -> PhResultCode);
+
+/// A plugin's command enumeration. `[thread-safe]`: calls `callback` once per command the plugin
+/// registered, until it returns `false`. `callback` is never NULL.
+#[repr(transparent)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct PhEnumerateCommandsFn(
+    pub  unsafe extern "C" fn(
+        plugin_data: *mut c_void,
+        callback: PhCommandInfoCallback,
+        user_data: *mut c_void,
+    ) -> PhResultCode,
+);
+
+/// The plugin's function table, filled by the plugin and owned by it (normally a `static`); it must
+/// stay valid and unchanged while the library is loaded.
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct PhPluginVtable {
+    /// `size_of::<PhPluginVtable>()` of the plugin. Fields beyond it are treated as NULL.
+    pub struct_size: u32,
+    /// Required. See [`PhInitFn`].
+    pub init: Option<PhInitFn>,
+    /// Required. See [`PhShutdownFn`].
+    pub shutdown: Option<PhShutdownFn>,
+    /// Required. See [`PhEnumerateCommandsFn`].
+    pub enumerate_commands: Option<PhEnumerateCommandsFn>,
+}
+
+/// What a plugin library says about itself, returned by its entry point.
+///
+/// Owned by the plugin (normally a `static`); it and everything it points to must stay valid and
+/// unchanged while the library is loaded.
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct PhPluginDescriptor {
+    /// The ABI major version the plugin was built for ([`PH_ABI_VERSION_MAJOR`]).
+    pub abi_major: u16,
+    /// The ABI minor version the plugin was built for ([`PH_ABI_VERSION_MINOR`]).
+    pub abi_minor: u16,
+    /// `size_of::<PhPluginDescriptor>()` of the plugin.
+    pub struct_size: u32,
+    /// The plugin's unique name, its id: 1 to [`PH_MAX_NAME_LEN`] bytes of ASCII letters, digits,
+    /// `-`, `_` or `.`.
+    pub name: PhStr,
+    /// The plugin's version, such as `1.2.0`. UTF-8, may be empty.
+    pub version: PhStr,
+    /// One line saying what the plugin does. UTF-8, may be empty.
+    pub description: PhStr,
+    /// The plugin's function table; must not be NULL.
+    pub vtable: *const PhPluginVtable,
+}
+
+// SAFETY: a descriptor is immutable data that lives as long as the library (a `static`); its
+// pointers only lead to other immutable data of the same lifetime, so sharing it is sound.
+unsafe impl Sync for PhPluginDescriptor {}
+
+/// The type of the entry point, [`PH_ENTRY_POINT_SYMBOL`]. `[main-thread]`.
+///
+/// Returns the plugin's descriptor (owned by the plugin, valid while the library is loaded), or
+/// NULL if the plugin cannot run. It must not call the host and should do no other work.
+#[repr(transparent)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct PhEntryPoint(pub unsafe extern "C" fn() -> *const PhPluginDescriptor);
+
+/// Returns `true` if `name` is a valid plugin name, command name or topic: 1 to
+/// [`PH_MAX_NAME_LEN`] bytes of ASCII letters, digits, `-`, `_` or `.`.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= PH_MAX_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}

@@ -1,0 +1,39 @@
+//! The plugin side's one FFI boundary: every `extern "C"` body of the safe layer runs in [`guard`].
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::host::HostLink;
+use crate::logger;
+
+/// Runs `f`, the body of an `extern "C"` function of the plugin, on behalf of the plugin whose
+/// host link is `link`.
+///
+/// While `f` runs, `log` records of this thread go to that plugin's host. If `f` panics, the panic
+/// stops here: it is logged through the host as an error naming `what`, and `on_panic` is
+/// returned. A panic never unwinds into the caller (since Rust 1.81 that would abort the process).
+pub(crate) fn guard<R>(link: Option<&HostLink>, what: &str, on_panic: R, f: impl FnOnce() -> R) -> R {
+    let _scope = link.map(logger::enter);
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(value) => value,
+        Err(payload) => {
+            let message = panic_message(payload.as_ref());
+            match link {
+                Some(link) => link.log(log::Level::Error, "", &format!("panic in {what}: {message}")),
+                None => log::error!("panic in {what}: {message}"),
+            }
+            on_panic
+        }
+    }
+}
+
+/// The message of a panic payload (`panic!` with a literal or a formatted string).
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "(no message)"
+    }
+}

@@ -1,0 +1,56 @@
+//! The plughost plugin ABI and the safe Rust layer for plugin authors.
+//!
+//! - [`abi`]: the C ABI itself, every type that crosses the boundary. The host, C plugins (through
+//!   the generated header) and the safe layer all use it.
+//! - The safe layer: implement [`Plugin`], export it with [`export_plugin!`], and use the [`Host`]
+//!   handle for the host services. No `unsafe`, no `extern "C"`: every call across the boundary is
+//!   wrapped so that a panic becomes an error result and a log record, never an abort.
+//! - `log::info!` and the other `log` macros inside a plugin reach the host's logger, with the
+//!   plugin's name as the target; records above the host's level are dropped on the plugin side.
+//!
+//! # Example
+//!
+//! ```
+//! use plugin_api::{Command, Error, Host, Plugin};
+//! use std::io::Write;
+//!
+//! struct Hello;
+//!
+//! impl Plugin for Hello {
+//!     const NAME: &'static str = "hello";
+//!     const VERSION: &'static str = "0.1.0";
+//!     const DESCRIPTION: &'static str = "Greets people";
+//!
+//!     fn init(host: &Host) -> Result<Self, Error> {
+//!         host.register_command(
+//!             Command::new("hello").about("Greets NAME").usage("NAME"),
+//!             |args, out| {
+//!                 let name = args.first().ok_or_else(|| Error::new("missing NAME"))?;
+//!                 writeln!(out, "Hello, {name}!")?;
+//!                 Ok(())
+//!             },
+//!         )?;
+//!         Ok(Hello)
+//!     }
+//! }
+//!
+//! plugin_api::export_plugin!(Hello);
+//! ```
+#![deny(missing_docs)]
+
+pub mod abi;
+mod boundary;
+mod host;
+pub mod layout;
+mod logger;
+mod plugin;
+
+pub use host::{Command, CommandInfo, Error, Event, Handle, Host, Output, PluginInfo};
+pub use plugin::Plugin;
+
+/// Items used by [`export_plugin!`]; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::plugin::{descriptor, vtable};
+    pub use abi_stable;
+}

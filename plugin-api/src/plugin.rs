@@ -1,0 +1,217 @@
+//! The [`Plugin`] trait and the glue that [`crate::export_plugin!`] exports for it.
+
+use std::ffi::c_void;
+use std::sync::Arc;
+
+use crate::abi::{
+    PhCommandInfoCallback, PhEnumerateCommandsFn, PhHostContext, PhInitFn, PhShutdownFn, PhHostServices, PhPluginDescriptor, PhPluginVtable,
+    PhResult, PhResultCode, PhStr, PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR,
+};
+use crate::boundary::guard;
+use crate::host::{Error, Host, HostLink};
+use crate::logger;
+
+/// A plugin written in safe Rust.
+///
+/// Implement it on your plugin's state and export it with [`crate::export_plugin!`]. The host
+/// calls [`Plugin::init`] once after loading the library, and [`Plugin::shutdown`] once before
+/// unloading it, both on the host's main thread.
+pub trait Plugin: Sized + Send + Sync + 'static {
+    /// The plugin's unique name, its id: 1 to [`crate::abi::PH_MAX_NAME_LEN`] bytes of ASCII
+    /// letters, digits, `-`, `_` or `.`.
+    const NAME: &'static str;
+    /// The plugin's version, usually `env!("CARGO_PKG_VERSION")`.
+    const VERSION: &'static str;
+    /// One line saying what the plugin does.
+    const DESCRIPTION: &'static str;
+
+    /// Sets the plugin up: register commands and subscriptions through `host`, keep a clone of
+    /// `host` if callbacks need it.
+    ///
+    /// # Errors
+    ///
+    /// An `Err` refuses the plugin: the host logs the message, undoes the registrations and does
+    /// not call `shutdown`.
+    fn init(host: &Host) -> Result<Self, Error>;
+
+    /// Releases the plugin's resources; join any thread the plugin started. Registrations end
+    /// when it returns. The default does nothing.
+    fn shutdown(self, host: &Host) {
+        let _ = host;
+    }
+}
+
+/// What `init` hands to the host as the plugin data.
+struct Instance<P> {
+    plugin: P,
+    host: Host,
+}
+
+/// The `init` of the function table of `P`.
+unsafe extern "C" fn init<P: Plugin>(
+    ctx: *mut PhHostContext,
+    services: *const PhHostServices,
+    out_plugin_data: *mut *mut c_void,
+) -> PhResultCode {
+    guard(None, "init", PhResult::Panicked.code(), || {
+        if ctx.is_null() || services.is_null() || out_plugin_data.is_null() {
+            return PhResult::NullPointer.code();
+        }
+        // SAFETY: checked non-null; the host passes a table valid until the library is unloaded.
+        let table = unsafe { &*services };
+        if table.abi_major != PH_ABI_VERSION_MAJOR
+            || (table.struct_size as usize) < std::mem::size_of::<PhHostServices>()
+        {
+            return PhResult::InvalidArgument.code();
+        }
+        // SAFETY: the host's context and table, valid until shutdown returns; the table has every
+        // field of this ABI version (checked above).
+        let link = Arc::new(unsafe { HostLink::new(ctx, services) });
+        logger::attach(&link, link.max_level());
+        let host = Host {
+            link: Arc::clone(&link),
+        };
+        // A panic in `P::init` is caught by the inner guard, which logs it to this plugin.
+        let result = guard(Some(&link), "init", None, || Some(P::init(&host)));
+        match result {
+            Some(Ok(plugin)) => {
+                let instance = Box::new(Instance { plugin, host });
+                // SAFETY: checked non-null; the host gives a writable slot.
+                unsafe { *out_plugin_data = Box::into_raw(instance).cast() };
+                PhResult::Ok.code()
+            }
+            Some(Err(error)) => {
+                link.log(log::Level::Error, "", &format!("init failed: {error}"));
+                end(&link);
+                error.code().code()
+            }
+            None => {
+                end(&link);
+                PhResult::Panicked.code()
+            }
+        }
+    })
+}
+
+/// Cuts the plugin's link to the host.
+fn end(link: &HostLink) {
+    link.deactivate();
+    logger::detach(link);
+}
+
+/// The `shutdown` of the function table of `P`.
+unsafe extern "C" fn shutdown<P: Plugin>(plugin_data: *mut c_void) -> PhResultCode {
+    if plugin_data.is_null() {
+        return PhResult::NullPointer.code();
+    }
+    // SAFETY: `plugin_data` is the `Instance<P>` that `init` gave to the host, which calls
+    // `shutdown` once; ownership comes back here.
+    let instance = unsafe { Box::from_raw(plugin_data.cast::<Instance<P>>()) };
+    let link = Arc::clone(&instance.host.link);
+    let code = guard(Some(&link), "shutdown", PhResult::Panicked.code(), move || {
+        let Instance { plugin, host } = *instance;
+        plugin.shutdown(&host);
+        PhResult::Ok.code()
+    });
+    end(&link);
+    code
+}
+
+/// The `enumerate_commands` of the function table of `P`.
+unsafe extern "C" fn enumerate_commands<P: Plugin>(
+    plugin_data: *mut c_void,
+    callback: PhCommandInfoCallback,
+    user_data: *mut c_void,
+) -> PhResultCode {
+    if plugin_data.is_null() {
+        return PhResult::NullPointer.code();
+    }
+    // SAFETY: `plugin_data` is the `Instance<P>` from `init`; the host does not call this after
+    // `shutdown`.
+    let instance = unsafe { &*plugin_data.cast::<Instance<P>>() };
+    let link = &instance.host.link;
+    guard(Some(link), "enumerate_commands", PhResult::Panicked.code(), || {
+        link.enumerate_commands(callback, user_data);
+        PhResult::Ok.code()
+    })
+}
+
+/// The function table of `P`.
+#[doc(hidden)]
+pub const fn vtable<P: Plugin>() -> PhPluginVtable {
+    PhPluginVtable {
+        struct_size: std::mem::size_of::<PhPluginVtable>() as u32,
+        init: Some(PhInitFn(init::<P>)),
+        shutdown: Some(PhShutdownFn(shutdown::<P>)),
+        enumerate_commands: Some(PhEnumerateCommandsFn(enumerate_commands::<P>)),
+    }
+}
+
+/// The descriptor of `P`, pointing to `vtable`.
+#[doc(hidden)]
+pub const fn descriptor<P: Plugin>(vtable: &'static PhPluginVtable) -> PhPluginDescriptor {
+    PhPluginDescriptor {
+        abi_major: PH_ABI_VERSION_MAJOR,
+        abi_minor: PH_ABI_VERSION_MINOR,
+        struct_size: std::mem::size_of::<PhPluginDescriptor>() as u32,
+        name: PhStr::new(P::NAME),
+        version: PhStr::new(P::VERSION),
+        description: PhStr::new(P::DESCRIPTION),
+        vtable,
+    }
+}
+
+/// Exports a [`Plugin`] from the crate: the entry point the host looks for, and abi_stable's type
+/// layout of the ABI.
+///
+/// Use it once per library, at the crate root, with the type that implements [`Plugin`]. The
+/// crate must build as a `cdylib` (add `"rlib"` too, to test it in-process).
+///
+/// ```ignore
+/// plugin_api::export_plugin!(MyPlugin);
+/// ```
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        const _: () = {
+            use $crate::__private::abi_stable::library::{
+                CheckTypeLayout, LibHeader, RootModuleResult,
+            };
+            use $crate::__private::abi_stable::prefix_type::PrefixTypeTrait;
+
+            static VTABLE: $crate::abi::PhPluginVtable = $crate::__private::vtable::<$plugin>();
+            static DESCRIPTOR: $crate::abi::PhPluginDescriptor =
+                $crate::__private::descriptor::<$plugin>(&VTABLE);
+
+            /// The plugin's entry point.
+            #[no_mangle]
+            pub unsafe extern "C" fn plughost_plugin_entry() -> *const $crate::abi::PhPluginDescriptor {
+                &DESCRIPTOR
+            }
+
+            fn root_module() -> $crate::layout::PluginModuleRef {
+                $crate::layout::PluginModule {
+                    entry: $crate::abi::PhEntryPoint(plughost_plugin_entry),
+                }
+                .leak_into_prefix()
+            }
+
+            extern "C" fn root_module_loader() -> RootModuleResult {
+                $crate::__private::abi_stable::library::__call_root_module_loader(root_module)
+            }
+
+            /// abi_stable's library header: the type layout of the ABI, for the host's check.
+            #[export_name = "_as_root_module_loader"]
+            pub static ROOT_MODULE_HEADER: LibHeader = {
+                // SAFETY: the loader returns the root module of type `PluginModuleRef`, the type
+                // the header is made for, as `abi_stable::export_root_module` does.
+                unsafe {
+                    LibHeader::from_constructor::<$crate::layout::PluginModuleRef>(
+                        root_module_loader,
+                        CheckTypeLayout::Yes,
+                    )
+                }
+            };
+        };
+    };
+}
