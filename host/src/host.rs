@@ -151,7 +151,11 @@ impl PluginHost {
         if code != PhResult::Ok || !context.activate() {
             context.set_state(PluginState::ShutDown);
             self.shared.remove_all_of(&context);
-            let code = if code == PhResult::Ok { PhResult::Panicked } else { code };
+            let code = if code == PhResult::Ok {
+                PhResult::Panicked
+            } else {
+                code
+            };
             return Err(refuse(LoadErrorKind::Init(code)));
         }
         context.plugin_data.set(plugin_data);
@@ -161,9 +165,16 @@ impl PluginHost {
             context.version,
             context.path
         );
-        self.shared.plugins.write_or_recover().push(Arc::clone(&context));
+        self.shared
+            .plugins
+            .write_or_recover()
+            .push(Arc::clone(&context));
         self.loaded.push(context);
-        Ok(self.loaded.last().map(|p| p.name.clone()).unwrap_or_default())
+        Ok(self
+            .loaded
+            .last()
+            .map(|p| p.name.clone())
+            .unwrap_or_default())
     }
 
     /// The libraries that were refused, with the reasons, in the order they were tried.
@@ -285,9 +296,8 @@ impl PluginHost {
         };
         // SAFETY: the plugin registered this callback with this user data, alive while we hold
         // the registration; `args`, `output` and `sink` outlive the call.
-        let code = unsafe {
-            (command.callback.0)(command.user_data, args.as_ptr(), args.len(), &output)
-        };
+        let code =
+            unsafe { (command.callback.0)(command.user_data, args.as_ptr(), args.len(), &output) };
         let code = PhResult::from_code(code);
         if let Some(source) = sink.io_error.take() {
             return Err(CommandError::Output {
@@ -403,7 +413,10 @@ unsafe extern "C" fn sink_set_error(context: *mut c_void, message: PhStr) {
 }
 
 /// The host's callback for a plugin's command enumeration: forwards to the closure `F`.
-unsafe extern "C" fn command_info_trampoline<F>(user_data: *mut c_void, info: *const PhCommandInfo) -> bool
+unsafe extern "C" fn command_info_trampoline<F>(
+    user_data: *mut c_void,
+    info: *const PhCommandInfo,
+) -> bool
 where
     F: FnMut(&CommandInfo<'_>) -> bool,
 {

@@ -116,7 +116,11 @@ fn open_inner(path: &Path) -> Result<Candidate, LoadErrorKind> {
         });
     }
     let layout = check_layout(library)?;
-    check_size("the descriptor", struct_size, std::mem::size_of::<PhPluginDescriptor>())?;
+    check_size(
+        "the descriptor",
+        struct_size,
+        std::mem::size_of::<PhPluginDescriptor>(),
+    )?;
     // SAFETY: non-null, and `struct_size` says the whole descriptor of this ABI version is there.
     let d = unsafe { &*descriptor };
     if d.vtable.is_null() {
@@ -124,7 +128,11 @@ fn open_inner(path: &Path) -> Result<Candidate, LoadErrorKind> {
     }
     // SAFETY: non-null; its first field, `struct_size`, exists in every version.
     let vtable_size = unsafe { std::ptr::addr_of!((*d.vtable).struct_size).read() };
-    check_size("the function table", vtable_size, std::mem::size_of::<PhPluginVtable>())?;
+    check_size(
+        "the function table",
+        vtable_size,
+        std::mem::size_of::<PhPluginVtable>(),
+    )?;
     // SAFETY: non-null and at least as large as this version's table.
     let vtable = unsafe { &*d.vtable };
     if vtable.init.is_none() {
@@ -206,7 +214,11 @@ fn check_layout(library: &'static libloading::Library) -> Result<LayoutCheck, Lo
 
 /// One line out of abi_stable's multi-line layout report: the innermost type and error it names.
 fn layout_summary(report: &str) -> String {
-    let lines: Vec<&str> = report.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = report
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     let error = lines
         .iter()
         .find(|l| l.starts_with("Error:") || l.contains("mismatch") || l.contains("Mismatched"))

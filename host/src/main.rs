@@ -71,7 +71,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
 
 /// The folder that holds the running binary.
 fn default_plugins_dir() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot locate the plughost binary: {e}"))?;
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot locate the plughost binary: {e}"))?;
     exe.parent()
         .map(PathBuf::from)
         .ok_or_else(|| "cannot locate the plughost binary's folder; pass --plugins DIR".to_owned())

@@ -16,7 +16,6 @@ use plugin_api::abi::{
     PhResult, PhStr, PH_MAX_EVENT_DEPTH,
 };
 
-
 /// Lock helpers that survive a poisoned lock: the host's maps stay consistent across a panic
 /// because each change is a single insert or remove.
 pub(crate) trait LockExt<T> {
@@ -147,7 +146,10 @@ impl PluginContext {
 
     /// Whether the host dispatches to the plugin's callbacks.
     fn receives_calls(&self) -> bool {
-        matches!(self.state(), PluginState::Initializing | PluginState::Active)
+        matches!(
+            self.state(),
+            PluginState::Initializing | PluginState::Active
+        )
     }
 
     /// Whether the plugin may call services (during init, while active, during shutdown).
@@ -251,7 +253,9 @@ impl Shared {
         self.next_handle.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn lock_handles(&self) -> std::sync::MutexGuard<'_, HashMap<PhHandle, (Arc<PluginContext>, Entry)>> {
+    fn lock_handles(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<PhHandle, (Arc<PluginContext>, Entry)>> {
         self.handles.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -322,8 +326,10 @@ impl Shared {
                 .chain(std::iter::once(Arc::clone(&registration)))
                 .collect()
         });
-        self.lock_handles()
-            .insert(handle, (Arc::clone(owner), Entry::Subscription(topic.to_owned())));
+        self.lock_handles().insert(
+            handle,
+            (Arc::clone(owner), Entry::Subscription(topic.to_owned())),
+        );
         Ok(handle)
     }
 
@@ -346,7 +352,11 @@ impl Shared {
 
     /// Ends the registration `handle` of `owner`. The removed registration is returned so that
     /// the caller drops it (and runs `destroy`) outside any lock.
-    pub(crate) fn unregister(&self, owner: &PluginContext, handle: PhHandle) -> Result<(), PhResult> {
+    pub(crate) fn unregister(
+        &self,
+        owner: &PluginContext,
+        handle: PhHandle,
+    ) -> Result<(), PhResult> {
         let entry = {
             let mut handles = self.lock_handles();
             match handles.get(&handle) {
@@ -463,9 +473,8 @@ impl Shared {
             // SAFETY: the plugin registered this callback with this user data; the registration
             // is alive (we hold an `Arc`), so `destroy` has not run; topic and payload outlive
             // the call.
-            let code = unsafe {
-                (registration.callback.0)(registration.user_data, ph_topic, ph_payload)
-            };
+            let code =
+                unsafe { (registration.callback.0)(registration.user_data, ph_topic, ph_payload) };
             match PhResult::from_code(code) {
                 PhResult::Ok => {}
                 PhResult::Panicked => self.fault(

@@ -184,7 +184,11 @@ unsafe extern "C" fn host_subscribe(
     })
 }
 
-unsafe extern "C" fn host_publish(ctx: *mut PhHostContext, topic: PhStr, payload: PhBytes) -> PhResultCode {
+unsafe extern "C" fn host_publish(
+    ctx: *mut PhHostContext,
+    topic: PhStr,
+    payload: PhBytes,
+) -> PhResultCode {
     with_context(ctx, "publish", |context| {
         // SAFETY: the plugin passes views valid for the call.
         let (topic, payload) = unsafe { (arg(topic)?, payload.to_bytes()?) };

@@ -498,8 +498,11 @@ pub struct PhHostServices {
     /// publish in turn, up to a nesting depth of [`PH_MAX_EVENT_DEPTH`]; deeper publishes return
     /// [`PhResult::LimitExceeded`]. Returns [`PhResult::Ok`] even if some handler failed (failures
     /// are logged).
-    pub publish:
-        unsafe extern "C" fn(ctx: *mut PhHostContext, topic: PhStr, payload: PhBytes) -> PhResultCode,
+    pub publish: unsafe extern "C" fn(
+        ctx: *mut PhHostContext,
+        topic: PhStr,
+        payload: PhBytes,
+    ) -> PhResultCode,
 
     /// Calls `callback` once per loaded plugin, in load order, until it returns `false`.
     /// `callback` must not be NULL.

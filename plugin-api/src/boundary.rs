@@ -12,14 +12,23 @@ use crate::logger;
 /// While `f` runs, `log` records of this thread go to that plugin's host. If `f` panics, the panic
 /// stops here: it is logged through the host as an error naming `what`, and `on_panic` is
 /// returned. A panic never unwinds into the caller (since Rust 1.81 that would abort the process).
-pub(crate) fn guard<R>(link: Option<&HostLink>, what: &str, on_panic: R, f: impl FnOnce() -> R) -> R {
+pub(crate) fn guard<R>(
+    link: Option<&HostLink>,
+    what: &str,
+    on_panic: R,
+    f: impl FnOnce() -> R,
+) -> R {
     let _scope = link.map(logger::enter);
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(value) => value,
         Err(payload) => {
             let message = panic_message(payload.as_ref());
             match link {
-                Some(link) => link.log(log::Level::Error, "", &format!("panic in {what}: {message}")),
+                Some(link) => link.log(
+                    log::Level::Error,
+                    "",
+                    &format!("panic in {what}: {message}"),
+                ),
                 None => log::error!("panic in {what}: {message}"),
             }
             on_panic

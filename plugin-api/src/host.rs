@@ -190,13 +190,19 @@ impl HostLink {
     pub(crate) fn max_level(&self) -> log::LevelFilter {
         match self.services() {
             // SAFETY: `ctx` belongs to these services.
-            Ok(services) => crate::logger::level_filter(unsafe { (services.log_max_level)(self.ctx) }),
+            Ok(services) => {
+                crate::logger::level_filter(unsafe { (services.log_max_level)(self.ctx) })
+            }
             Err(_) => log::LevelFilter::Off,
         }
     }
 
     /// Calls `callback` once per registered command until it returns `false`.
-    pub(crate) fn enumerate_commands(&self, callback: PhCommandInfoCallback, user_data: *mut c_void) {
+    pub(crate) fn enumerate_commands(
+        &self,
+        callback: PhCommandInfoCallback,
+        user_data: *mut c_void,
+    ) {
         let snapshot = Arc::clone(&self.commands.lock().unwrap_or_else(|e| e.into_inner()));
         for meta in snapshot.iter() {
             let info = PhCommandInfo {
@@ -322,34 +328,39 @@ where
     // SAFETY: `user_data` is the `CommandBox<F>` registered with this trampoline, alive until the
     // host calls `destroy`, which it does not do while a dispatch is under way.
     let command = unsafe { &*user_data.cast::<CommandBox<F>>() };
-    guard(Some(&command.link), &command.what, PhResult::Panicked.code(), || {
-        // SAFETY: the host passes a valid output for the duration of the call, or NULL.
-        let Some(output) = (unsafe { output.as_ref() }) else {
-            return PhResult::NullPointer.code();
-        };
-        let args: Vec<&str> = if arg_count == 0 {
-            Vec::new()
-        } else if args.is_null() {
-            return PhResult::NullPointer.code();
-        } else {
-            // SAFETY: the host passes `arg_count` readable views, valid for the call.
-            let raw = unsafe { std::slice::from_raw_parts(args, arg_count) };
-            // SAFETY: each view is valid for the call.
-            match raw.iter().map(|a| unsafe { a.to_str() }).collect() {
-                Ok(args) => args,
-                Err(code) => return code.code(),
+    guard(
+        Some(&command.link),
+        &command.what,
+        PhResult::Panicked.code(),
+        || {
+            // SAFETY: the host passes a valid output for the duration of the call, or NULL.
+            let Some(output) = (unsafe { output.as_ref() }) else {
+                return PhResult::NullPointer.code();
+            };
+            let args: Vec<&str> = if arg_count == 0 {
+                Vec::new()
+            } else if args.is_null() {
+                return PhResult::NullPointer.code();
+            } else {
+                // SAFETY: the host passes `arg_count` readable views, valid for the call.
+                let raw = unsafe { std::slice::from_raw_parts(args, arg_count) };
+                // SAFETY: each view is valid for the call.
+                match raw.iter().map(|a| unsafe { a.to_str() }).collect() {
+                    Ok(args) => args,
+                    Err(code) => return code.code(),
+                }
+            };
+            let mut out = Output::new(output);
+            let result = (command.f)(&args, &mut out).and(out.finish());
+            match result {
+                Ok(()) => PhResult::Ok.code(),
+                Err(error) => {
+                    out.set_error(&error.message);
+                    error.code.code()
+                }
             }
-        };
-        let mut out = Output::new(output);
-        let result = (command.f)(&args, &mut out).and(out.finish());
-        match result {
-            Ok(()) => PhResult::Ok.code(),
-            Err(error) => {
-                out.set_error(&error.message);
-                error.code.code()
-            }
-        }
-    })
+        },
+    )
 }
 
 /// The event callback of the safe layer: runs the closure in a [`guard`].
@@ -364,20 +375,27 @@ where
     // SAFETY: `user_data` is the `EventBox<F>` registered with this trampoline, alive until the
     // host calls `destroy`, which it does not do while a dispatch is under way.
     let handler = unsafe { &*user_data.cast::<EventBox<F>>() };
-    guard(Some(&handler.link), &handler.what, PhResult::Panicked.code(), || {
-        // SAFETY: the host passes views valid for the duration of the call.
-        let event = match unsafe { (topic.to_str(), payload.to_bytes()) } {
-            (Ok(topic), Ok(payload)) => Event { topic, payload },
-            (Err(code), _) | (_, Err(code)) => return code.code(),
-        };
-        match (handler.f)(&event) {
-            Ok(()) => PhResult::Ok.code(),
-            Err(error) => {
-                handler.link.log(log::Level::Warn, "", &format!("{}: {error}", handler.what));
-                error.code.code()
+    guard(
+        Some(&handler.link),
+        &handler.what,
+        PhResult::Panicked.code(),
+        || {
+            // SAFETY: the host passes views valid for the duration of the call.
+            let event = match unsafe { (topic.to_str(), payload.to_bytes()) } {
+                (Ok(topic), Ok(payload)) => Event { topic, payload },
+                (Err(code), _) | (_, Err(code)) => return code.code(),
+            };
+            match (handler.f)(&event) {
+                Ok(()) => PhResult::Ok.code(),
+                Err(error) => {
+                    handler
+                        .link
+                        .log(log::Level::Warn, "", &format!("{}: {error}", handler.what));
+                    error.code.code()
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// The state of an enumeration driven by the host: the closure, and whether it panicked.
@@ -387,7 +405,10 @@ struct Enumeration<'f, T: ?Sized> {
     panicked: bool,
 }
 
-unsafe extern "C" fn plugin_info_trampoline<F>(user_data: *mut c_void, info: *const PhPluginInfo) -> bool
+unsafe extern "C" fn plugin_info_trampoline<F>(
+    user_data: *mut c_void,
+    info: *const PhPluginInfo,
+) -> bool
 where
     F: FnMut(&PluginInfo<'_>) -> bool,
 {
@@ -419,7 +440,10 @@ where
     })
 }
 
-unsafe extern "C" fn command_info_trampoline<F>(user_data: *mut c_void, info: *const PhCommandInfo) -> bool
+unsafe extern "C" fn command_info_trampoline<F>(
+    user_data: *mut c_void,
+    info: *const PhCommandInfo,
+) -> bool
 where
     F: FnMut(&CommandInfo<'_>) -> bool,
 {
@@ -478,20 +502,24 @@ impl Host {
             what: format!("command `{name}`"),
             f,
         });
-        let handle = self.register(&format!("register_command({name:?})"), state, |user_data, out| {
-            // SAFETY: valid context and services; the name outlives the call; `user_data` is a
-            // `CommandBox<F>` matching the trampoline and the destroy function.
-            unsafe {
-                (services.register_command)(
-                    self.link.ctx,
-                    PhStr::new(&name),
-                    Some(PhCommandCallback(command_trampoline::<F>)),
-                    user_data,
-                    Some(PhDestroyCallback(drop_box::<CommandBox<F>>)),
-                    out,
-                )
-            }
-        })?;
+        let handle = self.register(
+            &format!("register_command({name:?})"),
+            state,
+            |user_data, out| {
+                // SAFETY: valid context and services; the name outlives the call; `user_data` is a
+                // `CommandBox<F>` matching the trampoline and the destroy function.
+                unsafe {
+                    (services.register_command)(
+                        self.link.ctx,
+                        PhStr::new(&name),
+                        Some(PhCommandCallback(command_trampoline::<F>)),
+                        user_data,
+                        Some(PhDestroyCallback(drop_box::<CommandBox<F>>)),
+                        out,
+                    )
+                }
+            },
+        )?;
         let mut commands = self.link.commands.lock().unwrap_or_else(|e| e.into_inner());
         Arc::make_mut(&mut commands).push(CommandMeta {
             handle: handle.0,
@@ -580,9 +608,8 @@ impl Host {
     pub fn publish(&self, topic: &str, payload: &[u8]) -> Result<(), Error> {
         let services = self.link.services()?;
         // SAFETY: valid context and services; topic and payload outlive the call.
-        let code = unsafe {
-            (services.publish)(self.link.ctx, PhStr::new(topic), PhBytes::new(payload))
-        };
+        let code =
+            unsafe { (services.publish)(self.link.ctx, PhStr::new(topic), PhBytes::new(payload)) };
         Error::check("publish", code)
     }
 
@@ -640,10 +667,18 @@ impl Host {
                 (&mut state as *mut Enumeration<'_, F>).cast(),
             )
         };
-        Self::finish_enumeration(&format!("enumerate_commands({plugin:?})"), code, state.panicked)
+        Self::finish_enumeration(
+            &format!("enumerate_commands({plugin:?})"),
+            code,
+            state.panicked,
+        )
     }
 
-    fn finish_enumeration(operation: &str, code: PhResultCode, panicked: bool) -> Result<(), Error> {
+    fn finish_enumeration(
+        operation: &str,
+        code: PhResultCode,
+        panicked: bool,
+    ) -> Result<(), Error> {
         if panicked {
             return Err(Error::with_code(
                 PhResult::Panicked,
@@ -688,7 +723,8 @@ impl<'a> Output<'a> {
     }
 
     fn finish(&mut self) -> Result<(), Error> {
-        self.send().map_err(|e| Error::with_code(PhResult::Io, e.to_string()))
+        self.send()
+            .map_err(|e| Error::with_code(PhResult::Io, e.to_string()))
     }
 
     fn set_error(&self, message: &str) {

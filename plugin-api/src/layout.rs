@@ -37,7 +37,7 @@ impl RootModule for PluginModuleRef {
 /// The symbol under which abi_stable looks for the root module. [`crate::export_plugin!`] writes it
 /// as a literal; a test checks that it matches abi_stable's own constant.
 #[doc(hidden)]
-pub const ROOT_MODULE_SYMBOL: &str = "_as_root_module_loader";
+pub const ROOT_MODULE_SYMBOL: &str = "_1as_0lib_1header_0root_bmodule_bloader";
 
 #[cfg(test)]
 mod tests {

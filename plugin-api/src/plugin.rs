@@ -4,8 +4,9 @@ use std::ffi::c_void;
 use std::sync::Arc;
 
 use crate::abi::{
-    PhCommandInfoCallback, PhEnumerateCommandsFn, PhHostContext, PhInitFn, PhShutdownFn, PhHostServices, PhPluginDescriptor, PhPluginVtable,
-    PhResult, PhResultCode, PhStr, PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR,
+    PhCommandInfoCallback, PhEnumerateCommandsFn, PhHostContext, PhHostServices, PhInitFn,
+    PhPluginDescriptor, PhPluginVtable, PhResult, PhResultCode, PhShutdownFn, PhStr,
+    PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR,
 };
 use crate::boundary::guard;
 use crate::host::{Error, Host, HostLink};
@@ -108,11 +109,16 @@ unsafe extern "C" fn shutdown<P: Plugin>(plugin_data: *mut c_void) -> PhResultCo
     // `shutdown` once; ownership comes back here.
     let instance = unsafe { Box::from_raw(plugin_data.cast::<Instance<P>>()) };
     let link = Arc::clone(&instance.host.link);
-    let code = guard(Some(&link), "shutdown", PhResult::Panicked.code(), move || {
-        let Instance { plugin, host } = *instance;
-        plugin.shutdown(&host);
-        PhResult::Ok.code()
-    });
+    let code = guard(
+        Some(&link),
+        "shutdown",
+        PhResult::Panicked.code(),
+        move || {
+            let Instance { plugin, host } = *instance;
+            plugin.shutdown(&host);
+            PhResult::Ok.code()
+        },
+    );
     end(&link);
     code
 }
@@ -130,10 +136,15 @@ unsafe extern "C" fn enumerate_commands<P: Plugin>(
     // `shutdown`.
     let instance = unsafe { &*plugin_data.cast::<Instance<P>>() };
     let link = &instance.host.link;
-    guard(Some(link), "enumerate_commands", PhResult::Panicked.code(), || {
-        link.enumerate_commands(callback, user_data);
-        PhResult::Ok.code()
-    })
+    guard(
+        Some(link),
+        "enumerate_commands",
+        PhResult::Panicked.code(),
+        || {
+            link.enumerate_commands(callback, user_data);
+            PhResult::Ok.code()
+        },
+    )
 }
 
 /// The function table of `P`.
@@ -185,7 +196,8 @@ macro_rules! export_plugin {
 
             /// The plugin's entry point.
             #[no_mangle]
-            pub unsafe extern "C" fn plughost_plugin_entry() -> *const $crate::abi::PhPluginDescriptor {
+            pub unsafe extern "C" fn plughost_plugin_entry(
+            ) -> *const $crate::abi::PhPluginDescriptor {
                 &DESCRIPTOR
             }
 
@@ -201,7 +213,7 @@ macro_rules! export_plugin {
             }
 
             /// abi_stable's library header: the type layout of the ABI, for the host's check.
-            #[export_name = "_as_root_module_loader"]
+            #[export_name = "_1as_0lib_1header_0root_bmodule_bloader"]
             pub static ROOT_MODULE_HEADER: LibHeader = {
                 // SAFETY: the loader returns the root module of type `PluginModuleRef`, the type
                 // the header is made for, as `abi_stable::export_root_module` does.

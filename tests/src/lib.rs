@@ -1,1 +1,103 @@
+//! Helpers of the integration tests: build the real plugins and the real `plughost` binary, and
+//! put chosen plugins in a temporary plugins folder.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The packages the tests need built: the host binary, the example plugins, the test plugins.
+const PACKAGES: &[&str] = &["plughost", "wordfreq", "inventory", "journal", "probe"];
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_owned()
+}
+
+/// The folder where cargo put this test binary's profile artifacts (`target/debug`).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/debug/deps/TEST-HASH -> target/debug
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binary in target/PROFILE/deps")
+        .to_owned()
+}
+
+/// Builds the host binary and the plugins once per test binary (with the same profile as the
+/// tests), and returns the folder holding them.
+pub fn build() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = profile_dir();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut command = Command::new(cargo);
+        command.arg("build").current_dir(workspace_root());
+        if dir.file_name().is_some_and(|n| n == "release") {
+            command.arg("--release");
+        }
+        for package in PACKAGES {
+            command.args(["-p", package]);
+        }
+        let status = command.status().expect("run cargo build");
+        assert!(status.success(), "cargo build of the plugins failed");
+        dir
+    })
+}
+
+/// The file name of the library of the plugin crate `krate` on this platform.
+pub fn library_file(krate: &str) -> String {
+    format!(
+        "{}{}{}",
+        std::env::consts::DLL_PREFIX,
+        krate,
+        std::env::consts::DLL_SUFFIX
+    )
+}
+
+/// The built library of the plugin crate `krate`.
+pub fn library(krate: &str) -> PathBuf {
+    build().join(library_file(krate))
+}
+
+/// A temporary plugins folder holding copies of the libraries of the plugin crates `krates`.
+pub fn plugins_dir(krates: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    for krate in krates {
+        std::fs::copy(library(krate), dir.path().join(library_file(krate)))
+            .unwrap_or_else(|e| panic!("copy plugin {krate}: {e}"));
+    }
+    dir
+}
+
+/// The real `plughost` binary, with its plugins folder set to `plugins`.
+pub fn plughost(plugins: &Path) -> Command {
+    let mut command =
+        Command::new(build().join(format!("plughost{}", std::env::consts::EXE_SUFFIX)));
+    command
+        .arg("--plugins")
+        .arg(plugins)
+        .env_remove("PLUGHOST_PLUGINS");
+    command
+}
+
+/// The example plugins of `plugins/`.
+pub const EXAMPLE_PLUGINS: &[&str] = &["wordfreq", "inventory", "journal"];
+
+/// Counts words as the `wordfreq` plugin is specified to, written independently of it: split on
+/// every character that is not alphanumeric, lowercase each character. Returns (word, count),
+/// most frequent first, ties in alphabetical order.
+pub fn reference_word_counts(text: &str) -> Vec<(String, u64)> {
+    let mut counts = std::collections::BTreeMap::<String, u64>::new();
+    for word in text.split(|c: char| !c.is_alphanumeric()) {
+        if !word.is_empty() {
+            let lower: String = word.chars().flat_map(char::to_lowercase).collect();
+            *counts.entry(lower).or_default() += 1;
+        }
+    }
+    let mut counts: Vec<(String, u64)> = counts.into_iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counts
+}

@@ -88,7 +88,9 @@ fn parse_args<'a>(args: &[&'a str]) -> Result<Args<'a>, Error> {
         }
     }
     if files.is_empty() {
-        return Err(Error::new("no FILE given; usage: wordfreq [--top N] FILE..."));
+        return Err(Error::new(
+            "no FILE given; usage: wordfreq [--top N] FILE...",
+        ));
     }
     Ok(Args { top, files })
 }
@@ -303,7 +305,13 @@ mod tests {
     fn unicode_letters_and_digits() {
         assert_eq!(
             count(&["Straße STRASSE Ärger ärger 東京 ٣٤".as_bytes()]),
-            owned(&[("ärger", 2), ("strasse", 1), ("straße", 1), ("٣٤", 1), ("東京", 1)])
+            owned(&[
+                ("ärger", 2),
+                ("strasse", 1),
+                ("straße", 1),
+                ("٣٤", 1),
+                ("東京", 1)
+            ])
         );
     }
 
@@ -340,11 +348,11 @@ mod tests {
 
     #[test]
     fn invalid_utf8_separates_words() {
+        assert_eq!(count(&[b"ab\xffcd ab"]), owned(&[("ab", 2), ("cd", 1)]));
         assert_eq!(
-            count(&[b"ab\xffcd ab"]),
-            owned(&[("ab", 2), ("cd", 1)])
+            count(&[b"ab\xe2", b"\x28cd"]),
+            owned(&[("ab", 1), ("cd", 1)])
         );
-        assert_eq!(count(&[b"ab\xe2", b"\x28cd"]), owned(&[("ab", 1), ("cd", 1)]));
     }
 
     #[test]

@@ -1,0 +1,169 @@
+//! The `plughost` binary on real plugins in a temporary plugins folder.
+
+use std::process::Output;
+
+use integration_tests::{
+    plughost, plugins_dir, reference_word_counts, workspace_root, EXAMPLE_PLUGINS,
+};
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn list_shows_the_three_example_plugins() {
+    let dir = plugins_dir(EXAMPLE_PLUGINS);
+    let output = plughost(dir.path()).arg("list").output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "header and three plugins:\n{text}");
+    assert!(lines[0].starts_with("NAME"));
+    for (line, (name, command)) in lines[1..].iter().zip([
+        ("inventory", "plugins"),
+        ("journal", "journal"),
+        ("wordfreq", "wordfreq"),
+    ]) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(fields[0], name, "{line}");
+        assert_eq!(fields[1], env!("CARGO_PKG_VERSION"), "{line}");
+        assert_eq!(fields[2], "1.0", "{line}");
+        assert!(
+            fields[3].ends_with(&integration_tests::library_file(name)),
+            "{line}"
+        );
+        assert_eq!(fields[4], command, "{line}");
+    }
+}
+
+#[test]
+fn wordfreq_matches_an_independent_count_on_multilingual_text() {
+    let dir = plugins_dir(EXAMPLE_PLUGINS);
+    let text =
+        std::fs::read_to_string(workspace_root().join("tests/data/udhr-article-1.txt")).unwrap();
+    // Two files: the text, and the text repeated so that the plugin's 256 KiB chunks end inside
+    // words and inside multi-byte characters.
+    let files = tempfile::tempdir().unwrap();
+    let small = files.path().join("udhr.txt");
+    let big = files.path().join("udhr-repeated.txt");
+    std::fs::write(&small, &text).unwrap();
+    let mut repeated = String::new();
+    for i in 0..700 {
+        repeated.push_str(&text);
+        repeated.push_str(&format!(" extra{} ", i % 7));
+    }
+    std::fs::write(&big, &repeated).unwrap();
+
+    let all = format!("{text}\n{repeated}");
+    let expected = reference_word_counts(&all);
+    assert!(expected.len() > 150, "the text has many distinct words");
+
+    for top in [None, Some(1), Some(25), Some(100_000)] {
+        let mut command = plughost(dir.path());
+        command.args(["run", "wordfreq"]);
+        if let Some(n) = top {
+            command.args(["--top", &n.to_string()]);
+        }
+        let output = command.arg(&small).arg(&big).output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        let n = top.unwrap_or(10).min(expected.len());
+        let wanted: String = expected[..n]
+            .iter()
+            .map(|(word, count)| format!("{count}\t{word}\n"))
+            .collect();
+        assert_eq!(stdout(&output), wanted, "--top {top:?}");
+    }
+}
+
+#[test]
+fn unknown_command_fails_with_a_message() {
+    let dir = plugins_dir(EXAMPLE_PLUGINS);
+    let output = plughost(dir.path())
+        .args(["run", "no-such-command"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).is_empty());
+    assert!(
+        stderr(&output).contains("no command named `no-such-command`"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn command_error_goes_to_stderr_with_a_nonzero_exit() {
+    let dir = plugins_dir(EXAMPLE_PLUGINS);
+    let output = plughost(dir.path())
+        .args(["run", "wordfreq", "/no/such/file.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.contains("wordfreq: /no/such/file.txt: "), "{err}");
+}
+
+#[test]
+fn panicking_command_fails_and_the_host_goes_on() {
+    let dir = plugins_dir(&["wordfreq", "inventory", "journal", "probe"]);
+    let output = plughost(dir.path())
+        .args(["run", "probe-panic"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.contains("probe panicked on purpose"), "{err}");
+    assert!(
+        err.contains("plughost: probe-panic: the command panicked"),
+        "{err}"
+    );
+}
+
+#[test]
+fn plugin_log_records_reach_the_host_logger_with_the_plugin_target() {
+    let dir = plugins_dir(&["probe"]);
+    let output = plughost(dir.path())
+        .args(["run", "probe-log", "hello-from-probe"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("WARN  probe] hello-from-probe"), "{err}");
+    assert!(!err.contains("debug: hello-from-probe"), "{err}");
+    assert_eq!(stdout(&output), "debug-enabled=false\n");
+
+    let output = plughost(dir.path())
+        .args(["run", "probe-log", "hello-again"])
+        .env("RUST_LOG", "probe=debug")
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert!(err.contains("DEBUG probe] debug: hello-again"), "{err}");
+    assert_eq!(stdout(&output), "debug-enabled=true\n");
+}
+
+#[test]
+fn help_describes_the_commands() {
+    let dir = plugins_dir(&[]);
+    let output = plughost(dir.path()).arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = stdout(&output);
+    for word in ["--plugins", "list", "run"] {
+        assert!(help.contains(word), "{help}");
+    }
+}
+
+#[test]
+fn a_missing_plugins_folder_is_an_error() {
+    let output = plughost("/no/such/folder".as_ref())
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("cannot read plugins folder /no/such/folder"));
+}
