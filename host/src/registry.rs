@@ -8,12 +8,12 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use plugin_api::abi::{
     PhBytes, PhCommandCallback, PhDestroyCallback, PhEventCallback, PhHandle, PhPluginDescriptor,
-    PhResult, PhStr, PH_MAX_EVENT_DEPTH,
+    PhResult, PhStr, PH_MAX_EVENT_DEPTH, PH_MAX_REGISTRATIONS_PER_PLUGIN,
 };
 
 /// Lock helpers that survive a poisoned lock: the host's maps stay consistent across a panic
@@ -72,6 +72,8 @@ pub(crate) struct PluginContext {
     pub(crate) abi_version: (u16, u16),
     pub(crate) layout: crate::loader::LayoutCheck,
     state: AtomicU8,
+    /// How many registrations the plugin holds (at most `PH_MAX_REGISTRATIONS_PER_PLUGIN`).
+    registrations: AtomicUsize,
     /// The descriptor, valid while the library is loaded (the host never unloads it).
     pub(crate) descriptor: *const PhPluginDescriptor,
     /// The plugin data returned by `init`.
@@ -114,6 +116,7 @@ impl PluginContext {
             abi_version: info.abi_version,
             layout,
             state: AtomicU8::new(PluginState::Initializing as u8),
+            registrations: AtomicUsize::new(0),
             descriptor,
             plugin_data: AtomicPtr(std::sync::atomic::AtomicPtr::new(std::ptr::null_mut())),
         }
@@ -160,9 +163,22 @@ impl PluginContext {
         )
     }
 
-    /// Whether the plugin may register new callbacks.
-    fn may_register(&self) -> bool {
-        self.receives_calls()
+    /// Takes one registration slot of the plugin; fails if it is not serving or at the limit.
+    fn reserve_registration(&self) -> Result<(), PhResult> {
+        if !self.receives_calls() {
+            return Err(PhResult::ShutDown);
+        }
+        let held = self.registrations.fetch_add(1, Ordering::AcqRel);
+        if held >= PH_MAX_REGISTRATIONS_PER_PLUGIN {
+            self.registrations.fetch_sub(1, Ordering::AcqRel);
+            return Err(PhResult::LimitExceeded);
+        }
+        Ok(())
+    }
+
+    /// Gives back `n` registration slots.
+    fn release_registrations(&self, n: usize) {
+        self.registrations.fetch_sub(n, Ordering::AcqRel);
     }
 
     /// The plugin's function table.
@@ -268,9 +284,6 @@ impl Shared {
         user_data: *mut c_void,
         destroy: Option<PhDestroyCallback>,
     ) -> Result<PhHandle, PhResult> {
-        if !owner.may_register() {
-            return Err(PhResult::ShutDown);
-        }
         if !plugin_api::abi::is_valid_name(name) {
             return Err(PhResult::InvalidArgument);
         }
@@ -278,6 +291,7 @@ impl Shared {
         if commands.contains_key(name) {
             return Err(PhResult::AlreadyExists);
         }
+        owner.reserve_registration()?;
         let handle = self.new_handle();
         commands.insert(
             name.to_owned(),
@@ -305,12 +319,10 @@ impl Shared {
         user_data: *mut c_void,
         destroy: Option<PhDestroyCallback>,
     ) -> Result<PhHandle, PhResult> {
-        if !owner.may_register() {
-            return Err(PhResult::ShutDown);
-        }
-        if topic != ALL_TOPICS && !plugin_api::abi::is_valid_name(topic) {
+        if topic != ALL_TOPICS && !plugin_api::abi::is_valid_topic(topic) {
             return Err(PhResult::InvalidArgument);
         }
+        owner.reserve_registration()?;
         let handle = self.new_handle();
         let registration = Arc::new(Registration {
             handle,
@@ -367,6 +379,7 @@ impl Shared {
         };
         match entry {
             Some(entry) => {
+                owner.release_registrations(1);
                 self.remove_entry(handle, &entry);
                 Ok(())
             }
@@ -423,6 +436,7 @@ impl Shared {
                 .filter_map(|h| handles.remove(&h).map(|(_, e)| (h, e)))
                 .collect()
         };
+        owner.release_registrations(entries.len());
         for (handle, entry) in &entries {
             self.remove_entry(*handle, entry);
         }
@@ -447,7 +461,7 @@ impl Shared {
 
     /// Delivers an event to every subscriber of `topic` and of `*`, on this thread.
     pub(crate) fn publish(&self, topic: &str, payload: &[u8]) -> Result<(), PhResult> {
-        if !plugin_api::abi::is_valid_name(topic) {
+        if !plugin_api::abi::is_valid_topic(topic) {
             return Err(PhResult::InvalidArgument);
         }
         let depth = PUBLISH_DEPTH.with(Cell::get);

@@ -41,7 +41,6 @@
 //! more, the host calls `destroy(user_data)` exactly once, on whichever thread finished last.
 
 use std::ffi::c_void;
-use std::marker::PhantomData;
 
 use abi_stable::StableAbi;
 
@@ -55,8 +54,15 @@ pub const PH_ABI_VERSION_MINOR: u16 = 0;
 /// Name of the symbol that every plugin library exports: a [`PhEntryPoint`] function.
 pub const PH_ENTRY_POINT_SYMBOL: &str = "plughost_plugin_entry";
 
-/// The longest plugin name, command name or topic, in bytes.
+/// The longest plugin name or command name, in bytes.
 pub const PH_MAX_NAME_LEN: usize = 64;
+
+/// The longest event topic, in bytes.
+pub const PH_MAX_TOPIC_LEN: usize = 128;
+
+/// How many registrations (commands and subscriptions together) one plugin may hold at once;
+/// one more returns [`PhResult::LimitExceeded`].
+pub const PH_MAX_REGISTRATIONS_PER_PLUGIN: usize = 1024;
 
 /// An invalid handle: no registration ever returns it.
 pub const PH_INVALID_HANDLE: PhHandle = 0;
@@ -294,7 +300,6 @@ impl From<PhStr> for PhBytes {
 #[derive(StableAbi)]
 pub struct PhHostContext {
     _private: [u8; 0],
-    _not_send_sync: PhantomData<*mut u8>,
 }
 
 /// A command implemented by a plugin. `[thread-safe]`: the host may run commands on any thread,
@@ -462,7 +467,8 @@ pub struct PhHostServices {
     /// Registers a command that users run by `name`.
     ///
     /// `name` is borrowed (1 to [`PH_MAX_NAME_LEN`] bytes of ASCII letters, digits, `-`, `_` or
-    /// `.`); `callback` must not be NULL. On success the host owns the registration until
+    /// `.`); `callback` must not be NULL. Returns [`PhResult::LimitExceeded`] beyond
+    /// [`PH_MAX_REGISTRATIONS_PER_PLUGIN`]. On success the host owns the registration until
     /// `unregister` or shutdown and writes the new handle to `*out_handle` (`out_handle` may be
     /// NULL). Returns [`PhResult::AlreadyExists`] if any plugin registered that name; on any error
     /// `destroy` is not called and nothing is written.
@@ -481,8 +487,9 @@ pub struct PhHostServices {
     /// a handle this plugin does not own (already unregistered, or another plugin's).
     pub unregister: unsafe extern "C" fn(ctx: *mut PhHostContext, handle: PhHandle) -> PhResultCode,
 
-    /// Subscribes to events published on `topic` (same rules as command names). `callback` must
-    /// not be NULL. The handle goes to `*out_handle` (may be NULL). On error `destroy` is not
+    /// Subscribes to events published on `topic` (1 to [`PH_MAX_TOPIC_LEN`] bytes of ASCII
+    /// letters, digits, `-`, `_` or `.`; or `*` for every topic). `callback` must not be NULL.
+    /// Returns [`PhResult::LimitExceeded`] beyond [`PH_MAX_REGISTRATIONS_PER_PLUGIN`]. The handle goes to `*out_handle` (may be NULL). On error `destroy` is not
     /// called.
     pub subscribe: unsafe extern "C" fn(
         ctx: *mut PhHostContext,
@@ -615,12 +622,21 @@ unsafe impl Sync for PhPluginDescriptor {}
 #[derive(StableAbi, Clone, Copy)]
 pub struct PhEntryPoint(pub unsafe extern "C" fn() -> *const PhPluginDescriptor);
 
-/// Returns `true` if `name` is a valid plugin name, command name or topic: 1 to
-/// [`PH_MAX_NAME_LEN`] bytes of ASCII letters, digits, `-`, `_` or `.`.
+/// Returns `true` if `name` is a valid plugin name or command name: 1 to [`PH_MAX_NAME_LEN`]
+/// bytes of ASCII letters, digits, `-`, `_` or `.`.
 pub fn is_valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= PH_MAX_NAME_LEN
-        && name
-            .bytes()
+    has_valid_chars(name, PH_MAX_NAME_LEN)
+}
+
+/// Returns `true` if `topic` is a valid event topic: 1 to [`PH_MAX_TOPIC_LEN`] bytes of ASCII
+/// letters, digits, `-`, `_` or `.`. (Subscribing to `*` is also allowed: it means every topic.)
+pub fn is_valid_topic(topic: &str) -> bool {
+    has_valid_chars(topic, PH_MAX_TOPIC_LEN)
+}
+
+fn has_valid_chars(s: &str, max_len: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max_len
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
