@@ -19,9 +19,9 @@ pub struct LoadError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadErrorKind {
-    /// The path is not a regular file (a directory, a dangling link).
-    #[error("not a regular file")]
-    NotAFile,
+    /// The path is not a regular file: a directory, a dangling symbolic link, a device.
+    #[error("not a plugin library: {0}")]
+    NotAFile(&'static str),
     /// The dynamic loader could not open the file (not a library, truncated, unreadable,
     /// unresolved symbols).
     #[error("cannot open library: {0}")]

@@ -6,15 +6,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use plugin_api::abi::{
-    PhBytes, PhCommandInfo, PhCommandInfoCallback, PhCommandOutput, PhHostContext, PhResult,
-    PhResultCode, PhSetErrorFn, PhStr, PhWriteFn,
+    PhBytes, PhCommandCallback, PhCommandInfo, PhCommandInfoCallback, PhCommandOutput,
+    PhHostContext, PhResult, PhResultCode, PhSetErrorFn, PhStr, PhWriteFn,
 };
 use plugin_api::{CommandInfo, PluginInfo};
 
 use crate::boundary::guard;
 use crate::error::{CommandError, DiscoverError, HostError, LoadError, LoadErrorKind};
 use crate::loader::{self, LayoutCheck};
-use crate::registry::{LockExt, PluginContext, PluginState, Shared};
+use crate::registry::{LockExt, PluginContext, PluginState, Registration, Shared};
 use crate::services::HOST_SERVICES;
 
 /// A plugin host: loads plugin libraries, gives them the host services, runs their commands and
@@ -64,6 +64,8 @@ pub struct PluginSummary {
     pub state: PluginState,
     /// Its commands, as it enumerates them (empty unless active).
     pub commands: Vec<CommandSummary>,
+    /// Why it was faulted, if it was.
+    pub fault: Option<String>,
 }
 
 /// A command, as its plugin enumerates it.
@@ -208,6 +210,11 @@ impl PluginHost {
                     layout: p.layout,
                     state: p.state(),
                     commands,
+                    fault: p
+                        .fault_reason
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone(),
                 }
             })
             .collect()
@@ -266,6 +273,9 @@ impl PluginHost {
     /// Runs the command `name` with `args` (the words after the command name); its output goes
     /// to `out`.
     ///
+    /// Looks the command up on every call; to run one command many times, resolve it once with
+    /// [`PluginHost::command`].
+    ///
     /// # Errors
     ///
     /// [`CommandError::Unknown`] if no active plugin registered `name`; [`CommandError::Failed`]
@@ -282,45 +292,38 @@ impl PluginHost {
             .command(name)
             .filter(|c| c.is_active())
             .ok_or_else(|| CommandError::Unknown(name.to_owned()))?;
-        let args: Vec<PhStr> = args.iter().map(|a| PhStr::new(a.as_ref())).collect();
-        let mut sink = Sink {
-            out,
-            error: None,
-            io_error: None,
-        };
-        let output = PhCommandOutput {
-            struct_size: std::mem::size_of::<PhCommandOutput>() as u32,
-            context: (&mut sink as *mut Sink<'_>).cast(),
-            write: PhWriteFn(sink_write),
-            set_error: PhSetErrorFn(sink_set_error),
-        };
-        // SAFETY: the plugin registered this callback with this user data, alive while we hold
-        // the registration; `args`, `output` and `sink` outlive the call.
-        let code =
-            unsafe { (command.callback.0)(command.user_data, args.as_ptr(), args.len(), &output) };
-        let code = PhResult::from_code(code);
-        if let Some(source) = sink.io_error.take() {
-            return Err(CommandError::Output {
-                command: name.to_owned(),
-                source,
-            });
-        }
-        match code {
-            PhResult::Ok => Ok(()),
-            PhResult::Panicked => {
-                self.shared
-                    .fault(&command.owner, &format!("its command `{name}` panicked"));
-                Err(CommandError::Panicked {
-                    command: name.to_owned(),
-                    plugin: command.owner.name.clone(),
-                })
-            }
-            code => Err(CommandError::Failed {
-                command: name.to_owned(),
-                code,
-                message: sink.error.unwrap_or_else(|| code.message().to_owned()),
-            }),
-        }
+        run_registered(&self.shared, name, &command, args, out)
+    }
+
+    /// Resolves the command `name` once, for running it many times with [`CommandHandle::run`]
+    /// without a lookup per call.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Unknown`] if no active plugin registered `name`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let mut host = plughost::PluginHost::new();
+    /// host.load_dir("target/release".as_ref())?;
+    /// let wordfreq = host.command("wordfreq")?;
+    /// for file in ["a.txt", "b.txt"] {
+    ///     wordfreq.run(&["--top", "3", file], &mut std::io::stdout())?;
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn command(&self, name: &str) -> Result<CommandHandle<'_>, CommandError> {
+        let registration = self
+            .shared
+            .command(name)
+            .filter(|c| c.is_active())
+            .ok_or_else(|| CommandError::Unknown(name.to_owned()))?;
+        Ok(CommandHandle {
+            shared: &self.shared,
+            name: name.to_owned(),
+            registration,
+        })
     }
 
     /// Publishes an event from the host itself: every subscriber of `topic` runs on this thread
@@ -369,6 +372,113 @@ impl PluginHost {
 impl Drop for PluginHost {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// A command resolved once by [`PluginHost::command`]: runs it without looking it up again.
+///
+/// A handle borrows its host, so it cannot outlive it nor a shutdown. If the command's plugin
+/// unregisters it or faults, [`CommandHandle::run`] returns [`CommandError::Unknown`]. While a
+/// handle exists, the registration's user data stays alive: its `destroy` runs when the last
+/// handle is dropped, as it waits for a dispatch under way.
+///
+/// # Thread-safety
+///
+/// `Send + Sync`: one handle may run its command on several threads at once.
+pub struct CommandHandle<'host> {
+    shared: &'host Shared,
+    name: String,
+    registration: Arc<Registration<PhCommandCallback>>,
+}
+
+impl CommandHandle<'_> {
+    /// The command name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs the command with `args` (the words after the command name); its output goes to
+    /// `out`. Up to 8 arguments are passed without allocating.
+    ///
+    /// # Errors
+    ///
+    /// As [`PluginHost::run_command`]; [`CommandError::Unknown`] once the command is gone.
+    pub fn run<S: AsRef<str>>(&self, args: &[S], out: &mut dyn Write) -> Result<(), CommandError> {
+        if !self.registration.is_active() {
+            return Err(CommandError::Unknown(self.name.clone()));
+        }
+        run_registered(self.shared, &self.name, &self.registration, args, out)
+    }
+}
+
+impl std::fmt::Debug for CommandHandle<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandHandle")
+            .field("name", &self.name)
+            .field("plugin", &self.registration.owner.name)
+            .finish()
+    }
+}
+
+/// How many arguments [`run_registered`] passes from the stack; more are collected in a `Vec`.
+const INLINE_ARGS: usize = 8;
+
+/// Runs the registered command `name`: the body of [`PluginHost::run_command`] and
+/// [`CommandHandle::run`] after the lookup.
+fn run_registered<S: AsRef<str>>(
+    shared: &Shared,
+    name: &str,
+    command: &Registration<PhCommandCallback>,
+    args: &[S],
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let mut inline = [PhStr::EMPTY; INLINE_ARGS];
+    let spilled: Vec<PhStr>;
+    let args: &[PhStr] = if args.len() <= INLINE_ARGS {
+        for (slot, arg) in inline.iter_mut().zip(args) {
+            *slot = PhStr::new(arg.as_ref());
+        }
+        &inline[..args.len()]
+    } else {
+        spilled = args.iter().map(|a| PhStr::new(a.as_ref())).collect();
+        &spilled
+    };
+    let mut sink = Sink {
+        out,
+        error: None,
+        io_error: None,
+    };
+    let output = PhCommandOutput {
+        struct_size: std::mem::size_of::<PhCommandOutput>() as u32,
+        context: (&mut sink as *mut Sink<'_>).cast(),
+        write: PhWriteFn(sink_write),
+        set_error: PhSetErrorFn(sink_set_error),
+    };
+    // SAFETY: the plugin registered this callback with this user data, alive while we hold the
+    // registration; `args`, `output` and `sink` outlive the call.
+    let code =
+        unsafe { (command.callback.0)(command.user_data, args.as_ptr(), args.len(), &output) };
+    let code = PhResult::from_code(code);
+    if let Some(source) = sink.io_error.take() {
+        return Err(CommandError::Output {
+            command: name.to_owned(),
+            source,
+        });
+    }
+    match code {
+        PhResult::Ok => Ok(()),
+        PhResult::Panicked => {
+            shared.fault(&command.owner, &format!("its command `{name}` panicked"));
+            Err(CommandError::Panicked {
+                command: name.to_owned(),
+                plugin: command.owner.name.clone(),
+            })
+        }
+        code => Err(CommandError::Failed {
+            command: name.to_owned(),
+            code,
+            message: sink.error.unwrap_or_else(|| code.message().to_owned()),
+        }),
     }
 }
 

@@ -15,6 +15,6 @@ mod registry;
 mod services;
 
 pub use error::{CommandError, DiscoverError, HostError, LoadError, LoadErrorKind};
-pub use host::{CommandSummary, PluginHost, PluginSummary};
-pub use loader::{discover, LayoutCheck};
+pub use host::{CommandHandle, CommandSummary, PluginHost, PluginSummary};
+pub use loader::{discover, inspect, Inspection, LayoutCheck};
 pub use registry::{PluginState, ALL_TOPICS};

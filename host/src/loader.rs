@@ -57,6 +57,47 @@ pub(crate) struct Candidate {
     pub(crate) layout: LayoutCheck,
 }
 
+/// What the host learned about a library before calling any of its plugin functions but the entry
+/// point: the result of each check, in order, up to the first that failed. See [`inspect`].
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct Inspection {
+    /// The dynamic loader opened the file.
+    pub opened: bool,
+    /// The library exports the entry point.
+    pub entry_point: bool,
+    /// The ABI version the descriptor declares: (major, minor).
+    pub abi_version: Option<(u16, u16)>,
+    /// The descriptor's `struct_size`.
+    pub descriptor_size: Option<u32>,
+    /// The outcome of abi_stable's type-layout check (`None` if it did not run).
+    pub layout: Option<LayoutCheck>,
+    /// The function table's `struct_size`.
+    pub vtable_size: Option<u32>,
+    /// Whether each function of the table is present.
+    pub functions: Vec<(&'static str, bool)>,
+    /// The plugin name, version and description, once read.
+    pub name: Option<String>,
+    /// The plugin's version.
+    pub version: Option<String>,
+    /// The plugin's description.
+    pub description: Option<String>,
+}
+
+/// Opens `path` and runs every check the host makes before `init`, recording what it found.
+/// Returns the inspection and the first failed check, if any.
+///
+/// Opening a library runs its initialisers; the library stays loaded for the rest of the
+/// process (see [`crate::PluginHost::load`]).
+pub fn inspect(path: &Path) -> (Inspection, Option<LoadError>) {
+    let mut inspection = Inspection::default();
+    let error = check(path, &mut inspection).err().map(|kind| LoadError {
+        path: path.to_owned(),
+        kind,
+    });
+    (inspection, error)
+}
+
 /// Opens `path` and checks it: entry point, ABI version, type layout, table sizes, required
 /// functions, name. Runs only the library's initialisers, its entry point and (for Rust plugins)
 /// abi_stable's root-module constructor.
@@ -64,24 +105,30 @@ pub(crate) struct Candidate {
 /// The library stays loaded for the rest of the process, whatever the outcome: unloading code that
 /// may have registered thread-local destructors is not safe, and abi_stable never unloads either.
 pub(crate) fn open(path: &Path) -> Result<Candidate, LoadError> {
-    open_inner(path).map_err(|kind| LoadError {
+    check(path, &mut Inspection::default()).map_err(|kind| LoadError {
         path: path.to_owned(),
         kind,
     })
 }
 
-fn open_inner(path: &Path) -> Result<Candidate, LoadErrorKind> {
-    let metadata = std::fs::metadata(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            LoadErrorKind::NotAFile
-        } else {
-            LoadErrorKind::Open(e.to_string())
+/// The checks of [`open`], recording what they find in `seen`.
+fn check(path: &Path, seen: &mut Inspection) -> Result<Candidate, LoadErrorKind> {
+    let link = std::fs::symlink_metadata(path).map_err(|e| LoadErrorKind::Open(e.to_string()))?;
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && link.file_type().is_symlink() => {
+            return Err(LoadErrorKind::NotAFile("a dangling symbolic link"));
         }
-    })?;
+        Err(e) => return Err(LoadErrorKind::Open(e.to_string())),
+    };
+    if metadata.is_dir() {
+        return Err(LoadErrorKind::NotAFile("a directory"));
+    }
     if !metadata.is_file() {
-        return Err(LoadErrorKind::NotAFile);
+        return Err(LoadErrorKind::NotAFile("not a regular file"));
     }
     let library = open_library(path)?;
+    seen.opened = true;
     // Never unloaded: see `open`.
     let library: &'static libloading::Library = Box::leak(Box::new(library));
 
@@ -93,6 +140,7 @@ fn open_inner(path: &Path) -> Result<Candidate, LoadErrorKind> {
         .map_err(|_| LoadErrorKind::NoEntryPoint {
             symbol: PH_ENTRY_POINT_SYMBOL,
         })?;
+    seen.entry_point = true;
     // SAFETY: the entry point takes no arguments and returns a pointer (the ABI's contract).
     let descriptor = unsafe { (entry.0)() };
     if descriptor.is_null() {
@@ -107,6 +155,8 @@ fn open_inner(path: &Path) -> Result<Candidate, LoadErrorKind> {
             std::ptr::addr_of!((*descriptor).struct_size).read(),
         )
     };
+    seen.abi_version = Some((major, minor));
+    seen.descriptor_size = Some(struct_size);
     if major != PH_ABI_VERSION_MAJOR || minor > PH_ABI_VERSION_MINOR {
         return Err(LoadErrorKind::AbiVersion {
             major,
@@ -116,6 +166,7 @@ fn open_inner(path: &Path) -> Result<Candidate, LoadErrorKind> {
         });
     }
     let layout = check_layout(library)?;
+    seen.layout = Some(layout);
     check_size(
         "the descriptor",
         struct_size,
@@ -128,6 +179,7 @@ fn open_inner(path: &Path) -> Result<Candidate, LoadErrorKind> {
     }
     // SAFETY: non-null; its first field, `struct_size`, exists in every version.
     let vtable_size = unsafe { std::ptr::addr_of!((*d.vtable).struct_size).read() };
+    seen.vtable_size = Some(vtable_size);
     check_size(
         "the function table",
         vtable_size,
@@ -135,21 +187,25 @@ fn open_inner(path: &Path) -> Result<Candidate, LoadErrorKind> {
     )?;
     // SAFETY: non-null and at least as large as this version's table.
     let vtable = unsafe { &*d.vtable };
-    if vtable.init.is_none() {
-        return Err(LoadErrorKind::MissingFunction("init"));
-    }
-    if vtable.shutdown.is_none() {
-        return Err(LoadErrorKind::MissingFunction("shutdown"));
-    }
-    if vtable.enumerate_commands.is_none() {
-        return Err(LoadErrorKind::MissingFunction("enumerate_commands"));
+    seen.functions = vec![
+        ("init", vtable.init.is_some()),
+        ("shutdown", vtable.shutdown.is_some()),
+        ("enumerate_commands", vtable.enumerate_commands.is_some()),
+    ];
+    if let Some((missing, _)) = seen.functions.iter().find(|(_, present)| !present) {
+        return Err(LoadErrorKind::MissingFunction(missing));
     }
 
-    // SAFETY (all three): the descriptor's strings are owned by the library, which stays loaded.
+    // SAFETY: the descriptor's strings are owned by the library, which stays loaded.
     let name = unsafe { descriptor_str("name", d.name) }?;
+    seen.name = Some(name.to_owned());
     check_name(name)?;
+    // SAFETY: as for the name.
     let version = unsafe { descriptor_str("version", d.version) }?;
+    seen.version = Some(version.to_owned());
+    // SAFETY: as for the name.
     let description = unsafe { descriptor_str("description", d.description) }?;
+    seen.description = Some(description.to_owned());
     Ok(Candidate {
         descriptor,
         info: DescriptorInfo {
@@ -212,27 +268,43 @@ fn check_layout(library: &'static libloading::Library) -> Result<LayoutCheck, Lo
     Ok(LayoutCheck::Passed)
 }
 
-/// One line out of abi_stable's multi-line layout report: the innermost type and error it names.
+/// One line out of abi_stable's multi-line layout report: the type that differs, the first error,
+/// and the expected and found values, such as
+/// `PhPluginDescriptor: incompatible type size (expected 64, found 72)`.
 fn layout_summary(report: &str) -> String {
     let lines: Vec<&str> = report
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
-    let error = lines
+    let Some(first_error) = lines.iter().position(|l| l.starts_with("Error:")) else {
+        return one_line(report);
+    };
+    let error = lines[first_error].trim_start_matches("Error:");
+    let ty = lines[..first_error]
         .iter()
-        .find(|l| l.starts_with("Error:") || l.contains("mismatch") || l.contains("Mismatched"))
-        .copied();
-    let ty = lines
-        .iter()
-        .rev()
-        .find(|l| l.starts_with("Layout of") || l.starts_with("Type:") || l.contains("type:"))
-        .copied();
-    match (error, ty) {
-        (Some(e), Some(t)) => format!("{t}: {e}"),
-        (Some(e), None) => e.to_owned(),
-        _ => one_line(report),
+        .rposition(|l| l.starts_with("Layout of expected type:"))
+        .and_then(|start| {
+            lines[start..first_error]
+                .iter()
+                .find(|l| l.starts_with("type:"))
+        })
+        .map(|l| l.trim_start_matches("type:"));
+    let value_after = |label: &str| {
+        lines[first_error..]
+            .iter()
+            .position(|l| *l == label)
+            .and_then(|at| lines.get(first_error + at + 1))
+            .copied()
+    };
+    let mut summary = match ty {
+        Some(ty) => format!("{ty}: {error}"),
+        None => error.to_owned(),
+    };
+    if let (Some(expected), Some(found)) = (value_after("Expected:"), value_after("Found:")) {
+        summary.push_str(&format!(" (expected {expected}, found {found})"));
     }
+    summary
 }
 
 /// The first line of a message, trimmed.

@@ -17,6 +17,11 @@ struct Cli {
     #[arg(long, short = 'p', value_name = "DIR", env = "PLUGHOST_PLUGINS")]
     plugins: Option<PathBuf>,
 
+    /// Exit with status 1 if any library in the plugins folder was refused (after running the
+    /// command).
+    #[arg(long)]
+    strict: bool,
+
     #[command(subcommand)]
     command: Action,
 }
@@ -33,6 +38,15 @@ enum Action {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Print what the host finds in a library before `init`: descriptor, ABI version, type layout
+    /// check, and the first check that fails. Does not call the plugin's `init`.
+    ///
+    /// Opening a library runs its initialisers (constructors of C code, static initialisers):
+    /// inspect only files you would also load.
+    Inspect {
+        /// The library file.
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -48,6 +62,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
+    if let Action::Inspect { file } = &cli.command {
+        return Ok(inspect(file));
+    }
     let dir = match cli.plugins {
         Some(dir) => dir,
         None => default_plugins_dir()?,
@@ -61,12 +78,85 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Action::Run { command, args } => host
             .run_command(&command, &args, &mut out)
             .map_err(|e| e.to_string()),
+        Action::Inspect { .. } => unreachable!("handled above"),
     };
     let flushed = out.flush();
     host.shutdown();
     result?;
     flushed.map_err(|e| format!("writing output: {e}"))?;
+    if cli.strict && !host.refused().is_empty() {
+        return Err(format!(
+            "{} librar{} refused (--strict)",
+            host.refused().len(),
+            if host.refused().len() == 1 {
+                "y"
+            } else {
+                "ies"
+            }
+        ));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `plughost inspect FILE`: one line per finding, then the verdict.
+fn inspect(file: &std::path::Path) -> ExitCode {
+    use plugin_api::abi::{PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR, PH_ENTRY_POINT_SYMBOL};
+    let (seen, error) = plughost::inspect(file);
+    let row = |label: &str, value: String| println!("{:<20}{value}", format!("{label}:"));
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    row("file", file.display().to_string());
+    row("opened", yes_no(seen.opened).to_owned());
+    if seen.opened {
+        row(
+            "entry point",
+            format!("{} ({PH_ENTRY_POINT_SYMBOL})", yes_no(seen.entry_point)),
+        );
+    }
+    if let Some((major, minor)) = seen.abi_version {
+        row(
+            "ABI version",
+            format!("{major}.{minor} (host {PH_ABI_VERSION_MAJOR}.{PH_ABI_VERSION_MINOR})"),
+        );
+    }
+    if let Some(size) = seen.descriptor_size {
+        row("descriptor", format!("{size} bytes"));
+    }
+    match seen.layout {
+        Some(LayoutCheck::Passed) => row("type layout", "matches the host's (abi_stable)".into()),
+        Some(LayoutCheck::NotCarried) => row(
+            "type layout",
+            "not carried (a C plugin: ABI version and sizes checked only)".into(),
+        ),
+        None => {}
+    }
+    if let Some(size) = seen.vtable_size {
+        row("function table", format!("{size} bytes"));
+    }
+    for (name, present) in &seen.functions {
+        row(
+            name,
+            (if *present { "present" } else { "MISSING" }).to_owned(),
+        );
+    }
+    for (label, value) in [
+        ("name", &seen.name),
+        ("version", &seen.version),
+        ("description", &seen.description),
+    ] {
+        if let Some(value) = value {
+            row(label, value.clone());
+        }
+    }
+    match error {
+        None => {
+            row("result", "loadable (init not called)".into());
+            ExitCode::SUCCESS
+        }
+        Some(error) => {
+            row("result", format!("refused: {}", error.kind));
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// The folder that holds the running binary.
@@ -116,6 +206,15 @@ fn list(host: &PluginHost, out: &mut impl Write) -> std::io::Result<()> {
             .map(|(cell, w)| format!("{cell:w$}"))
             .collect();
         writeln!(out, "{}", line.join("  ").trim_end())?;
+    }
+    for plugin in plugins.iter().filter(|p| p.fault.is_some()) {
+        writeln!(
+            out,
+            "faulted: {} ({}): {}",
+            plugin.name,
+            plugin.path.display(),
+            plugin.fault.as_deref().unwrap_or_default()
+        )?;
     }
     for refused in host.refused() {
         writeln!(out, "refused: {refused}")?;

@@ -78,6 +78,8 @@ pub(crate) struct PluginContext {
     pub(crate) descriptor: *const PhPluginDescriptor,
     /// The plugin data returned by `init`.
     pub(crate) plugin_data: AtomicPtr,
+    /// Why the plugin was faulted, once it is.
+    pub(crate) fault_reason: Mutex<Option<String>>,
 }
 
 /// An atomic `*mut c_void`.
@@ -119,6 +121,7 @@ impl PluginContext {
             registrations: AtomicUsize::new(0),
             descriptor,
             plugin_data: AtomicPtr(std::sync::atomic::AtomicPtr::new(std::ptr::null_mut())),
+            fault_reason: Mutex::new(None),
         }
     }
 
@@ -518,6 +521,10 @@ impl Shared {
             "plugin `{}` is faulted: {why}; its callbacks are unregistered and it gets no more calls",
             plugin.name
         );
+        *plugin
+            .fault_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(why.to_owned());
         self.remove_all_of(plugin);
         self.plugins
             .write_or_recover()

@@ -6,7 +6,19 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 /// The packages the tests need built: the host binary, the example plugins, the test plugins.
-const PACKAGES: &[&str] = &["plughost", "wordfreq", "inventory", "journal", "probe"];
+const PACKAGES: &[&str] = &[
+    "plughost",
+    "wordfreq",
+    "inventory",
+    "journal",
+    "probe",
+    "misbehave",
+    "rawabi",
+    "not-a-plugin",
+];
+
+/// Test plugins that are their own cargo workspace (see their manifests), built separately.
+const SEPARATE_WORKSPACES: &[&str] = &["tests/fixtures/layout-mismatch/Cargo.toml"];
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -43,6 +55,21 @@ pub fn build() -> &'static Path {
         }
         let status = command.status().expect("run cargo build");
         assert!(status.success(), "cargo build of the plugins failed");
+        let target = dir.parent().expect("target/PROFILE has a parent");
+        for manifest in SEPARATE_WORKSPACES {
+            let mut command =
+                Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+            command
+                .args(["build", "--manifest-path"])
+                .arg(workspace_root().join(manifest))
+                .arg("--target-dir")
+                .arg(target);
+            if dir.file_name().is_some_and(|n| n == "release") {
+                command.arg("--release");
+            }
+            let status = command.status().expect("run cargo build");
+            assert!(status.success(), "cargo build of {manifest} failed");
+        }
         dir
     })
 }
