@@ -22,6 +22,10 @@ pub enum LoadErrorKind {
     /// The path is not a regular file: a directory, a dangling symbolic link, a device.
     #[error("not a plugin library: {0}")]
     NotAFile(&'static str),
+    /// The file is an object file that the dynamic loader must not map: truncated, or not a
+    /// shared library.
+    #[error("malformed library: {0}")]
+    Malformed(String),
     /// The dynamic loader could not open the file (not a library, truncated, unreadable,
     /// unresolved symbols).
     #[error("cannot open library: {0}")]

@@ -96,8 +96,8 @@ impl PluginHost {
     }
 
     /// Loads every library in `dir` (files with this platform's shared-library extension, in
-    /// file-name order). A library that fails is logged as a warning, recorded in
-    /// [`PluginHost::refused`], and skipped; the others load.
+    /// file-name order). A library that fails is recorded in [`PluginHost::refused`] (and logged
+    /// at debug level) and skipped; the others load.
     ///
     /// # Errors
     ///
@@ -105,7 +105,7 @@ impl PluginHost {
     pub fn load_dir(&mut self, dir: &Path) -> Result<(), DiscoverError> {
         for path in loader::discover(dir)? {
             if let Err(error) = self.load(&path) {
-                log::warn!("refused {error}");
+                log::debug!("refused {error}");
                 self.refused.push(error);
             }
         }

@@ -127,6 +127,7 @@ fn check(path: &Path, seen: &mut Inspection) -> Result<Candidate, LoadErrorKind>
     if !metadata.is_file() {
         return Err(LoadErrorKind::NotAFile("not a regular file"));
     }
+    check_file_layout(path, metadata.len())?;
     let library = open_library(path)?;
     seen.opened = true;
     // Never unloaded: see `open`.
@@ -224,6 +225,65 @@ fn symbol_name(name: &str) -> Vec<u8> {
     let mut bytes = name.as_bytes().to_vec();
     bytes.push(0);
     bytes
+}
+
+/// Checks, before the dynamic loader maps the file, that every loadable segment the file declares
+/// lies inside it. The loader maps segments without that check, and touching a page past the end
+/// of the file kills the process (`SIGBUS`): a truncated library would take the host down.
+///
+/// Files that are not object files at all are left to the dynamic loader, which refuses them
+/// cleanly.
+fn check_file_layout(path: &Path, file_len: u64) -> Result<(), LoadErrorKind> {
+    use object::elf::{FileHeader32, FileHeader64};
+    use object::{Endianness, FileKind};
+
+    let file = std::fs::File::open(path).map_err(|e| LoadErrorKind::Open(e.to_string()))?;
+    let data = object::ReadCache::new(file);
+    match FileKind::parse(&data) {
+        Ok(FileKind::Elf64) => check_elf::<FileHeader64<Endianness>>(&data, file_len),
+        Ok(FileKind::Elf32) => check_elf::<FileHeader32<Endianness>>(&data, file_len),
+        _ => Ok(()),
+    }
+}
+
+/// The ELF part of [`check_file_layout`]: only the file header and the program headers are read,
+/// so that a file cut anywhere after them is still diagnosed.
+fn check_elf<Elf>(
+    data: &object::ReadCache<std::fs::File>,
+    file_len: u64,
+) -> Result<(), LoadErrorKind>
+where
+    Elf: object::read::elf::FileHeader<Endian = object::Endianness>,
+{
+    use object::read::elf::ProgramHeader;
+
+    let malformed = |why: String| LoadErrorKind::Malformed(why);
+    let header = Elf::parse(data).map_err(|e| malformed(format!("bad ELF header: {e}")))?;
+    let endian = header
+        .endian()
+        .map_err(|e| malformed(format!("bad ELF header: {e}")))?;
+    if header.e_type(endian) != object::elf::ET_DYN {
+        return Err(malformed(
+            "not a shared library (ELF type is not ET_DYN)".into(),
+        ));
+    }
+    let segments = header
+        .program_headers(endian, data)
+        .map_err(|e| malformed(format!("truncated: {e}")))?;
+    for segment in segments {
+        if segment.p_type(endian) != object::elf::PT_LOAD {
+            continue;
+        }
+        let offset: u64 = segment.p_offset(endian).into();
+        let size: u64 = segment.p_filesz(endian).into();
+        if offset.checked_add(size).is_none_or(|end| end > file_len) {
+            return Err(malformed(format!(
+                "truncated: a loadable segment spans bytes {offset}..{} but the file has {file_len}",
+                offset.saturating_add(size)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Opens the library, binding every symbol now so that a missing one is an error here rather

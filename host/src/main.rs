@@ -71,6 +71,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     };
     let mut host = PluginHost::new();
     host.load_dir(&dir).map_err(|e| e.to_string())?;
+    if !matches!(cli.command, Action::List) {
+        // `list` shows them in its output.
+        for refused in host.refused() {
+            eprintln!("plughost: refused {refused}");
+        }
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let result = match cli.command {

@@ -1,0 +1,592 @@
+//! Broken, hostile and misbehaving plugins never take the host down: each case is a real file or
+//! a real compiled library in a plugins folder beside a good plugin, loaded through the real host.
+
+use std::path::Path;
+use std::process::Output;
+
+use integration_tests::{library, library_file, plughost, plugins_dir};
+use plughost::{CommandError, LoadErrorKind, PluginHost, PluginState};
+
+/// Loads `dir` in-process; returns the host and the load errors as one line each.
+fn load(dir: &Path) -> (PluginHost, Vec<String>) {
+    let mut host = PluginHost::new();
+    host.load_dir(dir).unwrap();
+    let refused = host.refused().iter().map(ToString::to_string).collect();
+    (host, refused)
+}
+
+/// The good plugin loaded beside every bad case still works.
+fn assert_probe_works(host: &PluginHost) {
+    let mut out = Vec::new();
+    host.run_command("probe-ok", &[] as &[&str], &mut out)
+        .unwrap();
+    assert_eq!(out, b"ok\n");
+}
+
+fn run(host: &PluginHost, command: &str, args: &[&str]) -> Result<String, CommandError> {
+    let mut out = Vec::new();
+    host.run_command(command, args, &mut out)?;
+    Ok(String::from_utf8(out).unwrap())
+}
+
+/// The only refusal of a folder holding the probe and one bad file.
+fn only_refusal(host: &PluginHost) -> &plughost::LoadError {
+    assert_eq!(host.refused().len(), 1, "{:?}", host.refused());
+    &host.refused()[0]
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+// ---- File level ----
+
+#[test]
+fn empty_file_named_like_a_library() {
+    let dir = plugins_dir(&["probe"]);
+    std::fs::write(dir.path().join(library_file("empty")), b"").unwrap();
+    let (host, _) = load(dir.path());
+    let error = only_refusal(&host);
+    assert!(matches!(error.kind, LoadErrorKind::Open(_)), "{error}");
+    assert!(error.to_string().contains(&library_file("empty")));
+    assert_probe_works(&host);
+}
+
+#[test]
+fn text_file_named_like_a_library() {
+    let dir = plugins_dir(&["probe"]);
+    std::fs::write(dir.path().join(library_file("notes")), "not a library\n").unwrap();
+    let (host, _) = load(dir.path());
+    assert!(matches!(only_refusal(&host).kind, LoadErrorKind::Open(_)));
+    assert_probe_works(&host);
+}
+
+#[test]
+fn truncated_copy_of_a_real_plugin() {
+    let dir = plugins_dir(&["probe"]);
+    let bytes = std::fs::read(library("wordfreq")).unwrap();
+    // Cut inside the first loadable segments: the dynamic loader would map pages past the end of
+    // the file, and touching them kills the process with SIGBUS.
+    for (i, len) in [64 * 1024, 8 * 1024].into_iter().enumerate() {
+        let name = library_file(&format!("truncated{i}"));
+        std::fs::write(dir.path().join(name), &bytes[..len]).unwrap();
+    }
+    let (host, refused) = load(dir.path());
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    for error in host.refused() {
+        match &error.kind {
+            LoadErrorKind::Malformed(why) => assert!(why.starts_with("truncated: "), "{why}"),
+            other => panic!("expected a malformed library, got {other}"),
+        }
+    }
+    assert_probe_works(&host);
+}
+
+#[test]
+fn directory_named_like_a_library() {
+    let dir = plugins_dir(&["probe"]);
+    std::fs::create_dir(dir.path().join(library_file("folder"))).unwrap();
+    let (host, _) = load(dir.path());
+    let error = only_refusal(&host);
+    assert!(
+        matches!(error.kind, LoadErrorKind::NotAFile("a directory")),
+        "{error}"
+    );
+    assert_probe_works(&host);
+}
+
+#[cfg(unix)]
+#[test]
+fn dangling_symlink() {
+    let dir = plugins_dir(&["probe"]);
+    std::os::unix::fs::symlink(
+        "/no/such/target.so",
+        dir.path().join(library_file("dangling")),
+    )
+    .unwrap();
+    let (host, _) = load(dir.path());
+    let error = only_refusal(&host);
+    assert!(
+        matches!(
+            error.kind,
+            LoadErrorKind::NotAFile("a dangling symbolic link")
+        ),
+        "{error}"
+    );
+    assert_probe_works(&host);
+}
+
+/// A file the process cannot read. Root reads anything, so as root the host runs as `nobody`.
+#[cfg(unix)]
+#[test]
+fn file_the_process_cannot_read() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+
+    let dir = plugins_dir(&["probe"]);
+    let unreadable = dir.path().join(library_file("unreadable"));
+    std::fs::copy(library("wordfreq"), &unreadable).unwrap();
+    std::fs::set_permissions(&unreadable, std::fs::Permissions::from_mode(0o000)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut command = plughost(dir.path());
+    // Who runs the tests: /proc/self belongs to the process's effective user.
+    let is_root = std::fs::metadata("/proc/self").map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid() == 0
+    });
+    if is_root.unwrap_or(false) {
+        command.uid(65534).gid(65534);
+    }
+    let output = command.args(["list"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(out.contains("\nprobe "), "{out}");
+    let refused: Vec<&str> = out.lines().filter(|l| l.starts_with("refused: ")).collect();
+    assert_eq!(refused.len(), 1, "{out}");
+    assert!(refused[0].contains(&library_file("unreadable")), "{out}");
+    assert!(refused[0].contains("Permission denied"), "{out}");
+}
+
+#[test]
+fn valid_library_that_is_not_a_plugin() {
+    let dir = plugins_dir(&["probe", "not_a_plugin"]);
+    let (host, _) = load(dir.path());
+    let error = only_refusal(&host);
+    assert!(
+        matches!(
+            error.kind,
+            LoadErrorKind::NoEntryPoint {
+                symbol: "plughost_plugin_entry"
+            }
+        ),
+        "{error}"
+    );
+    assert_probe_works(&host);
+}
+
+#[test]
+fn second_plugin_with_the_same_name_is_a_duplicate() {
+    let dir = plugins_dir(&["probe"]);
+    // `probe` sorts before `zz-probe`, so the copy is the one refused.
+    std::fs::copy(library("probe"), dir.path().join(library_file("zz-probe"))).unwrap();
+    let (host, refused) = load(dir.path());
+    let error = only_refusal(&host);
+    match &error.kind {
+        LoadErrorKind::Duplicate { name, first } => {
+            assert_eq!(name, "probe");
+            assert!(first.ends_with(library_file("probe")));
+        }
+        other => panic!("expected a duplicate, got {other}"),
+    }
+    assert!(
+        refused[0].contains(&library_file("zz-probe")),
+        "{refused:?}"
+    );
+    assert_probe_works(&host);
+}
+
+// ---- ABI level ----
+
+#[test]
+fn type_layout_mismatch_is_refused_with_one_line() {
+    let dir = plugins_dir(&["probe", "layout_mismatch"]);
+    let (host, refused) = load(dir.path());
+    let error = only_refusal(&host);
+    match &error.kind {
+        LoadErrorKind::Layout { summary, report } => {
+            assert_eq!(
+                summary,
+                "PhPluginDescriptor: incompatible type size (expected 64, found 72)"
+            );
+            assert!(report.lines().count() > 20, "the full report is kept");
+        }
+        other => panic!("expected a layout error, got {other}"),
+    }
+    assert_eq!(refused[0].lines().count(), 1);
+    assert_probe_works(&host);
+}
+
+// ---- Behaviour ----
+
+#[test]
+fn init_returns_an_error() {
+    let dir = plugins_dir(&["probe", "misbehave"]);
+    let output = plughost(dir.path())
+        .args(["list"])
+        .env("MISBEHAVE_INIT", "error")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(
+        out.contains(&format!(
+            "refused: {}",
+            dir.path().join(library_file("misbehave")).display()
+        )),
+        "{out}"
+    );
+    assert!(out.contains("init failed: error"), "{out}");
+    assert!(stderr(&output).contains("init failed: refusing to start, as asked"));
+    // The registration made before the error was undone.
+    let output = plughost(dir.path())
+        .args(["run", "misbehave-counts"])
+        .env("MISBEHAVE_INIT", "error")
+        .output()
+        .unwrap();
+    assert!(stderr(&output).contains("no command named `misbehave-counts`"));
+    let output = plughost(dir.path())
+        .args(["run", "probe-ok"])
+        .env("MISBEHAVE_INIT", "error")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&output), "ok\n");
+}
+
+#[test]
+fn init_panics() {
+    let dir = plugins_dir(&["probe", "misbehave"]);
+    let output = plughost(dir.path())
+        .args(["run", "probe-ok"])
+        .env("MISBEHAVE_INIT", "panic")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "ok\n");
+    let err = stderr(&output);
+    assert!(
+        err.contains("panic in init: init panicked, as asked"),
+        "{err}"
+    );
+    assert!(err.contains("init failed: panicked"), "{err}");
+}
+
+#[test]
+fn shutdown_panics() {
+    let dir = plugins_dir(&["probe", "misbehave"]);
+    let output = plughost(dir.path())
+        .args(["run", "probe-ok"])
+        .env("MISBEHAVE_SHUTDOWN", "panic")
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "ok\n");
+    let err = stderr(&output);
+    assert!(
+        err.contains("panic in shutdown: shutdown panicked, as asked"),
+        "{err}"
+    );
+    assert!(
+        err.contains("plugin `misbehave`: shutdown failed: panicked"),
+        "{err}"
+    );
+    // The plugin loaded before it is still shut down afterwards (reverse load order).
+    assert!(err.contains("plugin `probe` shut down"), "{err}");
+}
+
+#[test]
+fn command_panics() {
+    let dir = plugins_dir(&["probe", "misbehave"]);
+    let (host, _) = load(dir.path());
+    assert!(matches!(
+        run(&host, "probe-panic", &[]),
+        Err(CommandError::Panicked { .. })
+    ));
+    let probe = host
+        .plugins()
+        .into_iter()
+        .find(|p| p.name == "probe")
+        .unwrap();
+    assert_eq!(probe.state, PluginState::Faulted);
+    assert_eq!(
+        probe.fault.as_deref(),
+        Some("its command `probe-panic` panicked")
+    );
+    // Faulted once: a second attempt finds no command.
+    assert!(matches!(
+        run(&host, "probe-panic", &[]),
+        Err(CommandError::Unknown(_))
+    ));
+    assert!(run(&host, "misbehave-counts", &[]).is_ok());
+}
+
+#[test]
+fn event_callback_panics() {
+    let dir = plugins_dir(&["probe", "misbehave"]);
+    let (host, _) = load(dir.path());
+    host.publish("misbehave.boom", b"").unwrap();
+    let misbehave = host
+        .plugins()
+        .into_iter()
+        .find(|p| p.name == "misbehave")
+        .unwrap();
+    assert_eq!(misbehave.state, PluginState::Faulted);
+    assert_eq!(
+        misbehave.fault.as_deref(),
+        Some("its handler of event `misbehave.boom` panicked")
+    );
+    assert!(misbehave.commands.is_empty());
+    // Its other callbacks are gone; the other plugin is untouched.
+    assert!(matches!(
+        run(&host, "misbehave-counts", &[]),
+        Err(CommandError::Unknown(_))
+    ));
+    host.publish("misbehave.boom", b"").unwrap();
+    assert_probe_works(&host);
+}
+
+#[test]
+fn enumeration_callback_panics() {
+    let dir = plugins_dir(&["probe", "misbehave"]);
+    let (host, _) = load(dir.path());
+    assert!(run(&host, "misbehave-enum-panic", &[]).is_err());
+    let misbehave = host
+        .plugins()
+        .into_iter()
+        .find(|p| p.name == "misbehave")
+        .unwrap();
+    assert_eq!(misbehave.state, PluginState::Faulted);
+    assert_probe_works(&host);
+}
+
+#[test]
+fn stale_zero_and_foreign_handles() {
+    let dir = plugins_dir(&["probe", "rawabi"]);
+    let (host, _) = load(dir.path());
+    let commands_before = host.commands();
+    assert_eq!(
+        run(&host, "raw-handles", &[]).unwrap(),
+        "subscribe=success\nown=success\ntwice=unknown handle\nzero=unknown handle\n\
+         foreign-refused=60 foreign-accepted=0\n"
+    );
+    assert_eq!(
+        host.commands(),
+        commands_before,
+        "no other registration was touched"
+    );
+    assert_probe_works(&host);
+}
+
+#[test]
+fn null_pointers_with_nonzero_length() {
+    let dir = plugins_dir(&["probe", "rawabi"]);
+    let (host, _) = load(dir.path());
+    let out = run(&host, "raw-null", &[]).unwrap();
+    assert_eq!(out.lines().count(), 8, "{out}");
+    for line in out.lines() {
+        assert!(line.ends_with("=null pointer"), "{out}");
+    }
+    assert_probe_works(&host);
+}
+
+#[test]
+fn invalid_utf8_in_string_arguments() {
+    let dir = plugins_dir(&["probe", "rawabi"]);
+    let (host, _) = load(dir.path());
+    let out = run(&host, "raw-utf8", &[]).unwrap();
+    assert_eq!(out.lines().count(), 4, "{out}");
+    for line in out.lines() {
+        assert!(line.ends_with("=invalid UTF-8"), "{out}");
+    }
+    assert_probe_works(&host);
+}
+
+#[test]
+fn callback_unregisters_itself_during_dispatch() {
+    let dir = plugins_dir(&["misbehave"]);
+    let (host, _) = load(dir.path());
+    host.publish("misbehave.once", b"").unwrap();
+    host.publish("misbehave.once", b"").unwrap();
+    assert!(run(&host, "misbehave-counts", &[])
+        .unwrap()
+        .starts_with("once=1 "));
+}
+
+#[test]
+fn callback_unregisters_another_during_dispatch() {
+    let dir = plugins_dir(&["misbehave"]);
+    let (host, _) = load(dir.path());
+    // A runs first and unregisters B: B is skipped in this dispatch and absent from the next.
+    host.publish("misbehave.pair", b"").unwrap();
+    host.publish("misbehave.pair", b"").unwrap();
+    assert!(run(&host, "misbehave-counts", &[])
+        .unwrap()
+        .contains(" pair-a=2 pair-b=0 "));
+}
+
+#[test]
+fn publishing_the_topic_being_handled_is_bounded() {
+    let dir = plugins_dir(&["misbehave"]);
+    let (host, _) = load(dir.path());
+    host.publish("misbehave.recurse", b"").unwrap();
+    let depth = plugin_api::abi::PH_MAX_EVENT_DEPTH;
+    assert!(
+        run(&host, "misbehave-counts", &[])
+            .unwrap()
+            .ends_with(&format!(" recurse={depth} recurse-refused=1\n")),
+        "the handler ran at depths 1 to {depth}; the publish at depth {depth} was refused"
+    );
+    // The plugin is not faulted: a refused publish is an error result, not a crash.
+    assert!(run(&host, "misbehave-counts", &[]).is_ok());
+}
+
+#[test]
+fn plugin_thread_calls_services_while_the_host_dispatches() {
+    let dir = plugins_dir(&["probe"]);
+    let (host, _) = load(dir.path());
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for _ in 0..2000 {
+                host.publish("probe.tick", b"host").unwrap();
+            }
+        });
+        assert_eq!(
+            run(&host, "probe-threads", &["3", "1000"])
+                .unwrap()
+                .lines()
+                .count(),
+            1
+        );
+    });
+    assert!(run(&host, "probe-stats", &[])
+        .unwrap()
+        .ends_with(" ticks=6000\n"));
+}
+
+#[test]
+fn services_called_after_shutdown_return_an_error() {
+    let dir = plugins_dir(&["rawabi"]);
+    let path = dir.path().join(library_file("rawabi"));
+    let (mut host, _) = load(dir.path());
+    // SAFETY: the library is the rawabi test plugin, already loaded by the host; the symbol has
+    // the type it declares.
+    let library = unsafe { libloading::Library::new(&path) }.unwrap();
+    // SAFETY: as above.
+    let call = unsafe {
+        library
+            .get::<extern "C" fn() -> plugin_api::abi::PhResultCode>(
+                b"rawabi_call_after_shutdown\0",
+            )
+            .unwrap()
+    };
+    assert_eq!(call(), plugin_api::abi::PhResult::Ok.code());
+    host.shutdown();
+    assert_eq!(call(), plugin_api::abi::PhResult::ShutDown.code());
+}
+
+// ---- Limits ----
+
+#[test]
+fn limits_at_and_beyond() {
+    let dir = plugins_dir(&["misbehave"]);
+    let (host, _) = load(dir.path());
+    assert_eq!(
+        run(&host, "misbehave-limits", &[]).unwrap(),
+        "name-at-limit=ok\nname-over-limit=invalid argument\n\
+         topic-at-limit=ok\ntopic-over-limit=invalid argument\npublish-over-limit=invalid argument\n\
+         registrations-held=1024\nregistration-over-limit=limit exceeded\n\
+         registration-after-release=ok\n"
+    );
+}
+
+// ---- The command line ----
+
+#[test]
+fn inspect_names_the_failing_check() {
+    let dir = plugins_dir(&["probe", "layout_mismatch"]);
+    let output = plughost(dir.path())
+        .arg("inspect")
+        .arg(dir.path().join(library_file("layout_mismatch")))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let out = stdout(&output);
+    assert!(out.contains("ABI version:        1.0 (host 1.0)"), "{out}");
+    assert!(
+        out.contains("result:             refused: type layout of the ABI differs"),
+        "{out}"
+    );
+    let output = plughost(dir.path())
+        .arg("inspect")
+        .arg(dir.path().join(library_file("probe")))
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let out = stdout(&output);
+    assert!(
+        out.contains("type layout:        matches the host's (abi_stable)"),
+        "{out}"
+    );
+    assert!(out.contains("name:               probe"), "{out}");
+    assert!(
+        out.contains("result:             loadable (init not called)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn list_reports_each_bad_file_and_strict_fails() {
+    let dir = plugins_dir(&[
+        "wordfreq",
+        "inventory",
+        "journal",
+        "not_a_plugin",
+        "layout_mismatch",
+    ]);
+    std::fs::write(dir.path().join(library_file("empty")), b"").unwrap();
+    std::fs::create_dir(dir.path().join(library_file("folder"))).unwrap();
+    std::fs::copy(
+        library("wordfreq"),
+        dir.path().join(library_file("wordfreq-copy")),
+    )
+    .unwrap();
+
+    let output = plughost(dir.path()).arg("list").output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    let refused: Vec<&str> = out.lines().filter(|l| l.starts_with("refused: ")).collect();
+    assert_eq!(refused.len(), 5, "{out}");
+    for name in [
+        "empty",
+        "folder",
+        "wordfreq-copy",
+        "not_a_plugin",
+        "layout_mismatch",
+    ] {
+        assert_eq!(
+            refused
+                .iter()
+                .filter(|l| l.contains(&library_file(name)))
+                .count(),
+            1,
+            "{name}: {out}"
+        );
+    }
+    for plugin in ["inventory", "journal", "wordfreq"] {
+        assert!(
+            out.lines().any(|l| l.starts_with(&format!("{plugin} "))),
+            "{out}"
+        );
+    }
+
+    let text = dir.path().join("words.txt");
+    std::fs::write(&text, "b a b").unwrap();
+    let output = plughost(dir.path())
+        .args(["run", "wordfreq"])
+        .arg(&text)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "2\tb\n1\ta\n");
+
+    let output = plughost(dir.path())
+        .args(["--strict", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("5 libraries refused (--strict)"));
+}
