@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use plugin_api::abi::PhResult;
 
 /// Why a library was refused. Shown as one line: `FILE: cause`.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{}: {kind}", path.display())]
 pub struct LoadError {
     /// The library file.
@@ -16,7 +16,7 @@ pub struct LoadError {
 }
 
 /// The ways loading a plugin library can fail.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadErrorKind {
     /// The path is not a regular file: a directory, a dangling symbolic link, a device.

@@ -128,3 +128,29 @@ pub fn reference_word_counts(text: &str) -> Vec<(String, u64)> {
     counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     counts
 }
+
+/// Compiles the C test plugin `tests/fixtures/c/descriptor.c` with the preprocessor `defines`
+/// (`NAME` or `NAME=VALUE`) into `dir`, as the library named for `stem`. Uses `$CC` or `cc`.
+pub fn compile_c_fixture(dir: &Path, stem: &str, defines: &[&str]) -> PathBuf {
+    let out = dir.join(library_file(stem));
+    let root = workspace_root();
+    let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
+    let mut command = Command::new(compiler);
+    command
+        .args([
+            "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-I",
+        ])
+        .arg(root.join("plugin-api/include"))
+        .arg(root.join("tests/fixtures/c/descriptor.c"))
+        .arg("-o")
+        .arg(&out);
+    for define in defines {
+        command.arg(format!("-D{define}"));
+    }
+    let status = command.status().expect("run the C compiler");
+    assert!(
+        status.success(),
+        "compiling the C test plugin with {defines:?} failed"
+    );
+    out
+}

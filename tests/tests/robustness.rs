@@ -4,8 +4,9 @@
 use std::path::Path;
 use std::process::Output;
 
-use integration_tests::{library, library_file, plughost, plugins_dir};
+use integration_tests::{compile_c_fixture, library, library_file, plughost, plugins_dir};
 use plughost::{CommandError, LoadErrorKind, PluginHost, PluginState};
+use plugin_api::abi::{PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR, PH_MAX_NAME_LEN};
 
 /// Loads `dir` in-process; returns the host and the load errors as one line each.
 fn load(dir: &Path) -> (PluginHost, Vec<String>) {
@@ -208,6 +209,130 @@ fn type_layout_mismatch_is_refused_with_one_line() {
     }
     assert_eq!(refused[0].lines().count(), 1);
     assert_probe_works(&host);
+}
+
+/// Compiles the C test plugin with `defines` beside the probe; returns why it was refused, after
+/// checking that the probe still works.
+fn refusal_of_c_fixture(defines: &[&str]) -> LoadErrorKind {
+    let dir = plugins_dir(&["probe"]);
+    compile_c_fixture(dir.path(), "cfixture", defines);
+    let (host, refused) = load(dir.path());
+    assert_probe_works(&host);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].contains(&library_file("cfixture")),
+        "{refused:?}"
+    );
+    assert_eq!(refused[0].lines().count(), 1);
+    host.refused()[0].kind.clone()
+}
+
+#[test]
+fn abi_major_differs() {
+    let major = format!("FIXTURE_MAJOR={}", PH_ABI_VERSION_MAJOR + 1);
+    assert!(matches!(
+        refusal_of_c_fixture(&[&major]),
+        LoadErrorKind::AbiVersion { major: 2, .. }
+    ));
+}
+
+#[test]
+fn abi_minor_newer_than_the_host() {
+    let minor = format!("FIXTURE_MINOR={}", PH_ABI_VERSION_MINOR + 1);
+    let kind = refusal_of_c_fixture(&[&minor]);
+    assert!(
+        matches!(kind, LoadErrorKind::AbiVersion { minor, .. } if minor == PH_ABI_VERSION_MINOR + 1),
+        "{kind}"
+    );
+}
+
+/// Every minor version up to the host's loads (with the host at minor 0, that is minor 0 only).
+#[test]
+fn abi_minor_up_to_the_host_loads() {
+    for minor in 0..=PH_ABI_VERSION_MINOR {
+        let dir = plugins_dir(&[]);
+        compile_c_fixture(dir.path(), "cfixture", &[&format!("FIXTURE_MINOR={minor}")]);
+        let (host, refused) = load(dir.path());
+        assert!(refused.is_empty(), "minor {minor}: {refused:?}");
+        let mut out = Vec::new();
+        host.run_command("cfixture-ok", &[] as &[&str], &mut out)
+            .unwrap();
+        assert_eq!(out, b"ok\n");
+        assert_eq!(host.plugins()[0].layout, plughost::LayoutCheck::NotCarried);
+    }
+}
+
+#[test]
+fn entry_point_returns_no_descriptor() {
+    assert!(matches!(
+        refusal_of_c_fixture(&["FIXTURE_NO_DESCRIPTOR"]),
+        LoadErrorKind::NoDescriptor
+    ));
+}
+
+#[test]
+fn required_function_missing() {
+    assert!(matches!(
+        refusal_of_c_fixture(&["FIXTURE_NO_INIT"]),
+        LoadErrorKind::MissingFunction("init")
+    ));
+    assert!(matches!(
+        refusal_of_c_fixture(&["FIXTURE_NO_VTABLE"]),
+        LoadErrorKind::MissingFunction("vtable")
+    ));
+}
+
+#[test]
+fn struct_size_smaller_than_the_host_needs() {
+    for (define, table) in [
+        ("FIXTURE_DESCRIPTOR_SIZE=8", "the descriptor"),
+        ("FIXTURE_VTABLE_SIZE=16", "the function table"),
+    ] {
+        let kind = refusal_of_c_fixture(&[define]);
+        assert!(
+            matches!(kind, LoadErrorKind::StructTooSmall { table: t, .. } if t == table),
+            "{kind}"
+        );
+    }
+}
+
+#[test]
+fn plugin_name_empty_too_long_not_utf8_or_bad_characters() {
+    let too_long = format!("FIXTURE_NAME=\"{}\"", "n".repeat(PH_MAX_NAME_LEN + 1));
+    for define in [
+        "FIXTURE_NAME=\"\"",
+        too_long.as_str(),
+        "FIXTURE_NAME=\"has space\"",
+        "FIXTURE_NAME=\"semi;colon\"",
+    ] {
+        let kind = refusal_of_c_fixture(&[define]);
+        assert!(
+            matches!(kind, LoadErrorKind::InvalidName { .. }),
+            "{define}: {kind}"
+        );
+    }
+    let kind = refusal_of_c_fixture(&["FIXTURE_NAME=\"bad\\xff\""]);
+    assert!(
+        matches!(
+            kind,
+            LoadErrorKind::BadString {
+                field: "name",
+                code: plugin_api::abi::PhResult::InvalidUtf8
+            }
+        ),
+        "{kind}"
+    );
+    // At the limit it loads.
+    let dir = plugins_dir(&[]);
+    let at_limit = "n".repeat(PH_MAX_NAME_LEN - 3);
+    compile_c_fixture(
+        dir.path(),
+        "cfixture",
+        &[&format!("FIXTURE_NAME=\"{at_limit}\"")],
+    );
+    let (host, refused) = load(dir.path());
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(host.plugins()[0].name.len(), PH_MAX_NAME_LEN - 3);
 }
 
 // ---- Behaviour ----
