@@ -655,40 +655,55 @@ fn inspect_names_the_failing_check() {
 
 #[test]
 fn list_reports_each_bad_file_and_strict_fails() {
-    let dir = plugins_dir(&[
-        "wordfreq",
-        "inventory",
-        "journal",
+    let dir = plugins_dir(&["wordfreq", "inventory", "journal", "not_a_plugin", "layout_mismatch"]);
+    let d = dir.path();
+    std::fs::write(d.join(library_file("empty")), b"").unwrap();
+    std::fs::write(d.join(library_file("text")), "just text\n").unwrap();
+    let bytes = std::fs::read(library("wordfreq")).unwrap();
+    std::fs::write(d.join(library_file("truncated")), &bytes[..64 * 1024]).unwrap();
+    std::fs::create_dir(d.join(library_file("folder"))).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("/no/such/file.so", d.join(library_file("dangling"))).unwrap();
+    std::fs::copy(library("wordfreq"), d.join(library_file("zz-wordfreq"))).unwrap();
+    let cases: &[(&str, &[&str])] = &[
+        ("c-major", &["FIXTURE_MAJOR=9"]),
+        ("c-minor", &["FIXTURE_MINOR=99"]),
+        ("c-no-descriptor", &["FIXTURE_NO_DESCRIPTOR"]),
+        ("c-no-init", &["FIXTURE_NO_INIT"]),
+        ("c-small-descriptor", &["FIXTURE_DESCRIPTOR_SIZE=8"]),
+        ("c-small-vtable", &["FIXTURE_VTABLE_SIZE=8"]),
+        ("c-empty-name", &["FIXTURE_NAME=\"\""]),
+        ("c-bad-name", &["FIXTURE_NAME=\"bad name\""]),
+        ("c-utf8-name", &["FIXTURE_NAME=\"bad\\xff\""]),
+    ];
+    for (stem, defines) in cases {
+        compile_c_fixture(d, stem, defines);
+    }
+    let bad: Vec<String> = [
+        "empty",
+        "text",
+        "truncated",
+        "folder",
+        "dangling",
+        "zz-wordfreq",
         "not_a_plugin",
         "layout_mismatch",
-    ]);
-    std::fs::write(dir.path().join(library_file("empty")), b"").unwrap();
-    std::fs::create_dir(dir.path().join(library_file("folder"))).unwrap();
-    std::fs::copy(
-        library("wordfreq"),
-        dir.path().join(library_file("wordfreq-copy")),
-    )
-    .unwrap();
+    ]
+    .iter()
+    .chain(cases.iter().map(|(stem, _)| stem))
+    .map(|stem| library_file(stem))
+    .collect();
 
-    let output = plughost(dir.path()).arg("list").output().unwrap();
+    let output = plughost(d).arg("list").output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let out = stdout(&output);
     let refused: Vec<&str> = out.lines().filter(|l| l.starts_with("refused: ")).collect();
-    assert_eq!(refused.len(), 5, "{out}");
-    for name in [
-        "empty",
-        "folder",
-        "wordfreq-copy",
-        "not_a_plugin",
-        "layout_mismatch",
-    ] {
+    assert_eq!(refused.len(), bad.len(), "{out}");
+    for file in &bad {
         assert_eq!(
-            refused
-                .iter()
-                .filter(|l| l.contains(&library_file(name)))
-                .count(),
+            refused.iter().filter(|l| l.contains(&format!("/{file}: "))).count(),
             1,
-            "{name}: {out}"
+            "{file}: {out}"
         );
     }
     for plugin in ["inventory", "journal", "wordfreq"] {
@@ -713,5 +728,5 @@ fn list_reports_each_bad_file_and_strict_fails() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("5 libraries refused (--strict)"));
+    assert!(stderr(&output).contains(&format!("{} libraries refused (--strict)", bad.len())));
 }
