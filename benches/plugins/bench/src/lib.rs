@@ -1,0 +1,159 @@
+//! `bench`: the plugin side of `plughost-bench`'s boundary figures. Not an example to follow for
+//! anything but measuring.
+//!
+//! Commands:
+//! - `bench-noop`: the trivial command that the host calls in `call-host-to-plugin`: one relaxed
+//!   load and store of a counter, nothing else. The bench binary's baseline function does the
+//!   same work.
+//! - `bench-count`: prints how many times `bench-noop` ran.
+//! - `bench-publish CALLS SAMPLES TOPIC`: times `Host::publish(TOPIC, b"")` against a direct call
+//!   through a function pointer of this library with the same signature as the host service;
+//!   prints `publish_ns=P direct_ns=D`, each the best of SAMPLES samples of CALLS calls.
+//! - `bench-log CALLS SAMPLES`: times a `log::debug!` against a relaxed atomic load; prints
+//!   `debug_enabled=B log_ns=L load_ns=A`, each the best of SAMPLES samples.
+
+use std::hint::black_box;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use plugin_api::abi::{PhBytes, PhHostContext, PhResult, PhResultCode, PhStr};
+use plugin_api::{Command, Error, Host, Plugin};
+
+/// The plugin.
+pub struct Bench;
+
+/// The signature of the host's `publish` service, for the direct-call baseline.
+type PublishFn = unsafe extern "C" fn(*mut PhHostContext, PhStr, PhBytes) -> PhResultCode;
+
+/// The direct-call baseline of `bench-publish`: a function of this library with the signature of
+/// `publish`, doing nothing.
+#[inline(never)]
+unsafe extern "C" fn direct_target(
+    ctx: *mut PhHostContext,
+    topic: PhStr,
+    payload: PhBytes,
+) -> PhResultCode {
+    black_box((ctx, topic, payload));
+    PhResult::Ok.code()
+}
+
+/// What the `log-filtered` baseline loads.
+static LOAD_TARGET: AtomicUsize = AtomicUsize::new(3);
+
+fn number(args: &[&str], i: usize, what: &str) -> Result<u64, Error> {
+    args.get(i)
+        .ok_or_else(|| Error::new(format!("missing {what}")))?
+        .parse()
+        .map_err(|_| Error::new(format!("{what} must be a whole number")))
+}
+
+/// Nanoseconds per call of `f`, run `calls` times.
+fn time<F: FnMut(u64)>(calls: u64, f: &mut F) -> f64 {
+    let start = Instant::now();
+    for i in 0..calls {
+        f(i);
+    }
+    start.elapsed().as_nanos() as f64 / calls as f64
+}
+
+/// Nanoseconds per call of `a` and of `b`: each the best of `samples` samples of `calls` calls,
+/// the samples of `a` and `b` taken in turn so that both see the same machine.
+fn best_of_pair(
+    calls: u64,
+    samples: u64,
+    mut a: impl FnMut(u64),
+    mut b: impl FnMut(u64),
+) -> (f64, f64) {
+    let (mut best_a, mut best_b) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..samples.max(1) {
+        best_a = best_a.min(time(calls, &mut a));
+        best_b = best_b.min(time(calls, &mut b));
+    }
+    (best_a, best_b)
+}
+
+impl Plugin for Bench {
+    const NAME: &'static str = "bench";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str = "Bench-only plugin for plughost-bench";
+
+    fn init(host: &Host) -> Result<Self, Error> {
+        let counter = Arc::new(AtomicU64::new(0));
+
+        let c = Arc::clone(&counter);
+        host.register_command(
+            Command::new("bench-noop").about("Counts one call"),
+            move |_, _| {
+                c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                Ok(())
+            },
+        )?;
+
+        let c = Arc::clone(&counter);
+        host.register_command(Command::new("bench-count"), move |_, out| {
+            writeln!(out, "{}", c.load(Ordering::Relaxed))?;
+            Ok(())
+        })?;
+
+        let h = host.clone();
+        host.register_command(
+            Command::new("bench-publish").usage("CALLS SAMPLES TOPIC"),
+            move |args, out| {
+                let calls = number(args, 0, "CALLS")?;
+                let samples = number(args, 1, "SAMPLES")?;
+                let topic = *args.get(2).ok_or_else(|| Error::new("missing TOPIC"))?;
+                let mut failed = None;
+                let direct: PublishFn = direct_target;
+                let ctx = std::ptr::null_mut();
+                let (publish_ns, direct_ns) = best_of_pair(
+                    calls,
+                    samples,
+                    |_| {
+                        if let Err(e) = h.publish(black_box(topic), black_box(b"")) {
+                            failed = Some(e);
+                        }
+                    },
+                    |_| {
+                        // SAFETY: `direct_target` ignores its arguments.
+                        let code = unsafe {
+                            black_box(direct)(ctx, PhStr::new(black_box(topic)), PhBytes::EMPTY)
+                        };
+                        black_box(code);
+                    },
+                );
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+                writeln!(out, "publish_ns={publish_ns:.3} direct_ns={direct_ns:.3}")?;
+                Ok(())
+            },
+        )?;
+
+        host.register_command(
+            Command::new("bench-log").usage("CALLS SAMPLES"),
+            move |args, out| {
+                let calls = number(args, 0, "CALLS")?;
+                let samples = number(args, 1, "SAMPLES")?;
+                let (log_ns, load_ns) = best_of_pair(
+                    calls,
+                    samples,
+                    |i| log::debug!("a filtered record {i}"),
+                    |_| {
+                        black_box(black_box(&LOAD_TARGET).load(Ordering::Relaxed));
+                    },
+                );
+                writeln!(
+                    out,
+                    "debug_enabled={} log_ns={log_ns:.3} load_ns={load_ns:.3}",
+                    log::log_enabled!(log::Level::Debug)
+                )?;
+                Ok(())
+            },
+        )?;
+        Ok(Bench)
+    }
+}
+
+plugin_api::export_plugin!(Bench);

@@ -1,0 +1,181 @@
+//! `call-host-to-plugin`, `call-plugin-to-host` and `log-filtered`: single calls across the
+//! boundary, each against the cheapest thing that does the same work without crossing it.
+
+use std::ffi::c_void;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use plughost::PluginHost;
+use plugin_api::abi::{
+    PhBytes, PhCommandCallback, PhCommandOutput, PhResult, PhResultCode, PhSetErrorFn, PhStr,
+    PhWriteFn,
+};
+
+use crate::report::{Figure, Target};
+use crate::Settings;
+
+/// The baseline of `call-host-to-plugin`: a function of this binary with the signature of a
+/// command callback, doing what the bench plugin's `bench-noop` does (one relaxed load and store
+/// of a counter).
+#[inline(never)]
+unsafe extern "C" fn baseline_command(
+    user_data: *mut c_void,
+    _args: *const PhStr,
+    _arg_count: usize,
+    _output: *const PhCommandOutput,
+) -> PhResultCode {
+    // SAFETY: the bench passes a pointer to an `AtomicU64` that outlives the call.
+    let counter = unsafe { &*user_data.cast::<AtomicU64>() };
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    PhResult::Ok.code()
+}
+
+unsafe extern "C" fn ignore_write(_context: *mut c_void, _bytes: PhBytes) -> PhResultCode {
+    PhResult::Ok.code()
+}
+
+unsafe extern "C" fn ignore_error(_context: *mut c_void, _message: PhStr) {}
+
+/// Runs `command` with `args` and returns its output.
+fn run(host: &PluginHost, command: &str, args: &[&str]) -> Result<String, String> {
+    let mut out = Vec::new();
+    host.run_command(command, args, &mut out)
+        .map_err(|e| e.to_string())?;
+    String::from_utf8(out).map_err(|e| e.to_string())
+}
+
+/// The number after `key=` in `text`.
+fn field(text: &str, key: &str) -> Result<f64, String> {
+    text.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+        .ok_or_else(|| format!("no {key}= in {text:?}"))?
+        .parse()
+        .map_err(|e| format!("{key} in {text:?}: {e}"))
+}
+
+/// `call-host-to-plugin`: [`plughost::CommandHandle::run`] of a trivial command (through the
+/// safe layer's trampoline and panic guard) against a direct call of [`baseline_command`].
+pub fn host_to_plugin(host: &PluginHost, settings: &Settings) -> Result<Figure, String> {
+    let iters = settings.scale(2_000_000);
+    let samples = settings.samples(10, 30);
+    let command = host.command("bench-noop").map_err(|e| e.to_string())?;
+    let before: u64 = run(host, "bench-count", &[])?
+        .trim()
+        .parse()
+        .map_err(|e| format!("bench-count: {e}"))?;
+
+    let no_args: [&str; 0] = [];
+    let mut sink = std::io::sink();
+    let failures = std::cell::Cell::new(0u64);
+    let counter = AtomicU64::new(0);
+    let output = PhCommandOutput {
+        struct_size: std::mem::size_of::<PhCommandOutput>() as u32,
+        context: std::ptr::null_mut(),
+        write: PhWriteFn(ignore_write),
+        set_error: PhSetErrorFn(ignore_error),
+    };
+    let baseline = PhCommandCallback(baseline_command);
+    let user_data = (&counter as *const AtomicU64).cast_mut().cast::<c_void>();
+    let (host_ns, direct_ns) = crate::measure::best_pair(
+        iters,
+        samples,
+        || {
+            if command.run(black_box(&no_args), &mut sink).is_err() {
+                failures.set(failures.get() + 1);
+            }
+        },
+        || {
+            // SAFETY: `baseline_command` reads only `user_data`, a live `AtomicU64`.
+            let code = unsafe {
+                (black_box(baseline).0)(user_data, std::ptr::null(), 0, black_box(&output))
+            };
+            if code != PhResult::Ok.code() {
+                failures.set(failures.get() + 1);
+            }
+        },
+    );
+    // For the record: the same call by name, with a lookup per call.
+    let by_name_ns = crate::measure::best_of(samples / 3 + 1, || {
+        crate::measure::ns_per_iter(iters / 4, &mut || {
+            if host.run_command("bench-noop", &no_args, &mut sink).is_err() {
+                failures.set(failures.get() + 1);
+            }
+        })
+    });
+    let after: u64 = run(host, "bench-count", &[])?
+        .trim()
+        .parse()
+        .map_err(|e| format!("bench-count: {e}"))?;
+    if failures.get() > 0 || after <= before || counter.load(Ordering::Relaxed) == 0 {
+        return Err(format!(
+            "call-host-to-plugin: {} failed calls, counter {before} -> {after}",
+            failures.get()
+        ));
+    }
+    Ok(Figure {
+        name: "call-host-to-plugin",
+        value: host_ns,
+        unit: "ns",
+        ratio: host_ns / direct_ns,
+        target: Target::RatioAtMost(1.5),
+        bound: None,
+        details: format!(
+            "direct call {direct_ns:.2} ns; run_command by name {by_name_ns:.2} ns; best of {samples}x{iters}"
+        ),
+    })
+}
+
+/// `call-plugin-to-host`: the bench plugin times `Host::publish` to a topic without subscribers
+/// against a direct call through a function pointer of its own library.
+pub fn plugin_to_host(host: &PluginHost, settings: &Settings) -> Result<Figure, String> {
+    let iters = settings.scale(1_000_000);
+    let samples = settings.samples(10, 30);
+    let out = run(
+        host,
+        "bench-publish",
+        &[
+            &iters.to_string(),
+            &samples.to_string(),
+            "bench.nobody.listens",
+        ],
+    )?;
+    let publish_ns = field(&out, "publish_ns")?;
+    let direct_ns = field(&out, "direct_ns")?;
+    Ok(Figure {
+        name: "call-plugin-to-host",
+        value: publish_ns,
+        unit: "ns",
+        ratio: publish_ns / direct_ns,
+        target: Target::ValueBelow(25.0),
+        bound: None,
+        details: format!("direct call {direct_ns:.2} ns; best of {samples}x{iters}"),
+    })
+}
+
+/// `log-filtered`: the bench plugin times `log::debug!` (filtered out: the host is at `info`)
+/// against a relaxed atomic load.
+pub fn log_filtered(host: &PluginHost, settings: &Settings) -> Result<Figure, String> {
+    let iters = settings.scale(5_000_000);
+    let samples = settings.samples(10, 30);
+    let out = run(
+        host,
+        "bench-log",
+        &[&iters.to_string(), &samples.to_string()],
+    )?;
+    if !out.contains("debug_enabled=false") {
+        return Err(format!(
+            "log-filtered: debug records are not filtered out: {out:?}"
+        ));
+    }
+    let log_ns = field(&out, "log_ns")?;
+    let load_ns = field(&out, "load_ns")?;
+    Ok(Figure {
+        name: "log-filtered",
+        value: log_ns,
+        unit: "ns",
+        ratio: log_ns / load_ns,
+        target: Target::RatioAtMost(2.0),
+        bound: None,
+        details: format!("relaxed atomic load {load_ns:.2} ns; best of {samples}x{iters}"),
+    })
+}

@@ -1,0 +1,86 @@
+//! A measured figure, its target, and the line printed for it.
+
+use std::fmt;
+
+/// What a figure must reach.
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    /// The ratio to the limit must be at most this.
+    RatioAtMost(f64),
+    /// The ratio to the limit must be at least this.
+    RatioAtLeast(f64),
+    /// The value itself must be below this (in the figure's unit).
+    ValueBelow(f64),
+    /// The ratio must be below 1 and the value given in `Figure::bound` at most the bound.
+    FasterAndBounded,
+}
+
+/// One measured figure.
+#[derive(Debug, Clone)]
+pub struct Figure {
+    /// The figure's name, as in the table.
+    pub name: &'static str,
+    /// The measured value.
+    pub value: f64,
+    /// Its unit.
+    pub unit: &'static str,
+    /// The measured value divided by the limit's.
+    pub ratio: f64,
+    /// What it must reach.
+    pub target: Target,
+    /// For [`Target::FasterAndBounded`]: the measured memory and its bound, in MiB.
+    pub bound: Option<(f64, f64)>,
+    /// The limit's value and other details, printed after the verdict.
+    pub details: String,
+}
+
+impl Figure {
+    /// Whether the figure meets its target.
+    pub fn passes(&self) -> bool {
+        match self.target {
+            Target::RatioAtMost(max) => self.ratio <= max,
+            Target::RatioAtLeast(min) => self.ratio >= min,
+            Target::ValueBelow(max) => self.value < max,
+            Target::FasterAndBounded => {
+                self.ratio < 1.0 && self.bound.is_some_and(|(used, max)| used <= max)
+            }
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::RatioAtMost(max) => write!(f, "ratio<={max}"),
+            Target::RatioAtLeast(min) => write!(f, "ratio>={min}"),
+            Target::ValueBelow(max) => write!(f, "value<{max}"),
+            Target::FasterAndBounded => write!(f, "ratio<1,bounded-memory"),
+        }
+    }
+}
+
+/// `NAME value unit ratio=R target=T PASS|MISS (details)`.
+impl fmt::Display for Figure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value = if self.value >= 1000.0 {
+            format!("{:.0}", self.value)
+        } else if self.value >= 10.0 {
+            format!("{:.1}", self.value)
+        } else {
+            format!("{:.2}", self.value)
+        };
+        write!(
+            f,
+            "{} {value} {} ratio={:.3} target={} {}",
+            self.name,
+            self.unit,
+            self.ratio,
+            self.target,
+            if self.passes() { "PASS" } else { "MISS" }
+        )?;
+        if !self.details.is_empty() {
+            write!(f, " ({})", self.details)?;
+        }
+        Ok(())
+    }
+}
