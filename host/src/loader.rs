@@ -299,7 +299,12 @@ fn open_library(path: &Path) -> Result<libloading::Library, LoadErrorKind> {
     #[cfg(not(unix))]
     // SAFETY: as above.
     let opened = unsafe { libloading::Library::new(path) };
-    opened.map_err(|e| LoadErrorKind::Open(one_line(&e.to_string())))
+    opened.map_err(|e| {
+        // The loader's message usually starts with the path, which the error already names.
+        let message = one_line(&e.to_string());
+        let prefix = format!("{}: ", path.display());
+        LoadErrorKind::Open(message.strip_prefix(&prefix).unwrap_or(&message).to_owned())
+    })
 }
 
 /// Checks abi_stable's type layout if the library carries it.
