@@ -1,0 +1,91 @@
+//! `wordfreq` through the mock host: the same function tables as the real host, no host binary.
+
+use plugin_api::abi::PhResult;
+use plugin_api::testing::{CommandRecord, MockHost};
+use wordfreq::WordFreq;
+
+fn host() -> MockHost {
+    let mut host = MockHost::new();
+    host.load::<WordFreq>().unwrap();
+    host
+}
+
+fn file(text: &str) -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    file
+}
+
+#[test]
+fn registers_one_command_and_enumerates_it() {
+    let host = host();
+    assert_eq!(host.commands(), ["wordfreq"]);
+    assert!(host.subscriptions().is_empty());
+    assert_eq!(
+        host.command_records("wordfreq").unwrap(),
+        [CommandRecord {
+            name: "wordfreq".into(),
+            description: "Print the most frequent words of FILEs as COUNT<TAB>WORD".into(),
+            usage: "[--top N] FILE...".into(),
+        }]
+    );
+}
+
+#[test]
+fn counts_words_over_several_files() {
+    let host = host();
+    let a = file("Le chat. LE CHIEN; le chat!");
+    let b = file("chat 42 42 ");
+    let (a, b) = (a.path().to_str().unwrap(), b.path().to_str().unwrap());
+    assert_eq!(
+        host.run("wordfreq", &["--top", "3", a, b]).unwrap(),
+        "3\tchat\n3\tle\n2\t42\n"
+    );
+    assert_eq!(
+        host.run("wordfreq", &[a]).unwrap(),
+        "3\tle\n2\tchat\n1\tchien\n"
+    );
+}
+
+#[test]
+fn publishes_its_totals_and_logs_through_the_host() {
+    let host = host();
+    let a = file("one two two");
+    host.run("wordfreq", &[a.path().to_str().unwrap()]).unwrap();
+    let published = host.published();
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].publisher, "wordfreq");
+    assert_eq!(published[0].topic, wordfreq::TOTALS_TOPIC);
+    assert_eq!(published[0].payload, b"files=1 words=3 distinct=2 bytes=11");
+    let logs = host.logs();
+    assert!(
+        logs.iter().any(|r| r.level == log::Level::Info
+            && r.plugin == "wordfreq"
+            && r.message == "counted 3 words (2 distinct) in 1 files"),
+        "{logs:?}"
+    );
+}
+
+#[test]
+fn errors_are_results_with_messages() {
+    let host = host();
+    let error = host.run("wordfreq", &[]).unwrap_err();
+    assert_eq!(error.code(), PhResult::Error);
+    assert!(error.message().starts_with("no FILE given"), "{error}");
+    let error = host.run("wordfreq", &["/no/such/file"]).unwrap_err();
+    assert!(error.message().starts_with("/no/such/file: "), "{error}");
+    let error = host.run("wordfreq", &["--top", "many", "x"]).unwrap_err();
+    assert!(error.message().contains("not a whole number"), "{error}");
+    assert!(host.published().is_empty());
+}
+
+#[test]
+fn shutdown_ends_every_registration() {
+    let mut host = host();
+    host.shutdown();
+    assert!(host.commands().is_empty());
+    assert_eq!(
+        host.run("wordfreq", &["x"]).unwrap_err().code(),
+        PhResult::NotFound
+    );
+}
