@@ -149,7 +149,11 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 fn assert_exports_entry_point(object: &[u8]) {
     assert!(contains(object, PH_ENTRY_POINT_SYMBOL.as_bytes()));
     // The Itanium C++ ABI's mangled name, which `extern "C"` in the header must prevent.
-    let mangled = format!("_Z{}{}v", PH_ENTRY_POINT_SYMBOL.len(), PH_ENTRY_POINT_SYMBOL);
+    let mangled = format!(
+        "_Z{}{}v",
+        PH_ENTRY_POINT_SYMBOL.len(),
+        PH_ENTRY_POINT_SYMBOL
+    );
     assert!(
         !contains(object, mangled.as_bytes()),
         "the entry point has a C++ name: the header's extern \"C\" block is missing"

@@ -11,6 +11,7 @@ const PACKAGES: &[&str] = &[
     "wordfreq",
     "inventory",
     "journal",
+    "checksum-plugin",
     "probe",
     "misbehave",
     "rawabi",
@@ -75,6 +76,9 @@ pub fn build() -> &'static Path {
 }
 
 /// The file name of the library of the plugin crate `krate` on this platform.
+///
+/// `krate` is the library's base name: the crate name of a Rust plugin, [`C_PLUGIN`] for the
+/// plugin written in C (whose package, `checksum-plugin`, builds `libchecksum.so`).
 pub fn library_file(krate: &str) -> String {
     format!(
         "{}{}{}",
@@ -110,7 +114,10 @@ pub fn plughost(plugins: &Path) -> Command {
     command
 }
 
-/// The example plugins of `plugins/`.
+/// The base name of the library of the example plugin written in C, `plugins/checksum`.
+pub const C_PLUGIN: &str = "checksum";
+
+/// The example plugins of `plugins/` written in Rust.
 pub const EXAMPLE_PLUGINS: &[&str] = &["wordfreq", "inventory", "journal"];
 
 /// Counts words as the `wordfreq` plugin is specified to, written independently of it: split on

@@ -1,0 +1,210 @@
+//! The `plughost` binary with the C plugin and the Rust plugins under valgrind's memcheck.
+//!
+//! Each test runs `plughost` (one process per command, as a user would) under
+//! `valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite`, and requires
+//! memcheck's summary to report no error. Errors are invalid reads and writes, uses of
+//! uninitialised values, bad frees, and memory definitely lost (not freed, no pointer left): the
+//! C plugin must free its own memory by the time the host has shut it down. The one leak the host
+//! makes on purpose, its handle of each library (libraries are never unloaded), is suppressed.
+//!
+//! valgrind must be installed (`.ci/run` installs it): without it these tests fail, they do not
+//! pass silently.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use integration_tests::{build, plugins_dir, workspace_root, C_PLUGIN};
+
+/// The C plugin and the three Rust example plugins.
+const ALL: &[&str] = &[C_PLUGIN, "wordfreq", "inventory", "journal"];
+
+/// The host's deliberate leak: the boxed library handle it leaks so that libraries stay loaded
+/// for the rest of the process (see `host/src/loader.rs`).
+const SUPPRESSIONS: &str = "\
+{
+   plughost-keeps-every-library-loaded
+   Memcheck:Leak
+   match-leak-kinds: definite
+   fun:malloc
+   ...
+   fun:*libloading*Library*
+   ...
+   fun:_ZN8plughost6loader*
+}
+";
+
+/// The suppressions file, written once per test binary.
+fn suppressions() -> &'static Path {
+    static FILE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_dir, path) = FILE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let path = dir.path().join("plughost.supp");
+        std::fs::write(&path, SUPPRESSIONS).expect("write the suppressions");
+        (dir, path)
+    });
+    path
+}
+
+/// Fails the test, clearly, if valgrind cannot run.
+fn require_valgrind() {
+    let found = Command::new("valgrind").arg("--version").output();
+    match found {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => panic!(
+            "`valgrind --version` failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        Err(e) => panic!(
+            "valgrind is needed by these tests and cannot be run ({e}). Install it (on Debian: \
+             `apt-get install valgrind`; `.ci/run` does it)."
+        ),
+    }
+}
+
+/// Runs `plughost --plugins PLUGINS ARGS...` under memcheck, with `RUST_LOG=rust_log`, and checks
+/// that memcheck found no error. Returns plughost's output (memcheck's report is in stderr).
+fn memcheck<S: AsRef<OsStr>>(plugins: &Path, args: &[S], rust_log: &str) -> Output {
+    require_valgrind();
+    let plughost = build().join(format!("plughost{}", std::env::consts::EXE_SUFFIX));
+    let output = Command::new("valgrind")
+        .args([
+            "--tool=memcheck",
+            "--error-exitcode=1",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite",
+            "--show-leak-kinds=definite",
+        ])
+        .arg(format!("--suppressions={}", suppressions().display()))
+        .arg(plughost)
+        .arg("--plugins")
+        .arg(plugins)
+        .args(args)
+        .env("RUST_LOG", rust_log)
+        .env_remove("PLUGHOST_PLUGINS")
+        .output()
+        .expect("run valgrind");
+    let report = String::from_utf8_lossy(&output.stderr);
+    let summary = report
+        .lines()
+        .find(|l| l.contains("ERROR SUMMARY:"))
+        .unwrap_or_else(|| panic!("no memcheck summary in:\n{report}"));
+    assert!(
+        summary.contains("ERROR SUMMARY: 0 errors"),
+        "memcheck found errors running plughost {:?}:\n{report}",
+        args.iter().map(|a| a.as_ref()).collect::<Vec<_>>()
+    );
+    output
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Small input files: keep the Rust plugins' debug builds quick under valgrind.
+fn small_files() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("udhr.txt");
+    std::fs::copy(
+        workspace_root().join("tests/data/udhr-article-1.txt"),
+        &text,
+    )
+    .unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, b"").unwrap();
+    (dir, text, empty)
+}
+
+#[test]
+fn loading_listing_and_shutting_down_every_plugin() {
+    let plugins = plugins_dir(ALL);
+    let output = memcheck(plugins.path(), &["list"], "warn");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("\nchecksum "));
+}
+
+#[test]
+fn checksum_publishes_an_event_the_rust_journal_receives() {
+    let plugins = plugins_dir(ALL);
+    let (_files, udhr, empty) = small_files();
+    let args = [
+        OsStr::new("run"),
+        OsStr::new("checksum"),
+        udhr.as_os_str(),
+        empty.as_os_str(),
+    ];
+    let output = memcheck(plugins.path(), &args, "journal=info,checksum=debug");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(stdout.starts_with("6d3929e3\t2627\t"), "{stdout}");
+    assert!(stdout.contains("00000000\t0\t"), "{stdout}");
+    let log = text(&output.stderr);
+    assert!(
+        log.contains("event checksum.done: files=2 bytes=2627"),
+        "the journal did not log the C plugin's event:\n{log}"
+    );
+}
+
+#[test]
+fn wordfreq_publishes_an_event_the_c_plugin_receives() {
+    let plugins = plugins_dir(ALL);
+    let (_files, udhr, _empty) = small_files();
+    let args = [
+        OsStr::new("run"),
+        OsStr::new("wordfreq"),
+        OsStr::new("--top"),
+        OsStr::new("3"),
+        udhr.as_os_str(),
+    ];
+    let output = memcheck(plugins.path(), &args, "checksum=debug");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout).lines().count(), 3);
+    let log = text(&output.stderr);
+    assert!(
+        log.contains("received wordfreq.totals: files=1 words="),
+        "the C plugin did not log wordfreq's event:\n{log}"
+    );
+}
+
+#[test]
+fn enumerations_in_both_directions() {
+    let plugins = plugins_dir(ALL);
+    // The Rust inventory plugin asks the C plugin for its commands, through the host.
+    let output = memcheck(plugins.path(), &["run", "plugins"], "warn");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("    checksum-events"));
+    // The C plugin enumerates every plugin, and from inside, each plugin's commands.
+    let output = memcheck(plugins.path(), &["run", "checksum-plugins"], "warn");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("journal\t"));
+}
+
+#[test]
+fn journal_and_event_report_commands() {
+    let plugins = plugins_dir(ALL);
+    let output = memcheck(plugins.path(), &["run", "journal"], "warn");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "");
+    let output = memcheck(plugins.path(), &["run", "checksum-events"], "warn");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "0\twordfreq.totals\t\n");
+}
+
+#[test]
+fn failing_c_commands() {
+    let plugins = plugins_dir(ALL);
+    let missing = plugins.path().join("no-such-file");
+    let args = [
+        OsStr::new("run"),
+        OsStr::new("checksum"),
+        missing.as_os_str(),
+    ];
+    // plughost exits 1 for a failed command; memcheck's summary says whether memory was clean.
+    let output = memcheck(plugins.path(), &args, "warn");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("No such file or directory"));
+    let output = memcheck(plugins.path(), &["run", "checksum"], "warn");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("usage: checksum FILE..."));
+}
