@@ -270,6 +270,12 @@ impl PluginHost {
         self.shared.command_names()
     }
 
+    /// The subscribed topics with the plugin of each, sorted (a topic appears once per
+    /// subscription).
+    pub fn subscriptions(&self) -> Vec<(String, String)> {
+        self.shared.subscription_topics()
+    }
+
     /// Runs the command `name` with `args` (the words after the command name); its output goes
     /// to `out`.
     ///

@@ -13,6 +13,8 @@ mod host;
 mod loader;
 mod registry;
 mod services;
+pub mod template;
+pub mod validate;
 
 pub use error::{CommandError, DiscoverError, HostError, LoadError, LoadErrorKind};
 pub use host::{CommandHandle, CommandSummary, PluginHost, PluginSummary};

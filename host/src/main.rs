@@ -47,6 +47,53 @@ enum Action {
         /// The library file.
         file: PathBuf,
     },
+    /// Run the conformance checks against plugin libraries, each check in a child process with a
+    /// timeout, and report a status per check: success, failed, crashed, timed-out, skipped or
+    /// warning. Exits with status 1 if any check failed, crashed or timed out.
+    ///
+    /// The checks load the plugin and run every command it registers, with no arguments and with
+    /// garbage arguments: validate plugins whose commands have side effects in a sandbox.
+    Validate {
+        /// The library files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print JSON (one object per file) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Run only these checks (comma-separated or repeated).
+        #[arg(long, value_delimiter = ',', value_name = "CHECK")]
+        include: Vec<String>,
+        /// Skip these checks (comma-separated or repeated).
+        #[arg(long, value_delimiter = ',', value_name = "CHECK")]
+        exclude: Vec<String>,
+        /// Seconds one check may run before it is killed and reported as timed-out.
+        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        timeout: f64,
+        /// List the checks and exit.
+        #[arg(long, exclusive = true)]
+        list_checks: bool,
+    },
+    /// Write a new plugin crate, ready to build, test and validate, from the template.
+    New {
+        /// The plugin name (also the crate and command name): an ASCII letter, then ASCII
+        /// letters, digits, '-' or '_'.
+        name: String,
+        /// The folder in which to create the crate's folder.
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        dir: PathBuf,
+        /// The `plugin-api` folder the plugin depends on. Default: the one of the source tree
+        /// plughost was built from.
+        #[arg(long, value_name = "PATH")]
+        api_path: Option<PathBuf>,
+    },
+    /// Runs one validation check in this process (used by `validate`).
+    #[command(name = "__validate-check", hide = true)]
+    ValidateCheck {
+        /// The check.
+        check: String,
+        /// The library file.
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -62,8 +109,37 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
-    if let Action::Inspect { file } = &cli.command {
-        return Ok(inspect(file));
+    match &cli.command {
+        Action::Inspect { file } => return Ok(inspect(file)),
+        Action::ValidateCheck { check, file } => {
+            let (status, message) = plughost::validate::run_check(check, file);
+            println!("{}\t{}", status.name(), message.replace('\n', " "));
+            return Ok(ExitCode::SUCCESS);
+        }
+        Action::Validate {
+            files,
+            json,
+            include,
+            exclude,
+            timeout,
+            list_checks,
+        } => return validate(files, *json, include, exclude, *timeout, *list_checks),
+        Action::New {
+            name,
+            dir,
+            api_path,
+        } => {
+            let api_path = match api_path {
+                Some(path) => path.clone(),
+                None => plughost::template::default_api_path().ok_or(
+                    "the plugin-api folder of plughost's source tree is gone; pass --api-path",
+                )?,
+            };
+            let created = plughost::template::create(name, dir, &api_path)?;
+            println!("created {}", created.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Action::List | Action::Run { .. } => {}
     }
     let dir = match cli.plugins {
         Some(dir) => dir,
@@ -84,7 +160,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Action::Run { command, args } => host
             .run_command(&command, &args, &mut out)
             .map_err(|e| e.to_string()),
-        Action::Inspect { .. } => unreachable!("handled above"),
+        Action::Inspect { .. }
+        | Action::Validate { .. }
+        | Action::ValidateCheck { .. }
+        | Action::New { .. } => unreachable!("handled above"),
     };
     let flushed = out.flush();
     host.shutdown();
@@ -163,6 +242,58 @@ fn inspect(file: &std::path::Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `plughost validate`: the table or the JSON report; status 1 if any check failed.
+fn validate(
+    files: &[PathBuf],
+    json: bool,
+    include: &[String],
+    exclude: &[String],
+    timeout: f64,
+    list_checks: bool,
+) -> Result<ExitCode, String> {
+    use plughost::validate::{self, Options};
+
+    if list_checks {
+        for (name, what) in validate::CHECKS {
+            println!("{name:<28}{what}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !(timeout.is_finite() && timeout > 0.0) {
+        return Err(format!(
+            "--timeout: {timeout} is not a positive number of seconds"
+        ));
+    }
+    let options = Options {
+        program: std::env::current_exe().map_err(|e| format!("cannot locate plughost: {e}"))?,
+        timeout: std::time::Duration::from_secs_f64(timeout),
+        checks: validate::select(include, exclude)?,
+    };
+    let mut failed = false;
+    let mut reports = Vec::new();
+    for file in files {
+        let results = validate::validate_file(file, &options);
+        failed |= results.iter().any(|r| r.status.is_failure());
+        if json {
+            reports.push(serde_json::json!({ "file": file, "checks": results }));
+        } else {
+            println!("{}", file.display());
+            for r in &results {
+                println!("  {:<10} {:<28} {}", r.status.name(), r.check, r.message);
+            }
+        }
+    }
+    if json {
+        let text = serde_json::to_string_pretty(&reports).map_err(|e| e.to_string())?;
+        println!("{text}");
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// The folder that holds the running binary.

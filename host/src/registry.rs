@@ -450,6 +450,20 @@ impl Shared {
         self.commands.read_or_recover().get(name).cloned()
     }
 
+    /// The topics of all subscriptions with the plugin of each, sorted.
+    pub(crate) fn subscription_topics(&self) -> Vec<(String, String)> {
+        let mut topics: Vec<(String, String)> = self
+            .lock_handles()
+            .values()
+            .filter_map(|(owner, entry)| match entry {
+                Entry::Subscription(topic) => Some((topic.clone(), owner.name.clone())),
+                Entry::Command(_) => None,
+            })
+            .collect();
+        topics.sort();
+        topics
+    }
+
     /// The names of all registered commands, sorted, with their plugins.
     pub(crate) fn command_names(&self) -> Vec<(String, String)> {
         let mut names: Vec<(String, String)> = self

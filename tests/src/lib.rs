@@ -16,6 +16,8 @@ const PACKAGES: &[&str] = &[
     "misbehave",
     "rawabi",
     "not-a-plugin",
+    "crasher",
+    "hanger",
 ];
 
 /// Test plugins that are their own cargo workspace (see their manifests), built separately.

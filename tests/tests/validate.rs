@@ -1,0 +1,185 @@
+//! `plughost validate` on built plugins, and `plughost new`: a plugin made from the template
+//! builds, passes its own tests and validates.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use integration_tests::{build, library, library_file, plughost, workspace_root, C_PLUGIN};
+
+fn validate(files: &[&Path], extra: &[&str]) -> Output {
+    let mut command = plughost(Path::new("/nonexistent"));
+    command.arg("validate").args(extra).args(files);
+    command.output().unwrap()
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+/// The status of each check of the first file of a JSON report.
+fn statuses(report: &serde_json::Value, file: usize) -> Vec<(String, String)> {
+    report[file]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["check"].as_str().unwrap().to_owned(),
+                c["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_example_plugin_validates() {
+    let files: Vec<_> = ["wordfreq", "inventory", "journal", C_PLUGIN]
+        .iter()
+        .map(|p| library(p))
+        .collect();
+    let paths: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    let output = validate(&paths, &["--json"]);
+    let report = json(&output);
+    assert!(output.status.success(), "{report:#}");
+    for (i, file) in files.iter().enumerate() {
+        assert_eq!(report[i]["file"].as_str().unwrap(), file.to_str().unwrap());
+        let checks = statuses(&report, i);
+        assert_eq!(checks.len(), plughost::validate::CHECKS.len());
+        for (check, status) in &checks {
+            assert!(
+                ["success", "skipped"].contains(&status.as_str()),
+                "{}: {check} is {status}: {report:#}",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_segfault_is_crashed_a_hang_is_timed_out_and_the_run_completes() {
+    let crasher = library("crasher");
+    let hanger = library("hanger");
+    let output = validate(&[&crasher, &hanger], &["--json", "--timeout", "2"]);
+    assert_eq!(output.status.code(), Some(1));
+    let report = json(&output);
+    let command_checks = [
+        "commands-no-arguments",
+        "commands-garbage-arguments",
+        "panics-contained",
+        "two-threads",
+    ];
+    for (file, bad_status) in [(0, "crashed"), (1, "timed-out")] {
+        let checks = statuses(&report, file);
+        assert_eq!(checks.len(), plughost::validate::CHECKS.len(), "{report:#}");
+        for (check, status) in &checks {
+            let expected = if command_checks.contains(&check.as_str()) {
+                bad_status
+            } else if check == "event-round-trip" {
+                "skipped"
+            } else {
+                "success"
+            };
+            assert_eq!(status, expected, "file {file}, check {check}: {report:#}");
+        }
+    }
+    let crashed = report[0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "commands-no-arguments")
+        .unwrap();
+    assert!(
+        crashed["message"].as_str().unwrap().contains("SIGSEGV"),
+        "{crashed}"
+    );
+}
+
+#[test]
+fn include_and_exclude_pick_checks_and_the_table_is_readable() {
+    let wordfreq = library("wordfreq");
+    let output = validate(
+        &[&wordfreq],
+        &[
+            "--include",
+            "open-now,descriptor,load-time",
+            "--exclude",
+            "descriptor",
+        ],
+    );
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines[0], wordfreq.to_str().unwrap());
+    assert!(
+        lines[1].trim_start().starts_with("success    open-now "),
+        "{text}"
+    );
+    assert!(
+        lines[2].trim_start().starts_with("success    load-time "),
+        "{text}"
+    );
+
+    let output = validate(&[&wordfreq], &["--include", "no-such-check"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown check `no-such-check`"));
+}
+
+#[test]
+fn a_library_that_is_not_a_plugin_fails_validation() {
+    let library = library("not_a_plugin");
+    let output = validate(&[&library], &["--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let checks = statuses(&json(&output), 0);
+    assert_eq!(checks[0], ("open-now".to_owned(), "success".to_owned()));
+    assert_eq!(checks[1], ("descriptor".to_owned(), "failed".to_owned()));
+}
+
+#[test]
+fn a_plugin_made_from_the_template_builds_tests_and_validates() {
+    let profile = build();
+    let dir = tempfile::tempdir().unwrap();
+    let output = plughost(Path::new("/nonexistent"))
+        .args(["new", "hello-template", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let crate_dir = dir.path().join("hello-template");
+    // A target folder of its own (not the workspace's, whose plugin folder it would join),
+    // kept between runs so that only the first run compiles the dependencies.
+    let target = profile.parent().unwrap().join("template-test");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    for step in ["test", "build"] {
+        let status = Command::new(&cargo)
+            .arg(step)
+            .arg("--manifest-path")
+            .arg(crate_dir.join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target)
+            .current_dir(workspace_root())
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo {step} of the new plugin failed");
+    }
+    let built = target.join("debug").join(library_file("hello_template"));
+    let output = validate(&[&built], &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+
+    let plugins = tempfile::tempdir().unwrap();
+    std::fs::copy(&built, plugins.path().join(library_file("hello_template"))).unwrap();
+    let output = plughost(plugins.path())
+        .args(["run", "hello-template", "Ada"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "Hello, Ada!\n");
+}
