@@ -321,3 +321,67 @@ fn the_c_plugin_runs_on_several_threads_at_once() {
         .unwrap()
         .starts_with("400\tchecksum.done\tfiles=1 bytes=3\n"));
 }
+
+/// The first C code block of the guide, `docs/writing-a-plugin-in-c.md`.
+fn guide_example() -> String {
+    let guide = std::fs::read_to_string(workspace_root().join("docs/writing-a-plugin-in-c.md"))
+        .expect("read the guide");
+    let start = guide.find("```c\n").expect("a C code block in the guide") + "```c\n".len();
+    let len = guide[start..]
+        .find("```")
+        .expect("the end of the code block");
+    guide[start..start + len].to_owned()
+}
+
+#[test]
+fn the_guide_example_builds_as_c_and_cpp_and_runs() {
+    let work = tempfile::tempdir().unwrap();
+    let source = work.path().join("hello.c");
+    std::fs::write(&source, guide_example()).unwrap();
+    let include = workspace_root().join("plugin-api/include");
+    let languages = [
+        ("CC", "gcc", vec!["-std=c11"]),
+        ("CXX", "g++", vec!["-x", "c++", "-std=c++17"]),
+    ];
+    for (env, default, flags) in languages {
+        let compiler = std::env::var(env).unwrap_or_else(|_| default.to_owned());
+        // The guide's command line, with warnings as errors.
+        let plugins = tempfile::tempdir().unwrap();
+        let library = plugins
+            .path()
+            .join(integration_tests::library_file("hello"));
+        let output = Command::new(&compiler)
+            .args(&flags)
+            .args(["-Wall", "-Wextra", "-Wpedantic", "-Werror", "-O2", "-fPIC"])
+            .arg("-I")
+            .arg(&include)
+            .arg(&source)
+            .args(["-shared", "-o"])
+            .arg(&library)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {compiler} ({e}); install it or set ${env}"));
+        assert!(
+            output.status.success(),
+            "{compiler} {flags:?}:\n{}",
+            stderr(&output)
+        );
+        let output = plughost(plugins.path())
+            .args(["run", "hello", "world"])
+            .env("RUST_LOG", "hello=info")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{flags:?}: {}", stderr(&output));
+        assert_eq!(stdout(&output), "Hello, world!\n");
+        assert!(
+            stderr(&output).contains("greeting someone"),
+            "{}",
+            stderr(&output)
+        );
+        let output = plughost(plugins.path())
+            .args(["run", "hello"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        assert!(stderr(&output).contains("usage: hello NAME"));
+    }
+}
