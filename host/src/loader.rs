@@ -128,10 +128,10 @@ fn check(path: &Path, seen: &mut Inspection) -> Result<Candidate, LoadErrorKind>
         return Err(LoadErrorKind::NotAFile("not a regular file"));
     }
     check_file_layout(path, metadata.len())?;
-    let library = open_library(path)?;
+    // Never closed, whatever happens next: see `open`. (`ManuallyDrop` keeps the handle without
+    // a heap allocation, so memory checkers see nothing lost.)
+    let library = std::mem::ManuallyDrop::new(open_library(path)?);
     seen.opened = true;
-    // Never unloaded: see `open`.
-    let library: &'static libloading::Library = Box::leak(Box::new(library));
 
     let entry = symbol_name(PH_ENTRY_POINT_SYMBOL);
     // SAFETY: the ABI defines the entry point's type as `PhEntryPoint`; a library that exports
@@ -166,7 +166,7 @@ fn check(path: &Path, seen: &mut Inspection) -> Result<Candidate, LoadErrorKind>
             host_minor: PH_ABI_VERSION_MINOR,
         });
     }
-    let layout = check_layout(library)?;
+    let layout = check_layout(&library)?;
     seen.layout = Some(layout);
     check_size(
         "the descriptor",
@@ -308,7 +308,7 @@ fn open_library(path: &Path) -> Result<libloading::Library, LoadErrorKind> {
 }
 
 /// Checks abi_stable's type layout if the library carries it.
-fn check_layout(library: &'static libloading::Library) -> Result<LayoutCheck, LoadErrorKind> {
+fn check_layout(library: &libloading::Library) -> Result<LayoutCheck, LoadErrorKind> {
     let symbol = symbol_name(ROOT_MODULE_SYMBOL);
     // SAFETY: abi_stable's root-module symbol is a static whose address is the library header;
     // reading it as `AbiHeaderRef` is exactly what abi_stable's own loader does, and `upgrade`
