@@ -119,6 +119,37 @@ pub fn plughost(plugins: &Path) -> Command {
 /// The base name of the library of the example plugin written in C, `plugins/checksum`.
 pub const C_PLUGIN: &str = "checksum";
 
+/// A host that loaded the plugin crates `krates` from a temporary plugins folder (returned too,
+/// to keep it alive), all of them successfully.
+pub fn host_with(krates: &[&str]) -> (plughost::PluginHost, tempfile::TempDir) {
+    let dir = plugins_dir(krates);
+    let mut host = plughost::PluginHost::new();
+    host.load_dir(dir.path()).unwrap();
+    assert!(host.refused().is_empty(), "{:?}", host.refused());
+    (host, dir)
+}
+
+/// Runs a command through the host library; returns what it printed.
+pub fn run(
+    host: &plughost::PluginHost,
+    command: &str,
+    args: &[&str],
+) -> Result<String, plughost::CommandError> {
+    let mut out = Vec::new();
+    host.run_command(command, args, &mut out)?;
+    Ok(String::from_utf8(out).expect("command output is UTF-8"))
+}
+
+/// Standard output of a finished process, lossily decoded.
+pub fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Standard error of a finished process, lossily decoded.
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 /// The example plugins of `plugins/` written in Rust.
 pub const EXAMPLE_PLUGINS: &[&str] = &["wordfreq", "inventory", "journal"];
 

@@ -2,35 +2,16 @@
 //! binary and through the host library in one process.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use integration_tests::{build, plughost, plugins_dir, workspace_root, C_PLUGIN, EXAMPLE_PLUGINS};
-use plughost::{CommandError, LayoutCheck, PluginHost, PluginState};
+use integration_tests::{
+    build, host_with, plughost, plugins_dir, run, stderr, stdout, workspace_root, C_PLUGIN,
+    EXAMPLE_PLUGINS,
+};
+use plughost::{LayoutCheck, PluginHost, PluginState};
 
 /// The C plugin and the three Rust example plugins.
 const ALL: &[&str] = &[C_PLUGIN, "wordfreq", "inventory", "journal"];
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn host_with(krates: &[&str]) -> (PluginHost, tempfile::TempDir) {
-    let dir = plugins_dir(krates);
-    let mut host = PluginHost::new();
-    host.load_dir(dir.path()).unwrap();
-    assert!(host.refused().is_empty(), "{:?}", host.refused());
-    (host, dir)
-}
-
-fn run(host: &PluginHost, command: &str, args: &[&str]) -> Result<String, CommandError> {
-    let mut out = Vec::new();
-    host.run_command(command, args, &mut out)?;
-    Ok(String::from_utf8(out).unwrap())
-}
 
 /// The error message of a command that must fail.
 fn failure(host: &PluginHost, command: &str, args: &[&str]) -> String {

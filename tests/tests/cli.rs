@@ -1,18 +1,8 @@
 //! The `plughost` binary on real plugins in a temporary plugins folder.
 
-use std::process::Output;
-
 use integration_tests::{
-    plughost, plugins_dir, reference_word_counts, workspace_root, EXAMPLE_PLUGINS,
+    plughost, plugins_dir, reference_word_counts, stderr, stdout, workspace_root, EXAMPLE_PLUGINS,
 };
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 #[test]
 fn list_shows_the_three_example_plugins() {

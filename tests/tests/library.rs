@@ -1,21 +1,7 @@
 //! The host library ([`plughost::PluginHost`]) on real plugins loaded from a temporary folder.
 
-use integration_tests::{plugins_dir, EXAMPLE_PLUGINS};
-use plughost::{CommandError, PluginHost, PluginState};
-
-fn host_with(krates: &[&str]) -> (PluginHost, tempfile::TempDir) {
-    let dir = plugins_dir(krates);
-    let mut host = PluginHost::new();
-    host.load_dir(dir.path()).unwrap();
-    assert!(host.refused().is_empty(), "{:?}", host.refused());
-    (host, dir)
-}
-
-fn run(host: &PluginHost, command: &str, args: &[&str]) -> Result<String, CommandError> {
-    let mut out = Vec::new();
-    host.run_command(command, args, &mut out)?;
-    Ok(String::from_utf8(out).unwrap())
-}
+use integration_tests::{host_with, run, EXAMPLE_PLUGINS};
+use plughost::{CommandError, PluginState};
 
 #[test]
 fn loads_every_plugin_with_its_commands() {

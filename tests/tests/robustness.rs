@@ -2,9 +2,10 @@
 //! a real compiled library in a plugins folder beside a good plugin, loaded through the real host.
 
 use std::path::Path;
-use std::process::Output;
 
-use integration_tests::{compile_c_fixture, library, library_file, plughost, plugins_dir};
+use integration_tests::{
+    compile_c_fixture, library, library_file, plughost, plugins_dir, run, stderr, stdout,
+};
 use plughost::{CommandError, LoadErrorKind, PluginHost, PluginState};
 use plugin_api::abi::{PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR, PH_MAX_NAME_LEN};
 
@@ -24,24 +25,10 @@ fn assert_probe_works(host: &PluginHost) {
     assert_eq!(out, b"ok\n");
 }
 
-fn run(host: &PluginHost, command: &str, args: &[&str]) -> Result<String, CommandError> {
-    let mut out = Vec::new();
-    host.run_command(command, args, &mut out)?;
-    Ok(String::from_utf8(out).unwrap())
-}
-
 /// The only refusal of a folder holding the probe and one bad file.
 fn only_refusal(host: &PluginHost) -> &plughost::LoadError {
     assert_eq!(host.refused().len(), 1, "{:?}", host.refused());
     &host.refused()[0]
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 // ---- File level ----
@@ -655,7 +642,13 @@ fn inspect_names_the_failing_check() {
 
 #[test]
 fn list_reports_each_bad_file_and_strict_fails() {
-    let dir = plugins_dir(&["wordfreq", "inventory", "journal", "not_a_plugin", "layout_mismatch"]);
+    let dir = plugins_dir(&[
+        "wordfreq",
+        "inventory",
+        "journal",
+        "not_a_plugin",
+        "layout_mismatch",
+    ]);
     let d = dir.path();
     std::fs::write(d.join(library_file("empty")), b"").unwrap();
     std::fs::write(d.join(library_file("text")), "just text\n").unwrap();
@@ -701,7 +694,10 @@ fn list_reports_each_bad_file_and_strict_fails() {
     assert_eq!(refused.len(), bad.len(), "{out}");
     for file in &bad {
         assert_eq!(
-            refused.iter().filter(|l| l.contains(&format!("/{file}: "))).count(),
+            refused
+                .iter()
+                .filter(|l| l.contains(&format!("/{file}: ")))
+                .count(),
             1,
             "{file}: {out}"
         );
