@@ -431,6 +431,7 @@ const INLINE_ARGS: usize = 8;
 
 /// Runs the registered command `name`: the body of [`PluginHost::run_command`] and
 /// [`CommandHandle::run`] after the lookup.
+#[inline]
 fn run_registered<S: AsRef<str>>(
     shared: &Shared,
     name: &str,
@@ -440,7 +441,9 @@ fn run_registered<S: AsRef<str>>(
 ) -> Result<(), CommandError> {
     let mut inline = [PhStr::EMPTY; INLINE_ARGS];
     let spilled: Vec<PhStr>;
-    let args: &[PhStr] = if args.len() <= INLINE_ARGS {
+    let args: &[PhStr] = if args.is_empty() {
+        &[]
+    } else if args.len() <= INLINE_ARGS {
         for (slot, arg) in inline.iter_mut().zip(args) {
             *slot = PhStr::new(arg.as_ref());
         }

@@ -2,18 +2,28 @@
 //!
 //! Locks are held only to read or change the maps, never while plugin code runs: dispatch copies
 //! an `Arc` out of the map and calls through it, so a callback may call any host service
-//! (reentrancy) and other threads keep going (thread safety). Subscriber lists are copy-on-write
-//! (`Arc<[..]>`): a publish clones one `Arc`, a subscribe or unregister builds a new list.
+//! (reentrancy) and other threads keep going (thread safety).
+//!
+//! Events are routed through one immutable snapshot, [`Routes`], behind an [`ArcSwap`]: a publish
+//! takes no lock and writes no memory shared with other threads (arc-swap records its reference
+//! in a slot of its own thread), so publishes on several threads scale; a subscribe or unregister
+//! builds a new snapshot under `routes_writer` and swaps it in. Registrations are rare and
+//! publishes frequent, so the copy is paid where it is cheap.
 
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::c_void;
+
+use std::hash::BuildHasher;
+
+use arc_swap::ArcSwap;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use plugin_api::abi::{
     PhBytes, PhCommandCallback, PhDestroyCallback, PhEventCallback, PhHandle, PhPluginDescriptor,
-    PhResult, PhStr, PH_MAX_EVENT_DEPTH, PH_MAX_REGISTRATIONS_PER_PLUGIN,
+    PhResult, PhStr, PH_MAX_EVENT_DEPTH, PH_MAX_REGISTRATIONS_PER_PLUGIN, PH_MAX_TOPIC_LEN,
 };
 
 /// Lock helpers that survive a poisoned lock: the host's maps stay consistent across a panic
@@ -33,6 +43,8 @@ impl<T> LockExt<T> for RwLock<T> {
 }
 
 /// The life cycle of a plugin, as its host context sees it.
+///
+/// The states are numbered in life-cycle order; the dispatch checks compare the numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum PluginState {
@@ -150,20 +162,16 @@ impl PluginContext {
         self.transition(PluginState::Active, PluginState::ShuttingDown)
     }
 
-    /// Whether the host dispatches to the plugin's callbacks.
+    /// Whether the host dispatches to the plugin's callbacks (initialising or active).
+    #[inline]
     fn receives_calls(&self) -> bool {
-        matches!(
-            self.state(),
-            PluginState::Initializing | PluginState::Active
-        )
+        self.state.load(Ordering::Acquire) <= PluginState::Active as u8
     }
 
     /// Whether the plugin may call services (during init, while active, during shutdown).
+    #[inline]
     pub(crate) fn may_call(&self) -> bool {
-        matches!(
-            self.state(),
-            PluginState::Initializing | PluginState::Active | PluginState::ShuttingDown
-        )
+        self.state.load(Ordering::Acquire) <= PluginState::ShuttingDown as u8
     }
 
     /// Takes one registration slot of the plugin; fails if it is not serving or at the limit.
@@ -210,6 +218,8 @@ unsafe impl<C: Send> Send for Registration<C> {}
 unsafe impl<C: Sync> Sync for Registration<C> {}
 
 impl<C> Registration<C> {
+    /// Whether dispatches call it: not unregistered, and its plugin receives calls.
+    #[inline]
     pub(crate) fn is_active(&self) -> bool {
         self.active.load(Ordering::Acquire) && self.owner.receives_calls()
     }
@@ -236,14 +246,75 @@ enum Entry {
 /// A topic's subscribers, in subscription order.
 type Subscribers = Arc<[Arc<Registration<PhEventCallback>>]>;
 
+/// Where events go: one immutable snapshot of every subscriber list.
+#[derive(Clone, Default)]
+struct Routes {
+    /// The subscribers of each topic that has any. Topics are short strings chosen by plugins,
+    /// not by an adversary, so FxHash (a few instructions) rather than SipHash.
+    topics: FxHashMap<Box<str>, Subscribers>,
+    /// Subscribers of every topic (`*`).
+    all: Subscribers,
+}
+
+/// A one-hash Bloom filter of the topics that have subscribers (all bits set while anyone
+/// subscribes to `*`): a publish to a topic whose bit is clear reaches nobody, and returns after
+/// a hash and one load of memory that only subscribe and unregister write.
+///
+/// Updated after the routes it describes, with release stores read by acquire loads: a publish
+/// that starts after a subscribe returned sees the new bit, then the new routes.
+#[derive(Default)]
+struct TopicFilter {
+    words: [AtomicU64; TopicFilter::WORDS],
+}
+
+impl TopicFilter {
+    const WORDS: usize = 4;
+
+    /// The word and bit of `topic`: the top bits of its FxHash.
+    #[inline]
+    fn position(topic: &str) -> (usize, u64) {
+        let bit = (FxBuildHasher.hash_one(topic) >> 56) as usize % (Self::WORDS * 64);
+        (bit / 64, 1 << (bit % 64))
+    }
+
+    /// The bits for `routes`.
+    fn bits_of(routes: &Routes) -> [u64; TopicFilter::WORDS] {
+        if !routes.all.is_empty() {
+            return [u64::MAX; Self::WORDS];
+        }
+        let mut words = [0; Self::WORDS];
+        for topic in routes.topics.keys() {
+            let (word, bit) = Self::position(topic);
+            words[word] |= bit;
+        }
+        words
+    }
+
+    fn store(&self, bits: [u64; TopicFilter::WORDS]) {
+        for (word, bits) in self.words.iter().zip(bits) {
+            word.store(bits, Ordering::Release);
+        }
+    }
+
+    /// False if nobody subscribed to `topic` (nor to `*`) before this call.
+    #[inline]
+    fn may_have_subscribers(&self, topic: &str) -> bool {
+        let (word, bit) = Self::position(topic);
+        self.words[word].load(Ordering::Acquire) & bit != 0
+    }
+}
+
 /// The host state shared by every plugin context.
 pub(crate) struct Shared {
     /// Active plugins, in load order.
     pub(crate) plugins: RwLock<Vec<Arc<PluginContext>>>,
-    commands: RwLock<HashMap<String, Arc<Registration<PhCommandCallback>>>>,
-    topics: RwLock<HashMap<String, Subscribers>>,
-    /// Subscribers of every topic (`*`).
-    all_topics: RwLock<Subscribers>,
+    commands: RwLock<FxHashMap<String, Arc<Registration<PhCommandCallback>>>>,
+    /// The current routes; replaced whole by subscribe and unregister.
+    routes: ArcSwap<Routes>,
+    /// Held while building and swapping in new routes, so that no change is lost.
+    routes_writer: Mutex<()>,
+    /// Which topics may have subscribers, for publishes that nobody receives.
+    topic_filter: TopicFilter,
     handles: Mutex<HashMap<PhHandle, (Arc<PluginContext>, Entry)>>,
     next_handle: AtomicU64,
 }
@@ -260,9 +331,13 @@ impl Shared {
     pub(crate) fn new() -> Shared {
         Shared {
             plugins: RwLock::new(Vec::new()),
-            commands: RwLock::new(HashMap::new()),
-            topics: RwLock::new(HashMap::new()),
-            all_topics: RwLock::new(Arc::new([])),
+            commands: RwLock::new(FxHashMap::default()),
+            routes: ArcSwap::from_pointee(Routes {
+                topics: FxHashMap::default(),
+                all: Arc::new([]),
+            }),
+            routes_writer: Mutex::new(()),
+            topic_filter: TopicFilter::default(),
             handles: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
         }
@@ -348,21 +423,32 @@ impl Shared {
         Ok(handle)
     }
 
-    /// Replaces the subscriber list of `topic` with `f(old list)`.
+    /// Replaces the subscriber list of `topic` with `f(old list)`, in new routes.
     fn update_subscribers(&self, topic: &str, f: impl FnOnce(&Subscribers) -> Subscribers) {
+        let _writer = self
+            .routes_writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut routes = Routes::clone(&self.routes.load());
         if topic == ALL_TOPICS {
-            let mut all = self.all_topics.write_or_recover();
-            *all = f(&all);
-            return;
-        }
-        let mut topics = self.topics.write_or_recover();
-        let old = topics.get(topic).cloned().unwrap_or_else(|| Arc::new([]));
-        let new = f(&old);
-        if new.is_empty() {
-            topics.remove(topic);
+            routes.all = f(&routes.all);
         } else {
-            topics.insert(topic.to_owned(), new);
+            let old = routes
+                .topics
+                .get(topic)
+                .cloned()
+                .unwrap_or_else(|| Arc::new([]));
+            let new = f(&old);
+            if new.is_empty() {
+                routes.topics.remove(topic);
+            } else {
+                routes.topics.insert(topic.into(), new);
+            }
         }
+        let filter = TopicFilter::bits_of(&routes);
+        self.routes.store(Arc::new(routes));
+        // After the routes: a publish that sees a topic's bit also sees its subscribers.
+        self.topic_filter.store(filter);
     }
 
     /// Ends the registration `handle` of `owner`. The removed registration is returned so that
@@ -477,48 +563,76 @@ impl Shared {
     }
 
     /// Delivers an event to every subscriber of `topic` and of `*`, on this thread.
+    ///
+    /// Returns [`PhResult::InvalidArgument`] for an invalid topic.
     pub(crate) fn publish(&self, topic: &str, payload: &[u8]) -> Result<(), PhResult> {
-        if !plugin_api::abi::is_valid_topic(topic) {
+        if !is_valid_topic(topic.as_bytes()) {
             return Err(PhResult::InvalidArgument);
         }
+        self.publish_valid(topic, payload)
+    }
+
+    /// [`Shared::publish`] of a topic already checked with [`is_valid_topic`].
+    ///
+    /// No lock, no allocation, no copy: the routes are read through arc-swap's guard, which
+    /// keeps the snapshot (and so every registration in it) alive until the dispatch ends.
+    pub(crate) fn publish_valid(&self, topic: &str, payload: &[u8]) -> Result<(), PhResult> {
+        debug_assert!(plugin_api::abi::is_valid_topic(topic));
         let depth = PUBLISH_DEPTH.with(Cell::get);
-        if depth >= PH_MAX_EVENT_DEPTH {
-            log::error!(
-                "event `{topic}` not delivered: events nested deeper than {PH_MAX_EVENT_DEPTH} (a handler publishing what it handles?)"
-            );
-            return Err(PhResult::LimitExceeded);
+        if !self.topic_filter.may_have_subscribers(topic) {
+            // Nobody receives it; only the nesting limit still applies.
+            return match depth >= PH_MAX_EVENT_DEPTH {
+                true => Err(too_deep(topic)),
+                false => Ok(()),
+            };
         }
-        let subscribers = self.topics.read_or_recover().get(topic).cloned();
-        let all = Arc::clone(&self.all_topics.read_or_recover());
-        if subscribers.is_none() && all.is_empty() {
+        let routes = self.routes.load();
+        let subscribers = routes.topics.get(topic);
+        if depth >= PH_MAX_EVENT_DEPTH {
+            return Err(too_deep(topic));
+        }
+        if subscribers.is_none() && routes.all.is_empty() {
             return Ok(());
         }
         PUBLISH_DEPTH.with(|d| d.set(depth + 1));
         let _restore = RestoreDepth(depth);
         let ph_topic = PhStr::new(topic);
         let ph_payload = PhBytes::new(payload);
-        for registration in subscribers.iter().flat_map(|s| s.iter()).chain(all.iter()) {
+        for registration in subscribers.iter().flat_map(|s| s.iter()).chain(routes.all.iter()) {
             if !registration.is_active() {
                 continue;
             }
             // SAFETY: the plugin registered this callback with this user data; the registration
-            // is alive (we hold an `Arc`), so `destroy` has not run; topic and payload outlive
-            // the call.
+            // is alive (the routes hold an `Arc` of it), so `destroy` has not run; topic and
+            // payload outlive the call.
             let code =
                 unsafe { (registration.callback.0)(registration.user_data, ph_topic, ph_payload) };
-            match PhResult::from_code(code) {
-                PhResult::Ok => {}
-                PhResult::Panicked => self.fault(
-                    &registration.owner,
-                    &format!("its handler of event `{topic}` panicked"),
-                ),
-                code => log::warn!(
-                    "plugin `{}`: handler of event `{topic}` failed: {code}",
-                    registration.owner.name
-                ),
+            if code != PhResult::Ok.code() {
+                self.handler_failed(registration, topic, code);
             }
         }
         Ok(())
+    }
+
+    /// Reports a handler that did not return `Ok`; faults its plugin if it panicked.
+    #[cold]
+    fn handler_failed(
+        &self,
+        registration: &Registration<PhEventCallback>,
+        topic: &str,
+        code: plugin_api::abi::PhResultCode,
+    ) {
+        match PhResult::from_code(code) {
+            PhResult::Ok => {}
+            PhResult::Panicked => self.fault(
+                &registration.owner,
+                &format!("its handler of event `{topic}` panicked"),
+            ),
+            code => log::warn!(
+                "plugin `{}`: handler of event `{topic}` failed: {code}",
+                registration.owner.name
+            ),
+        }
     }
 
     /// Marks `plugin` faulted after a panic in one of its callbacks: its registrations are
@@ -577,11 +691,86 @@ impl Shared {
     }
 }
 
+/// Whether `topic` is a valid event topic: [`plugin_api::abi::is_valid_topic`], the ABI's rule,
+/// checked with a table and no branch per byte (a publish checks its topic on every call). A
+/// valid topic is ASCII, hence valid UTF-8.
+#[inline]
+pub(crate) fn is_valid_topic(topic: &[u8]) -> bool {
+    let invalid = |b: u8| INVALID_TOPIC_BYTE[usize::from(b)];
+    // Four bytes a step into two accumulators, so that the lookups run in parallel.
+    let (mut a, mut b) = (0u8, 0u8);
+    let mut chunks = topic.chunks_exact(4);
+    for chunk in &mut chunks {
+        a |= invalid(chunk[0]) | invalid(chunk[1]);
+        b |= invalid(chunk[2]) | invalid(chunk[3]);
+    }
+    for &byte in chunks.remainder() {
+        a |= invalid(byte);
+    }
+    a | b == 0 && !topic.is_empty() && topic.len() <= PH_MAX_TOPIC_LEN
+}
+
+/// 1 for each byte that a topic may not contain, 0 for ASCII letters, digits, `-`, `_` and `.`.
+static INVALID_TOPIC_BYTE: [u8; 256] = {
+    let mut table = [1u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.' {
+            table[b] = 0;
+        }
+        b += 1;
+    }
+    table
+};
+
+/// Logs an event that nested too deeply; returns the error for the publisher.
+#[cold]
+fn too_deep(topic: &str) -> PhResult {
+    log::error!(
+        "event `{topic}` not delivered: events nested deeper than {PH_MAX_EVENT_DEPTH} (a handler publishing what it handles?)"
+    );
+    PhResult::LimitExceeded
+}
+
 /// Restores the publish depth of this thread when a publish ends, even by a panic.
 struct RestoreDepth(u32);
 
 impl Drop for RestoreDepth {
     fn drop(&mut self) {
         PUBLISH_DEPTH.with(|d| d.set(self.0));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_valid_topic;
+
+    #[test]
+    fn topic_check_is_the_abi_rule() {
+        for b in 0..=u8::MAX {
+            let one = [b];
+            let text = [b'a', b, b'z'];
+            for bytes in [&one[..], &text[..]] {
+                let abi = std::str::from_utf8(bytes).is_ok_and(plugin_api::abi::is_valid_topic);
+                assert_eq!(is_valid_topic(bytes), abi, "{bytes:?}");
+            }
+        }
+        // Every length, with one bad byte at every place.
+        for len in 1..=40 {
+            let good = vec![b'a'; len];
+            assert!(is_valid_topic(&good), "{len}");
+            for at in 0..len {
+                let mut bad = good.clone();
+                bad[at] = b' ';
+                assert!(!is_valid_topic(&bad), "{len} {at}");
+            }
+        }
+        let longest = "t".repeat(plugin_api::abi::PH_MAX_TOPIC_LEN);
+        assert!(is_valid_topic(longest.as_bytes()));
+        assert!(!is_valid_topic(format!("{longest}t").as_bytes()));
+        assert!(!is_valid_topic(b""));
+        assert!(is_valid_topic(b"wordfreq.totals"));
+        assert!(!is_valid_topic(b"*"));
     }
 }

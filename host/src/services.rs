@@ -13,7 +13,7 @@ use plugin_api::abi::{
 };
 
 use crate::boundary::guard;
-use crate::registry::PluginContext;
+use crate::registry::{is_valid_topic, PluginContext};
 
 /// The table of host services, shared by every plugin.
 pub(crate) static HOST_SERVICES: PhHostServices = PhHostServices {
@@ -191,8 +191,14 @@ unsafe extern "C" fn host_publish(
 ) -> PhResultCode {
     with_context(ctx, "publish", |context| {
         // SAFETY: the plugin passes views valid for the call.
-        let (topic, payload) = unsafe { (arg(topic)?, payload.to_bytes()?) };
-        context.shared.publish(topic, payload)
+        let (topic, payload) = unsafe { (PhBytes::from(topic).to_bytes()?, payload.to_bytes()?) };
+        // One pass over the topic: a valid topic is ASCII, so it needs no UTF-8 check of its own.
+        if !is_valid_topic(topic) {
+            return Err(invalid_topic(topic));
+        }
+        // SAFETY: a valid topic is ASCII, hence UTF-8.
+        let topic = unsafe { std::str::from_utf8_unchecked(topic) };
+        context.shared.publish_valid(topic, payload)
     })
 }
 
@@ -213,6 +219,15 @@ unsafe extern "C" fn host_enumerate_plugins(
         }
         Ok(())
     })
+}
+
+/// The error for a topic that is not valid: as for any string argument, invalid UTF-8 first.
+#[cold]
+fn invalid_topic(topic: &[u8]) -> PhResult {
+    match std::str::from_utf8(topic) {
+        Ok(_) => PhResult::InvalidArgument,
+        Err(_) => PhResult::InvalidUtf8,
+    }
 }
 
 /// The [`PhPluginInfo`] of a plugin, borrowing its strings.

@@ -9,16 +9,18 @@ use crate::logger;
 /// Runs `f`, the body of an `extern "C"` function of the plugin, on behalf of the plugin whose
 /// host link is `link`.
 ///
-/// While `f` runs, `log` records of this thread go to that plugin's host. If `f` panics, the panic
+/// While `f` runs, `log` records of this thread go to that plugin's host (see [`crate::logger`] for how
+/// they are routed when several plugins share this library's `log`). If `f` panics, the panic
 /// stops here: it is logged through the host as an error naming `what`, and `on_panic` is
 /// returned. A panic never unwinds into the caller (since Rust 1.81 that would abort the process).
+#[inline]
 pub(crate) fn guard<R>(
     link: Option<&HostLink>,
     what: &str,
     on_panic: R,
     f: impl FnOnce() -> R,
 ) -> R {
-    let _scope = link.map(logger::enter);
+    let _scope = link.and_then(logger::enter);
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(value) => value,
         Err(payload) => {

@@ -47,11 +47,19 @@ impl Error {
     }
 
     /// The error of a host service `operation` that returned `code`, or `Ok` for success.
+    #[inline]
     fn check(operation: &str, code: PhResultCode) -> Result<(), Error> {
-        match PhResult::from_code(code) {
-            PhResult::Ok => Ok(()),
-            code => Err(Error::with_code(code, format!("{operation}: {code}"))),
+        if code == PhResult::Ok.code() {
+            return Ok(());
         }
+        Err(Error::failed(operation, code))
+    }
+
+    /// The error of a host service `operation` that returned the error `code`.
+    #[cold]
+    fn failed(operation: &str, code: PhResultCode) -> Error {
+        let code = PhResult::from_code(code);
+        Error::with_code(code, format!("{operation}: {code}"))
     }
 }
 
@@ -155,15 +163,21 @@ impl HostLink {
     }
 
     /// The host services, or `Err(ShutDown)` after shutdown.
+    #[inline]
     fn services(&self) -> Result<&PhHostServices, Error> {
         if !self.active.load(Ordering::Acquire) {
-            return Err(Error::with_code(
-                PhResult::ShutDown,
-                "the plugin is shut down; the host is no longer available",
-            ));
+            return Err(Self::shut_down());
         }
         // SAFETY: while `active`, `services` is valid (the contract of `new`).
         Ok(unsafe { &*self.services })
+    }
+
+    #[cold]
+    fn shut_down() -> Error {
+        Error::with_code(
+            PhResult::ShutDown,
+            "the plugin is shut down; the host is no longer available",
+        )
     }
 
     /// Ends the link: later calls return `ShutDown` without reaching the host.
@@ -315,6 +329,9 @@ impl<F> AsLink for EventBox<F> {
     }
 }
 
+/// How many command arguments the command trampoline reads without allocating.
+const INLINE_ARGS: usize = 8;
+
 /// The command callback of the safe layer: runs the closure in a [`guard`].
 unsafe extern "C" fn command_trampoline<F>(
     user_data: *mut c_void,
@@ -337,21 +354,39 @@ where
             let Some(output) = (unsafe { output.as_ref() }) else {
                 return PhResult::NullPointer.code();
             };
-            let args: Vec<&str> = if arg_count == 0 {
-                Vec::new()
+            // Up to `INLINE_ARGS` arguments are read into an array on the stack, more into a
+            // `Vec`: a command call allocates nothing unless it has many arguments.
+            let mut inline = [""; INLINE_ARGS];
+            let spilled: Vec<&str>;
+            let args: &[&str] = if arg_count == 0 {
+                &[]
             } else if args.is_null() {
                 return PhResult::NullPointer.code();
             } else {
                 // SAFETY: the host passes `arg_count` readable views, valid for the call.
                 let raw = unsafe { std::slice::from_raw_parts(args, arg_count) };
-                // SAFETY: each view is valid for the call.
-                match raw.iter().map(|a| unsafe { a.to_str() }).collect() {
-                    Ok(args) => args,
-                    Err(code) => return code.code(),
+                if arg_count <= INLINE_ARGS {
+                    for (slot, arg) in inline.iter_mut().zip(raw) {
+                        // SAFETY: each view is valid for the call.
+                        match unsafe { arg.to_str() } {
+                            Ok(arg) => *slot = arg,
+                            Err(code) => return code.code(),
+                        }
+                    }
+                    &inline[..arg_count]
+                } else {
+                    // SAFETY: each view is valid for the call.
+                    match raw.iter().map(|a| unsafe { a.to_str() }).collect() {
+                        Ok(args) => {
+                            spilled = args;
+                            &spilled
+                        }
+                        Err(code) => return code.code(),
+                    }
                 }
             };
             let mut out = Output::new(output);
-            let result = (command.f)(&args, &mut out).and(out.finish());
+            let result = (command.f)(args, &mut out).and(out.finish());
             match result {
                 Ok(()) => PhResult::Ok.code(),
                 Err(error) => {
@@ -700,6 +735,7 @@ pub struct Output<'a> {
 const OUTPUT_CHUNK: usize = 16 * 1024;
 
 impl<'a> Output<'a> {
+    #[inline]
     fn new(raw: &'a PhCommandOutput) -> Output<'a> {
         Output {
             raw,
@@ -707,10 +743,16 @@ impl<'a> Output<'a> {
         }
     }
 
+    #[inline]
     fn send(&mut self) -> io::Result<()> {
         if self.buffer.is_empty() {
             return Ok(());
         }
+        self.send_buffer()
+    }
+
+    /// Sends the buffered bytes, which are not empty.
+    fn send_buffer(&mut self) -> io::Result<()> {
         // SAFETY: the host's output is valid for the duration of the command; the buffer outlives
         // the call.
         let code = unsafe { (self.raw.write.0)(self.raw.context, PhBytes::new(&self.buffer)) };
@@ -722,6 +764,7 @@ impl<'a> Output<'a> {
         }
     }
 
+    #[inline]
     fn finish(&mut self) -> Result<(), Error> {
         self.send()
             .map_err(|e| Error::with_code(PhResult::Io, e.to_string()))

@@ -5,12 +5,17 @@
 //! sets the plugin's maximum level to the host's, so that a filtered-out record costs one atomic load
 //! and never crosses the boundary.
 //!
-//! Records go to the plugin whose code is running on this thread (set by the boundary guard), or,
-//! on threads the plugin started itself, to the most recently initialised plugin that is still
-//! active. When a plugin crate is linked into a test binary (the mock host), several plugins share
-//! one `log`; the per-thread routing keeps their records apart.
+//! A library normally holds one plugin, and then every record goes to it. When several plugins
+//! share one copy of `log` (plugin crates linked into one test binary with the mock host, or one
+//! library initialised by two hosts), records go to the plugin whose code is running on this
+//! thread (set by the boundary guard), or, on threads a plugin started itself, to the most
+//! recently initialised plugin that is still active. The per-thread routing costs two
+//! thread-local accesses per call across the boundary (`__tls_get_addr` in a shared library), so
+//! the guard sets it only while more than one plugin is active; a call that started before a
+//! second plugin of the same library was initialised logs to the most recent one.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::host::HostLink;
@@ -23,13 +28,26 @@ static FORWARDER: Forwarder = Forwarder;
 /// Active plugins of this library, most recent last, for threads outside any call.
 static ACTIVE: Mutex<Vec<Weak<HostLink>>> = Mutex::new(Vec::new());
 
+/// How many plugins `ACTIVE` holds; while it is at most 1, calls need no per-thread routing.
+static ACTIVE_COUNT: AtomicUsize = AtomicUsize::new(0);
+
 thread_local! {
     /// The plugin whose code this thread is running, during a call from the host.
     static CURRENT: Cell<*const HostLink> = const { Cell::new(std::ptr::null()) };
 }
 
-/// Marks this thread as running `link`'s code until the returned scope is dropped.
-pub(crate) fn enter(link: &HostLink) -> Scope {
+/// Marks this thread as running `link`'s code until the returned scope is dropped, if more than
+/// one plugin of this library is active; with one, records reach it without routing.
+#[inline]
+pub(crate) fn enter(link: &HostLink) -> Option<Scope> {
+    if ACTIVE_COUNT.load(Ordering::Relaxed) <= 1 {
+        return None;
+    }
+    Some(enter_routed(link))
+}
+
+#[cold]
+fn enter_routed(link: &HostLink) -> Scope {
     let previous = CURRENT.with(|c| c.replace(link));
     Scope { previous }
 }
@@ -55,12 +73,14 @@ pub(crate) fn attach(link: &Arc<HostLink>, host_level: log::LevelFilter) {
     let mut active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
     active.retain(|w| w.strong_count() > 0);
     active.push(Arc::downgrade(link));
+    ACTIVE_COUNT.store(active.len(), Ordering::Relaxed);
 }
 
 /// Removes `link` from the fallback destinations.
 pub(crate) fn detach(link: &HostLink) {
     let mut active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
     active.retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), link));
+    ACTIVE_COUNT.store(active.len(), Ordering::Relaxed);
 }
 
 impl log::Log for Forwarder {
