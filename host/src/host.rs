@@ -430,7 +430,8 @@ impl std::fmt::Debug for CommandHandle<'_> {
 const INLINE_ARGS: usize = 8;
 
 /// Runs the registered command `name`: the body of [`PluginHost::run_command`] and
-/// [`CommandHandle::run`] after the lookup.
+/// [`CommandHandle::run`] after the lookup. Converts the arguments to views without allocating
+/// (up to [`INLINE_ARGS`]) and calls [`call_command`].
 #[inline]
 fn run_registered<S: AsRef<str>>(
     shared: &Shared,
@@ -439,19 +440,29 @@ fn run_registered<S: AsRef<str>>(
     args: &[S],
     out: &mut dyn Write,
 ) -> Result<(), CommandError> {
-    let mut inline = [PhStr::EMPTY; INLINE_ARGS];
-    let spilled: Vec<PhStr>;
-    let args: &[PhStr] = if args.is_empty() {
-        &[]
-    } else if args.len() <= INLINE_ARGS {
+    if args.is_empty() {
+        return call_command(shared, name, command, &[], out);
+    }
+    if args.len() <= INLINE_ARGS {
+        let mut inline = [PhStr::EMPTY; INLINE_ARGS];
         for (slot, arg) in inline.iter_mut().zip(args) {
             *slot = PhStr::new(arg.as_ref());
         }
-        &inline[..args.len()]
-    } else {
-        spilled = args.iter().map(|a| PhStr::new(a.as_ref())).collect();
-        &spilled
-    };
+        return call_command(shared, name, command, &inline[..args.len()], out);
+    }
+    let spilled: Vec<PhStr> = args.iter().map(|a| PhStr::new(a.as_ref())).collect();
+    call_command(shared, name, command, &spilled, out)
+}
+
+/// Calls the command's callback with `args` and an output that writes to `out`. The success
+/// path is a few stores, the call and two checks; failures are handled in [`command_failed`].
+fn call_command(
+    shared: &Shared,
+    name: &str,
+    command: &Registration<PhCommandCallback>,
+    args: &[PhStr],
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
     let mut sink = Sink {
         out,
         error: None,
@@ -467,7 +478,22 @@ fn run_registered<S: AsRef<str>>(
     // registration; `args`, `output` and `sink` outlive the call.
     let code =
         unsafe { (command.callback.0)(command.user_data, args.as_ptr(), args.len(), &output) };
-    let code = PhResult::from_code(code);
+    if code == PhResult::Ok.code() && sink.io_error.is_none() {
+        return Ok(());
+    }
+    command_failed(shared, name, command, PhResult::from_code(code), sink)
+}
+
+/// The error of a command that returned `code` (not `Ok`), or whose output failed.
+#[cold]
+#[inline(never)]
+fn command_failed(
+    shared: &Shared,
+    name: &str,
+    command: &Registration<PhCommandCallback>,
+    code: PhResult,
+    mut sink: Sink<'_>,
+) -> Result<(), CommandError> {
     if let Some(source) = sink.io_error.take() {
         return Err(CommandError::Output {
             command: name.to_owned(),

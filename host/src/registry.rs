@@ -425,10 +425,7 @@ impl Shared {
 
     /// Replaces the subscriber list of `topic` with `f(old list)`, in new routes.
     fn update_subscribers(&self, topic: &str, f: impl FnOnce(&Subscribers) -> Subscribers) {
-        let _writer = self
-            .routes_writer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let _writer = self.routes_writer.lock().unwrap_or_else(|e| e.into_inner());
         let mut routes = Routes::clone(&self.routes.load());
         if topic == ALL_TOPICS {
             routes.all = f(&routes.all);
@@ -598,7 +595,11 @@ impl Shared {
         let _restore = RestoreDepth(depth);
         let ph_topic = PhStr::new(topic);
         let ph_payload = PhBytes::new(payload);
-        for registration in subscribers.iter().flat_map(|s| s.iter()).chain(routes.all.iter()) {
+        for registration in subscribers
+            .iter()
+            .flat_map(|s| s.iter())
+            .chain(routes.all.iter())
+        {
             if !registration.is_active() {
                 continue;
             }

@@ -354,48 +354,65 @@ where
             let Some(output) = (unsafe { output.as_ref() }) else {
                 return PhResult::NullPointer.code();
             };
-            // Up to `INLINE_ARGS` arguments are read into an array on the stack, more into a
-            // `Vec`: a command call allocates nothing unless it has many arguments.
-            let mut inline = [""; INLINE_ARGS];
-            let spilled: Vec<&str>;
-            let args: &[&str] = if arg_count == 0 {
-                &[]
-            } else if args.is_null() {
-                return PhResult::NullPointer.code();
-            } else {
-                // SAFETY: the host passes `arg_count` readable views, valid for the call.
-                let raw = unsafe { std::slice::from_raw_parts(args, arg_count) };
-                if arg_count <= INLINE_ARGS {
-                    for (slot, arg) in inline.iter_mut().zip(raw) {
-                        // SAFETY: each view is valid for the call.
-                        match unsafe { arg.to_str() } {
-                            Ok(arg) => *slot = arg,
-                            Err(code) => return code.code(),
-                        }
-                    }
-                    &inline[..arg_count]
-                } else {
-                    // SAFETY: each view is valid for the call.
-                    match raw.iter().map(|a| unsafe { a.to_str() }).collect() {
-                        Ok(args) => {
-                            spilled = args;
-                            &spilled
-                        }
-                        Err(code) => return code.code(),
-                    }
-                }
-            };
-            let mut out = Output::new(output);
-            let result = (command.f)(args, &mut out).and(out.finish());
-            match result {
-                Ok(()) => PhResult::Ok.code(),
-                Err(error) => {
-                    out.set_error(&error.message);
-                    error.code.code()
-                }
+            if arg_count == 0 {
+                return run_command(&command.f, &[], output);
             }
+            if args.is_null() {
+                return PhResult::NullPointer.code();
+            }
+            // SAFETY: the host passes `arg_count` readable views, valid for the call.
+            let raw = unsafe { std::slice::from_raw_parts(args, arg_count) };
+            with_args(raw, |args| run_command(&command.f, args, output))
         },
     )
+}
+
+/// Calls `f` with the arguments `raw`, read as strings: up to `INLINE_ARGS` into an array on the
+/// stack, more into a `Vec`, so that a command call allocates nothing unless it has many
+/// arguments. Returns the error code of an argument that is not a valid string.
+#[inline(never)]
+fn with_args(raw: &[PhStr], f: impl FnOnce(&[&str]) -> PhResultCode) -> PhResultCode {
+    if raw.len() <= INLINE_ARGS {
+        let mut inline = [""; INLINE_ARGS];
+        for (slot, arg) in inline.iter_mut().zip(raw) {
+            // SAFETY: the host passes views valid for the duration of the call.
+            match unsafe { arg.to_str() } {
+                Ok(arg) => *slot = arg,
+                Err(code) => return code.code(),
+            }
+        }
+        return f(&inline[..raw.len()]);
+    }
+    // SAFETY: as above.
+    match raw
+        .iter()
+        .map(|a| unsafe { a.to_str() })
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(args) => f(&args),
+        Err(code) => code.code(),
+    }
+}
+
+/// Runs a command closure with its arguments and output; returns its result code.
+#[inline(always)]
+fn run_command<F>(f: &F, args: &[&str], output: &PhCommandOutput) -> PhResultCode
+where
+    F: Fn(&[&str], &mut Output<'_>) -> Result<(), Error>,
+{
+    let mut out = Output::new(output);
+    match f(args, &mut out).and(out.finish()) {
+        Ok(()) => PhResult::Ok.code(),
+        Err(error) => command_error(&out, error),
+    }
+}
+
+/// Reports a command's error to the host; returns its code.
+#[cold]
+#[inline(never)]
+fn command_error(out: &Output<'_>, error: Error) -> PhResultCode {
+    out.set_error(&error.message);
+    error.code.code()
 }
 
 /// The event callback of the safe layer: runs the closure in a [`guard`].
