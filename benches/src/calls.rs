@@ -30,6 +30,22 @@ unsafe extern "C" fn baseline_command(
     PhResult::Ok.code()
 }
 
+/// [`baseline_command`] inside a panic guard, as the safe layer's trampoline has one: what the
+/// guard alone costs (the floor of `call-host-to-plugin`, with no host logic at all).
+#[inline(never)]
+unsafe extern "C" fn guarded_baseline_command(
+    user_data: *mut c_void,
+    args: *const PhStr,
+    arg_count: usize,
+    output: *const PhCommandOutput,
+) -> PhResultCode {
+    std::panic::catch_unwind(|| {
+        // SAFETY: forwarded from the caller, who passes what `baseline_command` needs.
+        unsafe { baseline_command(user_data, args, arg_count, output) }
+    })
+    .unwrap_or(PhResult::Panicked.code())
+}
+
 unsafe extern "C" fn ignore_write(_context: *mut c_void, _bytes: PhBytes) -> PhResultCode {
     PhResult::Ok.code()
 }
@@ -94,7 +110,23 @@ pub fn host_to_plugin(host: &PluginHost, settings: &Settings) -> Result<Figure, 
             }
         },
     );
-    // For the record: the same call by name, with a lookup per call.
+    // For the record: the floor (the direct call inside a panic guard) and the same command by
+    // name, with a lookup per call.
+    let guarded = PhCommandCallback(guarded_baseline_command);
+    let (guarded_ns, _) = crate::measure::best_pair(
+        iters,
+        samples / 3 + 1,
+        || {
+            // SAFETY: as for `baseline_command`.
+            let code = unsafe {
+                (black_box(guarded).0)(user_data, std::ptr::null(), 0, black_box(&output))
+            };
+            if code != PhResult::Ok.code() {
+                failures.set(failures.get() + 1);
+            }
+        },
+        || {},
+    );
     let by_name_ns = crate::measure::best_of(samples / 3 + 1, || {
         crate::measure::ns_per_iter(iters / 4, &mut || {
             if host.run_command("bench-noop", &no_args, &mut sink).is_err() {
@@ -120,7 +152,7 @@ pub fn host_to_plugin(host: &PluginHost, settings: &Settings) -> Result<Figure, 
         target: Target::RatioAtMost(1.5),
         bound: None,
         details: format!(
-            "direct call {direct_ns:.2} ns; run_command by name {by_name_ns:.2} ns; best of {samples}x{iters}"
+            "direct call {direct_ns:.2} ns; direct call in a panic guard {guarded_ns:.2} ns; run_command by name {by_name_ns:.2} ns; best of {samples}x{iters}"
         ),
     })
 }
