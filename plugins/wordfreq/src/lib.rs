@@ -177,17 +177,34 @@ impl Counter {
     }
 
     fn feed_str(&mut self, s: &str) {
-        for c in s.chars() {
-            if c.is_ascii() {
-                if c.is_ascii_alphanumeric() {
-                    self.word.push(c.to_ascii_lowercase());
+        let bytes = s.as_bytes();
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            if b.is_ascii_alphanumeric() {
+                // A run of ASCII letters and digits is copied and lowercased at once, rather than
+                // a character at a time: most text is mostly ASCII.
+                let end = bytes[i..]
+                    .iter()
+                    .position(|b| !b.is_ascii_alphanumeric())
+                    .map_or(bytes.len(), |n| i + n);
+                let start = self.word.len();
+                // `i` and `end` are at ASCII bytes (or the end), so at character boundaries.
+                self.word.push_str(&s[i..end]);
+                self.word[start..].make_ascii_lowercase();
+                i = end;
+            } else if b.is_ascii() {
+                self.end_word();
+                i += 1;
+            } else {
+                let Some(c) = s[i..].chars().next() else {
+                    break;
+                };
+                if c.is_alphanumeric() {
+                    self.word.extend(c.to_lowercase());
                 } else {
                     self.end_word();
                 }
-            } else if c.is_alphanumeric() {
-                self.word.extend(c.to_lowercase());
-            } else {
-                self.end_word();
+                i += c.len_utf8();
             }
         }
     }
