@@ -73,7 +73,7 @@ fn field(text: &str, key: &str) -> Result<f64, String> {
 /// safe layer's trampoline and panic guard) against a direct call of [`baseline_command`].
 pub fn host_to_plugin(host: &PluginHost, settings: &Settings) -> Result<Figure, String> {
     let iters = settings.scale(2_000_000);
-    let samples = settings.samples(10, 30);
+    let samples = settings.samples(15, 30);
     let command = host.command("bench-noop").map_err(|e| e.to_string())?;
     let before: u64 = run(host, "bench-count", &[])?
         .trim()
@@ -161,7 +161,7 @@ pub fn host_to_plugin(host: &PluginHost, settings: &Settings) -> Result<Figure, 
 /// against a direct call through a function pointer of its own library.
 pub fn plugin_to_host(host: &PluginHost, settings: &Settings) -> Result<Figure, String> {
     let iters = settings.scale(1_000_000);
-    let samples = settings.samples(10, 30);
+    let samples = settings.samples(15, 30);
     let out = run(
         host,
         "bench-publish",
@@ -188,7 +188,7 @@ pub fn plugin_to_host(host: &PluginHost, settings: &Settings) -> Result<Figure, 
 /// against a relaxed atomic load.
 pub fn log_filtered(host: &PluginHost, settings: &Settings) -> Result<Figure, String> {
     let iters = settings.scale(5_000_000);
-    let samples = settings.samples(10, 30);
+    let samples = settings.samples(15, 30);
     let out = run(
         host,
         "bench-log",

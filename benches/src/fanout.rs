@@ -165,7 +165,7 @@ pub fn figures(dir: &Path, settings: &Settings) -> Result<Vec<Figure>, String> {
 
     // One thread: the host's publish against the plain loop.
     let publishes = settings.scale(4_000);
-    let samples = settings.samples(10, 30);
+    let samples = settings.samples(15, 30);
     let (publish_ns, loop_ns) = crate::measure::best_pair(
         publishes,
         samples,

@@ -86,7 +86,7 @@ fn run_child(kind: &str, dir: &Path) -> Result<f64, String> {
 
 /// The figure, with the plugins in `dir`.
 pub fn figure(dir: &Path, settings: &Settings) -> Result<Figure, String> {
-    let samples = settings.samples(7, 21);
+    let samples = settings.samples(11, 21);
     let (mut host_ns, mut dlopen_ns) = (f64::INFINITY, f64::INFINITY);
     // A first run of each, not counted, so that both find the files in the page cache.
     run_child("load-host", dir)?;

@@ -84,3 +84,44 @@ impl fmt::Display for Figure {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Figure, Target};
+
+    fn figure(value: f64, ratio: f64, target: Target) -> Figure {
+        Figure {
+            name: "call-host-to-plugin",
+            value,
+            unit: "ns",
+            ratio,
+            target,
+            bound: None,
+            details: String::new(),
+        }
+    }
+
+    #[test]
+    fn line_starts_with_name_value_unit_ratio() {
+        let line = figure(11.64, 1.4, Target::RatioAtMost(1.5)).to_string();
+        assert_eq!(
+            line,
+            "call-host-to-plugin 11.6 ns ratio=1.400 target=ratio<=1.5 PASS"
+        );
+    }
+
+    #[test]
+    fn targets() {
+        assert!(!figure(1.0, 1.6, Target::RatioAtMost(1.5)).passes());
+        assert!(figure(1.0, 0.6, Target::RatioAtLeast(0.5)).passes());
+        assert!(!figure(1.0, 0.4, Target::RatioAtLeast(0.5)).passes());
+        assert!(figure(24.9, 9.0, Target::ValueBelow(25.0)).passes());
+        assert!(!figure(25.0, 9.0, Target::ValueBelow(25.0)).passes());
+        let mut wordfreq = figure(9.5, 0.1, Target::FasterAndBounded);
+        assert!(!wordfreq.passes(), "no memory figure");
+        wordfreq.bound = Some((5.0, 64.0));
+        assert!(wordfreq.passes());
+        wordfreq.bound = Some((65.0, 64.0));
+        assert!(!wordfreq.passes());
+    }
+}
