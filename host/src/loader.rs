@@ -113,21 +113,7 @@ pub(crate) fn open(path: &Path) -> Result<Candidate, LoadError> {
 
 /// The checks of [`open`], recording what they find in `seen`.
 fn check(path: &Path, seen: &mut Inspection) -> Result<Candidate, LoadErrorKind> {
-    let link = std::fs::symlink_metadata(path).map_err(|e| LoadErrorKind::Open(e.to_string()))?;
-    let metadata = match std::fs::metadata(path) {
-        Ok(metadata) => metadata,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && link.file_type().is_symlink() => {
-            return Err(LoadErrorKind::NotAFile("a dangling symbolic link"));
-        }
-        Err(e) => return Err(LoadErrorKind::Open(e.to_string())),
-    };
-    if metadata.is_dir() {
-        return Err(LoadErrorKind::NotAFile("a directory"));
-    }
-    if !metadata.is_file() {
-        return Err(LoadErrorKind::NotAFile("not a regular file"));
-    }
-    check_file_layout(path, metadata.len())?;
+    check_file(path)?;
     // Never closed, whatever happens next: see `open`. (`ManuallyDrop` keeps the handle without
     // a heap allocation, so memory checkers see nothing lost.)
     let library = std::mem::ManuallyDrop::new(open_library(path)?);
@@ -227,38 +213,81 @@ fn symbol_name(name: &str) -> Vec<u8> {
     bytes
 }
 
-/// Checks, before the dynamic loader maps the file, that every loadable segment the file declares
-/// lies inside it. The loader maps segments without that check, and touching a page past the end
-/// of the file kills the process (`SIGBUS`): a truncated library would take the host down.
+/// How much of a file [`check_file`] reads at once: the ELF header and the program headers of any
+/// ordinary library fit in its first page.
+const HEAD_LEN: usize = 4096;
+
+/// Refuses, before the dynamic loader sees it, a path that is not a regular file, and a file that
+/// is an object file but would crash the loader (see [`check_elf`]).
 ///
-/// Files that are not object files at all are left to the dynamic loader, which refuses them
-/// cleanly.
-fn check_file_layout(path: &Path, file_len: u64) -> Result<(), LoadErrorKind> {
+/// One `open`, one `fstat` and (usually) one `read`: the dynamic loader opens and reads the file
+/// again itself, so this is what the check adds to each load.
+fn check_file(path: &Path) -> Result<(), LoadErrorKind> {
+    use std::io::Read;
+
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Opening a FIFO for reading blocks until a writer comes; non-blocking, it opens at once (and
+    // is then refused as not a regular file). The flag changes nothing for regular files.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let mut file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Only on this error path: was it a symbolic link to nothing?
+            return Err(match std::fs::symlink_metadata(path) {
+                Ok(link) if link.file_type().is_symlink() => {
+                    LoadErrorKind::NotAFile("a dangling symbolic link")
+                }
+                _ => LoadErrorKind::Open(e.to_string()),
+            });
+        }
+        Err(e) => return Err(LoadErrorKind::Open(e.to_string())),
+    };
+    let metadata = file
+        .metadata()
+        .map_err(|e| LoadErrorKind::Open(e.to_string()))?;
+    if metadata.is_dir() {
+        return Err(LoadErrorKind::NotAFile("a directory"));
+    }
+    if !metadata.is_file() {
+        return Err(LoadErrorKind::NotAFile("not a regular file"));
+    }
+    let file_len = metadata.len();
+    let mut head = Vec::with_capacity(HEAD_LEN);
+    (&mut file)
+        .take(HEAD_LEN as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| LoadErrorKind::Open(e.to_string()))?;
+    check_object(&head, &mut file, file_len)
+}
+
+/// The object-file part of [`check_file`], on the first bytes of the file (`head`), reading more
+/// from `file` only when the program headers lie beyond them. Files that are not object files at
+/// all are left to the dynamic loader, which refuses them cleanly.
+fn check_object(head: &[u8], file: &mut std::fs::File, file_len: u64) -> Result<(), LoadErrorKind> {
     use object::elf::{FileHeader32, FileHeader64};
     use object::{Endianness, FileKind};
 
-    let file = std::fs::File::open(path).map_err(|e| LoadErrorKind::Open(e.to_string()))?;
-    let data = object::ReadCache::new(file);
-    match FileKind::parse(&data) {
-        Ok(FileKind::Elf64) => check_elf::<FileHeader64<Endianness>>(&data, file_len),
-        Ok(FileKind::Elf32) => check_elf::<FileHeader32<Endianness>>(&data, file_len),
+    match FileKind::parse(head) {
+        Ok(FileKind::Elf64) => check_elf::<FileHeader64<Endianness>>(head, file, file_len),
+        Ok(FileKind::Elf32) => check_elf::<FileHeader32<Endianness>>(head, file, file_len),
         _ => Ok(()),
     }
 }
 
-/// The ELF part of [`check_file_layout`]: only the file header and the program headers are read,
-/// so that a file cut anywhere after them is still diagnosed.
-fn check_elf<Elf>(
-    data: &object::ReadCache<std::fs::File>,
-    file_len: u64,
-) -> Result<(), LoadErrorKind>
+/// Checks that every loadable segment an ELF file declares lies inside the file. The dynamic
+/// loader maps segments without that check, and touching a page past the end of the file kills
+/// the process (`SIGBUS`): a truncated library would take the host down. Only the file header and
+/// the program headers are read, so that a file cut anywhere after them is still diagnosed.
+fn check_elf<Elf>(head: &[u8], file: &mut std::fs::File, file_len: u64) -> Result<(), LoadErrorKind>
 where
     Elf: object::read::elf::FileHeader<Endian = object::Endianness>,
 {
     use object::read::elf::ProgramHeader;
 
     let malformed = |why: String| LoadErrorKind::Malformed(why);
-    let header = Elf::parse(data).map_err(|e| malformed(format!("bad ELF header: {e}")))?;
+    let header = Elf::parse(head).map_err(|e| malformed(format!("bad ELF header: {e}")))?;
     let endian = header
         .endian()
         .map_err(|e| malformed(format!("bad ELF header: {e}")))?;
@@ -267,6 +296,16 @@ where
             "not a shared library (ELF type is not ET_DYN)".into(),
         ));
     }
+    // The program headers end here; past the first page only in unusual files.
+    let table_end = Into::<u64>::into(header.e_phoff(endian))
+        .saturating_add(u64::from(header.e_phentsize(endian)) * u64::from(header.e_phnum(endian)));
+    let more;
+    let data = if table_end > head.len() as u64 && table_end <= file_len {
+        more = read_prefix(file, table_end)?;
+        &more[..]
+    } else {
+        head
+    };
     let segments = header
         .program_headers(endian, data)
         .map_err(|e| malformed(format!("truncated: {e}")))?;
@@ -284,6 +323,23 @@ where
         }
     }
     Ok(())
+}
+
+/// The first `len` bytes of `file` (at most 16 MiB, far more than any program header table).
+fn read_prefix(file: &mut std::fs::File, len: u64) -> Result<Vec<u8>, LoadErrorKind> {
+    use std::io::{Read, Seek, SeekFrom};
+
+    const MAX: u64 = 16 << 20;
+    if len > MAX {
+        return Err(LoadErrorKind::Malformed(format!(
+            "the program headers end at byte {len}, past the {MAX} bytes the host reads"
+        )));
+    }
+    let mut bytes = vec![0; len as usize];
+    file.seek(SeekFrom::Start(0))
+        .and_then(|_| file.read_exact(&mut bytes))
+        .map_err(|e| LoadErrorKind::Open(e.to_string()))?;
+    Ok(bytes)
 }
 
 /// Opens the library, binding every symbol now so that a missing one is an error here rather
@@ -413,4 +469,75 @@ fn check_name(name: &str) -> Result<(), LoadErrorKind> {
         name: name.to_owned(),
         why,
     })
+}
+
+#[cfg(all(
+    test,
+    target_os = "linux",
+    target_pointer_width = "64",
+    target_endian = "little"
+))]
+mod tests {
+    use super::*;
+
+    /// This test binary (a position-independent ELF64 executable, `ET_DYN` like a library) with its
+    /// program header table moved to byte 8192, past the first page that `check_file` reads.
+    fn far_program_headers() -> Vec<u8> {
+        let mut bytes = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let field = |bytes: &[u8], at: usize, len: usize| {
+            let mut value = [0u8; 8];
+            value[..len].copy_from_slice(&bytes[at..at + len]);
+            u64::from_le_bytes(value) as usize
+        };
+        assert_eq!(field(&bytes, 0x10, 2), object::elf::ET_DYN as usize);
+        let (phoff, entsize, count) = (
+            field(&bytes, 0x20, 8),
+            field(&bytes, 0x36, 2),
+            field(&bytes, 0x38, 2),
+        );
+        let table = bytes[phoff..phoff + entsize * count].to_vec();
+        bytes[8192..8192 + table.len()].copy_from_slice(&table);
+        bytes[0x20..0x28].copy_from_slice(&8192u64.to_le_bytes());
+        bytes
+    }
+
+    fn check_bytes(bytes: &[u8]) -> Result<(), LoadErrorKind> {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), bytes).unwrap();
+        check_file(file.path())
+    }
+
+    #[test]
+    fn program_headers_past_the_first_page_are_read() {
+        let bytes = far_program_headers();
+        assert!(check_bytes(&bytes).is_ok());
+        // Cut after the table but inside the loadable segments (code follows the headers; the
+        // debug information at the end of the file is not loaded).
+        match check_bytes(&bytes[..16 * 1024]) {
+            Err(LoadErrorKind::Malformed(why)) => {
+                assert!(why.starts_with("truncated: a loadable segment"), "{why}")
+            }
+            other => panic!("expected a truncated library, got {other:?}"),
+        }
+        // Cut inside the table itself.
+        match check_bytes(&bytes[..8192 + 8]) {
+            Err(LoadErrorKind::Malformed(why)) => assert!(why.starts_with("truncated: "), "{why}"),
+            other => panic!("expected a truncated library, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_named_pipe_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe.so");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(matches!(
+            check_file(&fifo),
+            Err(LoadErrorKind::NotAFile("not a regular file"))
+        ));
+    }
 }

@@ -52,8 +52,16 @@ fn main() {
     command.arg("-shared").arg("-o").arg(&built).arg(&source);
     run(command);
 
-    let profile_dir = profile_dir(&out_dir);
-    install(&built, &profile_dir.join(&file_name));
+    let installed = profile_dir(&out_dir).join(&file_name);
+    install(
+        &built,
+        &installed,
+        &[&source, &header, &package.join("build.rs")],
+    );
+    // Build again when the installed library is deleted or replaced (cargo reruns this script when
+    // a path it names is missing or newer than the script's last run; `install` dates the file
+    // back to its newest input, so an untouched one is neither).
+    println!("cargo:rerun-if-changed={}", installed.display());
 }
 
 /// `libchecksum.so`, `libchecksum.dylib`, `checksum.dll`.
@@ -87,11 +95,25 @@ fn profile_dir(out_dir: &Path) -> PathBuf {
 }
 
 /// Copies the library to `to`, atomically: a `plughost` running meanwhile sees the old file or
-/// the new one, never half of one.
-fn install(from: &Path, to: &Path) {
+/// the new one, never half of one. The copy gets the modification time of the newest of `inputs`.
+fn install(from: &Path, to: &Path, inputs: &[&Path]) {
     let partial = to.with_extension("partial");
     std::fs::copy(from, &partial)
         .unwrap_or_else(|e| panic!("copy {} to {}: {e}", from.display(), partial.display()));
+    let newest_input = inputs
+        .iter()
+        .map(|input| {
+            std::fs::metadata(input)
+                .and_then(|m| m.modified())
+                .unwrap_or_else(|e| panic!("modification time of {}: {e}", input.display()))
+        })
+        .max()
+        .expect("at least one input");
+    std::fs::File::options()
+        .write(true)
+        .open(&partial)
+        .and_then(|file| file.set_modified(newest_input))
+        .unwrap_or_else(|e| panic!("set the modification time of {}: {e}", partial.display()));
     std::fs::rename(&partial, to)
         .unwrap_or_else(|e| panic!("rename {} to {}: {e}", partial.display(), to.display()));
 }
