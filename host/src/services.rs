@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use plugin_api::abi::{
     PhBytes, PhCommandCallback, PhCommandInfoCallback, PhDestroyCallback, PhEventCallback,
-    PhHandle, PhHostContext, PhHostServices, PhPluginInfo, PhPluginInfoCallback, PhResult,
-    PhResultCode, PhStr, PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR,
+    PhHandle, PhHostContext, PhHostServices, PhLogLevel, PhPluginInfo, PhPluginInfoCallback,
+    PhResult, PhResultCode, PhStr, PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR,
 };
 
 use crate::boundary::guard;
@@ -97,14 +97,7 @@ unsafe extern "C" fn host_log(
     message: PhStr,
 ) -> PhResultCode {
     with_context(ctx, "log", |context| {
-        let level = match level {
-            1 => log::Level::Error,
-            2 => log::Level::Warn,
-            3 => log::Level::Info,
-            4 => log::Level::Debug,
-            5 => log::Level::Trace,
-            _ => return Err(PhResult::InvalidArgument),
-        };
+        let level = PhLogLevel::record_level(level).ok_or(PhResult::InvalidArgument)?;
         // SAFETY: the plugin passes views valid for the call (the ABI's contract).
         let (target, message) = unsafe { (arg(target)?, arg(message)?) };
         let full_target;

@@ -186,6 +186,23 @@ pub enum PhLogLevel {
     Trace = 5,
 }
 
+impl PhLogLevel {
+    /// The `log` crate's level of a record, for a number passed to [`PhHostServices::log`]:
+    /// `None` for 0 (off) and for numbers out of range.
+    pub fn record_level(level: u32) -> Option<log::Level> {
+        log::Level::iter().find(|l| *l as u32 == level)
+    }
+
+    /// The `log` crate's level filter, for a number returned by
+    /// [`PhHostServices::log_max_level`]: numbers above [`PhLogLevel::Trace`] let every record
+    /// through.
+    pub fn filter(level: u32) -> log::LevelFilter {
+        log::LevelFilter::iter()
+            .find(|f| *f as u32 == level)
+            .unwrap_or(log::LevelFilter::Trace)
+    }
+}
+
 /// A borrowed UTF-8 string: pointer and length in bytes, not NUL-terminated.
 ///
 /// Ownership: the side that passes it owns the bytes; the receiver may read them only for the
@@ -639,4 +656,31 @@ fn has_valid_chars(s: &str, max_len: usize) -> bool {
         && s.len() <= max_len
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PhLogLevel;
+
+    #[test]
+    fn log_level_numbers_are_the_log_crates() {
+        let levels = [
+            (PhLogLevel::Error, log::Level::Error),
+            (PhLogLevel::Warn, log::Level::Warn),
+            (PhLogLevel::Info, log::Level::Info),
+            (PhLogLevel::Debug, log::Level::Debug),
+            (PhLogLevel::Trace, log::Level::Trace),
+        ];
+        for (ours, theirs) in levels {
+            assert_eq!(PhLogLevel::record_level(ours as u32), Some(theirs));
+            assert_eq!(PhLogLevel::filter(ours as u32), theirs.to_level_filter());
+        }
+        assert_eq!(PhLogLevel::record_level(PhLogLevel::Off as u32), None);
+        assert_eq!(PhLogLevel::record_level(6), None);
+        assert_eq!(
+            PhLogLevel::filter(PhLogLevel::Off as u32),
+            log::LevelFilter::Off
+        );
+        assert_eq!(PhLogLevel::filter(99), log::LevelFilter::Trace);
+    }
 }

@@ -205,7 +205,7 @@ impl HostLink {
         match self.services() {
             // SAFETY: `ctx` belongs to these services.
             Ok(services) => {
-                crate::logger::level_filter(unsafe { (services.log_max_level)(self.ctx) })
+                crate::abi::PhLogLevel::filter(unsafe { (services.log_max_level)(self.ctx) })
             }
             Err(_) => log::LevelFilter::Off,
         }

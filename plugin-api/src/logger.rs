@@ -114,15 +114,3 @@ impl log::Log for Forwarder {
 
     fn flush(&self) {}
 }
-
-/// Converts a [`crate::abi::PhLogLevel`] number into a level filter (unknown numbers mean "all").
-pub(crate) fn level_filter(level: u32) -> log::LevelFilter {
-    match level {
-        0 => log::LevelFilter::Off,
-        1 => log::LevelFilter::Error,
-        2 => log::LevelFilter::Warn,
-        3 => log::LevelFilter::Info,
-        4 => log::LevelFilter::Debug,
-        _ => log::LevelFilter::Trace,
-    }
-}

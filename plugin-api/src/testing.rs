@@ -47,9 +47,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::abi::{
     is_valid_name, is_valid_topic, PhBytes, PhCommandCallback, PhCommandInfo,
     PhCommandInfoCallback, PhCommandOutput, PhDestroyCallback, PhEventCallback, PhHandle,
-    PhHostContext, PhHostServices, PhPluginDescriptor, PhPluginInfo, PhPluginInfoCallback,
-    PhResult, PhResultCode, PhSetErrorFn, PhStr, PhWriteFn, PH_ABI_VERSION_MAJOR,
-    PH_ABI_VERSION_MINOR, PH_MAX_EVENT_DEPTH,
+    PhHostContext, PhHostServices, PhLogLevel, PhPluginDescriptor, PhPluginInfo,
+    PhPluginInfoCallback, PhResult, PhResultCode, PhSetErrorFn, PhStr, PhWriteFn,
+    PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR, PH_MAX_EVENT_DEPTH,
 };
 use crate::{CommandInfo, Error, Plugin};
 
@@ -613,14 +613,7 @@ unsafe extern "C" fn mock_log(
     message: PhStr,
 ) -> PhResultCode {
     service(ctx, |context| {
-        let level = match level {
-            1 => log::Level::Error,
-            2 => log::Level::Warn,
-            3 => log::Level::Info,
-            4 => log::Level::Debug,
-            5 => log::Level::Trace,
-            _ => return Err(PhResult::InvalidArgument),
-        };
+        let level = PhLogLevel::record_level(level).ok_or(PhResult::InvalidArgument)?;
         // SAFETY: views valid for the call.
         let (target, message) = unsafe { (arg(target)?, arg(message)?) };
         lock(&context.state.logs).push(LogRecord {
