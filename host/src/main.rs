@@ -31,12 +31,20 @@ enum Action {
     /// List the loaded plugins: name, version, ABI version, file and commands.
     List,
     /// Run a command that a plugin registered; its output goes to standard output.
+    ///
+    /// Every argument after COMMAND goes to the command, options included. The one exception:
+    /// `plughost run COMMAND --help` prints the command's usage and description, as its plugin
+    /// declares them, instead of running it.
+    #[command(override_usage = "plughost run <COMMAND> [ARGS]...")]
     Run {
-        /// The command name (see `plughost list`).
-        command: String,
-        /// The command's arguments.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        /// The command name (see `plughost list`), then its arguments.
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "COMMAND [ARGS]"
+        )]
+        command_line: Vec<String>,
     },
     /// Print what the host finds in a library before `init`: descriptor, ABI version, type layout
     /// check, and the first check that fails. Does not call the plugin's `init`.
@@ -157,9 +165,17 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let result = match cli.command {
         Action::List => list(&host, &mut out).map_err(|e| e.to_string()),
-        Action::Run { command, args } => host
-            .run_command(&command, &args, &mut out)
-            .map_err(|e| e.to_string()),
+        Action::Run { command_line } => {
+            let (command, args) = command_line
+                .split_first()
+                .expect("clap requires the command name");
+            if args.first().map(String::as_str) == Some("--help") {
+                command_help(&host, command, &mut out)
+            } else {
+                host.run_command(command, args, &mut out)
+                    .map_err(|e| e.to_string())
+            }
+        }
         Action::Inspect { .. }
         | Action::Validate { .. }
         | Action::ValidateCheck { .. }
@@ -181,6 +197,39 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `plughost run COMMAND --help`: the usage line and description the command's plugin declares
+/// for it, and which plugin that is.
+fn command_help(host: &PluginHost, command: &str, out: &mut impl Write) -> Result<(), String> {
+    let found = host.plugins().into_iter().find_map(|plugin| {
+        let info = plugin.commands.iter().find(|c| c.name == command)?.clone();
+        Some((plugin, info))
+    });
+    let Some((plugin, info)) = found else {
+        // The same error as running an unknown command; or a command its plugin does not list.
+        host.command(command).map_err(|e| e.to_string())?;
+        return writeln!(
+            out,
+            "Usage: plughost run {command} [ARGS]...\n\nIts plugin does not describe it."
+        )
+        .map_err(|e| format!("writing output: {e}"));
+    };
+    let mut write = || -> std::io::Result<()> {
+        let usage = format!("Usage: plughost run {command} {}", info.usage.trim());
+        writeln!(out, "{}", usage.trim_end())?;
+        if !info.description.is_empty() {
+            writeln!(out, "\n{}", info.description)?;
+        }
+        writeln!(
+            out,
+            "\nFrom the plugin {} {} ({})",
+            plugin.name,
+            plugin.version,
+            plugin.path.display()
+        )
+    };
+    write().map_err(|e| format!("writing output: {e}"))
 }
 
 /// `plughost inspect FILE`: one line per finding, then the verdict.

@@ -149,6 +149,52 @@ fn help_describes_the_commands() {
 }
 
 #[test]
+fn run_command_help_shows_what_its_plugin_declares() {
+    let dir = plugins_dir(EXAMPLE_PLUGINS);
+    let output = plughost(dir.path())
+        .args(["run", "wordfreq", "--help"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let help = stdout(&output);
+    let lines: Vec<&str> = help.lines().collect();
+    assert_eq!(
+        lines[0], "Usage: plughost run wordfreq [--top N] FILE...",
+        "{help}"
+    );
+    assert!(lines[2].contains("most frequent words"), "{help}");
+    assert!(lines[4].starts_with("From the plugin wordfreq "), "{help}");
+
+    // After another argument, `--help` is the command's own argument.
+    let output = plughost(dir.path())
+        .args(["run", "wordfreq", "file.txt", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("unknown option \"--help\""),
+        "{}",
+        stderr(&output)
+    );
+
+    // An unknown command: the same error as running it.
+    let output = plughost(dir.path())
+        .args(["run", "no-such-command", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("no command named `no-such-command`"));
+
+    // `run --help` is plughost's own help of `run`.
+    let output = plughost(dir.path())
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(stdout(&output).contains("Usage: plughost run <COMMAND> [ARGS]..."));
+}
+
+#[test]
 fn a_missing_plugins_folder_is_an_error() {
     let output = plughost("/no/such/folder".as_ref())
         .arg("list")
