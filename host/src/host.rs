@@ -12,6 +12,7 @@ use plugin_api::abi::{
 use plugin_api::{CommandInfo, PluginInfo};
 
 use crate::boundary::guard;
+use crate::config::Config;
 use crate::error::{CommandError, DiscoverError, HostError, LoadError, LoadErrorKind};
 use crate::loader::{self, LayoutCheck};
 use crate::registry::{LockExt, PluginContext, PluginState, Registration, Shared};
@@ -43,6 +44,8 @@ pub struct PluginHost {
     loaded: Vec<Arc<PluginContext>>,
     /// Libraries that were refused, in the order they were tried.
     refused: Vec<LoadError>,
+    /// The plugins' configuration, for plugins loaded from now on.
+    config: Config,
 }
 
 /// A loaded plugin, as [`PluginHost::plugins`] describes it.
@@ -92,7 +95,15 @@ impl PluginHost {
             shared: Arc::new(Shared::new()),
             loaded: Vec::new(),
             refused: Vec::new(),
+            config: Config::default(),
         }
+    }
+
+    /// Sets the configuration that plugins loaded from now on read through the host service
+    /// `config_get` (each plugin its own table). Plugins already loaded keep what they had: a
+    /// plugin's configuration does not change while it is loaded.
+    pub fn set_config(&mut self, config: Config) {
+        self.config = config;
     }
 
     /// Loads every library in `dir` (files with this platform's shared-library extension, in
@@ -135,11 +146,13 @@ impl PluginHost {
             }));
         }
         let layout = candidate.layout;
+        let settings = self.config.settings(&candidate.info.name);
         let context = Arc::new(PluginContext::new(
             Arc::clone(&self.shared),
             candidate.descriptor,
             candidate.info,
             layout,
+            settings,
         ));
         let Some(init) = context.vtable().init else {
             return Err(refuse(LoadErrorKind::MissingFunction("init")));

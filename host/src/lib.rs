@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 mod boundary;
+mod config;
 mod error;
 mod host;
 mod loader;
@@ -16,6 +17,7 @@ mod services;
 pub mod template;
 pub mod validate;
 
+pub use config::{Config, ConfigError};
 pub use error::{CommandError, DiscoverError, HostError, LoadError, LoadErrorKind};
 pub use host::{CommandHandle, CommandSummary, PluginHost, PluginSummary};
 pub use loader::{discover, inspect, Inspection, LayoutCheck};

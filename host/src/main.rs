@@ -17,6 +17,11 @@ struct Cli {
     #[arg(long, short = 'p', value_name = "DIR", env = "PLUGHOST_PLUGINS")]
     plugins: Option<PathBuf>,
 
+    /// The plugins' configuration: a TOML file with one `[plugins.NAME]` table of settings per
+    /// plugin, which that plugin reads through the host's configuration service. Default: none.
+    #[arg(long, short = 'c', value_name = "FILE", env = "PLUGHOST_CONFIG")]
+    config: Option<PathBuf>,
+
     /// Exit with status 1 if any library in the plugins folder was refused (after running the
     /// command).
     #[arg(long)]
@@ -154,7 +159,22 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         None => default_plugins_dir()?,
     };
     let mut host = PluginHost::new();
+    let config = match &cli.config {
+        Some(path) => Some(plughost::Config::load(path).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    if let Some(config) = &config {
+        host.set_config(config.clone());
+    }
     host.load_dir(&dir).map_err(|e| e.to_string())?;
+    if let Some(config) = &config {
+        let loaded = host.plugins();
+        for name in config.plugin_names() {
+            if !loaded.iter().any(|p| p.name == name) {
+                log::warn!("the configuration has settings for `{name}`, which did not load");
+            }
+        }
+    }
     if !matches!(cli.command, Action::List) {
         // `list` shows them in its output.
         for refused in host.refused() {

@@ -92,6 +92,9 @@ pub(crate) struct PluginContext {
     pub(crate) plugin_data: AtomicPtr,
     /// Why the plugin was faulted, once it is.
     pub(crate) fault_reason: Mutex<Option<String>>,
+    /// The plugin's configuration: every key (nested ones by dotted path) and its value as text.
+    /// Never changed after creation, so the values' bytes stay put while the context lives.
+    pub(crate) config: std::collections::HashMap<String, Box<str>>,
 }
 
 /// An atomic `*mut c_void`.
@@ -119,6 +122,7 @@ impl PluginContext {
         descriptor: *const PhPluginDescriptor,
         info: crate::loader::DescriptorInfo,
         layout: crate::loader::LayoutCheck,
+        config: std::collections::HashMap<String, Box<str>>,
     ) -> PluginContext {
         PluginContext {
             shared,
@@ -134,6 +138,7 @@ impl PluginContext {
             descriptor,
             plugin_data: AtomicPtr(std::sync::atomic::AtomicPtr::new(std::ptr::null_mut())),
             fault_reason: Mutex::new(None),
+            config,
         }
     }
 

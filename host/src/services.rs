@@ -28,6 +28,7 @@ pub(crate) static HOST_SERVICES: PhHostServices = PhHostServices {
     publish: host_publish,
     enumerate_plugins: host_enumerate_plugins,
     enumerate_commands: host_enumerate_commands,
+    config_get: host_config_get,
 };
 
 /// Runs the body of a service for the plugin whose context is `ctx`.
@@ -255,5 +256,24 @@ unsafe extern "C" fn host_enumerate_commands(
         context
             .shared
             .enumerate_commands_of(&target, callback, user_data)
+    })
+}
+
+unsafe extern "C" fn host_config_get(
+    ctx: *mut PhHostContext,
+    key: PhStr,
+    out_value: *mut PhStr,
+) -> PhResultCode {
+    with_context(ctx, "config_get", |context| {
+        // SAFETY: the plugin passes a view valid for the call (the ABI's contract).
+        let key = unsafe { arg(key)? };
+        if out_value.is_null() {
+            return Err(PhResult::NullPointer);
+        }
+        let value = context.config.get(key).ok_or(PhResult::NotFound)?;
+        // SAFETY: non-null, and the plugin passes a pointer it may write (the ABI's contract). The
+        // bytes belong to the context, which outlives the plugin's `shutdown`, and never change.
+        unsafe { out_value.write(PhStr::new(value)) };
+        Ok(())
     })
 }

@@ -29,8 +29,10 @@
 /**
  * The ABI minor version. A host loads plugins built for the same major and a minor up to its own;
  * a plugin built for a newer minor is refused. Minor versions only add fields at the end of tables.
+ *
+ * History: 1.0, the first version; 1.1 added `PhHostServices::config_get`.
  */
-#define PH_ABI_VERSION_MINOR 0
+#define PH_ABI_VERSION_MINOR 1
 
 /**
  * The longest plugin name or command name, in bytes.
@@ -464,6 +466,21 @@ typedef struct PhHostServices {
                                        struct PhStr plugin_name,
                                        PhCommandInfoCallback callback,
                                        void *user_data);
+    /**
+     * Reads one value of the plugin's configuration (added in ABI 1.1: check `abi_minor >= 1`
+     * first). The host's user gives each plugin a table of settings (with `plughost`, the
+     * `[plugins.NAME]` table of the file given with `--config`); it does not change while the
+     * plugin is loaded.
+     *
+     * `key` is borrowed for the call: a key of that table, or a dotted path into a nested table
+     * (`output.format`). On success the host writes the value to `*out_value` as UTF-8 text: a
+     * string as its contents (no quotes), anything else (integer, float, boolean, date, array,
+     * table) in TOML syntax, such as `20`, `true` or `["a", "b"]`. The host owns those bytes; they
+     * stay valid and unchanged until the plugin's `shutdown` returns (or its failed `init` does).
+     * Returns `PH_RESULT_NOT_FOUND` if the key is not set, `PH_RESULT_NULL_POINTER` if
+     * `out_value` is NULL; on error nothing is written.
+     */
+    PhResultCode (*config_get)(struct PhHostContext *ctx, struct PhStr key, struct PhStr *out_value);
 } PhHostServices;
 
 /**

@@ -49,7 +49,9 @@ pub const PH_ABI_VERSION_MAJOR: u16 = 1;
 
 /// The ABI minor version. A host loads plugins built for the same major and a minor up to its own;
 /// a plugin built for a newer minor is refused. Minor versions only add fields at the end of tables.
-pub const PH_ABI_VERSION_MINOR: u16 = 0;
+///
+/// History: 1.0, the first version; 1.1 added [`PhHostServices::config_get`].
+pub const PH_ABI_VERSION_MINOR: u16 = 1;
 
 /// Name of the symbol that every plugin library exports: a [`PhEntryPoint`] function.
 pub const PH_ENTRY_POINT_SYMBOL: &str = "plughost_plugin_entry";
@@ -544,6 +546,24 @@ pub struct PhHostServices {
         plugin_name: PhStr,
         callback: Option<PhCommandInfoCallback>,
         user_data: *mut c_void,
+    ) -> PhResultCode,
+
+    /// Reads one value of the plugin's configuration (added in ABI 1.1: check `abi_minor >= 1`
+    /// first). The host's user gives each plugin a table of settings (with `plughost`, the
+    /// `[plugins.NAME]` table of the file given with `--config`); it does not change while the
+    /// plugin is loaded.
+    ///
+    /// `key` is borrowed for the call: a key of that table, or a dotted path into a nested table
+    /// (`output.format`). On success the host writes the value to `*out_value` as UTF-8 text: a
+    /// string as its contents (no quotes), anything else (integer, float, boolean, date, array,
+    /// table) in TOML syntax, such as `20`, `true` or `["a", "b"]`. The host owns those bytes; they
+    /// stay valid and unchanged until the plugin's `shutdown` returns (or its failed `init` does).
+    /// Returns [`PhResult::NotFound`] if the key is not set, [`PhResult::NullPointer`] if
+    /// `out_value` is NULL; on error nothing is written.
+    pub config_get: unsafe extern "C" fn(
+        ctx: *mut PhHostContext,
+        key: PhStr,
+        out_value: *mut PhStr,
     ) -> PhResultCode,
 }
 

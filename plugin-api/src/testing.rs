@@ -123,6 +123,8 @@ struct Context {
     descriptor: &'static PhPluginDescriptor,
     plugin_data: AtomicPtr<c_void>,
     active: AtomicBool,
+    /// The plugin's configuration; never changed after `load`, so the values' bytes stay put.
+    config: BTreeMap<String, Box<str>>,
 }
 
 // SAFETY: the descriptor is immutable static data; the plugin data is only passed back to the
@@ -155,6 +157,8 @@ pub struct MockHost {
     state: Arc<State>,
     /// Loaded plugins in load order, for shutdown.
     loaded: Vec<Arc<Context>>,
+    /// The configuration of plugins loaded from now on: plugin name, key, value.
+    config: BTreeMap<String, BTreeMap<String, Box<str>>>,
 }
 
 impl Default for MockHost {
@@ -179,7 +183,18 @@ impl MockHost {
                 ..State::default()
             }),
             loaded: Vec::new(),
+            config: BTreeMap::new(),
         }
+    }
+
+    /// Sets `key` in the configuration of the plugin named `plugin`, as the host service
+    /// `config_get` gives it (`Host::config`): `value` is the text the plugin reads, such as `20`
+    /// or `two words`. Like the real host's configuration, it applies to plugins loaded afterwards.
+    pub fn set_config(&mut self, plugin: &str, key: &str, value: &str) {
+        self.config
+            .entry(plugin.to_owned())
+            .or_default()
+            .insert(key.to_owned(), value.into());
     }
 
     /// Loads the plugin `P` from its Rust value, through the function table that
@@ -239,6 +254,7 @@ impl MockHost {
         }
         let context = Arc::new(Context {
             state: Arc::clone(&self.state),
+            config: self.config.get(&name).cloned().unwrap_or_default(),
             name,
             version,
             description,
@@ -565,6 +581,7 @@ static MOCK_SERVICES: PhHostServices = PhHostServices {
     publish: mock_publish,
     enumerate_plugins: mock_enumerate_plugins,
     enumerate_commands: mock_enumerate_commands,
+    config_get: mock_config_get,
 };
 
 /// Resolves the context and runs `f`, like the real host's services: NULL context, inactive
@@ -807,5 +824,24 @@ unsafe extern "C" fn mock_enumerate_commands(
             PhResult::Ok => Ok(()),
             code => Err(code),
         }
+    })
+}
+
+unsafe extern "C" fn mock_config_get(
+    ctx: *mut PhHostContext,
+    key: PhStr,
+    out_value: *mut PhStr,
+) -> PhResultCode {
+    service(ctx, |context| {
+        // SAFETY: a view valid for the call.
+        let key = unsafe { arg(key)? };
+        if out_value.is_null() {
+            return Err(PhResult::NullPointer);
+        }
+        let value = context.config.get(key).ok_or(PhResult::NotFound)?;
+        // SAFETY: non-null and writable (the ABI's contract); the bytes belong to the context,
+        // which outlives the plugin's `shutdown`, and never change.
+        unsafe { out_value.write(PhStr::new(value)) };
+        Ok(())
     })
 }

@@ -150,6 +150,12 @@ pub fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The host's ABI version as `plughost list` shows it: `MAJOR.MINOR`.
+pub fn abi_version() -> String {
+    use plugin_api::abi::{PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR};
+    format!("{PH_ABI_VERSION_MAJOR}.{PH_ABI_VERSION_MINOR}")
+}
+
 /// The example plugins of `plugins/` written in Rust.
 pub const EXAMPLE_PLUGINS: &[&str] = &["wordfreq", "inventory", "journal"];
 

@@ -84,7 +84,7 @@ fn list_shows_checksum_beside_the_rust_plugins() {
     );
     let checksum = &rows[0];
     assert_eq!(checksum[1], env!("CARGO_PKG_VERSION"), "{text}");
-    assert_eq!(checksum[2], "1.0", "{text}");
+    assert_eq!(checksum[2], integration_tests::abi_version(), "{text}");
     let line = text.lines().nth(1).unwrap();
     assert!(line.contains("libchecksum"), "{line}");
     assert!(

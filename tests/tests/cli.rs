@@ -21,7 +21,7 @@ fn list_shows_the_three_example_plugins() {
         let fields: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(fields[0], name, "{line}");
         assert_eq!(fields[1], env!("CARGO_PKG_VERSION"), "{line}");
-        assert_eq!(fields[2], "1.0", "{line}");
+        assert_eq!(fields[2], integration_tests::abi_version(), "{line}");
         assert!(
             fields[3].ends_with(&integration_tests::library_file(name)),
             "{line}"
@@ -192,6 +192,79 @@ fn run_command_help_shows_what_its_plugin_declares() {
         .unwrap();
     assert!(output.status.success());
     assert!(stdout(&output).contains("Usage: plughost run <COMMAND> [ARGS]..."));
+}
+
+#[test]
+fn the_configuration_file_reaches_the_plugins() {
+    let dir = plugins_dir(EXAMPLE_PLUGINS);
+    let text = workspace_root().join("tests/data/udhr-article-1.txt");
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        "[plugins.wordfreq]\ntop = 3\n\n[plugins.not-here]\nx = 1\n",
+    )
+    .unwrap();
+    let output = plughost(dir.path())
+        .arg("--config")
+        .arg(config.path())
+        .args(["run", "wordfreq"])
+        .arg(&text)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).lines().count(), 3, "{}", stdout(&output));
+    assert!(
+        stderr(&output).contains("settings for `not-here`, which did not load"),
+        "{}",
+        stderr(&output)
+    );
+
+    // `--top` overrides the configuration.
+    let output = plughost(dir.path())
+        .env("PLUGHOST_CONFIG", config.path())
+        .args(["run", "wordfreq", "--top", "5"])
+        .arg(&text)
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&output).lines().count(), 5, "{}", stdout(&output));
+
+    // A value the plugin cannot use: its init fails, the others load.
+    std::fs::write(config.path(), "[plugins.wordfreq]\ntop = \"many\"\n").unwrap();
+    let output = plughost(dir.path())
+        .arg("--config")
+        .arg(config.path())
+        .arg("list")
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert!(
+        err.contains("configuration key `top`: invalid value \"many\""),
+        "{err}"
+    );
+    let out = stdout(&output);
+    assert!(out.contains("refused: "), "{out}");
+    assert!(out.contains("init failed"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("inventory ")), "{out}");
+
+    // A broken file: one line naming the file, nothing run.
+    std::fs::write(config.path(), "[plugins.wordfreq\ntop = 3\n").unwrap();
+    let output = plughost(dir.path())
+        .arg("--config")
+        .arg(config.path())
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "plughost: invalid configuration in {}: ",
+            config.path().display()
+        )),
+        "{err}"
+    );
+    assert!(stdout(&output).is_empty());
 }
 
 #[test]

@@ -33,12 +33,17 @@ fn host() -> MockHost {
 fn lists_every_plugin_and_its_commands() {
     let host = host();
     let version = env!("CARGO_PKG_VERSION");
+    let abi = format!(
+        "{}.{}",
+        plugin_api::abi::PH_ABI_VERSION_MAJOR,
+        plugin_api::abi::PH_ABI_VERSION_MINOR
+    );
     assert_eq!(
         host.run("plugins", &[]).unwrap(),
         format!(
-            "inventory {version} (ABI 1.0): Lists the loaded plugins and their commands\n    \
+            "inventory {version} (ABI {abi}): Lists the loaded plugins and their commands\n    \
              plugins [--limit N]: Print every loaded plugin and its commands\n\
-             neighbour 2.0.0 (ABI 1.0): Lives next door\n    \
+             neighbour 2.0.0 (ABI {abi}): Lives next door\n    \
              knock TIMES: Knocks\n    \
              wave\n"
         )

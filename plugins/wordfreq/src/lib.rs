@@ -1,10 +1,12 @@
 //! `wordfreq`: counts the most frequent words of text files.
 //!
-//! Command `wordfreq [--top N] FILE...` prints the N (default 10) most frequent words over all
-//! files, one per line as `COUNT<TAB>WORD`, most frequent first, ties in alphabetical order. A word
+//! Command `wordfreq [--top N] FILE...` prints the N most frequent words over all files, one per line as `COUNT<TAB>WORD`, most frequent first, ties in alphabetical order. A word
 //! is a maximal run of Unicode alphanumeric characters (`char::is_alphanumeric`), lowercased. Files
 //! are streamed in fixed-size chunks, so memory grows with the number of distinct words, not with
 //! the size of the input. Bytes that are not valid UTF-8 separate words.
+//!
+//! N is 10 unless the plugin's configuration sets `top` (with `plughost --config FILE`, a file
+//! holding `[plugins.wordfreq]` and `top = 20`); `--top` overrides both.
 //!
 //! When done it publishes an event on [`TOTALS_TOPIC`] whose payload is
 //! `files=F words=W distinct=D bytes=B`.
@@ -17,7 +19,7 @@ use rustc_hash::FxHashMap;
 /// The topic of the event published after each run.
 pub const TOTALS_TOPIC: &str = "wordfreq.totals";
 
-/// How many words are printed when `--top` is not given.
+/// How many words are printed when neither `--top` nor the configuration's `top` says.
 pub const DEFAULT_TOP: usize = 10;
 
 /// Input is read in chunks of this many bytes.
@@ -32,12 +34,13 @@ impl Plugin for WordFreq {
     const DESCRIPTION: &'static str = "Counts the most frequent words of text files";
 
     fn init(host: &Host) -> Result<Self, Error> {
+        let default_top = host.config_parse("top")?.unwrap_or(DEFAULT_TOP);
         let publisher = host.clone();
         host.register_command(
             Command::new("wordfreq")
                 .about("Print the most frequent words of FILEs as COUNT<TAB>WORD")
                 .usage("[--top N] FILE..."),
-            move |args, out| run(&publisher, args, out),
+            move |args, out| run(&publisher, default_top, args, out),
         )?;
         Ok(WordFreq)
     }
@@ -52,8 +55,8 @@ struct Args<'a> {
     files: Vec<&'a str>,
 }
 
-fn parse_args<'a>(args: &[&'a str]) -> Result<Args<'a>, Error> {
-    let mut top = DEFAULT_TOP;
+/// The command's arguments; `top` is the number of words when `--top` is not given.
+fn parse_args<'a>(args: &[&'a str], mut top: usize) -> Result<Args<'a>, Error> {
     let mut files = Vec::new();
     let mut rest = args.iter();
     let mut options_done = false;
@@ -261,8 +264,8 @@ fn utf8_sequence_len(first: u8) -> usize {
     }
 }
 
-fn run(host: &Host, args: &[&str], out: &mut Output<'_>) -> Result<(), Error> {
-    let args = parse_args(args)?;
+fn run(host: &Host, default_top: usize, args: &[&str], out: &mut Output<'_>) -> Result<(), Error> {
+    let args = parse_args(args, default_top)?;
     let mut counter = Counter::new();
     for file in &args.files {
         let reader = std::fs::File::open(file).map_err(|e| Error::new(format!("{file}: {e}")))?;
@@ -386,17 +389,22 @@ mod tests {
     #[test]
     fn argument_parsing() {
         assert_eq!(
-            parse_args(&["--top", "3", "a.txt", "b.txt"]).unwrap(),
+            parse_args(&["--top", "3", "a.txt", "b.txt"], DEFAULT_TOP).unwrap(),
             Args {
                 top: 3,
                 files: vec!["a.txt", "b.txt"]
             }
         );
-        assert_eq!(parse_args(&["--top=5", "a"]).unwrap().top, 5);
-        assert_eq!(parse_args(&["--", "--top"]).unwrap().files, vec!["--top"]);
-        assert!(parse_args(&[]).is_err());
-        assert!(parse_args(&["--top", "x", "a"]).is_err());
-        assert!(parse_args(&["--top"]).is_err());
-        assert!(parse_args(&["--bogus", "a"]).is_err());
+        assert_eq!(parse_args(&["--top=5", "a"], DEFAULT_TOP).unwrap().top, 5);
+        assert_eq!(
+            parse_args(&["--", "--top"], DEFAULT_TOP).unwrap().files,
+            vec!["--top"]
+        );
+        assert_eq!(parse_args(&["a"], 20).unwrap().top, 20);
+        assert_eq!(parse_args(&["--top", "3", "a"], 20).unwrap().top, 3);
+        assert!(parse_args(&[], DEFAULT_TOP).is_err());
+        assert!(parse_args(&["--top", "x", "a"], DEFAULT_TOP).is_err());
+        assert!(parse_args(&["--top"], DEFAULT_TOP).is_err());
+        assert!(parse_args(&["--bogus", "a"], DEFAULT_TOP).is_err());
     }
 }

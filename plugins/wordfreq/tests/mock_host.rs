@@ -89,3 +89,34 @@ fn shutdown_ends_every_registration() {
         PhResult::NotFound
     );
 }
+
+#[test]
+fn the_configuration_sets_the_default_top() {
+    let text = file("a a a b b c");
+    let path = text.path().to_str().unwrap();
+    let mut host = MockHost::new();
+    host.set_config("wordfreq", "top", "2");
+    host.load::<WordFreq>().unwrap();
+    assert_eq!(host.run("wordfreq", &[path]).unwrap(), "3\ta\n2\tb\n");
+    assert_eq!(
+        host.run("wordfreq", &["--top", "1", path]).unwrap(),
+        "3\ta\n"
+    );
+
+    let mut host = MockHost::new();
+    host.set_config("wordfreq", "top", "many");
+    let error = host.load::<WordFreq>().unwrap_err();
+    assert_eq!(error.code(), PhResult::InvalidArgument);
+    assert!(
+        error.message().contains("init failed"),
+        "{}",
+        error.message()
+    );
+    let logs = host.logs();
+    assert!(
+        logs.iter().any(|r| r
+            .message
+            .contains("configuration key `top`: invalid value \"many\"")),
+        "{logs:?}"
+    );
+}
