@@ -152,7 +152,7 @@ fn check(path: &Path, seen: &mut Inspection) -> Result<Candidate, LoadErrorKind>
             host_minor: PH_ABI_VERSION_MINOR,
         });
     }
-    let layout = check_layout(&library)?;
+    let layout = check_layout(&library, minor)?;
     seen.layout = Some(layout);
     check_size(
         "the descriptor",
@@ -363,8 +363,9 @@ fn open_library(path: &Path) -> Result<libloading::Library, LoadErrorKind> {
     })
 }
 
-/// Checks abi_stable's type layout if the library carries it.
-fn check_layout(library: &libloading::Library) -> Result<LayoutCheck, LoadErrorKind> {
+/// Checks abi_stable's type layout if the library carries it, against the layout of the ABI minor
+/// version the plugin declares (see [`plugin_api::layout::v1_0`]).
+fn check_layout(library: &libloading::Library, minor: u16) -> Result<LayoutCheck, LoadErrorKind> {
     let symbol = symbol_name(ROOT_MODULE_SYMBOL);
     // SAFETY: abi_stable's root-module symbol is a static whose address is the library header;
     // reading it as `AbiHeaderRef` is exactly what abi_stable's own loader does, and `upgrade`
@@ -382,9 +383,15 @@ fn check_layout(library: &libloading::Library) -> Result<LayoutCheck, LoadErrorK
         }
     };
     let header = header.upgrade().map_err(layout_error)?;
-    header
-        .check_layout::<PluginModuleRef>()
-        .map_err(layout_error)?;
+    // Each minor version before the host's needs its frozen layout here.
+    const _: () = assert!(PH_ABI_VERSION_MINOR == 1, "add the layout of the previous minor");
+    match minor {
+        0 => header
+            .check_layout::<plugin_api::layout::v1_0::PluginModuleRef>()
+            .map(drop),
+        _ => header.check_layout::<PluginModuleRef>().map(drop),
+    }
+    .map_err(layout_error)?;
     debug_assert_eq!(PluginModuleRef::NAME, "plughost_plugin");
     Ok(LayoutCheck::Passed)
 }

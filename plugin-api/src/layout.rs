@@ -4,8 +4,9 @@
 //! [`PluginModule`]. Its only field is the plugin's entry point, whose return type leads to every
 //! other ABI type, so abi_stable's layout data for it describes the layout of the whole ABI (field
 //! names, types, sizes, alignments, function signatures) as the plugin was compiled. The host
-//! compares it with its own before it calls any plugin code, and refuses a plugin built against a
-//! different layout.
+//! compares it with the layout of the ABI minor version the plugin declares (its own, or a frozen
+//! older one such as [`v1_0`]) before it calls any plugin code, and refuses a plugin built against
+//! a different layout.
 //!
 //! Plugins written in C do not carry this data: for them the host checks the ABI version and the
 //! `struct_size` fields only.
@@ -32,6 +33,142 @@ impl RootModule for PluginModuleRef {
     const BASE_NAME: &'static str = "plughost_plugin";
     const NAME: &'static str = "plughost_plugin";
     const VERSION_STRINGS: VersionStrings = abi_stable::package_version_strings!();
+}
+
+/// The type layout of ABI 1.0, frozen, for Rust plugins built against it.
+///
+/// A minor version adds fields at the end of a table the host fills (1.1 added
+/// [`crate::abi::PhHostServices::config_get`]). Tables have their size and version, so a plugin
+/// of an older minor reads a newer host's table correctly; but abi_stable's layout check compares
+/// whole types, and the host-services table is part of the layout a Rust plugin carries (through
+/// `init`'s signature). The host therefore checks a Rust plugin that declares minor 0 against this
+/// copy of the 1.0 types: each has the name, fields and types it had in 1.0 (abi_stable compares
+/// names, not module paths). The other ABI types have not changed since 1.0 and are shared.
+///
+/// Never edit these types: they describe what plugins built against 1.0 carry. The fields are
+/// documented on the current types of [`crate::abi`].
+#[allow(missing_docs)]
+pub mod v1_0 {
+    use std::ffi::c_void;
+
+    use abi_stable::library::RootModule;
+    use abi_stable::sabi_types::VersionStrings;
+    use abi_stable::StableAbi;
+
+    use crate::abi::{
+        PhBytes, PhCommandCallback, PhCommandInfoCallback, PhDestroyCallback,
+        PhEnumerateCommandsFn, PhEventCallback, PhHandle, PhHostContext, PhPluginInfoCallback,
+        PhResultCode, PhShutdownFn, PhStr,
+    };
+
+    #[repr(C)]
+    #[derive(StableAbi)]
+    pub struct PhHostServices {
+        pub abi_major: u16,
+        pub abi_minor: u16,
+        pub struct_size: u32,
+
+        pub log: unsafe extern "C" fn(
+            ctx: *mut PhHostContext,
+            level: u32,
+            target: PhStr,
+            message: PhStr,
+        ) -> PhResultCode,
+
+        pub log_max_level: unsafe extern "C" fn(ctx: *mut PhHostContext) -> u32,
+
+        pub register_command: unsafe extern "C" fn(
+            ctx: *mut PhHostContext,
+            name: PhStr,
+            callback: Option<PhCommandCallback>,
+            user_data: *mut c_void,
+            destroy: Option<PhDestroyCallback>,
+            out_handle: *mut PhHandle,
+        ) -> PhResultCode,
+
+        pub unregister:
+            unsafe extern "C" fn(ctx: *mut PhHostContext, handle: PhHandle) -> PhResultCode,
+
+        pub subscribe: unsafe extern "C" fn(
+            ctx: *mut PhHostContext,
+            topic: PhStr,
+            callback: Option<PhEventCallback>,
+            user_data: *mut c_void,
+            destroy: Option<PhDestroyCallback>,
+            out_handle: *mut PhHandle,
+        ) -> PhResultCode,
+
+        pub publish: unsafe extern "C" fn(
+            ctx: *mut PhHostContext,
+            topic: PhStr,
+            payload: PhBytes,
+        ) -> PhResultCode,
+
+        pub enumerate_plugins: unsafe extern "C" fn(
+            ctx: *mut PhHostContext,
+            callback: Option<PhPluginInfoCallback>,
+            user_data: *mut c_void,
+        ) -> PhResultCode,
+
+        pub enumerate_commands: unsafe extern "C" fn(
+            ctx: *mut PhHostContext,
+            plugin_name: PhStr,
+            callback: Option<PhCommandInfoCallback>,
+            user_data: *mut c_void,
+        ) -> PhResultCode,
+    }
+
+    #[repr(transparent)]
+    #[derive(StableAbi, Clone, Copy)]
+    pub struct PhInitFn(
+        pub  unsafe extern "C" fn(
+            ctx: *mut PhHostContext,
+            host: *const PhHostServices,
+            out_plugin_data: *mut *mut c_void,
+        ) -> PhResultCode,
+    );
+
+    #[repr(C)]
+    #[derive(StableAbi)]
+    pub struct PhPluginVtable {
+        pub struct_size: u32,
+        pub init: Option<PhInitFn>,
+        pub shutdown: Option<PhShutdownFn>,
+        pub enumerate_commands: Option<PhEnumerateCommandsFn>,
+    }
+
+    #[repr(C)]
+    #[derive(StableAbi)]
+    pub struct PhPluginDescriptor {
+        pub abi_major: u16,
+        pub abi_minor: u16,
+        pub struct_size: u32,
+        pub name: PhStr,
+        pub version: PhStr,
+        pub description: PhStr,
+        pub vtable: *const PhPluginVtable,
+    }
+
+    #[repr(transparent)]
+    #[derive(StableAbi, Clone, Copy)]
+    pub struct PhEntryPoint(pub unsafe extern "C" fn() -> *const PhPluginDescriptor);
+
+    /// The root module of a Rust plugin built against ABI 1.0.
+    #[repr(C)]
+    #[derive(StableAbi)]
+    #[sabi(kind(Prefix(prefix_ref = PluginModuleRef)))]
+    #[sabi(missing_field(panic))]
+    pub struct PluginModule {
+        #[sabi(last_prefix_field)]
+        pub entry: PhEntryPoint,
+    }
+
+    impl RootModule for PluginModuleRef {
+        abi_stable::declare_root_module_statics! {PluginModuleRef}
+        const BASE_NAME: &'static str = "plughost_plugin";
+        const NAME: &'static str = "plughost_plugin";
+        const VERSION_STRINGS: VersionStrings = abi_stable::package_version_strings!();
+    }
 }
 
 /// The symbol under which abi_stable looks for the root module. [`crate::export_plugin!`] writes it

@@ -21,7 +21,10 @@ const PACKAGES: &[&str] = &[
 ];
 
 /// Test plugins that are their own cargo workspace (see their manifests), built separately.
-const SEPARATE_WORKSPACES: &[&str] = &["tests/fixtures/layout-mismatch/Cargo.toml"];
+const SEPARATE_WORKSPACES: &[&str] = &[
+    "tests/fixtures/layout-mismatch/Cargo.toml",
+    "tests/fixtures/abi-1.0/Cargo.toml",
+];
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {

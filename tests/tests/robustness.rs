@@ -233,9 +233,7 @@ fn abi_minor_newer_than_the_host() {
     );
 }
 
-/// Every minor version up to the host's loads: a C plugin built for 1.0 loads in a 1.1 host. (A
-/// Rust plugin also carries abi_stable's type layout, which grows with the host-services table:
-/// one built for an older minor is refused by the layout check and must be rebuilt.)
+/// Every minor version up to the host's loads: a C plugin built for 1.0 loads in a 1.1 host.
 #[test]
 fn abi_minor_up_to_the_host_loads() {
     const {
@@ -255,6 +253,31 @@ fn abi_minor_up_to_the_host_loads() {
         assert_eq!(out, b"ok\n");
         assert_eq!(host.plugins()[0].layout, plughost::LayoutCheck::NotCarried);
     }
+}
+
+/// A Rust plugin built against ABI 1.0 carries the 1.0 type layout, whose host-services table is
+/// smaller: the host checks it against its frozen copy of that layout, loads it, and the plugin
+/// reads the newer host's table as far as 1.0 defines it.
+#[test]
+fn rust_plugin_built_for_an_older_minor_loads() {
+    let dir = plugins_dir(&["probe", "abi_1_0"]);
+    let (host, refused) = load(dir.path());
+    assert!(refused.is_empty(), "{refused:?}");
+    let plugin = host
+        .plugins()
+        .into_iter()
+        .find(|p| p.name == "abi-1-0")
+        .expect("the 1.0 plugin is loaded");
+    assert_eq!(plugin.abi_version, (1, 0));
+    assert_eq!(plugin.layout, plughost::LayoutCheck::Passed);
+    let mut out = Vec::new();
+    host.run_command("abi10-ok", &[] as &[&str], &mut out)
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        format!("plugin 1.0 host {}\n", integration_tests::abi_version())
+    );
+    assert_probe_works(&host);
 }
 
 #[test]
