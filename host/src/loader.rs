@@ -384,7 +384,10 @@ fn check_layout(library: &libloading::Library, minor: u16) -> Result<LayoutCheck
     };
     let header = header.upgrade().map_err(layout_error)?;
     // Each minor version before the host's needs its frozen layout here.
-    const _: () = assert!(PH_ABI_VERSION_MINOR == 1, "add the layout of the previous minor");
+    const _: () = assert!(
+        PH_ABI_VERSION_MINOR == 1,
+        "add the layout of the previous minor"
+    );
     match minor {
         0 => header
             .check_layout::<plugin_api::layout::v1_0::PluginModuleRef>()

@@ -726,6 +726,8 @@ fn list_reports_each_bad_file_and_strict_fails() {
     let output = plughost(d).arg("list").output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let out = stdout(&output);
+    // The whole listing, for `cargo test -- --nocapture`.
+    println!("{out}");
     let refused: Vec<&str> = out.lines().filter(|l| l.starts_with("refused: ")).collect();
     assert_eq!(refused.len(), bad.len(), "{out}");
     for file in &bad {
