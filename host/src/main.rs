@@ -276,7 +276,15 @@ fn inspect(file: &std::path::Path) -> ExitCode {
         row("descriptor", format!("{size} bytes"));
     }
     match seen.layout {
-        Some(LayoutCheck::Passed) => row("type layout", "matches the host's (abi_stable)".into()),
+        Some(LayoutCheck::Passed) => row(
+            "type layout",
+            match seen.abi_version {
+                Some((major, minor)) if minor < PH_ABI_VERSION_MINOR => {
+                    format!("matches ABI {major}.{minor}'s, as the host keeps it (abi_stable)")
+                }
+                _ => "matches the host's (abi_stable)".into(),
+            },
+        ),
         Some(LayoutCheck::NotCarried) => row(
             "type layout",
             "not carried (a C plugin: ABI version and sizes checked only)".into(),

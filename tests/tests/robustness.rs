@@ -278,6 +278,17 @@ fn rust_plugin_built_for_an_older_minor_loads() {
         format!("plugin 1.0 host {}\n", integration_tests::abi_version())
     );
     assert_probe_works(&host);
+    let output = plughost(dir.path())
+        .arg("inspect")
+        .arg(dir.path().join(library_file("abi_1_0")))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("type layout:        matches ABI 1.0's, as the host keeps it"),
+        "{}",
+        stdout(&output)
+    );
 }
 
 #[test]
