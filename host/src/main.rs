@@ -159,17 +159,17 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         None => default_plugins_dir()?,
     };
     let mut host = PluginHost::new();
-    let config = match &cli.config {
-        Some(path) => Some(plughost::Config::load(path).map_err(|e| e.to_string())?),
-        None => None,
-    };
-    if let Some(config) = &config {
-        host.set_config(config.clone());
+    // The plugins the configuration has settings for, to report those that do not load.
+    let mut configured = Vec::new();
+    if let Some(path) = &cli.config {
+        let config = plughost::Config::load(path).map_err(|e| e.to_string())?;
+        configured = config.plugin_names().map(str::to_owned).collect();
+        host.set_config(config);
     }
     host.load_dir(&dir).map_err(|e| e.to_string())?;
-    if let Some(config) = &config {
+    if !configured.is_empty() {
         let loaded = host.plugins();
-        for name in config.plugin_names() {
+        for name in configured {
             if !loaded.iter().any(|p| p.name == name) {
                 log::warn!("the configuration has settings for `{name}`, which did not load");
             }

@@ -741,8 +741,8 @@ impl Host {
         let services = self.link.services()?;
         let needed = std::mem::offset_of!(PhHostServices, config_get)
             + std::mem::size_of_val(&services.config_get);
-        if services.abi_minor < 1 || (services.struct_size as usize) < needed {
-            // A host of ABI 1.0 has no configuration service.
+        if (services.struct_size as usize) < needed {
+            // A host of ABI 1.0: its table ends before the configuration service.
             return Ok(None);
         }
         let mut value = PhStr::EMPTY;
