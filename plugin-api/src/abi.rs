@@ -59,6 +59,17 @@ pub const PH_ENTRY_POINT_SYMBOL: &str = "plughost_plugin_entry";
 /// The longest plugin name or command name, in bytes.
 pub const PH_MAX_NAME_LEN: usize = 64;
 
+/// The longest plugin version string ([`PhPluginDescriptor::version`]), in bytes. A longer one
+/// refuses the plugin.
+pub const PH_MAX_VERSION_LEN: usize = 64;
+
+/// The longest plugin or command description, in bytes (4 KiB). A longer plugin description
+/// refuses the plugin; a longer command description refuses the registration.
+pub const PH_MAX_DESCRIPTION_LEN: usize = 4096;
+
+/// The longest command usage text ([`PhCommandInfo::usage`]), in bytes (4 KiB).
+pub const PH_MAX_USAGE_LEN: usize = 4096;
+
 /// The longest event topic, in bytes.
 pub const PH_MAX_TOPIC_LEN: usize = 128;
 
