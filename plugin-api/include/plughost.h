@@ -40,6 +40,23 @@
 #define PH_MAX_NAME_LEN 64
 
 /**
+ * The longest plugin version string (`PhPluginDescriptor::version`), in bytes. A longer one
+ * refuses the plugin.
+ */
+#define PH_MAX_VERSION_LEN 64
+
+/**
+ * The longest plugin or command description, in bytes (4 KiB). A longer plugin description
+ * refuses the plugin; a longer command description refuses the registration.
+ */
+#define PH_MAX_DESCRIPTION_LEN 4096
+
+/**
+ * The longest command usage text (`PhCommandInfo::usage`), in bytes (4 KiB).
+ */
+#define PH_MAX_USAGE_LEN 4096
+
+/**
  * The longest event topic, in bytes.
  */
 #define PH_MAX_TOPIC_LEN 128
