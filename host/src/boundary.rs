@@ -1,22 +1,37 @@
-//! The host side's one FFI boundary: every host service body runs in [`guard`].
+//! The host side's one FFI boundary: every host service body runs in [`guard`], the host's only
+//! `catch_unwind`.
 
+use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Runs `f`, the body of an `extern "C"` host function, and stops any panic here.
 ///
 /// A panic is logged as an error naming `what`, and `on_panic` is returned to the plugin; it never
-/// unwinds into plugin code (since Rust 1.81 that would abort the process).
+/// unwinds into plugin code (since Rust 1.81 that would abort the process), not even when the
+/// panic's payload panics again as it is dropped (that second payload is leaked).
 pub(crate) fn guard<R>(what: &str, on_panic: R, f: impl FnOnce() -> R) -> R {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(value) => value,
         Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("(no message)");
-            log::error!("internal error: panic in host service {what}: {message}");
+            log::error!(
+                "internal error: panic in host service {what}: {}",
+                panic_message(payload.as_ref())
+            );
+            if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+                std::mem::forget(again);
+            }
             on_panic
         }
+    }
+}
+
+/// The message of a panic payload (`panic!` with a literal or a formatted string).
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "(no message)"
     }
 }

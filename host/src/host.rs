@@ -6,16 +6,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use plugin_api::abi::{
-    PhBytes, PhCommandCallback, PhCommandInfo, PhCommandInfoCallback, PhCommandOutput,
-    PhHostContext, PhResult, PhResultCode, PhSetErrorFn, PhStr, PhWriteFn,
+    PhBytes, PhCommandCallback, PhCommandOutput, PhHostContext, PhResult, PhResultCode,
+    PhSetErrorFn, PhStr, PhWriteFn,
 };
 use plugin_api::{CommandInfo, PluginInfo};
 
 use crate::boundary::guard;
 use crate::config::Config;
+use crate::context::{PluginContext, PluginState};
 use crate::error::{CommandError, DiscoverError, HostError, LoadError, LoadErrorKind};
 use crate::loader::{self, LayoutCheck};
-use crate::registry::{LockExt, PluginContext, PluginState, Registration, Shared};
+use crate::registry::{LockExt, Registration, Shared};
 use crate::services::HOST_SERVICES;
 
 /// A plugin host: loads plugin libraries, gives them the host services, runs their commands and
@@ -26,7 +27,10 @@ use crate::services::HOST_SERVICES;
 /// run and events published from any thread, concurrently.
 ///
 /// Dropping the host shuts its plugins down, in reverse load order. Libraries stay loaded until
-/// the process exits (see [`PluginHost::load`]).
+/// the process exits (see [`PluginHost::load`]), and so does each plugin's host context: a
+/// plugin thread that calls a host service after the host is gone gets `SHUT_DOWN`. Each load
+/// therefore keeps a few hundred bytes (the context: names, configuration) for the rest of the
+/// process, beside the mapped library.
 ///
 /// # Examples
 ///
@@ -91,6 +95,7 @@ impl Default for PluginHost {
 impl PluginHost {
     /// A host with no plugins.
     pub fn new() -> PluginHost {
+        crate::quiesce::init();
         PluginHost {
             shared: Arc::new(Shared::new()),
             loaded: Vec::new(),
@@ -147,13 +152,13 @@ impl PluginHost {
         }
         let layout = candidate.layout;
         let settings = self.config.settings(&candidate.info.name);
-        let context = Arc::new(PluginContext::new(
+        let context = PluginContext::new(
             Arc::clone(&self.shared),
             candidate.descriptor,
             candidate.info,
             layout,
             settings,
-        ));
+        );
         let Some(init) = context.vtable().init else {
             return Err(refuse(LoadErrorKind::MissingFunction("init")));
         };
@@ -223,11 +228,7 @@ impl PluginHost {
                     layout: p.layout,
                     state: p.state(),
                     commands,
-                    fault: p
-                        .fault_reason
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .clone(),
+                    fault: p.fault_reason(),
                 }
             })
             .collect()
@@ -249,13 +250,15 @@ impl PluginHost {
         }
     }
 
-    /// Asks the plugin named `plugin` to enumerate its commands: `f` is called once per command
-    /// until it returns `false`.
+    /// Enumerates the commands of the plugin named `plugin` from the host's records, in
+    /// registration order: `f` is called once per command until it returns `false`. Only commands
+    /// the plugin registered are listed (see the ABI's `enumerate_commands`).
     ///
     /// # Errors
     ///
     /// [`HostError::UnknownPlugin`] if no active plugin has that name; [`HostError::Code`] if
-    /// the plugin's enumeration failed (a panic faults the plugin).
+    /// an older plugin's enumeration failed (a panic faults the plugin), or for enumerations
+    /// nested too deeply.
     pub fn enumerate_commands<F>(&self, plugin: &str, mut f: F) -> Result<(), HostError>
     where
         F: FnMut(&CommandInfo<'_>) -> bool,
@@ -267,11 +270,7 @@ impl PluginHost {
             .find(|p| p.name == plugin)
             .ok_or_else(|| HostError::UnknownPlugin(plugin.to_owned()))?;
         self.shared
-            .enumerate_commands_of(
-                &target,
-                PhCommandInfoCallback(command_info_trampoline::<F>),
-                (&mut f as *mut F).cast(),
-            )
+            .enumerate_commands_of(&target, &mut f)
             .map_err(|code| HostError::Code {
                 operation: format!("enumerate_commands({plugin:?})"),
                 code,
@@ -361,8 +360,10 @@ impl PluginHost {
             })
     }
 
-    /// Shuts every active plugin down, in reverse load order: its `shutdown` runs, then its
-    /// remaining registrations are removed. Faulted plugins get no call. Idempotent.
+    /// Shuts every active plugin down, in reverse load order: no new call reaches the plugin,
+    /// the calls under way on other threads (plugin threads publishing, for example) are waited
+    /// for, its `shutdown` runs, then its remaining registrations are removed. Faulted plugins get
+    /// no call. Idempotent.
     pub fn shutdown(&mut self) {
         for plugin in self.loaded.iter().rev() {
             if !plugin.begin_shutdown() {
@@ -372,6 +373,8 @@ impl PluginHost {
                 .plugins
                 .write_or_recover()
                 .retain(|p| !Arc::ptr_eq(p, plugin));
+            // Every call that could still pass the plugin data or call the plugin has returned.
+            crate::quiesce::synchronize(&format_args!("shutdown of plugin `{}`", plugin.name));
             if let Some(shutdown) = plugin.vtable().shutdown {
                 // SAFETY: the plugin's own function with the data its `init` returned, called
                 // once (`begin_shutdown` succeeds once).
@@ -477,6 +480,7 @@ fn call_command(
     out: &mut dyn Write,
 ) -> Result<(), CommandError> {
     let mut sink = Sink {
+        thread: crate::quiesce::thread_id(),
         out,
         error: None,
         io_error: None,
@@ -531,7 +535,12 @@ fn command_failed(
 }
 
 /// Where a command's output goes during [`PluginHost::run_command`].
+///
+/// Only the thread that runs the command may use it (the ABI's thread rule of
+/// `PhCommandOutput`): `thread` is that thread, set before the call and never changed, so any
+/// thread may read it; everything else belongs to that thread.
 struct Sink<'a> {
+    thread: usize,
     out: &'a mut dyn Write,
     error: Option<String>,
     io_error: Option<std::io::Error>,
@@ -539,9 +548,11 @@ struct Sink<'a> {
 
 unsafe extern "C" fn sink_write(context: *mut c_void, bytes: PhBytes) -> PhResultCode {
     guard("output write", PhResult::Panicked.code(), || {
-        // SAFETY: `context` is the `Sink` of the running command, which `run_command` does not
-        // touch until the command returns.
-        let sink = unsafe { &mut *context.cast::<Sink<'_>>() };
+        // SAFETY: `context` is the `Sink` of the running command, alive until it returns (the
+        // ABI's contract), on this thread or another.
+        let Some(sink) = (unsafe { own_sink(context) }) else {
+            return PhResult::WrongThread.code();
+        };
         if sink.io_error.is_some() {
             return PhResult::Io.code();
         }
@@ -563,40 +574,29 @@ unsafe extern "C" fn sink_write(context: *mut c_void, bytes: PhBytes) -> PhResul
 unsafe extern "C" fn sink_set_error(context: *mut c_void, message: PhStr) {
     guard("output set_error", (), || {
         // SAFETY: as in `sink_write`.
-        let sink = unsafe { &mut *context.cast::<Sink<'_>>() };
+        let Some(sink) = (unsafe { own_sink(context) }) else {
+            return;
+        };
         // SAFETY: the plugin passes a view valid for the call.
         let message = unsafe { message.to_str() }.unwrap_or("<invalid UTF-8 error message>");
         sink.error = Some(message.to_owned());
     })
 }
 
-/// The host's callback for a plugin's command enumeration: forwards to the closure `F`.
-unsafe extern "C" fn command_info_trampoline<F>(
-    user_data: *mut c_void,
-    info: *const PhCommandInfo,
-) -> bool
-where
-    F: FnMut(&CommandInfo<'_>) -> bool,
-{
-    guard("command enumeration callback", false, || {
-        // SAFETY: `user_data` is the `F` on the stack of `PluginHost::enumerate_commands`,
-        // which is waiting for the enumeration to return.
-        let f = unsafe { &mut *user_data.cast::<F>() };
-        // SAFETY: the plugin passes a valid info, or NULL, for the duration of the call.
-        let Some(info) = (unsafe { info.as_ref() }) else {
-            return false;
-        };
-        if (info.struct_size as usize) < std::mem::size_of::<PhCommandInfo>() {
-            return true;
-        }
-        let read = |s: PhStr| {
-            // SAFETY: the plugin's strings are valid for the call.
-            unsafe { s.to_str() }.unwrap_or("<invalid UTF-8>")
-        };
-        f(&CommandInfo {
-            name: read(info.name),
-            description: read(info.description),
-            usage: read(info.usage),
-        })
-    })
+/// The sink behind an output `context`, if this thread is the command's.
+///
+/// # Safety
+///
+/// `context` must be the `Sink` of a command that is running (on any thread).
+unsafe fn own_sink<'s>(context: *mut c_void) -> Option<&'s mut Sink<'s>> {
+    let sink = context.cast::<Sink<'s>>();
+    // SAFETY: the sink is alive (the caller's contract) and `thread` is never written while the
+    // command runs, so reading it races with nothing.
+    let thread = unsafe { std::ptr::addr_of!((*sink).thread).read() };
+    if thread != crate::quiesce::thread_id() {
+        return None;
+    }
+    // SAFETY: this is the command's thread, which is inside the plugin's call: `call_command`
+    // does not touch the sink until the call returns, so this is the only reference.
+    Some(unsafe { &mut *sink })
 }

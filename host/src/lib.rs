@@ -9,16 +9,20 @@
 
 mod boundary;
 mod config;
+mod context;
 mod error;
+mod events;
 mod host;
 mod loader;
+mod quiesce;
 mod registry;
 mod services;
 pub mod template;
 pub mod validate;
 
 pub use config::{Config, ConfigError};
+pub use context::PluginState;
 pub use error::{CommandError, DiscoverError, HostError, LoadError, LoadErrorKind};
+pub use events::ALL_TOPICS;
 pub use host::{CommandHandle, CommandSummary, PluginHost, PluginSummary};
 pub use loader::{discover, inspect, Inspection, LayoutCheck};
-pub use registry::{PluginState, ALL_TOPICS};

@@ -179,7 +179,13 @@ fn check(path: &Path, seen: &mut Inspection) -> Result<Candidate, LoadErrorKind>
         ("shutdown", vtable.shutdown.is_some()),
         ("enumerate_commands", vtable.enumerate_commands.is_some()),
     ];
-    if let Some((missing, _)) = seen.functions.iter().find(|(_, present)| !present) {
+    // From ABI 1.2 on the host keeps the text of commands itself: `enumerate_commands` is optional.
+    let optional = |function: &str| minor >= 2 && function == "enumerate_commands";
+    if let Some((missing, _)) = seen
+        .functions
+        .iter()
+        .find(|(function, present)| !present && !optional(function))
+    {
         return Err(LoadErrorKind::MissingFunction(missing));
     }
 
@@ -385,12 +391,15 @@ fn check_layout(library: &libloading::Library, minor: u16) -> Result<LayoutCheck
     let header = header.upgrade().map_err(layout_error)?;
     // Each minor version before the host's needs its frozen layout here.
     const _: () = assert!(
-        PH_ABI_VERSION_MINOR == 1,
+        PH_ABI_VERSION_MINOR == 2,
         "add the layout of the previous minor"
     );
     match minor {
         0 => header
             .check_layout::<plugin_api::layout::v1_0::PluginModuleRef>()
+            .map(drop),
+        1 => header
+            .check_layout::<plugin_api::layout::v1_1::PluginModuleRef>()
             .map(drop),
         _ => header.check_layout::<PluginModuleRef>().map(drop),
     }

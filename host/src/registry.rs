@@ -1,30 +1,36 @@
-//! The host's shared state: plugins, commands and subscriptions, and the dispatch of callbacks.
+//! The host's registry: which plugins are active, which commands and subscriptions they hold,
+//! and the dispatch of command enumerations. Events are routed by [`crate::events`].
 //!
 //! Locks are held only to read or change the maps, never while plugin code runs: dispatch copies
 //! an `Arc` out of the map and calls through it, so a callback may call any host service
 //! (reentrancy) and other threads keep going (thread safety).
 //!
-//! Events are routed through one immutable snapshot, [`Routes`], behind an [`ArcSwap`]: a publish
-//! takes no lock and writes no memory shared with other threads (arc-swap records its reference
-//! in a slot of its own thread), so publishes on several threads scale; a subscribe or unregister
-//! builds a new snapshot under `routes_writer` and swaps it in. Registrations are rare and
-//! publishes frequent, so the copy is paid where it is cheap.
+//! # Registrations and the end of a plugin
+//!
+//! A registration checks its plugin's state while holding the handle map's lock, and
+//! [`Shared::remove_all_of`] takes that lock after the state changed: so a registration made on
+//! any thread either lands before the removal (and is removed with the others) or sees the new
+//! state and is refused. None is left behind. A registration's `destroy` runs exactly once: when
+//! its last reference is dropped after it was removed, or, for a refused registration of a plugin
+//! of ABI 1.2 or later, before the registering call returns.
 
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::c_void;
-
-use std::hash::BuildHasher;
-
-use arc_swap::ArcSwap;
-use rustc_hash::{FxBuildHasher, FxHashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use rustc_hash::FxHashMap;
+
 use plugin_api::abi::{
-    PhBytes, PhCommandCallback, PhDestroyCallback, PhEventCallback, PhHandle, PhPluginDescriptor,
-    PhResult, PhStr, PH_MAX_EVENT_DEPTH, PH_MAX_REGISTRATIONS_PER_PLUGIN, PH_MAX_TOPIC_LEN,
+    PhCommandCallback, PhCommandInfo, PhCommandInfoCallback, PhDestroyCallback, PhEventCallback,
+    PhHandle, PhResult, PhResultCode, PhStr, PH_MAX_DESCRIPTION_LEN, PH_MAX_ENUMERATION_DEPTH,
+    PH_MAX_USAGE_LEN,
 };
+use plugin_api::CommandInfo;
+
+use crate::context::{PluginContext, PluginState};
+use crate::events::{Events, ALL_TOPICS};
 
 /// Lock helpers that survive a poisoned lock: the host's maps stay consistent across a panic
 /// because each change is a single insert or remove.
@@ -42,169 +48,6 @@ impl<T> LockExt<T> for RwLock<T> {
     }
 }
 
-/// The life cycle of a plugin, as its host context sees it.
-///
-/// The states are numbered in life-cycle order; the dispatch checks compare the numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum PluginState {
-    /// `init` is running: services work, the plugin is not yet listed.
-    Initializing = 0,
-    /// Initialised and serving.
-    Active = 1,
-    /// `shutdown` is running: no new registrations.
-    ShuttingDown = 2,
-    /// Shut down (or `init` failed): services return `ShutDown`.
-    ShutDown = 3,
-    /// A callback panicked: its registrations were removed and it gets no more calls.
-    Faulted = 4,
-}
-
-impl PluginState {
-    fn from_u8(value: u8) -> PluginState {
-        match value {
-            0 => PluginState::Initializing,
-            1 => PluginState::Active,
-            2 => PluginState::ShuttingDown,
-            3 => PluginState::ShutDown,
-            _ => PluginState::Faulted,
-        }
-    }
-}
-
-/// The host's per-plugin state; a pointer to it is the plugin's `PhHostContext`.
-pub(crate) struct PluginContext {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) name: String,
-    /// The plugin name followed by `::`, for log targets.
-    pub(crate) target_prefix: String,
-    pub(crate) version: String,
-    pub(crate) description: String,
-    pub(crate) path: String,
-    pub(crate) abi_version: (u16, u16),
-    pub(crate) layout: crate::loader::LayoutCheck,
-    state: AtomicU8,
-    /// How many registrations the plugin holds (at most `PH_MAX_REGISTRATIONS_PER_PLUGIN`).
-    registrations: AtomicUsize,
-    /// The descriptor, valid while the library is loaded (the host never unloads it).
-    pub(crate) descriptor: *const PhPluginDescriptor,
-    /// The plugin data returned by `init`.
-    pub(crate) plugin_data: AtomicPtr,
-    /// Why the plugin was faulted, once it is.
-    pub(crate) fault_reason: Mutex<Option<String>>,
-    /// The plugin's configuration: every key (nested ones by dotted path) and its value as text.
-    /// Never changed after creation, so the values' bytes stay put while the context lives.
-    pub(crate) config: std::collections::HashMap<String, Box<str>>,
-}
-
-/// An atomic `*mut c_void`.
-pub(crate) struct AtomicPtr(std::sync::atomic::AtomicPtr<c_void>);
-
-impl AtomicPtr {
-    pub(crate) fn get(&self) -> *mut c_void {
-        self.0.load(Ordering::Acquire)
-    }
-    pub(crate) fn set(&self, value: *mut c_void) {
-        self.0.store(value, Ordering::Release)
-    }
-}
-
-// SAFETY: the descriptor is immutable data owned by a library that is never unloaded, and the
-// plugin data is only passed back to the plugin, whose table functions are thread-safe where the
-// ABI says so; all mutable state is atomic.
-unsafe impl Send for PluginContext {}
-// SAFETY: as above.
-unsafe impl Sync for PluginContext {}
-
-impl PluginContext {
-    pub(crate) fn new(
-        shared: Arc<Shared>,
-        descriptor: *const PhPluginDescriptor,
-        info: crate::loader::DescriptorInfo,
-        layout: crate::loader::LayoutCheck,
-        config: std::collections::HashMap<String, Box<str>>,
-    ) -> PluginContext {
-        PluginContext {
-            shared,
-            target_prefix: format!("{}::", info.name),
-            name: info.name,
-            version: info.version,
-            description: info.description,
-            path: info.path,
-            abi_version: info.abi_version,
-            layout,
-            state: AtomicU8::new(PluginState::Initializing as u8),
-            registrations: AtomicUsize::new(0),
-            descriptor,
-            plugin_data: AtomicPtr(std::sync::atomic::AtomicPtr::new(std::ptr::null_mut())),
-            fault_reason: Mutex::new(None),
-            config,
-        }
-    }
-
-    pub(crate) fn state(&self) -> PluginState {
-        PluginState::from_u8(self.state.load(Ordering::Acquire))
-    }
-
-    pub(crate) fn set_state(&self, state: PluginState) {
-        self.state.store(state as u8, Ordering::Release);
-    }
-
-    /// Moves from `from` to `to`; false if the state was not `from`.
-    fn transition(&self, from: PluginState, to: PluginState) -> bool {
-        self.state
-            .compare_exchange(from as u8, to as u8, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-    }
-
-    /// Ends a successful `init`; false if the plugin faulted meanwhile.
-    pub(crate) fn activate(&self) -> bool {
-        self.transition(PluginState::Initializing, PluginState::Active)
-    }
-
-    /// Starts the shutdown of an active plugin; false if it is not active (shut down, faulted).
-    pub(crate) fn begin_shutdown(&self) -> bool {
-        self.transition(PluginState::Active, PluginState::ShuttingDown)
-    }
-
-    /// Whether the host dispatches to the plugin's callbacks (initialising or active).
-    #[inline]
-    fn receives_calls(&self) -> bool {
-        self.state.load(Ordering::Acquire) <= PluginState::Active as u8
-    }
-
-    /// Whether the plugin may call services (during init, while active, during shutdown).
-    #[inline]
-    pub(crate) fn may_call(&self) -> bool {
-        self.state.load(Ordering::Acquire) <= PluginState::ShuttingDown as u8
-    }
-
-    /// Takes one registration slot of the plugin; fails if it is not serving or at the limit.
-    fn reserve_registration(&self) -> Result<(), PhResult> {
-        if !self.receives_calls() {
-            return Err(PhResult::ShutDown);
-        }
-        let held = self.registrations.fetch_add(1, Ordering::AcqRel);
-        if held >= PH_MAX_REGISTRATIONS_PER_PLUGIN {
-            self.registrations.fetch_sub(1, Ordering::AcqRel);
-            return Err(PhResult::LimitExceeded);
-        }
-        Ok(())
-    }
-
-    /// Gives back `n` registration slots.
-    fn release_registrations(&self, n: usize) {
-        self.registrations.fetch_sub(n, Ordering::AcqRel);
-    }
-
-    /// The plugin's function table.
-    pub(crate) fn vtable(&self) -> &plugin_api::abi::PhPluginVtable {
-        // SAFETY: the loader checked the descriptor and its non-null vtable pointer; both live
-        // as long as the library, which the host never unloads.
-        unsafe { &*(*self.descriptor).vtable }
-    }
-}
-
 /// A callback registered by a plugin: function, user data, destroy, owner.
 pub(crate) struct Registration<C> {
     pub(crate) handle: PhHandle,
@@ -219,23 +62,56 @@ pub(crate) struct Registration<C> {
 // SAFETY: `user_data` is only passed back to the plugin's callbacks, which the ABI requires to
 // be callable from any thread; everything else is immutable or atomic.
 unsafe impl<C: Send> Send for Registration<C> {}
-// SAFETY: as above.
+// SAFETY: shared references read immutable fields or the atomic flag only.
 unsafe impl<C: Sync> Sync for Registration<C> {}
 
 impl<C> Registration<C> {
+    /// A registration of `owner`, not yet in any map. Dropping it runs `destroy`.
+    pub(crate) fn new(
+        handle: PhHandle,
+        owner: Arc<PluginContext>,
+        callback: C,
+        user_data: *mut c_void,
+        destroy: Option<PhDestroyCallback>,
+    ) -> Registration<C> {
+        Registration {
+            handle,
+            owner,
+            callback,
+            user_data,
+            destroy,
+            active: AtomicBool::new(true),
+        }
+    }
+
     /// Whether dispatches call it: not unregistered, and its plugin receives calls.
     #[inline]
     pub(crate) fn is_active(&self) -> bool {
         self.active.load(Ordering::Acquire) && self.owner.receives_calls()
+    }
+
+    pub(crate) fn deactivate(&self) {
+        self.active.store(false, Ordering::Release);
+    }
+
+    /// Refuses the registration with `code`: its user data goes back to the plugin. A plugin of
+    /// ABI 1.2 or later gets `destroy(user_data)` now; an older one frees it itself (its ABI
+    /// said that on error `destroy` is not called).
+    pub(crate) fn refuse(mut self, code: PhResult) -> PhResult {
+        if self.owner.abi_minor() < 2 {
+            self.destroy = None;
+        }
+        drop(self);
+        code
     }
 }
 
 impl<C> Drop for Registration<C> {
     /// The last reference is gone: no dispatch uses the user data any more, so it is released.
     fn drop(&mut self) {
-        if let Some(destroy) = self.destroy {
+        if let Some(destroy) = self.destroy.take() {
             // SAFETY: the plugin gave this destroy function for this user data, and this is the
-            // only call: the registration is dropped once.
+            // only call: `take` leaves `None` behind.
             unsafe { (destroy.0)(self.user_data) };
         }
     }
@@ -248,88 +124,63 @@ enum Entry {
     Subscription(String),
 }
 
-/// A topic's subscribers, in subscription order.
-type Subscribers = Arc<[Arc<Registration<PhEventCallback>>]>;
-
-/// Where events go: one immutable snapshot of every subscriber list.
-#[derive(Clone, Default)]
-struct Routes {
-    /// The subscribers of each topic that has any. Topics are short strings chosen by plugins,
-    /// not by an adversary, so FxHash (a few instructions) rather than SipHash.
-    topics: FxHashMap<Box<str>, Subscribers>,
-    /// Subscribers of every topic (`*`).
-    all: Subscribers,
+/// A registered command: the callback, and the text the host shows for it.
+struct CommandRecord {
+    registration: Arc<Registration<PhCommandCallback>>,
+    description: Box<str>,
+    usage: Box<str>,
+    /// Whether the text came with the registration (ABI 1.2); if not, the host asks the plugin's
+    /// `enumerate_commands` for it.
+    described: bool,
 }
 
-/// A one-hash Bloom filter of the topics that have subscribers (all bits set while anyone
-/// subscribes to `*`): a publish to a topic whose bit is clear reaches nobody, and returns after
-/// a hash and one load of memory that only subscribe and unregister write.
-///
-/// Updated after the routes it describes, with release stores read by acquire loads: a publish
-/// that starts after a subscribe returned sees the new bit, then the new routes.
-#[derive(Default)]
-struct TopicFilter {
-    words: [AtomicU64; TopicFilter::WORDS],
-}
+/// A command as an enumeration lists it: handle (registration order), name, description, usage,
+/// and whether the text is known.
+type Listed = (PhHandle, String, Box<str>, Box<str>, bool);
 
-impl TopicFilter {
-    const WORDS: usize = 4;
-
-    /// The word and bit of `topic`: the top bits of its FxHash.
-    #[inline]
-    fn position(topic: &str) -> (usize, u64) {
-        let bit = (FxBuildHasher.hash_one(topic) >> 56) as usize % (Self::WORDS * 64);
-        (bit / 64, 1 << (bit % 64))
-    }
-
-    /// The bits for `routes`.
-    fn bits_of(routes: &Routes) -> [u64; TopicFilter::WORDS] {
-        if !routes.all.is_empty() {
-            return [u64::MAX; Self::WORDS];
-        }
-        let mut words = [0; Self::WORDS];
-        for topic in routes.topics.keys() {
-            let (word, bit) = Self::position(topic);
-            words[word] |= bit;
-        }
-        words
-    }
-
-    fn store(&self, bits: [u64; TopicFilter::WORDS]) {
-        for (word, bits) in self.words.iter().zip(bits) {
-            word.store(bits, Ordering::Release);
-        }
-    }
-
-    /// False if nobody subscribed to `topic` (nor to `*`) before this call.
-    #[inline]
-    fn may_have_subscribers(&self, topic: &str) -> bool {
-        let (word, bit) = Self::position(topic);
-        self.words[word].load(Ordering::Acquire) & bit != 0
-    }
+/// What a plugin says about a command when it registers it (ABI 1.2), or `None` for the text of
+/// an older plugin's enumeration.
+pub(crate) struct CommandText<'a> {
+    pub(crate) description: &'a str,
+    pub(crate) usage: &'a str,
 }
 
 /// The host state shared by every plugin context.
 pub(crate) struct Shared {
     /// Active plugins, in load order.
     pub(crate) plugins: RwLock<Vec<Arc<PluginContext>>>,
-    commands: RwLock<FxHashMap<String, Arc<Registration<PhCommandCallback>>>>,
-    /// The current routes; replaced whole by subscribe and unregister.
-    routes: ArcSwap<Routes>,
-    /// Held while building and swapping in new routes, so that no change is lost.
-    routes_writer: Mutex<()>,
-    /// Which topics may have subscribers, for publishes that nobody receives.
-    topic_filter: TopicFilter,
+    commands: RwLock<FxHashMap<String, CommandRecord>>,
+    /// Subscriptions and the dispatch of events.
+    pub(crate) events: Events,
+    /// Every registration by handle. Its lock is the outer one: registrations check their
+    /// plugin's state under it (see the module docs).
     handles: Mutex<HashMap<PhHandle, (Arc<PluginContext>, Entry)>>,
     next_handle: AtomicU64,
 }
 
-/// The topic whose subscribers receive every event.
-pub const ALL_TOPICS: &str = "*";
-
 thread_local! {
-    /// How many publishes are nested on this thread.
-    static PUBLISH_DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// How many enumerations are nested on this thread.
+    static ENUMERATION_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// One level of enumeration nesting on this thread; see [`enter_enumeration`].
+struct EnumerationLevel(u32);
+
+impl Drop for EnumerationLevel {
+    fn drop(&mut self) {
+        ENUMERATION_DEPTH.with(|d| d.set(self.0));
+    }
+}
+
+/// Enters one more level of enumeration on this thread, or refuses with `LIMIT_EXCEEDED` beyond
+/// [`PH_MAX_ENUMERATION_DEPTH`] (an enumeration callback that enumerates, without end).
+fn enter_enumeration() -> Result<EnumerationLevel, PhResult> {
+    let depth = ENUMERATION_DEPTH.with(Cell::get);
+    if depth >= PH_MAX_ENUMERATION_DEPTH {
+        return Err(PhResult::LimitExceeded);
+    }
+    ENUMERATION_DEPTH.with(|d| d.set(depth + 1));
+    Ok(EnumerationLevel(depth))
 }
 
 impl Shared {
@@ -337,18 +188,14 @@ impl Shared {
         Shared {
             plugins: RwLock::new(Vec::new()),
             commands: RwLock::new(FxHashMap::default()),
-            routes: ArcSwap::from_pointee(Routes {
-                topics: FxHashMap::default(),
-                all: Arc::new([]),
-            }),
-            routes_writer: Mutex::new(()),
-            topic_filter: TopicFilter::default(),
+            events: Events::new(),
             handles: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
         }
     }
 
-    fn new_handle(&self) -> PhHandle {
+    /// A handle never given before by this host.
+    pub(crate) fn new_handle(&self) -> PhHandle {
         self.next_handle.fetch_add(1, Ordering::Relaxed)
     }
 
@@ -358,103 +205,88 @@ impl Shared {
         self.handles.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers a command for `owner`.
+    /// Registers the command `name` for the registration's owner, with its text (`None` for a
+    /// plugin older than ABI 1.2). On error the registration is refused (see
+    /// [`Registration::refuse`]).
     pub(crate) fn register_command(
         &self,
-        owner: &Arc<PluginContext>,
+        registration: Registration<PhCommandCallback>,
         name: &str,
-        callback: PhCommandCallback,
-        user_data: *mut c_void,
-        destroy: Option<PhDestroyCallback>,
+        text: Option<CommandText<'_>>,
     ) -> Result<PhHandle, PhResult> {
         if !plugin_api::abi::is_valid_name(name) {
-            return Err(PhResult::InvalidArgument);
+            return Err(registration.refuse(PhResult::InvalidArgument));
         }
-        let mut commands = self.commands.write_or_recover();
-        if commands.contains_key(name) {
-            return Err(PhResult::AlreadyExists);
-        }
-        owner.reserve_registration()?;
-        let handle = self.new_handle();
-        commands.insert(
-            name.to_owned(),
-            Arc::new(Registration {
-                handle,
-                owner: Arc::clone(owner),
-                callback,
-                user_data,
-                destroy,
-                active: AtomicBool::new(true),
-            }),
-        );
-        drop(commands);
-        self.lock_handles()
-            .insert(handle, (Arc::clone(owner), Entry::Command(name.to_owned())));
-        Ok(handle)
-    }
-
-    /// Subscribes a callback of `owner` to `topic`.
-    pub(crate) fn subscribe(
-        &self,
-        owner: &Arc<PluginContext>,
-        topic: &str,
-        callback: PhEventCallback,
-        user_data: *mut c_void,
-        destroy: Option<PhDestroyCallback>,
-    ) -> Result<PhHandle, PhResult> {
-        if topic != ALL_TOPICS && !plugin_api::abi::is_valid_topic(topic) {
-            return Err(PhResult::InvalidArgument);
-        }
-        owner.reserve_registration()?;
-        let handle = self.new_handle();
-        let registration = Arc::new(Registration {
-            handle,
-            owner: Arc::clone(owner),
-            callback,
-            user_data,
-            destroy,
-            active: AtomicBool::new(true),
-        });
-        self.update_subscribers(topic, |list| {
-            list.iter()
-                .cloned()
-                .chain(std::iter::once(Arc::clone(&registration)))
-                .collect()
-        });
-        self.lock_handles().insert(
-            handle,
-            (Arc::clone(owner), Entry::Subscription(topic.to_owned())),
-        );
-        Ok(handle)
-    }
-
-    /// Replaces the subscriber list of `topic` with `f(old list)`, in new routes.
-    fn update_subscribers(&self, topic: &str, f: impl FnOnce(&Subscribers) -> Subscribers) {
-        let _writer = self.routes_writer.lock().unwrap_or_else(|e| e.into_inner());
-        let mut routes = Routes::clone(&self.routes.load());
-        if topic == ALL_TOPICS {
-            routes.all = f(&routes.all);
-        } else {
-            let old = routes
-                .topics
-                .get(topic)
-                .cloned()
-                .unwrap_or_else(|| Arc::new([]));
-            let new = f(&old);
-            if new.is_empty() {
-                routes.topics.remove(topic);
-            } else {
-                routes.topics.insert(topic.into(), new);
+        if let Some(text) = &text {
+            if text.description.len() > PH_MAX_DESCRIPTION_LEN
+                || text.usage.len() > PH_MAX_USAGE_LEN
+            {
+                return Err(registration.refuse(PhResult::LimitExceeded));
             }
         }
-        let filter = TopicFilter::bits_of(&routes);
-        self.routes.store(Arc::new(routes));
-        // After the routes: a publish that sees a topic's bit also sees its subscribers.
-        self.topic_filter.store(filter);
+        let owner = Arc::clone(&registration.owner);
+        let handle = registration.handle;
+        let mut handles = self.lock_handles();
+        if let Err(code) = owner.reserve_registration() {
+            drop(handles);
+            return Err(registration.refuse(code));
+        }
+        let mut commands = self.commands.write_or_recover();
+        if let Some(first) = commands.get(name) {
+            let first = Arc::clone(&first.registration.owner);
+            drop(commands);
+            drop(handles);
+            owner.release_registrations(1);
+            log::warn!(
+                "plugin `{}` ({}) cannot register the command `{name}`: plugin `{}` ({}) registered it first",
+                owner.name,
+                owner.path,
+                first.name,
+                first.path
+            );
+            return Err(registration.refuse(PhResult::AlreadyExists));
+        }
+        let (description, usage, described) = match text {
+            Some(text) => (text.description.into(), text.usage.into(), true),
+            None => (Box::default(), Box::default(), false),
+        };
+        commands.insert(
+            name.to_owned(),
+            CommandRecord {
+                registration: Arc::new(registration),
+                description,
+                usage,
+                described,
+            },
+        );
+        drop(commands);
+        handles.insert(handle, (owner, Entry::Command(name.to_owned())));
+        Ok(handle)
     }
 
-    /// Ends the registration `handle` of `owner`. The removed registration is returned so that
-    /// the caller drops it (and runs `destroy`) outside any lock.
+    /// Subscribes the registration to `topic`. On error the registration is refused (see
+    /// [`Registration::refuse`]).
+    pub(crate) fn subscribe(
+        &self,
+        registration: Registration<PhEventCallback>,
+        topic: &str,
+    ) -> Result<PhHandle, PhResult> {
+        if topic != ALL_TOPICS && !plugin_api::abi::is_valid_topic(topic) {
+            return Err(registration.refuse(PhResult::InvalidArgument));
+        }
+        let owner = Arc::clone(&registration.owner);
+        let handle = registration.handle;
+        let mut handles = self.lock_handles();
+        if let Err(code) = owner.reserve_registration() {
+            drop(handles);
+            return Err(registration.refuse(code));
+        }
+        self.events.add(topic, &Arc::new(registration));
+        handles.insert(handle, (owner, Entry::Subscription(topic.to_owned())));
+        Ok(handle)
+    }
+
+    /// Ends the registration `handle` of `owner`; its `destroy` runs once no dispatch uses it.
     pub(crate) fn unregister(
         &self,
         owner: &PluginContext,
@@ -478,44 +310,30 @@ impl Shared {
         }
     }
 
-    /// Removes one registration from the maps and deactivates it.
+    /// Removes one registration from the maps and deactivates it; it is dropped (and its
+    /// `destroy` runs, unless a dispatch still holds it) here, outside every lock.
     fn remove_entry(&self, handle: PhHandle, entry: &Entry) {
         match entry {
             Entry::Command(name) => {
                 let removed = {
                     let mut commands = self.commands.write_or_recover();
                     match commands.get(name) {
-                        Some(r) if r.handle == handle => commands.remove(name),
+                        Some(r) if r.registration.handle == handle => commands.remove(name),
                         _ => None,
                     }
                 };
                 if let Some(r) = removed {
-                    r.active.store(false, Ordering::Release);
+                    r.registration.deactivate();
                 }
             }
-            Entry::Subscription(topic) => {
-                let mut removed = None;
-                self.update_subscribers(topic, |list| {
-                    list.iter()
-                        .filter(|r| {
-                            if r.handle == handle {
-                                r.active.store(false, Ordering::Release);
-                                removed = Some(Arc::clone(r));
-                                false
-                            } else {
-                                true
-                            }
-                        })
-                        .cloned()
-                        .collect()
-                });
-                drop(removed);
-            }
+            Entry::Subscription(topic) => drop(self.events.remove(topic, handle)),
         }
     }
 
-    /// Removes every registration of `owner` (at shutdown, a failed init, or a fault).
+    /// Removes every registration of `owner` (at shutdown, a failed init, or a fault). The
+    /// caller has changed the owner's state first, so no registration can follow.
     pub(crate) fn remove_all_of(&self, owner: &PluginContext) {
+        debug_assert!(!owner.receives_calls());
         let entries: Vec<(PhHandle, Entry)> = {
             let mut handles = self.lock_handles();
             let mine: Vec<PhHandle> = handles
@@ -535,7 +353,10 @@ impl Shared {
 
     /// Looks up a command.
     pub(crate) fn command(&self, name: &str) -> Option<Arc<Registration<PhCommandCallback>>> {
-        self.commands.read_or_recover().get(name).cloned()
+        self.commands
+            .read_or_recover()
+            .get(name)
+            .map(|r| Arc::clone(&r.registration))
     }
 
     /// The topics of all subscriptions with the plugin of each, sorted.
@@ -558,7 +379,7 @@ impl Shared {
             .commands
             .read_or_recover()
             .iter()
-            .map(|(name, r)| (name.clone(), r.owner.name.clone()))
+            .map(|(name, r)| (name.clone(), r.registration.owner.name.clone()))
             .collect();
         names.sort();
         names
@@ -568,56 +389,19 @@ impl Shared {
     ///
     /// Returns [`PhResult::InvalidArgument`] for an invalid topic.
     pub(crate) fn publish(&self, topic: &str, payload: &[u8]) -> Result<(), PhResult> {
-        if !is_valid_topic(topic.as_bytes()) {
+        if !crate::events::is_valid_topic(topic.as_bytes()) {
             return Err(PhResult::InvalidArgument);
         }
         self.publish_valid(topic, payload)
     }
 
-    /// [`Shared::publish`] of a topic already checked with [`is_valid_topic`].
-    ///
-    /// No lock, no allocation, no copy: the routes are read through arc-swap's guard, which
-    /// keeps the snapshot (and so every registration in it) alive until the dispatch ends.
+    /// [`Shared::publish`] of a topic already checked with [`crate::events::is_valid_topic`].
+    #[inline]
     pub(crate) fn publish_valid(&self, topic: &str, payload: &[u8]) -> Result<(), PhResult> {
-        debug_assert!(plugin_api::abi::is_valid_topic(topic));
-        let depth = PUBLISH_DEPTH.with(Cell::get);
-        if !self.topic_filter.may_have_subscribers(topic) {
-            // Nobody receives it; only the nesting limit still applies.
-            return match depth >= PH_MAX_EVENT_DEPTH {
-                true => Err(too_deep(topic)),
-                false => Ok(()),
-            };
-        }
-        let routes = self.routes.load();
-        let subscribers = routes.topics.get(topic);
-        if depth >= PH_MAX_EVENT_DEPTH {
-            return Err(too_deep(topic));
-        }
-        if subscribers.is_none() && routes.all.is_empty() {
-            return Ok(());
-        }
-        PUBLISH_DEPTH.with(|d| d.set(depth + 1));
-        let _restore = RestoreDepth(depth);
-        let ph_topic = PhStr::new(topic);
-        let ph_payload = PhBytes::new(payload);
-        for registration in subscribers
-            .iter()
-            .flat_map(|s| s.iter())
-            .chain(routes.all.iter())
-        {
-            if !registration.is_active() {
-                continue;
-            }
-            // SAFETY: the plugin registered this callback with this user data; the registration
-            // is alive (the routes hold an `Arc` of it), so `destroy` has not run; topic and
-            // payload outlive the call.
-            let code =
-                unsafe { (registration.callback.0)(registration.user_data, ph_topic, ph_payload) };
-            if code != PhResult::Ok.code() {
-                self.handler_failed(registration, topic, code);
-            }
-        }
-        Ok(())
+        self.events
+            .publish_valid(topic, payload, |registration, code| {
+                self.handler_failed(registration, topic, code)
+            })
     }
 
     /// Reports a handler that did not return `Ok`; faults its plugin if it panicked.
@@ -626,7 +410,7 @@ impl Shared {
         &self,
         registration: &Registration<PhEventCallback>,
         topic: &str,
-        code: plugin_api::abi::PhResultCode,
+        code: PhResultCode,
     ) {
         match PhResult::from_code(code) {
             PhResult::Ok => {}
@@ -642,7 +426,9 @@ impl Shared {
     }
 
     /// Marks `plugin` faulted after a panic in one of its callbacks: its registrations are
-    /// removed and it gets no further calls. Reported once.
+    /// removed and it gets no further calls, except each registration's `destroy`, once, when no
+    /// dispatch uses it any more. Its `shutdown` is never called, so its plugin data is never
+    /// released. Reported once.
     pub(crate) fn fault(&self, plugin: &Arc<PluginContext>, why: &str) {
         let previous = plugin.state();
         if matches!(previous, PluginState::Faulted | PluginState::ShutDown) {
@@ -670,22 +456,132 @@ impl Shared {
         self.plugins.read_or_recover().clone()
     }
 
-    /// Calls a plugin's command enumeration; the host-side wrapper of `enumerate_commands`.
+    /// Calls `f` once per active plugin, in load order, until it returns `false`; nested
+    /// enumerations are limited as in [`Shared::enumerate_commands_of`].
+    pub(crate) fn enumerate_plugins(
+        &self,
+        mut f: impl FnMut(&PluginContext) -> bool,
+    ) -> Result<(), PhResult> {
+        let _level = enter_enumeration()?;
+        for plugin in self.active_plugins() {
+            if !f(&plugin) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Enumerates the commands of `plugin` from the host's records, in registration order: `f`
+    /// gets each command's name, description and usage, until it returns `false`.
+    ///
+    /// The records hold only what the plugin registered. For a plugin of ABI 1.2 or later the
+    /// text came with each registration; for an older one the host asks the plugin's own
+    /// `enumerate_commands` for the text of the names it registered (other names it reports are
+    /// ignored, texts beyond the limits are dropped).
+    ///
+    /// # Errors
+    ///
+    /// [`PhResult::NotFound`] unless the plugin is active; [`PhResult::LimitExceeded`] for
+    /// enumerations nested deeper than [`PH_MAX_ENUMERATION_DEPTH`] on this thread; the code of
+    /// an older plugin's failed enumeration ([`PhResult::Panicked`] faults it).
     pub(crate) fn enumerate_commands_of(
         &self,
         plugin: &Arc<PluginContext>,
-        callback: plugin_api::abi::PhCommandInfoCallback,
-        user_data: *mut c_void,
+        f: &mut dyn FnMut(&CommandInfo<'_>) -> bool,
     ) -> Result<(), PhResult> {
         if plugin.state() != PluginState::Active {
             return Err(PhResult::NotFound);
         }
+        let _level = enter_enumeration()?;
+        let mut own: Vec<Listed> = self
+            .commands
+            .read_or_recover()
+            .iter()
+            .filter(|(_, r)| Arc::ptr_eq(&r.registration.owner, plugin))
+            .map(|(name, r)| {
+                (
+                    r.registration.handle,
+                    name.clone(),
+                    r.description.clone(),
+                    r.usage.clone(),
+                    r.described,
+                )
+            })
+            .collect();
+        own.sort_by_key(|c| c.0);
+        if own.iter().any(|c| !c.4) {
+            self.describe_from_plugin(plugin, &mut own)?;
+        }
+        for (_, name, description, usage, _) in &own {
+            let info = CommandInfo {
+                name,
+                description,
+                usage,
+            };
+            if !f(&info) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills the text of an older plugin's commands from its `enumerate_commands`.
+    fn describe_from_plugin(
+        &self,
+        plugin: &Arc<PluginContext>,
+        own: &mut [Listed],
+    ) -> Result<(), PhResult> {
         let Some(enumerate) = plugin.vtable().enumerate_commands else {
-            return Err(PhResult::Error);
+            return Ok(());
         };
-        // SAFETY: the plugin's own function with its own plugin data; `callback` and
-        // `user_data` are valid for the call (the caller's contract).
-        let code = unsafe { (enumerate.0)(plugin.plugin_data.get(), callback, user_data) };
+        /// What the trampoline fills: the plugin's commands, by name.
+        type Texts<'a> = &'a mut [Listed];
+        unsafe extern "C" fn collect(user_data: *mut c_void, info: *const PhCommandInfo) -> bool {
+            crate::boundary::guard("command enumeration callback", false, || {
+                // SAFETY: `user_data` is the `Texts` on the stack of `describe_from_plugin`,
+                // which waits for the enumeration to return.
+                let own = unsafe { &mut *user_data.cast::<Texts<'_>>() };
+                // SAFETY: the plugin passes a valid info, or NULL, for the duration of the call.
+                let Some(info) = (unsafe { info.as_ref() }) else {
+                    return false;
+                };
+                if (info.struct_size as usize) < std::mem::size_of::<PhCommandInfo>() {
+                    return true;
+                }
+                let read = |s: PhStr, max: usize| {
+                    // SAFETY: the plugin's strings are valid for the call.
+                    unsafe { s.to_str() }.ok().filter(|s| s.len() <= max)
+                };
+                let Some(name) = read(info.name, plugin_api::abi::PH_MAX_NAME_LEN) else {
+                    return true;
+                };
+                if let Some(entry) = own.iter_mut().find(|c| c.1 == name && !c.4) {
+                    entry.2 = read(info.description, PH_MAX_DESCRIPTION_LEN)
+                        .unwrap_or_default()
+                        .into();
+                    entry.3 = read(info.usage, PH_MAX_USAGE_LEN)
+                        .unwrap_or_default()
+                        .into();
+                    entry.4 = true;
+                }
+                true
+            })
+        }
+        let mut texts: Texts<'_> = own;
+        // The plugin data is passed only while the plugin is active: a shutdown that begins
+        // meanwhile waits for this call to end (a grace period, see `crate::quiesce`).
+        if !plugin.receives_calls() {
+            return Err(PhResult::NotFound);
+        }
+        // SAFETY: the plugin's own function with its own plugin data, while it is active;
+        // `collect` matches the callback type and `texts` outlives the call.
+        let code = unsafe {
+            (enumerate.0)(
+                plugin.plugin_data.get(),
+                PhCommandInfoCallback(collect),
+                (&mut texts as *mut Texts<'_>).cast(),
+            )
+        };
         match PhResult::from_code(code) {
             PhResult::Ok => Ok(()),
             PhResult::Panicked => {
@@ -694,89 +590,5 @@ impl Shared {
             }
             code => Err(code),
         }
-    }
-}
-
-/// Whether `topic` is a valid event topic: [`plugin_api::abi::is_valid_topic`], the ABI's rule,
-/// checked with a table and no branch per byte (a publish checks its topic on every call). A
-/// valid topic is ASCII, hence valid UTF-8.
-#[inline]
-pub(crate) fn is_valid_topic(topic: &[u8]) -> bool {
-    let invalid = |b: u8| INVALID_TOPIC_BYTE[usize::from(b)];
-    // Four bytes a step into two accumulators, so that the lookups run in parallel.
-    let (mut a, mut b) = (0u8, 0u8);
-    let mut chunks = topic.chunks_exact(4);
-    for chunk in &mut chunks {
-        a |= invalid(chunk[0]) | invalid(chunk[1]);
-        b |= invalid(chunk[2]) | invalid(chunk[3]);
-    }
-    for &byte in chunks.remainder() {
-        a |= invalid(byte);
-    }
-    a | b == 0 && !topic.is_empty() && topic.len() <= PH_MAX_TOPIC_LEN
-}
-
-/// 1 for each byte that a topic may not contain, 0 for ASCII letters, digits, `-`, `_` and `.`.
-static INVALID_TOPIC_BYTE: [u8; 256] = {
-    let mut table = [1u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        if c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.' {
-            table[b] = 0;
-        }
-        b += 1;
-    }
-    table
-};
-
-/// Logs an event that nested too deeply; returns the error for the publisher.
-#[cold]
-fn too_deep(topic: &str) -> PhResult {
-    log::error!(
-        "event `{topic}` not delivered: events nested deeper than {PH_MAX_EVENT_DEPTH} (a handler publishing what it handles?)"
-    );
-    PhResult::LimitExceeded
-}
-
-/// Restores the publish depth of this thread when a publish ends, even by a panic.
-struct RestoreDepth(u32);
-
-impl Drop for RestoreDepth {
-    fn drop(&mut self) {
-        PUBLISH_DEPTH.with(|d| d.set(self.0));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_valid_topic;
-
-    #[test]
-    fn topic_check_is_the_abi_rule() {
-        for b in 0..=u8::MAX {
-            let one = [b];
-            let text = [b'a', b, b'z'];
-            for bytes in [&one[..], &text[..]] {
-                let abi = std::str::from_utf8(bytes).is_ok_and(plugin_api::abi::is_valid_topic);
-                assert_eq!(is_valid_topic(bytes), abi, "{bytes:?}");
-            }
-        }
-        // Every length, with one bad byte at every place.
-        for len in 1..=40 {
-            let good = vec![b'a'; len];
-            assert!(is_valid_topic(&good), "{len}");
-            for at in 0..len {
-                let mut bad = good.clone();
-                bad[at] = b' ';
-                assert!(!is_valid_topic(&bad), "{len} {at}");
-            }
-        }
-        let longest = "t".repeat(plugin_api::abi::PH_MAX_TOPIC_LEN);
-        assert!(is_valid_topic(longest.as_bytes()));
-        assert!(!is_valid_topic(format!("{longest}t").as_bytes()));
-        assert!(!is_valid_topic(b""));
-        assert!(is_valid_topic(b"wordfreq.totals"));
-        assert!(!is_valid_topic(b"*"));
     }
 }

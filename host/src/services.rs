@@ -1,19 +1,26 @@
 //! The host services: the `extern "C"` functions of [`HOST_SERVICES`], the table given to plugins.
 //!
 //! Each function resolves the plugin's context, checks its arguments, and calls into
-//! [`crate::registry::Shared`], all inside the host's [`guard`].
+//! [`crate::registry::Shared`], all inside the host's [`guard`] and inside a service call as
+//! [`crate::quiesce`] counts them (so that a plugin's shutdown waits for the calls under way).
+//!
+//! Contexts are never freed (see [`crate::context`]), so a context pointer a plugin was given is
+//! always safe to read; a context whose plugin has ended answers `SHUT_DOWN`.
 
 use std::ffi::c_void;
 use std::sync::Arc;
 
 use plugin_api::abi::{
-    PhBytes, PhCommandCallback, PhCommandInfoCallback, PhDestroyCallback, PhEventCallback,
-    PhHandle, PhHostContext, PhHostServices, PhLogLevel, PhPluginInfo, PhPluginInfoCallback,
-    PhResult, PhResultCode, PhStr, PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR,
+    PhBytes, PhCommandCallback, PhCommandInfo, PhCommandInfoCallback, PhDestroyCallback,
+    PhEventCallback, PhHandle, PhHostContext, PhHostServices, PhLogLevel, PhPluginInfo,
+    PhPluginInfoCallback, PhResult, PhResultCode, PhStr, PH_ABI_VERSION_MAJOR,
+    PH_ABI_VERSION_MINOR,
 };
 
 use crate::boundary::guard;
-use crate::registry::{is_valid_topic, PluginContext};
+use crate::context::PluginContext;
+use crate::events::is_valid_topic;
+use crate::registry::{CommandText, Registration};
 
 /// The table of host services, shared by every plugin.
 pub(crate) static HOST_SERVICES: PhHostServices = PhHostServices {
@@ -29,6 +36,7 @@ pub(crate) static HOST_SERVICES: PhHostServices = PhHostServices {
     enumerate_plugins: host_enumerate_plugins,
     enumerate_commands: host_enumerate_commands,
     config_get: host_config_get,
+    register_command_with_info: host_register_command_with_info,
 };
 
 /// Runs the body of a service for the plugin whose context is `ctx`.
@@ -42,11 +50,11 @@ fn with_context(
 ) -> PhResultCode {
     guard(what, PhResult::Panicked.code(), || {
         // SAFETY: a non-null `ctx` is the context the host gave this plugin at init: a pointer
-        // from `Arc::as_ptr` of a `PluginContext` that the host keeps alive while the plugin may
-        // call (the ABI's contract for `PhHostContext`).
+        // from `Arc::as_ptr` of a `PluginContext`, which is never freed (`context::RETAINED`).
         let Some(context) = (unsafe { ctx.cast::<PluginContext>().as_ref() }) else {
             return PhResult::NullPointer.code();
         };
+        let _inside = crate::quiesce::enter();
         if !context.may_call() {
             return PhResult::ShutDown.code();
         }
@@ -60,8 +68,8 @@ fn with_context(
 /// A new strong reference to the context behind `context`, to record a registration's owner.
 fn owner_of(context: &PluginContext) -> Arc<PluginContext> {
     let ptr: *const PluginContext = context;
-    // SAFETY: every context given to a plugin comes from `Arc::as_ptr` of an `Arc` that the host
-    // holds while the plugin may call, so the count is at least 1; incrementing it and taking a
+    // SAFETY: every context given to a plugin comes from `Arc::as_ptr` of an `Arc` that
+    // `context::RETAINED` holds forever, so the count is at least 1; incrementing it and taking a
     // new `Arc` from the same pointer is the documented way to clone from a raw pointer.
     unsafe {
         Arc::increment_strong_count(ptr);
@@ -125,6 +133,7 @@ unsafe extern "C" fn host_log(
 }
 
 unsafe extern "C" fn host_log_max_level(_ctx: *mut PhHostContext) -> u32 {
+    // Reads one global and touches no context: valid with any context, on any thread, any time.
     log::max_level() as u32
 }
 
@@ -136,18 +145,120 @@ unsafe extern "C" fn host_register_command(
     destroy: Option<PhDestroyCallback>,
     out_handle: *mut PhHandle,
 ) -> PhResultCode {
-    with_context(ctx, "register_command", |context| {
-        let callback = callback.ok_or(PhResult::NullPointer)?;
+    registering(ctx, "register_command", user_data, destroy, |context| {
+        let registration = new_registration(context, callback, user_data, destroy)?;
         // SAFETY: the plugin passes a view valid for the call.
-        let name = unsafe { arg(name)? };
-        let owner = owner_of(context);
-        let handle = context
-            .shared
-            .register_command(&owner, name, callback, user_data, destroy)?;
+        let name = match unsafe { arg(name) } {
+            Ok(name) => name,
+            Err(code) => return Err(registration.refuse(code)),
+        };
+        let handle = context.shared.register_command(registration, name, None)?;
         // SAFETY: the plugin passes NULL or a writable handle.
         unsafe { write_handle(out_handle, handle) };
         Ok(())
     })
+}
+
+unsafe extern "C" fn host_register_command_with_info(
+    ctx: *mut PhHostContext,
+    info: *const PhCommandInfo,
+    callback: Option<PhCommandCallback>,
+    user_data: *mut c_void,
+    destroy: Option<PhDestroyCallback>,
+    out_handle: *mut PhHandle,
+) -> PhResultCode {
+    registering(
+        ctx,
+        "register_command_with_info",
+        user_data,
+        destroy,
+        |context| {
+            let registration = new_registration(context, callback, user_data, destroy)?;
+            // SAFETY: the plugin passes NULL or an info valid for the call.
+            let Some(info) = (unsafe { info.as_ref() }) else {
+                return Err(registration.refuse(PhResult::NullPointer));
+            };
+            if (info.struct_size as usize) < std::mem::size_of::<PhCommandInfo>() {
+                return Err(registration.refuse(PhResult::InvalidArgument));
+            }
+            // SAFETY: the plugin passes views valid for the call.
+            let read = unsafe { (arg(info.name), arg(info.description), arg(info.usage)) };
+            let (name, description, usage) = match read {
+                (Ok(name), Ok(description), Ok(usage)) => (name, description, usage),
+                (Err(code), _, _) | (_, Err(code), _) | (_, _, Err(code)) => {
+                    return Err(registration.refuse(code))
+                }
+            };
+            let text = CommandText { description, usage };
+            let handle = context
+                .shared
+                .register_command(registration, name, Some(text))?;
+            // SAFETY: the plugin passes NULL or a writable handle.
+            unsafe { write_handle(out_handle, handle) };
+            Ok(())
+        },
+    )
+}
+
+/// Runs a registering service: like [`with_context`], but a registration refused before `f` runs
+/// (a context that has ended) or by the panic boundary still gets its `destroy` (ABI 1.2 plugins;
+/// see [`Registration::refuse`]). `f` itself refuses through [`Registration::refuse`].
+fn registering(
+    ctx: *mut PhHostContext,
+    what: &str,
+    user_data: *mut c_void,
+    destroy: Option<PhDestroyCallback>,
+    f: impl FnOnce(&PluginContext) -> Result<(), PhResult>,
+) -> PhResultCode {
+    let mut reached = false;
+    let code = with_context(ctx, what, |context| {
+        reached = true;
+        f(context)
+    });
+    if !reached && code != PhResult::NullPointer.code() {
+        // SAFETY: not NULL (that is the only case with another code and no context), and the
+        // context of a plugin, never freed.
+        let context = unsafe { &*ctx.cast::<PluginContext>() };
+        release_refused(context, user_data, destroy);
+    }
+    code
+}
+
+/// Calls `destroy(user_data)` of a registration refused before it became a [`Registration`], for
+/// plugins of ABI 1.2 and later.
+fn release_refused(
+    context: &PluginContext,
+    user_data: *mut c_void,
+    destroy: Option<PhDestroyCallback>,
+) {
+    if context.abi_minor() >= 2 {
+        if let Some(destroy) = destroy {
+            // SAFETY: the plugin's destroy function for this user data, which the host did not
+            // keep: this is its one call.
+            unsafe { (destroy.0)(user_data) };
+        }
+    }
+}
+
+/// The registration of `callback` by `context`'s plugin, owning `user_data` from now on; a NULL
+/// callback is refused.
+fn new_registration<C>(
+    context: &PluginContext,
+    callback: Option<C>,
+    user_data: *mut c_void,
+    destroy: Option<PhDestroyCallback>,
+) -> Result<Registration<C>, PhResult> {
+    let Some(callback) = callback else {
+        release_refused(context, user_data, destroy);
+        return Err(PhResult::NullPointer);
+    };
+    Ok(Registration::new(
+        context.shared.new_handle(),
+        owner_of(context),
+        callback,
+        user_data,
+        destroy,
+    ))
 }
 
 unsafe extern "C" fn host_unregister(ctx: *mut PhHostContext, handle: PhHandle) -> PhResultCode {
@@ -164,14 +275,14 @@ unsafe extern "C" fn host_subscribe(
     destroy: Option<PhDestroyCallback>,
     out_handle: *mut PhHandle,
 ) -> PhResultCode {
-    with_context(ctx, "subscribe", |context| {
-        let callback = callback.ok_or(PhResult::NullPointer)?;
+    registering(ctx, "subscribe", user_data, destroy, |context| {
+        let registration = new_registration(context, callback, user_data, destroy)?;
         // SAFETY: the plugin passes a view valid for the call.
-        let topic = unsafe { arg(topic)? };
-        let owner = owner_of(context);
-        let handle = context
-            .shared
-            .subscribe(&owner, topic, callback, user_data, destroy)?;
+        let topic = match unsafe { arg(topic) } {
+            Ok(topic) => topic,
+            Err(code) => return Err(registration.refuse(code)),
+        };
+        let handle = context.shared.subscribe(registration, topic)?;
         // SAFETY: the plugin passes NULL or a writable handle.
         unsafe { write_handle(out_handle, handle) };
         Ok(())
@@ -203,15 +314,12 @@ unsafe extern "C" fn host_enumerate_plugins(
 ) -> PhResultCode {
     with_context(ctx, "enumerate_plugins", |context| {
         let callback = callback.ok_or(PhResult::NullPointer)?;
-        for plugin in context.shared.active_plugins() {
-            let info = plugin_info(&plugin);
+        context.shared.enumerate_plugins(|plugin| {
+            let info = plugin_info(plugin);
             // SAFETY: the plugin's callback with its user data; `info` and its strings outlive
             // the call.
-            if !unsafe { (callback.0)(user_data, &info) } {
-                break;
-            }
-        }
-        Ok(())
+            unsafe { (callback.0)(user_data, &info) }
+        })
     })
 }
 
@@ -255,7 +363,17 @@ unsafe extern "C" fn host_enumerate_commands(
             .ok_or(PhResult::NotFound)?;
         context
             .shared
-            .enumerate_commands_of(&target, callback, user_data)
+            .enumerate_commands_of(&target, &mut |command| {
+                let info = PhCommandInfo {
+                    struct_size: std::mem::size_of::<PhCommandInfo>() as u32,
+                    name: PhStr::new(command.name),
+                    description: PhStr::new(command.description),
+                    usage: PhStr::new(command.usage),
+                };
+                // SAFETY: the plugin's callback with its user data; `info` and its strings outlive
+                // the call.
+                unsafe { (callback.0)(user_data, &info) }
+            })
     })
 }
 

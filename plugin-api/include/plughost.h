@@ -30,9 +30,12 @@
  * The ABI minor version. A host loads plugins built for the same major and a minor up to its own;
  * a plugin built for a newer minor is refused. Minor versions only add fields at the end of tables.
  *
- * History: 1.0, the first version; 1.1 added `PhHostServices::config_get`.
+ * History: 1.0, the first version; 1.1 added `PhHostServices::config_get`; 1.2 added
+ * `PhHostServices::register_command_with_info` (the host keeps each command's text and answers
+ * command enumerations itself, so `PhPluginVtable::enumerate_commands` became optional), the
+ * rule that a refused registration's `destroy` is called, and `PH_RESULT_WRONG_THREAD`.
  */
-#define PH_ABI_VERSION_MINOR 1
+#define PH_ABI_VERSION_MINOR 2
 
 /**
  * The longest plugin name or command name, in bytes.
@@ -68,9 +71,16 @@
 #define PH_MAX_REGISTRATIONS_PER_PLUGIN 1024
 
 /**
- * How deeply event handlers may publish from inside handlers, per thread.
+ * How deeply event handlers may publish from inside handlers, per thread: the outermost publish
+ * has depth 1.
  */
 #define PH_MAX_EVENT_DEPTH 16
+
+/**
+ * How deeply enumerations (`PhHostServices::enumerate_plugins`,
+ * `PhHostServices::enumerate_commands`) may nest from inside their callbacks, per thread.
+ */
+#define PH_MAX_ENUMERATION_DEPTH 16
 
 /**
  * The result codes of every function of the ABI.
@@ -130,6 +140,11 @@ enum PhResult
      * Writing output failed (for example, a closed pipe).
      */
     PH_RESULT_IO = 11,
+    /**
+     * The function was called from a thread on which it may not be called (added in 1.2; see
+     * `PhCommandOutput`).
+     */
+    PH_RESULT_WRONG_THREAD = 12,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -184,9 +199,12 @@ typedef uint32_t PhLogLevel;
  * The host's per-plugin state, opaque to plugins.
  *
  * The host creates one for each plugin before `init` and passes it as the first argument of every
- * host service. Ownership: the host; the pointer stays valid until the plugin's library is
- * unloaded, which happens after `shutdown` returns. After `shutdown` (or after the plugin faulted)
- * services called with it return `PH_RESULT_SHUT_DOWN`.
+ * host service. Ownership: the host. The pointer stays valid for as long as the plugin's library
+ * is mapped, which is until the process exits (the host never unloads a library); a plugin may
+ * keep it anywhere, in any thread. After `shutdown` returned, after a fault, after a failed
+ * `init` and after the host itself is gone, services called with it return
+ * `PH_RESULT_SHUT_DOWN`. Passing another plugin's context is not detected: it acts as that
+ * plugin.
  */
 typedef struct PhHostContext PhHostContext;
 
@@ -244,6 +262,12 @@ typedef void (*PhSetErrorFn)(void *context, struct PhStr message);
 /**
  * Where a running command writes. Filled by the host, borrowed by the command for the duration of
  * its call; the command passes `context` as the first argument of each function.
+ *
+ * Thread rule: `write` and `set_error` may be called only on the thread that is running the
+ * command (the thread the host called the command on), only before the command returns. From
+ * another thread they return `PH_RESULT_WRONG_THREAD` (`set_error` ignores the message) and touch
+ * nothing: a command that works in parallel collects its workers' output and writes it from its
+ * own thread.
  */
 typedef struct PhCommandOutput {
     /**
@@ -256,12 +280,13 @@ typedef struct PhCommandOutput {
     void *context;
     /**
      * Appends bytes to the command's standard output. The bytes are copied before it returns.
-     * Returns `PH_RESULT_IO` when the output is gone (a closed pipe): stop writing then.
+     * Returns `PH_RESULT_IO` when the output is gone (a closed pipe): stop writing then;
+     * `PH_RESULT_WRONG_THREAD` from another thread than the command's.
      */
     PhWriteFn write;
     /**
      * Sets the message shown to the user if the command fails (the last call wins). The message is
-     * copied before it returns.
+     * copied before it returns. Ignored from another thread than the command's.
      */
     PhSetErrorFn set_error;
 } PhCommandOutput;
@@ -354,9 +379,10 @@ typedef struct PhPluginInfo {
 typedef bool (*PhPluginInfoCallback)(void *user_data, const struct PhPluginInfo *info);
 
 /**
- * What a plugin says about one of its commands, during command enumeration.
+ * What a plugin says about one of its commands: given to
+ * `PhHostServices::register_command_with_info`, and passed to command enumeration callbacks.
  *
- * Filled by the plugin, borrowed by the callee for the duration of the callback.
+ * Filled by the side that passes it, borrowed by the other for the duration of the call.
  */
 typedef struct PhCommandInfo {
     /**
@@ -368,11 +394,13 @@ typedef struct PhCommandInfo {
      */
     struct PhStr name;
     /**
-     * One line saying what the command does (may be empty).
+     * One line saying what the command does (may be empty; at most `PH_MAX_DESCRIPTION_LEN`
+     * bytes).
      */
     struct PhStr description;
     /**
-     * The arguments, for help output, such as `[--top N] FILE...` (may be empty).
+     * The arguments, for help output, such as `[--top N] FILE...` (may be empty; at most
+     * `PH_MAX_USAGE_LEN` bytes).
      */
     struct PhStr usage;
 } PhCommandInfo;
@@ -388,10 +416,12 @@ typedef bool (*PhCommandInfoCallback)(void *user_data, const struct PhCommandInf
 /**
  * The function table of host services, given to a plugin's `init`.
  *
- * Ownership: the host. The pointer stays valid until the plugin's library is unloaded; a plugin
- * may keep it (and the `PhHostContext`) for its whole lifetime. Every function takes the
- * plugin's `PhHostContext` first. All functions are `[thread-safe]` and reentrant, and never
- * unwind: a panic inside the host becomes `PH_RESULT_PANICKED`.
+ * Ownership: the host. The table is a static of the host: it stays valid for the rest of the
+ * process, like the `PhHostContext` (see the lifetime model in the module docs); a plugin may
+ * keep both anywhere. Every function takes the plugin's `PhHostContext` first. All functions
+ * are `[thread-safe]`: any thread, concurrently, reentrantly from inside a callback, also after
+ * the plugin's end (then they return `PH_RESULT_SHUT_DOWN`); they never unwind: a panic inside
+ * the host becomes `PH_RESULT_PANICKED`. A NULL context returns `PH_RESULT_NULL_POINTER`.
  *
  * Check `abi_minor` (or `struct_size`) before using a field added after minor version 0.
  */
@@ -414,6 +444,7 @@ typedef struct PhHostServices {
      * The host's logger shows it with the plugin's name as the target: `target` may be empty
      * (then the target is the plugin name) or a sub-target (shown as `NAME::target`). Both strings
      * are borrowed for the call. Returns `PH_RESULT_INVALID_ARGUMENT` for a level out of range.
+     * `[thread-safe]`
      */
     PhResultCode (*log)(struct PhHostContext *ctx,
                         uint32_t level,
@@ -421,18 +452,23 @@ typedef struct PhHostServices {
                         struct PhStr message);
     /**
      * The most verbose level the host's logger may show (a `PhLogLevel`, 0 = off). A plugin
-     * filters records above it on its own side, so they never cross the boundary.
+     * filters records above it on its own side, so they never cross the boundary. The level does
+     * not change while plugins are loaded: read it once, at `init`. `[thread-safe]`
      */
     uint32_t (*log_max_level)(struct PhHostContext *ctx);
     /**
-     * Registers a command that users run by `name`.
+     * Registers a command that users run by `name`, without a description (plugins of ABI 1.2
+     * use `PhHostServices::register_command_with_info`). `[thread-safe]`
      *
      * `name` is borrowed (1 to `PH_MAX_NAME_LEN` bytes of ASCII letters, digits, `-`, `_` or
      * `.`); `callback` must not be NULL. Returns `PH_RESULT_LIMIT_EXCEEDED` beyond
      * `PH_MAX_REGISTRATIONS_PER_PLUGIN`. On success the host owns the registration until
      * `unregister` or shutdown and writes the new handle to `*out_handle` (`out_handle` may be
-     * NULL). Returns `PH_RESULT_ALREADY_EXISTS` if any plugin registered that name; on any error
-     * `destroy` is not called and nothing is written.
+     * NULL). Returns `PH_RESULT_ALREADY_EXISTS` if any plugin registered that name (the first
+     * registration keeps it; the host logs a warning naming both plugins);
+     * `PH_RESULT_SHUT_DOWN` during or after the plugin's shutdown or fault. On error nothing is
+     * written, and `destroy` is called before this returns (plugins of ABI 1.2 and later; see
+     * "Ownership of user data").
      */
     PhResultCode (*register_command)(struct PhHostContext *ctx,
                                      struct PhStr name,
@@ -445,13 +481,16 @@ typedef struct PhHostServices {
      * called by any dispatch that starts afterwards; `destroy` runs once the dispatches under way
      * have finished, so a callback may unregister itself. Returns `PH_RESULT_UNKNOWN_HANDLE` for
      * a handle this plugin does not own (already unregistered, or another plugin's).
+     * `[thread-safe]`
      */
     PhResultCode (*unregister)(struct PhHostContext *ctx, PhHandle handle);
     /**
      * Subscribes to events published on `topic` (1 to `PH_MAX_TOPIC_LEN` bytes of ASCII
      * letters, digits, `-`, `_` or `.`; or `*` for every topic). `callback` must not be NULL.
-     * Returns `PH_RESULT_LIMIT_EXCEEDED` beyond `PH_MAX_REGISTRATIONS_PER_PLUGIN`. The handle goes to `*out_handle` (may be NULL). On error `destroy` is not
-     * called.
+     * Returns `PH_RESULT_LIMIT_EXCEEDED` beyond `PH_MAX_REGISTRATIONS_PER_PLUGIN` and
+     * `PH_RESULT_SHUT_DOWN` during or after the plugin's shutdown or fault. The handle goes to
+     * `*out_handle` (may be NULL). On error nothing is written and, for plugins of ABI 1.2 and
+     * later, `destroy` is called before this returns. `[thread-safe]`
      */
     PhResultCode (*subscribe)(struct PhHostContext *ctx,
                               struct PhStr topic,
@@ -460,24 +499,33 @@ typedef struct PhHostServices {
                               PhDestroyCallback destroy,
                               PhHandle *out_handle);
     /**
-     * Publishes an event: calls every subscriber of `topic`, in subscription order, on this
-     * thread, before returning. `topic` and `payload` are borrowed for the call. Handlers may
-     * publish in turn, up to a nesting depth of `PH_MAX_EVENT_DEPTH`; deeper publishes return
-     * `PH_RESULT_LIMIT_EXCEEDED`. Returns `PH_RESULT_OK` even if some handler failed (failures
-     * are logged).
+     * Publishes an event: calls every subscriber of `topic` in subscription order, then every
+     * subscriber of `*` in subscription order, on this thread, before returning. `topic` (same
+     * rules as for `subscribe`, but `*` is refused) and `payload` are borrowed for the call. A
+     * subscriber unregistered before its turn is skipped, also by a dispatch under way. Handlers
+     * may publish in turn: the outermost publish of a thread has depth 1, and publishes deeper
+     * than `PH_MAX_EVENT_DEPTH` return `PH_RESULT_LIMIT_EXCEEDED`. Returns `PH_RESULT_OK`
+     * even if some handler failed (failures are logged). `[thread-safe]`
      */
     PhResultCode (*publish)(struct PhHostContext *ctx, struct PhStr topic, struct PhBytes payload);
     /**
-     * Calls `callback` once per loaded plugin, in load order, until it returns `false`.
-     * `callback` must not be NULL.
+     * Calls `callback` once per active plugin (initialised, not shut down or faulted; a plugin
+     * whose `init` is running is not listed), in load order, until it returns `false`.
+     * `callback` must not be NULL. Enumerations nested (from inside a callback) deeper than
+     * `PH_MAX_ENUMERATION_DEPTH` return `PH_RESULT_LIMIT_EXCEEDED`. `[thread-safe]`; the
+     * callback runs on the calling thread.
      */
     PhResultCode (*enumerate_plugins)(struct PhHostContext *ctx,
                                       PhPluginInfoCallback callback,
                                       void *user_data);
     /**
-     * Asks the plugin named `plugin_name` to enumerate its commands: `callback` is called once
-     * per command until it returns `false`. Returns `PH_RESULT_NOT_FOUND` if no such plugin is
-     * active.
+     * Enumerates the commands of the plugin named `plugin_name`, from the host's records, in
+     * registration order: `callback` is called once per command until it returns `false`. Only
+     * commands that plugin registered are listed; their text is what was given to
+     * `register_command_with_info` (for a plugin older than 1.2, what its own
+     * `enumerate_commands` says of those names). Returns `PH_RESULT_NOT_FOUND` if no such plugin
+     * is active, `PH_RESULT_LIMIT_EXCEEDED` for enumerations nested deeper than
+     * `PH_MAX_ENUMERATION_DEPTH`. `[thread-safe]`; the callback runs on the calling thread.
      */
     PhResultCode (*enumerate_commands)(struct PhHostContext *ctx,
                                        struct PhStr plugin_name,
@@ -495,9 +543,28 @@ typedef struct PhHostServices {
      * table) in TOML syntax, such as `20`, `true` or `["a", "b"]`. The host owns those bytes; they
      * stay valid and unchanged until the plugin's `shutdown` returns (or its failed `init` does).
      * Returns `PH_RESULT_NOT_FOUND` if the key is not set, `PH_RESULT_NULL_POINTER` if
-     * `out_value` is NULL; on error nothing is written.
+     * `out_value` is NULL; on error nothing is written. `[thread-safe]`
      */
     PhResultCode (*config_get)(struct PhHostContext *ctx, struct PhStr key, struct PhStr *out_value);
+    /**
+     * Registers a command with its text (added in ABI 1.2: check `abi_minor >= 2` first). The
+     * host keeps the text and shows it in `plughost list` and `plughost run COMMAND --help`, and
+     * answers command enumerations from it. `[thread-safe]`
+     *
+     * `info` is borrowed for the call: its `name` follows the rules of `register_command`, its
+     * `description` and `usage` may be empty, at most `PH_MAX_DESCRIPTION_LEN` and
+     * `PH_MAX_USAGE_LEN` bytes of UTF-8 (longer: `PH_RESULT_LIMIT_EXCEEDED`); a NULL `info`
+     * or an `info.struct_size` smaller than `PhCommandInfo` returns
+     * `PH_RESULT_NULL_POINTER` or `PH_RESULT_INVALID_ARGUMENT`. Everything else, results and
+     * ownership included, is as for `register_command`: on error nothing is written and
+     * `destroy` is called before this returns.
+     */
+    PhResultCode (*register_command_with_info)(struct PhHostContext *ctx,
+                                               const struct PhCommandInfo *info,
+                                               PhCommandCallback callback,
+                                               void *user_data,
+                                               PhDestroyCallback destroy,
+                                               PhHandle *out_handle);
 } PhHostServices;
 
 /**
@@ -517,14 +584,19 @@ typedef PhResultCode (*PhInitFn)(struct PhHostContext *ctx,
 
 /**
  * A plugin's `shutdown`. `[main-thread]`, called once, after a successful `init`, in reverse load
- * order. The plugin releases its state and joins its threads; its registrations end when it
- * returns, and host services called afterwards return `PH_RESULT_SHUT_DOWN`.
+ * order, never for a faulted plugin. Before calling it, the host has stopped every call into the
+ * plugin and waited for the calls under way on other threads to return. The plugin releases its
+ * state and joins its threads; its registrations end when it returns (their `destroy` callbacks
+ * may run afterwards), and host services called afterwards return `PH_RESULT_SHUT_DOWN`.
  */
 typedef PhResultCode (*PhShutdownFn)(void *plugin_data);
 
 /**
- * A plugin's command enumeration. `[thread-safe]`: calls `callback` once per command the plugin
- * registered, until it returns `false`. `callback` is never NULL.
+ * A plugin's command enumeration, for plugins of ABI 1.0 and 1.1: calls `callback` once per
+ * command the plugin registered, until it returns `false`. `callback` is never NULL. The host
+ * calls it (on any thread) only while the plugin is active, to learn the text of the commands
+ * the plugin registered with `register_command`; names the plugin did not register are ignored.
+ * From ABI 1.2 on, the host keeps each command's text itself and never calls it: it may be NULL.
  */
 typedef PhResultCode (*PhEnumerateCommandsFn)(void *plugin_data,
                                               PhCommandInfoCallback callback,
@@ -548,7 +620,7 @@ typedef struct PhPluginVtable {
      */
     PhShutdownFn shutdown;
     /**
-     * Required. See `PhEnumerateCommandsFn`.
+     * Required for ABI 1.0 and 1.1, optional (NULL) from 1.2 on. See `PhEnumerateCommandsFn`.
      */
     PhEnumerateCommandsFn enumerate_commands;
 } PhPluginVtable;
@@ -578,11 +650,13 @@ typedef struct PhPluginDescriptor {
      */
     struct PhStr name;
     /**
-     * The plugin's version, such as `1.2.0`. UTF-8, may be empty.
+     * The plugin's version, such as `1.2.0`. UTF-8, may be empty, at most
+     * `PH_MAX_VERSION_LEN` bytes.
      */
     struct PhStr version;
     /**
-     * One line saying what the plugin does. UTF-8, may be empty.
+     * One line saying what the plugin does. UTF-8, may be empty, at most
+     * `PH_MAX_DESCRIPTION_LEN` bytes.
      */
     struct PhStr description;
     /**

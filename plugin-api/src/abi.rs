@@ -33,12 +33,54 @@
 //! - `[main-thread]`: only the thread that owns the host (the one that loads plugins and shuts them
 //!   down); never concurrently with another `[main-thread]` call of the same plugin.
 //!
+//! Functions the host calls are tagged the same way from the host's side: `[thread-safe]` means
+//! the plugin must accept the call on any thread, concurrently with its other callbacks.
+//!
 //! # Ownership of user data
 //!
 //! Every callback is a pair of function pointer and `user_data`, with an optional `destroy`
 //! function. The host never dereferences `user_data`; it passes it back to the callback. After the
 //! registration ends (unregistered, plugin shut down or faulted) and no dispatch is using it any
 //! more, the host calls `destroy(user_data)` exactly once, on whichever thread finished last.
+//! From ABI 1.2 on, a registration that is refused (any error code, including
+//! [`PhResult::ShutDown`] for a registration made during or after the plugin's shutdown) also
+//! gets its `destroy(user_data)`, exactly once, before the registering call returns: so
+//! `destroy` runs exactly once for every registration call with a valid host context, whatever
+//! the outcome. (A plugin built for 1.0 or 1.1 keeps the old rule: on error `destroy` is not
+//! called and the plugin frees its user data itself. A NULL host context identifies no plugin: the
+//! call returns [`PhResult::NullPointer`] and `destroy` is not called.)
+//!
+//! # Lifetime model
+//!
+//! - **Libraries are never unloaded.** Once opened, a plugin library stays mapped until the
+//!   process exits, whether it was refused, failed `init`, faulted or was shut down; so every
+//!   function pointer and static of a plugin stays valid, and so does every pointer into the
+//!   host that a plugin was given: its [`PhHostContext`] and the [`PhHostServices`] table are
+//!   valid for as long as the plugin's library is mapped, that is, for the rest of the process,
+//!   even after the host object that loaded the plugin is gone.
+//! - **After the end of a plugin** (its `shutdown` returned, it faulted, its `init` failed, or the
+//!   host was dropped) every service called with its context returns [`PhResult::ShutDown`] and
+//!   touches nothing else; its threads may go on calling safely. During `shutdown` the plugin may
+//!   still call services, but new registrations are refused.
+//! - **No call into a plugin after its shutdown begins.** When the host shuts a plugin down, it
+//!   first stops every new call into the plugin (commands, events, enumerations), then waits until
+//!   the calls already under way on other threads have returned, and only then calls `shutdown`
+//!   with the plugin data. `plugin_data` is never passed to any function after `shutdown` has
+//!   started. (Each registration's `destroy` still runs once, possibly after `shutdown`: release
+//!   nothing in `shutdown` that a `destroy` needs.)
+//! - **Faults.** A plugin whose callback panicked is faulted: its registrations are removed, it
+//!   gets no more calls except the `destroy` of each registration (once, when no dispatch uses it),
+//!   and its `shutdown` is never called, so its plugin data is never released.
+//! - **Registrations** made on any thread while the plugin is being shut down or faulted either
+//!   complete before the host removes the plugin's registrations (and are removed with them) or
+//!   are refused with [`PhResult::ShutDown`]; none is left behind.
+//!
+//! # Limits
+//!
+//! Names: [`PH_MAX_NAME_LEN`]; topics: [`PH_MAX_TOPIC_LEN`]; versions: [`PH_MAX_VERSION_LEN`];
+//! descriptions: [`PH_MAX_DESCRIPTION_LEN`]; usage: [`PH_MAX_USAGE_LEN`]; registrations:
+//! [`PH_MAX_REGISTRATIONS_PER_PLUGIN`]; nested publishes: [`PH_MAX_EVENT_DEPTH`]; nested
+//! enumerations: [`PH_MAX_ENUMERATION_DEPTH`].
 
 use std::ffi::c_void;
 
@@ -50,8 +92,11 @@ pub const PH_ABI_VERSION_MAJOR: u16 = 1;
 /// The ABI minor version. A host loads plugins built for the same major and a minor up to its own;
 /// a plugin built for a newer minor is refused. Minor versions only add fields at the end of tables.
 ///
-/// History: 1.0, the first version; 1.1 added [`PhHostServices::config_get`].
-pub const PH_ABI_VERSION_MINOR: u16 = 1;
+/// History: 1.0, the first version; 1.1 added [`PhHostServices::config_get`]; 1.2 added
+/// [`PhHostServices::register_command_with_info`] (the host keeps each command's text and answers
+/// command enumerations itself, so [`PhPluginVtable::enumerate_commands`] became optional), the
+/// rule that a refused registration's `destroy` is called, and [`PhResult::WrongThread`].
+pub const PH_ABI_VERSION_MINOR: u16 = 2;
 
 /// Name of the symbol that every plugin library exports: a [`PhEntryPoint`] function.
 pub const PH_ENTRY_POINT_SYMBOL: &str = "plughost_plugin_entry";
@@ -122,11 +167,14 @@ pub enum PhResult {
     ShutDown = 10,
     /// Writing output failed (for example, a closed pipe).
     Io = 11,
+    /// The function was called from a thread on which it may not be called (added in 1.2; see
+    /// [`PhCommandOutput`]).
+    WrongThread = 12,
 }
 
 impl PhResult {
     /// Every code, in numeric order.
-    pub const ALL: [PhResult; 12] = [
+    pub const ALL: [PhResult; 13] = [
         PhResult::Ok,
         PhResult::Error,
         PhResult::InvalidArgument,
@@ -139,6 +187,7 @@ impl PhResult {
         PhResult::LimitExceeded,
         PhResult::ShutDown,
         PhResult::Io,
+        PhResult::WrongThread,
     ];
 
     /// The code carried across the ABI.
@@ -171,6 +220,7 @@ impl PhResult {
             PhResult::LimitExceeded => "limit exceeded",
             PhResult::ShutDown => "plugin is shut down",
             PhResult::Io => "output error",
+            PhResult::WrongThread => "called from the wrong thread",
         }
     }
 }
@@ -323,9 +373,12 @@ impl From<PhStr> for PhBytes {
 /// The host's per-plugin state, opaque to plugins.
 ///
 /// The host creates one for each plugin before `init` and passes it as the first argument of every
-/// host service. Ownership: the host; the pointer stays valid until the plugin's library is
-/// unloaded, which happens after `shutdown` returns. After `shutdown` (or after the plugin faulted)
-/// services called with it return [`PhResult::ShutDown`].
+/// host service. Ownership: the host. The pointer stays valid for as long as the plugin's library
+/// is mapped, which is until the process exits (the host never unloads a library); a plugin may
+/// keep it anywhere, in any thread. After `shutdown` returned, after a fault, after a failed
+/// `init` and after the host itself is gone, services called with it return
+/// [`PhResult::ShutDown`]. Passing another plugin's context is not detected: it acts as that
+/// plugin.
 #[repr(C)]
 #[derive(StableAbi)]
 pub struct PhHostContext {
@@ -407,6 +460,12 @@ pub struct PhSetErrorFn(pub unsafe extern "C" fn(context: *mut c_void, message: 
 
 /// Where a running command writes. Filled by the host, borrowed by the command for the duration of
 /// its call; the command passes `context` as the first argument of each function.
+///
+/// Thread rule: `write` and `set_error` may be called only on the thread that is running the
+/// command (the thread the host called the command on), only before the command returns. From
+/// another thread they return [`PhResult::WrongThread`] (`set_error` ignores the message) and touch
+/// nothing: a command that works in parallel collects its workers' output and writes it from its
+/// own thread.
 #[repr(C)]
 #[derive(StableAbi)]
 pub struct PhCommandOutput {
@@ -415,16 +474,18 @@ pub struct PhCommandOutput {
     /// The host's state for this run; pass it back, never dereference it.
     pub context: *mut c_void,
     /// Appends bytes to the command's standard output. The bytes are copied before it returns.
-    /// Returns [`PhResult::Io`] when the output is gone (a closed pipe): stop writing then.
+    /// Returns [`PhResult::Io`] when the output is gone (a closed pipe): stop writing then;
+    /// [`PhResult::WrongThread`] from another thread than the command's.
     pub write: PhWriteFn,
     /// Sets the message shown to the user if the command fails (the last call wins). The message is
-    /// copied before it returns.
+    /// copied before it returns. Ignored from another thread than the command's.
     pub set_error: PhSetErrorFn,
 }
 
-/// What a plugin says about one of its commands, during command enumeration.
+/// What a plugin says about one of its commands: given to
+/// [`PhHostServices::register_command_with_info`], and passed to command enumeration callbacks.
 ///
-/// Filled by the plugin, borrowed by the callee for the duration of the callback.
+/// Filled by the side that passes it, borrowed by the other for the duration of the call.
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy)]
 pub struct PhCommandInfo {
@@ -432,9 +493,11 @@ pub struct PhCommandInfo {
     pub struct_size: u32,
     /// The command name, as given to `register_command`.
     pub name: PhStr,
-    /// One line saying what the command does (may be empty).
+    /// One line saying what the command does (may be empty; at most [`PH_MAX_DESCRIPTION_LEN`]
+    /// bytes).
     pub description: PhStr,
-    /// The arguments, for help output, such as `[--top N] FILE...` (may be empty).
+    /// The arguments, for help output, such as `[--top N] FILE...` (may be empty; at most
+    /// [`PH_MAX_USAGE_LEN`] bytes).
     pub usage: PhStr,
 }
 
@@ -462,10 +525,12 @@ pub struct PhPluginInfo {
 
 /// The function table of host services, given to a plugin's `init`.
 ///
-/// Ownership: the host. The pointer stays valid until the plugin's library is unloaded; a plugin
-/// may keep it (and the [`PhHostContext`]) for its whole lifetime. Every function takes the
-/// plugin's [`PhHostContext`] first. All functions are `[thread-safe]` and reentrant, and never
-/// unwind: a panic inside the host becomes [`PhResult::Panicked`].
+/// Ownership: the host. The table is a static of the host: it stays valid for the rest of the
+/// process, like the [`PhHostContext`] (see the lifetime model in the module docs); a plugin may
+/// keep both anywhere. Every function takes the plugin's [`PhHostContext`] first. All functions
+/// are `[thread-safe]`: any thread, concurrently, reentrantly from inside a callback, also after
+/// the plugin's end (then they return [`PhResult::ShutDown`]); they never unwind: a panic inside
+/// the host becomes [`PhResult::Panicked`]. A NULL context returns [`PhResult::NullPointer`].
 ///
 /// Check `abi_minor` (or `struct_size`) before using a field added after minor version 0.
 #[repr(C)]
@@ -483,6 +548,7 @@ pub struct PhHostServices {
     /// The host's logger shows it with the plugin's name as the target: `target` may be empty
     /// (then the target is the plugin name) or a sub-target (shown as `NAME::target`). Both strings
     /// are borrowed for the call. Returns [`PhResult::InvalidArgument`] for a level out of range.
+    /// `[thread-safe]`
     pub log: unsafe extern "C" fn(
         ctx: *mut PhHostContext,
         level: u32,
@@ -491,17 +557,22 @@ pub struct PhHostServices {
     ) -> PhResultCode,
 
     /// The most verbose level the host's logger may show (a [`PhLogLevel`], 0 = off). A plugin
-    /// filters records above it on its own side, so they never cross the boundary.
+    /// filters records above it on its own side, so they never cross the boundary. The level does
+    /// not change while plugins are loaded: read it once, at `init`. `[thread-safe]`
     pub log_max_level: unsafe extern "C" fn(ctx: *mut PhHostContext) -> u32,
 
-    /// Registers a command that users run by `name`.
+    /// Registers a command that users run by `name`, without a description (plugins of ABI 1.2
+    /// use [`PhHostServices::register_command_with_info`]). `[thread-safe]`
     ///
     /// `name` is borrowed (1 to [`PH_MAX_NAME_LEN`] bytes of ASCII letters, digits, `-`, `_` or
     /// `.`); `callback` must not be NULL. Returns [`PhResult::LimitExceeded`] beyond
     /// [`PH_MAX_REGISTRATIONS_PER_PLUGIN`]. On success the host owns the registration until
     /// `unregister` or shutdown and writes the new handle to `*out_handle` (`out_handle` may be
-    /// NULL). Returns [`PhResult::AlreadyExists`] if any plugin registered that name; on any error
-    /// `destroy` is not called and nothing is written.
+    /// NULL). Returns [`PhResult::AlreadyExists`] if any plugin registered that name (the first
+    /// registration keeps it; the host logs a warning naming both plugins);
+    /// [`PhResult::ShutDown`] during or after the plugin's shutdown or fault. On error nothing is
+    /// written, and `destroy` is called before this returns (plugins of ABI 1.2 and later; see
+    /// "Ownership of user data").
     pub register_command: unsafe extern "C" fn(
         ctx: *mut PhHostContext,
         name: PhStr,
@@ -515,12 +586,15 @@ pub struct PhHostServices {
     /// called by any dispatch that starts afterwards; `destroy` runs once the dispatches under way
     /// have finished, so a callback may unregister itself. Returns [`PhResult::UnknownHandle`] for
     /// a handle this plugin does not own (already unregistered, or another plugin's).
+    /// `[thread-safe]`
     pub unregister: unsafe extern "C" fn(ctx: *mut PhHostContext, handle: PhHandle) -> PhResultCode,
 
     /// Subscribes to events published on `topic` (1 to [`PH_MAX_TOPIC_LEN`] bytes of ASCII
     /// letters, digits, `-`, `_` or `.`; or `*` for every topic). `callback` must not be NULL.
-    /// Returns [`PhResult::LimitExceeded`] beyond [`PH_MAX_REGISTRATIONS_PER_PLUGIN`]. The handle goes to `*out_handle` (may be NULL). On error `destroy` is not
-    /// called.
+    /// Returns [`PhResult::LimitExceeded`] beyond [`PH_MAX_REGISTRATIONS_PER_PLUGIN`] and
+    /// [`PhResult::ShutDown`] during or after the plugin's shutdown or fault. The handle goes to
+    /// `*out_handle` (may be NULL). On error nothing is written and, for plugins of ABI 1.2 and
+    /// later, `destroy` is called before this returns. `[thread-safe]`
     pub subscribe: unsafe extern "C" fn(
         ctx: *mut PhHostContext,
         topic: PhStr,
@@ -530,28 +604,37 @@ pub struct PhHostServices {
         out_handle: *mut PhHandle,
     ) -> PhResultCode,
 
-    /// Publishes an event: calls every subscriber of `topic`, in subscription order, on this
-    /// thread, before returning. `topic` and `payload` are borrowed for the call. Handlers may
-    /// publish in turn, up to a nesting depth of [`PH_MAX_EVENT_DEPTH`]; deeper publishes return
-    /// [`PhResult::LimitExceeded`]. Returns [`PhResult::Ok`] even if some handler failed (failures
-    /// are logged).
+    /// Publishes an event: calls every subscriber of `topic` in subscription order, then every
+    /// subscriber of `*` in subscription order, on this thread, before returning. `topic` (same
+    /// rules as for `subscribe`, but `*` is refused) and `payload` are borrowed for the call. A
+    /// subscriber unregistered before its turn is skipped, also by a dispatch under way. Handlers
+    /// may publish in turn: the outermost publish of a thread has depth 1, and publishes deeper
+    /// than [`PH_MAX_EVENT_DEPTH`] return [`PhResult::LimitExceeded`]. Returns [`PhResult::Ok`]
+    /// even if some handler failed (failures are logged). `[thread-safe]`
     pub publish: unsafe extern "C" fn(
         ctx: *mut PhHostContext,
         topic: PhStr,
         payload: PhBytes,
     ) -> PhResultCode,
 
-    /// Calls `callback` once per loaded plugin, in load order, until it returns `false`.
-    /// `callback` must not be NULL.
+    /// Calls `callback` once per active plugin (initialised, not shut down or faulted; a plugin
+    /// whose `init` is running is not listed), in load order, until it returns `false`.
+    /// `callback` must not be NULL. Enumerations nested (from inside a callback) deeper than
+    /// [`PH_MAX_ENUMERATION_DEPTH`] return [`PhResult::LimitExceeded`]. `[thread-safe]`; the
+    /// callback runs on the calling thread.
     pub enumerate_plugins: unsafe extern "C" fn(
         ctx: *mut PhHostContext,
         callback: Option<PhPluginInfoCallback>,
         user_data: *mut c_void,
     ) -> PhResultCode,
 
-    /// Asks the plugin named `plugin_name` to enumerate its commands: `callback` is called once
-    /// per command until it returns `false`. Returns [`PhResult::NotFound`] if no such plugin is
-    /// active.
+    /// Enumerates the commands of the plugin named `plugin_name`, from the host's records, in
+    /// registration order: `callback` is called once per command until it returns `false`. Only
+    /// commands that plugin registered are listed; their text is what was given to
+    /// `register_command_with_info` (for a plugin older than 1.2, what its own
+    /// `enumerate_commands` says of those names). Returns [`PhResult::NotFound`] if no such plugin
+    /// is active, [`PhResult::LimitExceeded`] for enumerations nested deeper than
+    /// [`PH_MAX_ENUMERATION_DEPTH`]. `[thread-safe]`; the callback runs on the calling thread.
     pub enumerate_commands: unsafe extern "C" fn(
         ctx: *mut PhHostContext,
         plugin_name: PhStr,
@@ -570,16 +653,41 @@ pub struct PhHostServices {
     /// table) in TOML syntax, such as `20`, `true` or `["a", "b"]`. The host owns those bytes; they
     /// stay valid and unchanged until the plugin's `shutdown` returns (or its failed `init` does).
     /// Returns [`PhResult::NotFound`] if the key is not set, [`PhResult::NullPointer`] if
-    /// `out_value` is NULL; on error nothing is written.
+    /// `out_value` is NULL; on error nothing is written. `[thread-safe]`
     pub config_get: unsafe extern "C" fn(
         ctx: *mut PhHostContext,
         key: PhStr,
         out_value: *mut PhStr,
     ) -> PhResultCode,
+
+    /// Registers a command with its text (added in ABI 1.2: check `abi_minor >= 2` first). The
+    /// host keeps the text and shows it in `plughost list` and `plughost run COMMAND --help`, and
+    /// answers command enumerations from it. `[thread-safe]`
+    ///
+    /// `info` is borrowed for the call: its `name` follows the rules of `register_command`, its
+    /// `description` and `usage` may be empty, at most [`PH_MAX_DESCRIPTION_LEN`] and
+    /// [`PH_MAX_USAGE_LEN`] bytes of UTF-8 (longer: [`PhResult::LimitExceeded`]); a NULL `info`
+    /// or an `info.struct_size` smaller than [`PhCommandInfo`] returns
+    /// [`PhResult::NullPointer`] or [`PhResult::InvalidArgument`]. Everything else, results and
+    /// ownership included, is as for `register_command`: on error nothing is written and
+    /// `destroy` is called before this returns.
+    pub register_command_with_info: unsafe extern "C" fn(
+        ctx: *mut PhHostContext,
+        info: *const PhCommandInfo,
+        callback: Option<PhCommandCallback>,
+        user_data: *mut c_void,
+        destroy: Option<PhDestroyCallback>,
+        out_handle: *mut PhHandle,
+    ) -> PhResultCode,
 }
 
-/// How deeply event handlers may publish from inside handlers, per thread.
+/// How deeply event handlers may publish from inside handlers, per thread: the outermost publish
+/// has depth 1.
 pub const PH_MAX_EVENT_DEPTH: u32 = 16;
+
+/// How deeply enumerations ([`PhHostServices::enumerate_plugins`],
+/// [`PhHostServices::enumerate_commands`]) may nest from inside their callbacks, per thread.
+pub const PH_MAX_ENUMERATION_DEPTH: u32 = 16;
 
 /// A plugin's `init`. `[main-thread]`, called once, before any other function of the table.
 ///
@@ -601,14 +709,19 @@ pub struct PhInitFn(
 );
 
 /// A plugin's `shutdown`. `[main-thread]`, called once, after a successful `init`, in reverse load
-/// order. The plugin releases its state and joins its threads; its registrations end when it
-/// returns, and host services called afterwards return [`PhResult::ShutDown`].
+/// order, never for a faulted plugin. Before calling it, the host has stopped every call into the
+/// plugin and waited for the calls under way on other threads to return. The plugin releases its
+/// state and joins its threads; its registrations end when it returns (their `destroy` callbacks
+/// may run afterwards), and host services called afterwards return [`PhResult::ShutDown`].
 #[repr(transparent)]
 #[derive(StableAbi, Clone, Copy)]
 pub struct PhShutdownFn(pub unsafe extern "C" fn(plugin_data: *mut c_void) -> PhResultCode);
 
-/// A plugin's command enumeration. `[thread-safe]`: calls `callback` once per command the plugin
-/// registered, until it returns `false`. `callback` is never NULL.
+/// A plugin's command enumeration, for plugins of ABI 1.0 and 1.1: calls `callback` once per
+/// command the plugin registered, until it returns `false`. `callback` is never NULL. The host
+/// calls it (on any thread) only while the plugin is active, to learn the text of the commands
+/// the plugin registered with `register_command`; names the plugin did not register are ignored.
+/// From ABI 1.2 on, the host keeps each command's text itself and never calls it: it may be NULL.
 #[repr(transparent)]
 #[derive(StableAbi, Clone, Copy)]
 pub struct PhEnumerateCommandsFn(
@@ -630,7 +743,7 @@ pub struct PhPluginVtable {
     pub init: Option<PhInitFn>,
     /// Required. See [`PhShutdownFn`].
     pub shutdown: Option<PhShutdownFn>,
-    /// Required. See [`PhEnumerateCommandsFn`].
+    /// Required for ABI 1.0 and 1.1, optional (NULL) from 1.2 on. See [`PhEnumerateCommandsFn`].
     pub enumerate_commands: Option<PhEnumerateCommandsFn>,
 }
 
@@ -650,9 +763,11 @@ pub struct PhPluginDescriptor {
     /// The plugin's unique name, its id: 1 to [`PH_MAX_NAME_LEN`] bytes of ASCII letters, digits,
     /// `-`, `_` or `.`.
     pub name: PhStr,
-    /// The plugin's version, such as `1.2.0`. UTF-8, may be empty.
+    /// The plugin's version, such as `1.2.0`. UTF-8, may be empty, at most
+    /// [`PH_MAX_VERSION_LEN`] bytes.
     pub version: PhStr,
-    /// One line saying what the plugin does. UTF-8, may be empty.
+    /// One line saying what the plugin does. UTF-8, may be empty, at most
+    /// [`PH_MAX_DESCRIPTION_LEN`] bytes.
     pub description: PhStr,
     /// The plugin's function table; must not be NULL.
     pub vtable: *const PhPluginVtable,

@@ -7,7 +7,7 @@ use crate::host::HostLink;
 use crate::logger;
 
 /// Runs `f`, the body of an `extern "C"` function of the plugin, on behalf of the plugin whose
-/// host link is `link`.
+/// host link is `link`. The plugin side's only `catch_unwind`.
 ///
 /// While `f` runs, `log` records of this thread go to that plugin's host (see [`crate::logger`] for how
 /// they are routed when several plugins share this library's `log`). If `f` panics, the panic
@@ -24,7 +24,8 @@ pub(crate) fn guard<R>(
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(value) => value,
         Err(payload) => {
-            let message = panic_message(payload.as_ref());
+            let message = panic_message(payload.as_ref()).to_owned();
+            drop_payload(payload);
             match link {
                 Some(link) => link.log(
                     log::Level::Error,
@@ -35,6 +36,15 @@ pub(crate) fn guard<R>(
             }
             on_panic
         }
+    }
+}
+
+/// Drops a panic payload without letting a second panic escape: a payload whose `Drop` panics
+/// would otherwise unwind out of the boundary (and abort the process). The second payload is
+/// leaked, not dropped, since dropping it could panic a third time.
+pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
     }
 }
 

@@ -4,7 +4,7 @@ use std::ffi::c_void;
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::abi::{
     PhBytes, PhCommandCallback, PhCommandInfo, PhCommandInfoCallback, PhCommandOutput,
@@ -124,22 +124,13 @@ impl Command {
     }
 }
 
-/// A registered command, as the plugin enumerates it.
-#[derive(Clone)]
-struct CommandMeta {
-    handle: PhHandle,
-    command: Command,
-}
-
 /// The plugin's link to its host: the host context and services, valid while `active`.
 pub(crate) struct HostLink {
     ctx: *mut PhHostContext,
     services: *const PhHostServices,
-    /// Cleared at shutdown (or a failed init): afterwards no call reaches the host.
+    /// Cleared at shutdown (or a failed init): afterwards no call reaches the host. (The host's
+    /// context stays valid after that too, and would answer `SHUT_DOWN`; this saves the call.)
     active: AtomicBool,
-    /// The commands this plugin registered, for its command enumeration. Copy-on-write, so an
-    /// enumeration works on a snapshot and its callback may register or unregister.
-    commands: Mutex<Arc<Vec<CommandMeta>>>,
 }
 
 // SAFETY: the host services are `[thread-safe]` by the ABI's contract, and the context pointer is
@@ -151,14 +142,14 @@ unsafe impl Sync for HostLink {}
 impl HostLink {
     /// # Safety
     ///
-    /// `ctx` and `services` must be the ones the host passed to `init`, valid until the plugin's
-    /// `shutdown` returns, and `services` must hold the fields of this ABI version.
+    /// `ctx` and `services` must be the ones the host passed to `init`, valid for as long as
+    /// this library is loaded (the ABI's lifetime model), and `services` must hold the fields of
+    /// this ABI version.
     pub(crate) unsafe fn new(ctx: *mut PhHostContext, services: *const PhHostServices) -> HostLink {
         HostLink {
             ctx,
             services,
             active: AtomicBool::new(true),
-            commands: Mutex::new(Arc::new(Vec::new())),
         }
     }
 
@@ -208,28 +199,6 @@ impl HostLink {
                 crate::abi::PhLogLevel::filter(unsafe { (services.log_max_level)(self.ctx) })
             }
             Err(_) => log::LevelFilter::Off,
-        }
-    }
-
-    /// Calls `callback` once per registered command until it returns `false`.
-    pub(crate) fn enumerate_commands(
-        &self,
-        callback: PhCommandInfoCallback,
-        user_data: *mut c_void,
-    ) {
-        let snapshot = Arc::clone(&self.commands.lock().unwrap_or_else(|e| e.into_inner()));
-        for meta in snapshot.iter() {
-            let info = PhCommandInfo {
-                struct_size: std::mem::size_of::<PhCommandInfo>() as u32,
-                name: PhStr::new(&meta.command.name),
-                description: PhStr::new(&meta.command.about),
-                usage: PhStr::new(&meta.command.usage),
-            };
-            // SAFETY: the caller (the host) gave a valid callback with its user data; `info` and
-            // the strings it points to outlive the call.
-            if !unsafe { (callback.0)(user_data, &info) } {
-                break;
-            }
         }
     }
 }
@@ -548,22 +517,29 @@ impl Host {
         F: Fn(&[&str], &mut Output<'_>) -> Result<(), Error> + Send + Sync + 'static,
     {
         let services = self.link.services()?;
-        let name = command.name.clone();
+        let name = &command.name;
+        let info = PhCommandInfo {
+            struct_size: std::mem::size_of::<PhCommandInfo>() as u32,
+            name: PhStr::new(name),
+            description: PhStr::new(&command.about),
+            usage: PhStr::new(&command.usage),
+        };
         let state = Box::new(CommandBox {
             link: Arc::clone(&self.link),
             what: format!("command `{name}`"),
             f,
         });
-        let handle = self.register(
+        self.register(
             &format!("register_command({name:?})"),
             state,
             |user_data, out| {
-                // SAFETY: valid context and services; the name outlives the call; `user_data` is a
-                // `CommandBox<F>` matching the trampoline and the destroy function.
+                // SAFETY: valid context and services (of this ABI version, checked at init);
+                // `info` and its strings outlive the call; `user_data` is a `CommandBox<F>`
+                // matching the trampoline and the destroy function.
                 unsafe {
-                    (services.register_command)(
+                    (services.register_command_with_info)(
                         self.link.ctx,
-                        PhStr::new(&name),
+                        &info,
                         Some(PhCommandCallback(command_trampoline::<F>)),
                         user_data,
                         Some(PhDestroyCallback(drop_box::<CommandBox<F>>)),
@@ -571,13 +547,7 @@ impl Host {
                     )
                 }
             },
-        )?;
-        let mut commands = self.link.commands.lock().unwrap_or_else(|e| e.into_inner());
-        Arc::make_mut(&mut commands).push(CommandMeta {
-            handle: handle.0,
-            command,
-        });
-        Ok(handle)
+        )
     }
 
     /// Subscribes `f` to events published on `topic` (by any plugin, this one included).
@@ -614,7 +584,9 @@ impl Host {
         })
     }
 
-    /// Hands `state` to the host through `call`; takes it back if the host refused it.
+    /// Hands `state` to the host through `call`. The host owns it from then on, whatever the
+    /// outcome: it calls the destroy function (which frees `state`) once, also when it refuses
+    /// the registration (the rule of ABI 1.2).
     fn register<T>(
         &self,
         operation: &str,
@@ -624,11 +596,7 @@ impl Host {
         let user_data = Box::into_raw(state).cast::<c_void>();
         let mut handle = PH_INVALID_HANDLE;
         let code = call(user_data, &mut handle);
-        if let Err(error) = Error::check(operation, code) {
-            // SAFETY: on error the host did not keep `user_data` and will not destroy it.
-            drop(unsafe { Box::from_raw(user_data.cast::<T>()) });
-            return Err(error);
-        }
+        Error::check(operation, code)?;
         Ok(Handle(handle))
     }
 
@@ -643,12 +611,7 @@ impl Host {
         let services = self.link.services()?;
         // SAFETY: valid context and services.
         let code = unsafe { (services.unregister)(self.link.ctx, handle.0) };
-        Error::check("unregister", code)?;
-        let mut commands = self.link.commands.lock().unwrap_or_else(|e| e.into_inner());
-        if commands.iter().any(|c| c.handle == handle.0) {
-            Arc::make_mut(&mut commands).retain(|c| c.handle != handle.0);
-        }
-        Ok(())
+        Error::check("unregister", code)
     }
 
     /// Publishes an event: every subscriber of `topic` runs before this returns.
@@ -692,8 +655,8 @@ impl Host {
         Self::finish_enumeration("enumerate_plugins", code, state.panicked)
     }
 
-    /// Asks the plugin named `plugin` to enumerate its commands; calls `f` once per command until
-    /// it returns `false`.
+    /// Enumerates the commands of the plugin named `plugin` (the host answers from its records of
+    /// what that plugin registered); calls `f` once per command until it returns `false`.
     ///
     /// # Errors
     ///

@@ -4,9 +4,8 @@ use std::ffi::c_void;
 use std::sync::Arc;
 
 use crate::abi::{
-    PhCommandInfoCallback, PhEnumerateCommandsFn, PhHostContext, PhHostServices, PhInitFn,
-    PhPluginDescriptor, PhPluginVtable, PhResult, PhResultCode, PhShutdownFn, PhStr,
-    PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR,
+    PhHostContext, PhHostServices, PhInitFn, PhPluginDescriptor, PhPluginVtable, PhResult,
+    PhResultCode, PhShutdownFn, PhStr, PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR,
 };
 use crate::boundary::guard;
 use crate::host::{Error, Host, HostLink};
@@ -123,30 +122,6 @@ unsafe extern "C" fn shutdown<P: Plugin>(plugin_data: *mut c_void) -> PhResultCo
     code
 }
 
-/// The `enumerate_commands` of the function table of `P`.
-unsafe extern "C" fn enumerate_commands<P: Plugin>(
-    plugin_data: *mut c_void,
-    callback: PhCommandInfoCallback,
-    user_data: *mut c_void,
-) -> PhResultCode {
-    if plugin_data.is_null() {
-        return PhResult::NullPointer.code();
-    }
-    // SAFETY: `plugin_data` is the `Instance<P>` from `init`; the host does not call this after
-    // `shutdown`.
-    let instance = unsafe { &*plugin_data.cast::<Instance<P>>() };
-    let link = &instance.host.link;
-    guard(
-        Some(link),
-        "enumerate_commands",
-        PhResult::Panicked.code(),
-        || {
-            link.enumerate_commands(callback, user_data);
-            PhResult::Ok.code()
-        },
-    )
-}
-
 /// The function table of `P`.
 #[doc(hidden)]
 pub const fn vtable<P: Plugin>() -> PhPluginVtable {
@@ -154,7 +129,8 @@ pub const fn vtable<P: Plugin>() -> PhPluginVtable {
         struct_size: std::mem::size_of::<PhPluginVtable>() as u32,
         init: Some(PhInitFn(init::<P>)),
         shutdown: Some(PhShutdownFn(shutdown::<P>)),
-        enumerate_commands: Some(PhEnumerateCommandsFn(enumerate_commands::<P>)),
+        // The host keeps the text of the commands (ABI 1.2): no enumeration of our own.
+        enumerate_commands: None,
     }
 }
 

@@ -139,6 +139,8 @@ struct State {
     logs: Mutex<Vec<LogRecord>>,
     published: Mutex<Vec<PublishedEvent>>,
     commands: Mutex<BTreeMap<String, Arc<Registration<PhCommandCallback>>>>,
+    /// The text given with each command's registration (ABI 1.2), by command name.
+    command_texts: Mutex<BTreeMap<String, (String, String)>>,
     subscriptions: Mutex<Vec<Arc<Registration<PhEventCallback>>>>,
     plugins: Mutex<Vec<Arc<Context>>>,
     next_handle: AtomicU64,
@@ -235,11 +237,13 @@ impl MockHost {
         if (vtable.struct_size as usize) < std::mem::size_of::<crate::abi::PhPluginVtable>() {
             return refuse("function table too small");
         }
-        let (Some(init), Some(_), Some(_)) =
-            (vtable.init, vtable.shutdown, vtable.enumerate_commands)
-        else {
+        let (Some(init), Some(_)) = (vtable.init, vtable.shutdown) else {
             return refuse("a required function is missing");
         };
+        // Optional from ABI 1.2 on: the host keeps the text of the commands.
+        if descriptor.abi_minor < 2 && vtable.enumerate_commands.is_none() {
+            return refuse("a required function is missing");
+        }
         // SAFETY: static strings of the descriptor.
         let read = |s: PhStr| unsafe { s.to_str() }.map(str::to_owned);
         let (Ok(name), Ok(version), Ok(description)) = (
@@ -459,7 +463,30 @@ fn enumerate_commands_of(
                 user_data,
             )
         },
-        None => PhResult::Error.code(),
+        None => {
+            // ABI 1.2: the host's records, in registration order.
+            let mut own: Vec<(PhHandle, String)> = lock(&context.state.commands)
+                .iter()
+                .filter(|(_, r)| std::ptr::eq(Arc::as_ptr(&r.owner), context))
+                .map(|(name, r)| (r.handle, name.clone()))
+                .collect();
+            own.sort();
+            let texts = lock(&context.state.command_texts).clone();
+            for (_, name) in own {
+                let (description, usage) = texts.get(&name).cloned().unwrap_or_default();
+                let info = crate::abi::PhCommandInfo {
+                    struct_size: std::mem::size_of::<crate::abi::PhCommandInfo>() as u32,
+                    name: PhStr::new(&name),
+                    description: PhStr::new(&description),
+                    usage: PhStr::new(&usage),
+                };
+                // SAFETY: the caller's callback and user data; `info` outlives the call.
+                if !unsafe { (callback.0)(user_data, &info) } {
+                    break;
+                }
+            }
+            PhResult::Ok.code()
+        }
     }
 }
 
@@ -582,6 +609,7 @@ static MOCK_SERVICES: PhHostServices = PhHostServices {
     enumerate_plugins: mock_enumerate_plugins,
     enumerate_commands: mock_enumerate_commands,
     config_get: mock_config_get,
+    register_command_with_info: mock_register_command_with_info,
 };
 
 /// Resolves the context and runs `f`, like the real host's services: NULL context, inactive
@@ -590,27 +618,49 @@ fn service(
     ctx: *mut PhHostContext,
     f: impl FnOnce(&Arc<Context>) -> Result<(), PhResult>,
 ) -> PhResultCode {
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        if ctx.is_null() {
-            return Err(PhResult::NullPointer);
-        }
-        let ptr = ctx.cast::<Context>().cast_const();
-        // SAFETY: a non-null context is one the mock gave at `load` from `Arc::as_ptr`, and the
-        // mock keeps that `Arc` for its whole life; taking a new strong reference is sound.
-        let context = unsafe {
-            Arc::increment_strong_count(ptr);
-            Arc::from_raw(ptr)
-        };
-        if !context.active.load(Ordering::Acquire) {
-            return Err(PhResult::ShutDown);
-        }
-        f(&context)
-    }));
+    let result =
+        crate::boundary::guard(None, "a mock host service", Err(PhResult::Panicked), || {
+            if ctx.is_null() {
+                return Err(PhResult::NullPointer);
+            }
+            let ptr = ctx.cast::<Context>().cast_const();
+            // SAFETY: a non-null context is one the mock gave at `load` from `Arc::as_ptr`, and the
+            // mock keeps that `Arc` for its whole life; taking a new strong reference is sound.
+            let context = unsafe {
+                Arc::increment_strong_count(ptr);
+                Arc::from_raw(ptr)
+            };
+            if !context.active.load(Ordering::Acquire) {
+                return Err(PhResult::ShutDown);
+            }
+            f(&context)
+        });
     match result {
-        Ok(Ok(())) => PhResult::Ok.code(),
-        Ok(Err(code)) => code.code(),
-        Err(_) => PhResult::Panicked.code(),
+        Ok(()) => PhResult::Ok.code(),
+        Err(code) => code.code(),
     }
+}
+
+/// Runs a registering service: as [`service`], and a refused registration of a plugin of ABI
+/// 1.2 or later gets its `destroy`, as the real host does.
+fn registering(
+    ctx: *mut PhHostContext,
+    user_data: *mut c_void,
+    destroy: Option<PhDestroyCallback>,
+    f: impl FnOnce(&Arc<Context>) -> Result<(), PhResult>,
+) -> PhResultCode {
+    let code = service(ctx, f);
+    if code != PhResult::Ok.code() && !ctx.is_null() {
+        // SAFETY: a non-null context is one the mock gave at `load`, alive while the mock is.
+        let context = unsafe { &*ctx.cast::<Context>() };
+        if context.descriptor.abi_minor >= 2 {
+            if let Some(destroy) = destroy {
+                // SAFETY: the plugin's destroy function for the user data the mock refused.
+                unsafe { (destroy.0)(user_data) };
+            }
+        }
+    }
+    code
 }
 
 /// Reads a string argument.
@@ -685,23 +735,75 @@ unsafe extern "C" fn mock_register_command(
     destroy: Option<PhDestroyCallback>,
     out_handle: *mut PhHandle,
 ) -> PhResultCode {
-    service(ctx, |context| {
-        if callback.is_none() {
-            return Err(PhResult::NullPointer);
-        }
+    registering(ctx, user_data, destroy, |context| {
         // SAFETY: a view valid for the call.
         let name = unsafe { arg(name)? };
-        if !is_valid_name(name) {
+        register_command(
+            context, name, None, callback, user_data, destroy, out_handle,
+        )
+    })
+}
+
+unsafe extern "C" fn mock_register_command_with_info(
+    ctx: *mut PhHostContext,
+    info: *const crate::abi::PhCommandInfo,
+    callback: Option<PhCommandCallback>,
+    user_data: *mut c_void,
+    destroy: Option<PhDestroyCallback>,
+    out_handle: *mut PhHandle,
+) -> PhResultCode {
+    registering(ctx, user_data, destroy, |context| {
+        // SAFETY: NULL or an info valid for the call.
+        let info = unsafe { info.as_ref() }.ok_or(PhResult::NullPointer)?;
+        if (info.struct_size as usize) < std::mem::size_of::<crate::abi::PhCommandInfo>() {
             return Err(PhResult::InvalidArgument);
         }
-        let mut commands = lock(&context.state.commands);
-        if commands.contains_key(name) {
-            return Err(PhResult::AlreadyExists);
+        // SAFETY: views valid for the call.
+        let (name, description, usage) =
+            unsafe { (arg(info.name)?, arg(info.description)?, arg(info.usage)?) };
+        if description.len() > crate::abi::PH_MAX_DESCRIPTION_LEN
+            || usage.len() > crate::abi::PH_MAX_USAGE_LEN
+        {
+            return Err(PhResult::LimitExceeded);
         }
-        let registration = register(context, name, callback, user_data, destroy, out_handle)?;
-        commands.insert(name.to_owned(), registration);
-        Ok(())
+        register_command(
+            context,
+            name,
+            Some((description, usage)),
+            callback,
+            user_data,
+            destroy,
+            out_handle,
+        )
     })
+}
+
+/// Registers the command `name` with its text (ABI 1.2) after the real host's checks.
+fn register_command(
+    context: &Arc<Context>,
+    name: &str,
+    text: Option<(&str, &str)>,
+    callback: Option<PhCommandCallback>,
+    user_data: *mut c_void,
+    destroy: Option<PhDestroyCallback>,
+    out_handle: *mut PhHandle,
+) -> Result<(), PhResult> {
+    if callback.is_none() {
+        return Err(PhResult::NullPointer);
+    }
+    if !is_valid_name(name) {
+        return Err(PhResult::InvalidArgument);
+    }
+    let mut commands = lock(&context.state.commands);
+    if commands.contains_key(name) {
+        return Err(PhResult::AlreadyExists);
+    }
+    let registration = register(context, name, callback, user_data, destroy, out_handle)?;
+    commands.insert(name.to_owned(), registration);
+    let (description, usage) = text.unwrap_or_default();
+    lock(&context.state.command_texts)
+        .insert(name.to_owned(), (description.to_owned(), usage.to_owned()));
+    Ok(())
 }
 
 unsafe extern "C" fn mock_unregister(ctx: *mut PhHostContext, handle: PhHandle) -> PhResultCode {
@@ -744,7 +846,7 @@ unsafe extern "C" fn mock_subscribe(
     destroy: Option<PhDestroyCallback>,
     out_handle: *mut PhHandle,
 ) -> PhResultCode {
-    service(ctx, |context| {
+    registering(ctx, user_data, destroy, |context| {
         if callback.is_none() {
             return Err(PhResult::NullPointer);
         }

@@ -563,14 +563,21 @@ static PhResultCode run_events(void *user_data, const PhStr *args, size_t arg_co
 
 /* ---- The function table -------------------------------------------------------------------- */
 
-/* Registers one command; the registration holds a reference to the state. */
+/* Registers one command with its text (ABI 1.2: the host keeps the text and answers command
+ * enumerations itself); the registration holds a reference to the state. */
 static PhResultCode register_command(checksum_plugin *plugin, const command_spec *command) {
     PhResultCode code;
+    PhCommandInfo info;
+    info.struct_size = (uint32_t)sizeof(PhCommandInfo);
+    info.name = command->name;
+    info.description = command->description;
+    info.usage = command->usage;
     plugin_retain(plugin);
-    code = plugin->host->register_command(plugin->ctx, command->name, command->run, plugin,
-                                          release_registration, NULL);
+    /* Whatever the result, the host calls release_registration once for this reference: on
+     * error before this returns (ABI 1.2), on success when the registration ends. */
+    code = plugin->host->register_command_with_info(plugin->ctx, &info, command->run, plugin,
+                                                    release_registration, NULL);
     if (code != PH_RESULT_OK) {
-        plugin_release(plugin); /* On error the host does not call destroy. */
         log_message(plugin, PH_LOG_LEVEL_ERROR, "registering command %.*s failed: code %" PRIu32,
                     precision(command->name), (const char *)command->name.ptr, code);
     }
@@ -609,9 +616,9 @@ static PhResultCode checksum_init(PhHostContext *ctx, const PhHostServices *host
     }
     if (code == PH_RESULT_OK) {
         plugin_retain(plugin);
+        /* As for commands, the host releases this reference on error too. */
         code = host->subscribe(ctx, totals, on_totals, plugin, release_registration, NULL);
         if (code != PH_RESULT_OK) {
-            plugin_release(plugin);
             log_message(plugin, PH_LOG_LEVEL_ERROR, "subscribing to %s failed: code %" PRIu32,
                         TOTALS_TOPIC, code);
         }
@@ -638,30 +645,11 @@ static PhResultCode checksum_shutdown(void *plugin_data) {
     return PH_RESULT_OK;
 }
 
-static PhResultCode checksum_enumerate_commands(void *plugin_data, PhCommandInfoCallback callback,
-                                                void *user_data) {
-    size_t i;
-    if (plugin_data == NULL || callback == NULL) {
-        return PH_RESULT_NULL_POINTER;
-    }
-    for (i = 0; i < COMMAND_COUNT; i++) {
-        PhCommandInfo info;
-        info.struct_size = (uint32_t)sizeof(PhCommandInfo);
-        info.name = COMMANDS[i].name;
-        info.description = COMMANDS[i].description;
-        info.usage = COMMANDS[i].usage;
-        if (!callback(user_data, &info)) {
-            break;
-        }
-    }
-    return PH_RESULT_OK;
-}
-
 static const PhPluginVtable VTABLE = {
     (uint32_t)sizeof(PhPluginVtable),
     checksum_init,
     checksum_shutdown,
-    checksum_enumerate_commands,
+    NULL, /* enumerate_commands: the host keeps the text of the commands (ABI 1.2). */
 };
 
 static const PhPluginDescriptor DESCRIPTOR = {

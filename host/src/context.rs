@@ -1,0 +1,212 @@
+//! A plugin's host context: the host's state for one loaded plugin, and its life cycle.
+//!
+//! # Lifetime
+//!
+//! A pointer to a [`PluginContext`] is the plugin's `PhHostContext`. Plugins keep it in threads
+//! and statics that may outlive their shutdown, a fault, a refused `init` and the host itself, and
+//! their libraries are never unloaded; so a context is never freed either: [`PluginContext::new`]
+//! puts every context in [`RETAINED`], a process-wide list, where it stays. After its plugin is shut
+//! down, faulted or refused, a context answers every service call with `SHUT_DOWN` (see
+//! [`crate::services`]). What a context keeps is small (names, the configuration, one reference to
+//! its host's [`crate::registry::Shared`], whose maps are empty once every plugin is shut down).
+
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use plugin_api::abi::{PhPluginDescriptor, PhResult, PH_MAX_REGISTRATIONS_PER_PLUGIN};
+
+use crate::registry::Shared;
+
+/// The life cycle of a plugin, as its host context sees it.
+///
+/// The states are numbered in life-cycle order; the dispatch checks compare the numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum PluginState {
+    /// `init` is running: services work, the plugin is not yet listed.
+    Initializing = 0,
+    /// Initialised and serving.
+    Active = 1,
+    /// `shutdown` is running: no new registrations, no more calls into the plugin.
+    ShuttingDown = 2,
+    /// Shut down (or `init` failed, or the host is gone): services return `SHUT_DOWN`.
+    ShutDown = 3,
+    /// A callback panicked: its registrations were removed and it gets no more calls, except
+    /// the destroy callbacks of its registrations, each once.
+    Faulted = 4,
+}
+
+impl PluginState {
+    fn from_u8(value: u8) -> PluginState {
+        match value {
+            0 => PluginState::Initializing,
+            1 => PluginState::Active,
+            2 => PluginState::ShuttingDown,
+            3 => PluginState::ShutDown,
+            _ => PluginState::Faulted,
+        }
+    }
+}
+
+/// Every context ever made, so that none is freed (see the module docs).
+static RETAINED: Mutex<Vec<Arc<PluginContext>>> = Mutex::new(Vec::new());
+
+/// What the loader read from a plugin's descriptor.
+pub(crate) use crate::loader::DescriptorInfo;
+
+/// The host's per-plugin state; a pointer to it is the plugin's `PhHostContext`.
+pub(crate) struct PluginContext {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) name: String,
+    /// The plugin name followed by `::`, for log targets.
+    pub(crate) target_prefix: String,
+    pub(crate) version: String,
+    pub(crate) description: String,
+    pub(crate) path: String,
+    pub(crate) abi_version: (u16, u16),
+    pub(crate) layout: crate::loader::LayoutCheck,
+    state: AtomicU8,
+    /// How many registrations the plugin holds (at most `PH_MAX_REGISTRATIONS_PER_PLUGIN`).
+    registrations: AtomicUsize,
+    /// The descriptor, valid while the library is loaded (the host never unloads it).
+    pub(crate) descriptor: *const PhPluginDescriptor,
+    /// The plugin data returned by `init`; passed to the plugin only while it is active.
+    pub(crate) plugin_data: AtomicPtr,
+    /// Why the plugin was faulted, once it is.
+    pub(crate) fault_reason: Mutex<Option<String>>,
+    /// The plugin's configuration: every key (nested ones by dotted path) and its value as text.
+    /// Never changed after creation, so the values' bytes stay put while the context lives.
+    pub(crate) config: std::collections::HashMap<String, Box<str>>,
+}
+
+/// An atomic `*mut c_void`.
+pub(crate) struct AtomicPtr(std::sync::atomic::AtomicPtr<c_void>);
+
+impl AtomicPtr {
+    pub(crate) fn get(&self) -> *mut c_void {
+        self.0.load(Ordering::Acquire)
+    }
+    pub(crate) fn set(&self, value: *mut c_void) {
+        self.0.store(value, Ordering::Release)
+    }
+}
+
+// SAFETY: the descriptor is immutable data owned by a library that is never unloaded; the plugin
+// data is only passed back to the plugin's own functions, which the ABI requires to be callable
+// from the threads the host uses; every other field is immutable after creation, atomic or behind
+// a mutex.
+unsafe impl Send for PluginContext {}
+// SAFETY: shared references only read immutable fields or go through atomics and mutexes.
+unsafe impl Sync for PluginContext {}
+
+impl PluginContext {
+    /// A new context in state `Initializing`, retained for the life of the process.
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        descriptor: *const PhPluginDescriptor,
+        info: DescriptorInfo,
+        layout: crate::loader::LayoutCheck,
+        config: std::collections::HashMap<String, Box<str>>,
+    ) -> Arc<PluginContext> {
+        let context = Arc::new(PluginContext {
+            shared,
+            target_prefix: format!("{}::", info.name),
+            name: info.name,
+            version: info.version,
+            description: info.description,
+            path: info.path,
+            abi_version: info.abi_version,
+            layout,
+            state: AtomicU8::new(PluginState::Initializing as u8),
+            registrations: AtomicUsize::new(0),
+            descriptor,
+            plugin_data: AtomicPtr(std::sync::atomic::AtomicPtr::new(std::ptr::null_mut())),
+            fault_reason: Mutex::new(None),
+            config,
+        });
+        RETAINED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::clone(&context));
+        context
+    }
+
+    /// The ABI minor version the plugin was built for.
+    #[inline]
+    pub(crate) fn abi_minor(&self) -> u16 {
+        self.abi_version.1
+    }
+
+    pub(crate) fn state(&self) -> PluginState {
+        PluginState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// Sets the state. `SeqCst`, so that a grace period that follows orders it before the
+    /// threads' later reads (see [`crate::quiesce`]).
+    pub(crate) fn set_state(&self, state: PluginState) {
+        self.state.store(state as u8, Ordering::SeqCst);
+    }
+
+    /// Moves from `from` to `to`; false if the state was not `from`.
+    pub(crate) fn transition(&self, from: PluginState, to: PluginState) -> bool {
+        self.state
+            .compare_exchange(from as u8, to as u8, Ordering::SeqCst, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Ends a successful `init`; false if the plugin faulted meanwhile.
+    pub(crate) fn activate(&self) -> bool {
+        self.transition(PluginState::Initializing, PluginState::Active)
+    }
+
+    /// Starts the shutdown of an active plugin; false if it is not active (shut down, faulted).
+    pub(crate) fn begin_shutdown(&self) -> bool {
+        self.transition(PluginState::Active, PluginState::ShuttingDown)
+    }
+
+    /// Whether the host dispatches to the plugin's callbacks (initialising or active).
+    #[inline]
+    pub(crate) fn receives_calls(&self) -> bool {
+        self.state.load(Ordering::Acquire) <= PluginState::Active as u8
+    }
+
+    /// Whether the plugin may call services (during init, while active, during shutdown).
+    #[inline]
+    pub(crate) fn may_call(&self) -> bool {
+        self.state.load(Ordering::Acquire) <= PluginState::ShuttingDown as u8
+    }
+
+    /// Takes one registration slot of the plugin; fails if it is not serving or at the limit.
+    pub(crate) fn reserve_registration(&self) -> Result<(), PhResult> {
+        if !self.receives_calls() {
+            return Err(PhResult::ShutDown);
+        }
+        let held = self.registrations.fetch_add(1, Ordering::AcqRel);
+        if held >= PH_MAX_REGISTRATIONS_PER_PLUGIN {
+            self.registrations.fetch_sub(1, Ordering::AcqRel);
+            return Err(PhResult::LimitExceeded);
+        }
+        Ok(())
+    }
+
+    /// Gives back `n` registration slots.
+    pub(crate) fn release_registrations(&self, n: usize) {
+        self.registrations.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    /// The plugin's function table.
+    pub(crate) fn vtable(&self) -> &plugin_api::abi::PhPluginVtable {
+        // SAFETY: the loader checked the descriptor and its non-null vtable pointer; both live
+        // as long as the library, which the host never unloads.
+        unsafe { &*(*self.descriptor).vtable }
+    }
+
+    /// Why the plugin was faulted, if it was.
+    pub(crate) fn fault_reason(&self) -> Option<String> {
+        self.fault_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
