@@ -18,6 +18,7 @@ const PACKAGES: &[&str] = &[
     "not-a-plugin",
     "crasher",
     "hanger",
+    "hostile-strings",
 ];
 
 /// Test plugins that are their own cargo workspace (see their manifests), built separately.
