@@ -88,6 +88,17 @@ pub enum LoadErrorKind {
         /// Why it could not be read.
         code: PhResult,
     },
+    /// A descriptor string is longer than the ABI allows (see `PH_MAX_VERSION_LEN` and
+    /// `PH_MAX_DESCRIPTION_LEN` in [`plugin_api::abi`]).
+    #[error("the descriptor's {field} is {len} bytes (at most {max})")]
+    TooLong {
+        /// The field: `version` or `description`.
+        field: &'static str,
+        /// Its length in bytes.
+        len: usize,
+        /// The most the ABI allows.
+        max: usize,
+    },
     /// Another library already provided a plugin with this name.
     #[error("duplicate plugin name `{name}`, already loaded from {}", first.display())]
     Duplicate {
