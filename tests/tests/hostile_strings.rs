@@ -285,6 +285,14 @@ fn odd_file_names_are_quoted_and_escaped() {
         )),
         "{text}"
     );
+    // The file loaded first, which the refusal names, is quoted too.
+    assert!(
+        lines[3].ends_with(&format!(
+            "already loaded from {}/lib odd \\\"name\\\"\\n\\x1b[2J.so\"",
+            quoted(&odd)
+        )),
+        "{text}"
+    );
 
     let output = run_clean(
         plughost_with(dir.path(), None)

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use plughost::validate::CheckResult;
-use plughost::{LayoutCheck, LoadError, PluginHost};
+use plughost::{LayoutCheck, LoadError, LoadErrorKind, PluginHost};
 use plugin_api::abi::{
     PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR, PH_ENTRY_POINT_SYMBOL, PH_MAX_DESCRIPTION_LEN,
     PH_MAX_NAME_LEN, PH_MAX_VERSION_LEN,
@@ -27,11 +27,16 @@ const MAX_COLUMN_WIDTH: usize = 64;
 /// One line saying why a library was refused: `FILE: cause`, the file quoted if needed and the
 /// cause escaped.
 pub(crate) fn refusal(error: &LoadError) -> String {
-    format!(
-        "{}: {}",
-        quote_path(&error.path),
-        escape(&error.kind.to_string())
-    )
+    let path = quote_path(&error.path);
+    match &error.kind {
+        // The one cause that names another file: quoted like the first.
+        LoadErrorKind::Duplicate { name, first } => format!(
+            "{path}: duplicate plugin name `{}`, already loaded from {}",
+            escape(name),
+            quote_path(first)
+        ),
+        kind => format!("{path}: {}", escape(&kind.to_string())),
+    }
 }
 
 /// `plughost list`: a table of the loaded plugins (name, version, ABI version, file, commands),
