@@ -75,7 +75,7 @@ pub enum LoadErrorKind {
     /// The plugin's name does not follow the rules.
     #[error("invalid plugin name {name:?}: {why}")]
     InvalidName {
-        /// The name, lossily decoded.
+        /// The name; one longer than the limit is cut after a few bytes more, and ends in `…`.
         name: String,
         /// Which rule it breaks.
         why: String,

@@ -490,8 +490,13 @@ fn check_name(name: &str) -> Result<(), LoadErrorKind> {
     } else {
         "only ASCII letters, digits, '-', '_' and '.' are allowed".to_owned()
     };
+    // At most the limit and a little more of a long name: the message is one line to read.
+    let mut end = name.len().min(PH_MAX_NAME_LEN + 4);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
     Err(LoadErrorKind::InvalidName {
-        name: name.to_owned(),
+        name: name[..end].to_owned() + if end < name.len() { "…" } else { "" },
         why,
     })
 }
