@@ -75,7 +75,7 @@ pub enum LoadErrorKind {
     /// The plugin's name does not follow the rules.
     #[error("invalid plugin name {name:?}: {why}")]
     InvalidName {
-        /// The name, lossily decoded.
+        /// The name; one longer than the limit is cut after a few bytes more, and ends in `…`.
         name: String,
         /// Which rule it breaks.
         why: String,
@@ -87,6 +87,17 @@ pub enum LoadErrorKind {
         field: &'static str,
         /// Why it could not be read.
         code: PhResult,
+    },
+    /// A descriptor string is longer than the ABI allows (see `PH_MAX_VERSION_LEN` and
+    /// `PH_MAX_DESCRIPTION_LEN` in [`plugin_api::abi`]).
+    #[error("the descriptor's {field} is {len} bytes (at most {max})")]
+    TooLong {
+        /// The field: `version` or `description`.
+        field: &'static str,
+        /// Its length in bytes.
+        len: usize,
+        /// The most the ABI allows.
+        max: usize,
     },
     /// Another library already provided a plugin with this name.
     #[error("duplicate plugin name `{name}`, already loaded from {}", first.display())]

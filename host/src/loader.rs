@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use abi_stable::library::{AbiHeaderRef, LibraryError, RootModule};
 use plugin_api::abi::{
     is_valid_name, PhEntryPoint, PhPluginDescriptor, PhPluginVtable, PhStr, PH_ABI_VERSION_MAJOR,
-    PH_ABI_VERSION_MINOR, PH_ENTRY_POINT_SYMBOL, PH_MAX_NAME_LEN,
+    PH_ABI_VERSION_MINOR, PH_ENTRY_POINT_SYMBOL, PH_MAX_DESCRIPTION_LEN, PH_MAX_NAME_LEN,
+    PH_MAX_VERSION_LEN,
 };
 use plugin_api::layout::{PluginModuleRef, ROOT_MODULE_SYMBOL};
 
@@ -99,8 +100,8 @@ pub fn inspect(path: &Path) -> (Inspection, Option<LoadError>) {
 }
 
 /// Opens `path` and checks it: entry point, ABI version, type layout, table sizes, required
-/// functions, name. Runs only the library's initialisers, its entry point and (for Rust plugins)
-/// abi_stable's root-module constructor.
+/// functions, name, the lengths of the version and description. Runs only the library's
+/// initialisers, its entry point and (for Rust plugins) abi_stable's root-module constructor.
 ///
 /// The library stays loaded for the rest of the process, whatever the outcome: unloading code that
 /// may have registered thread-local destructors is not safe, and abi_stable never unloads either.
@@ -196,9 +197,11 @@ fn check(path: &Path, seen: &mut Inspection) -> Result<Candidate, LoadErrorKind>
     // SAFETY: as for the name.
     let version = unsafe { descriptor_str("version", d.version) }?;
     seen.version = Some(version.to_owned());
+    check_len("version", version, PH_MAX_VERSION_LEN)?;
     // SAFETY: as for the name.
     let description = unsafe { descriptor_str("description", d.description) }?;
     seen.description = Some(description.to_owned());
+    check_len("description", description, PH_MAX_DESCRIPTION_LEN)?;
     Ok(Candidate {
         descriptor,
         info: DescriptorInfo {
@@ -473,6 +476,18 @@ unsafe fn descriptor_str<'a>(field: &'static str, s: PhStr) -> Result<&'a str, L
     unsafe { s.to_str() }.map_err(|code| LoadErrorKind::BadString { field, code })
 }
 
+/// Refuses a descriptor string longer than the ABI's limit for it.
+fn check_len(field: &'static str, value: &str, max: usize) -> Result<(), LoadErrorKind> {
+    if value.len() > max {
+        return Err(LoadErrorKind::TooLong {
+            field,
+            len: value.len(),
+            max,
+        });
+    }
+    Ok(())
+}
+
 fn check_name(name: &str) -> Result<(), LoadErrorKind> {
     if is_valid_name(name) {
         return Ok(());
@@ -484,8 +499,13 @@ fn check_name(name: &str) -> Result<(), LoadErrorKind> {
     } else {
         "only ASCII letters, digits, '-', '_' and '.' are allowed".to_owned()
     };
+    // At most the limit and a little more of a long name: the message is one line to read.
+    let mut end = name.len().min(PH_MAX_NAME_LEN + 4);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
     Err(LoadErrorKind::InvalidName {
-        name: name.to_owned(),
+        name: name[..end].to_owned() + if end < name.len() { "…" } else { "" },
         why,
     })
 }

@@ -5,7 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use plughost::{LayoutCheck, PluginHost};
+use plughost::PluginHost;
+
+mod cli;
+
+use cli::display;
+use cli::escape::{escape, quote_path};
 
 /// Loads the plugins in a folder and runs their commands.
 #[derive(Parser)]
@@ -110,12 +115,15 @@ enum Action {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format(display::log_record)
+        .init();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
         Err(message) => {
-            eprintln!("plughost: {message}");
+            // One line, whatever a plugin put in the message.
+            eprintln!("plughost: {}", escape(&message));
             ExitCode::FAILURE
         }
     }
@@ -123,10 +131,12 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match &cli.command {
-        Action::Inspect { file } => return Ok(inspect(file)),
+        Action::Inspect { file } => return Ok(display::inspect(file)),
         Action::ValidateCheck { check, file } => {
             let (status, message) = plughost::validate::run_check(check, file);
-            println!("{}\t{}", status.name(), message.replace('\n', " "));
+            // The message as a JSON string: one line, whatever it holds.
+            let message = serde_json::to_string(&message).map_err(|e| e.to_string())?;
+            println!("{}\t{message}", status.name());
             return Ok(ExitCode::SUCCESS);
         }
         Action::Validate {
@@ -149,7 +159,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 )?,
             };
             let created = plughost::template::create(name, dir, &api_path)?;
-            println!("created {}", created.display());
+            println!("created {}", quote_path(&created));
             return Ok(ExitCode::SUCCESS);
         }
         Action::List | Action::Run { .. } => {}
@@ -178,19 +188,19 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     if !matches!(cli.command, Action::List) {
         // `list` shows them in its output.
         for refused in host.refused() {
-            eprintln!("plughost: refused {refused}");
+            eprintln!("plughost: refused {}", display::refusal(refused));
         }
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let result = match cli.command {
-        Action::List => list(&host, &mut out).map_err(|e| e.to_string()),
+        Action::List => display::list(&host, &mut out).map_err(|e| e.to_string()),
         Action::Run { command_line } => {
             let (command, args) = command_line
                 .split_first()
                 .expect("clap requires the command name");
             if args.first().map(String::as_str) == Some("--help") {
-                command_help(&host, command, &mut out)
+                display::command_help(&host, command, &mut out)
             } else {
                 host.run_command(command, args, &mut out)
                     .map_err(|e| e.to_string())
@@ -217,108 +227,6 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         ));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `plughost run COMMAND --help`: the usage line and description the command's plugin declares
-/// for it, and which plugin that is.
-fn command_help(host: &PluginHost, command: &str, out: &mut impl Write) -> Result<(), String> {
-    let found = host.plugins().into_iter().find_map(|plugin| {
-        let info = plugin.commands.iter().find(|c| c.name == command)?.clone();
-        Some((plugin, info))
-    });
-    let Some((plugin, info)) = found else {
-        // The same error as running an unknown command; or a command its plugin does not list.
-        host.command(command).map_err(|e| e.to_string())?;
-        return writeln!(
-            out,
-            "Usage: plughost run {command} [ARGS]...\n\nIts plugin does not describe it."
-        )
-        .map_err(|e| format!("writing output: {e}"));
-    };
-    let mut write = || -> std::io::Result<()> {
-        let usage = format!("Usage: plughost run {command} {}", info.usage.trim());
-        writeln!(out, "{}", usage.trim_end())?;
-        if !info.description.is_empty() {
-            writeln!(out, "\n{}", info.description)?;
-        }
-        writeln!(
-            out,
-            "\nFrom the plugin {} {} ({})",
-            plugin.name,
-            plugin.version,
-            plugin.path.display()
-        )
-    };
-    write().map_err(|e| format!("writing output: {e}"))
-}
-
-/// `plughost inspect FILE`: one line per finding, then the verdict.
-fn inspect(file: &std::path::Path) -> ExitCode {
-    use plugin_api::abi::{PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR, PH_ENTRY_POINT_SYMBOL};
-    let (seen, error) = plughost::inspect(file);
-    let row = |label: &str, value: String| println!("{:<20}{value}", format!("{label}:"));
-    let yes_no = |b: bool| if b { "yes" } else { "no" };
-    row("file", file.display().to_string());
-    row("opened", yes_no(seen.opened).to_owned());
-    if seen.opened {
-        row(
-            "entry point",
-            format!("{} ({PH_ENTRY_POINT_SYMBOL})", yes_no(seen.entry_point)),
-        );
-    }
-    if let Some((major, minor)) = seen.abi_version {
-        row(
-            "ABI version",
-            format!("{major}.{minor} (host {PH_ABI_VERSION_MAJOR}.{PH_ABI_VERSION_MINOR})"),
-        );
-    }
-    if let Some(size) = seen.descriptor_size {
-        row("descriptor", format!("{size} bytes"));
-    }
-    match seen.layout {
-        Some(LayoutCheck::Passed) => row(
-            "type layout",
-            match seen.abi_version {
-                Some((major, minor)) if minor < PH_ABI_VERSION_MINOR => {
-                    format!("matches ABI {major}.{minor}'s, as the host keeps it (abi_stable)")
-                }
-                _ => "matches the host's (abi_stable)".into(),
-            },
-        ),
-        Some(LayoutCheck::NotCarried) => row(
-            "type layout",
-            "not carried (a C plugin: ABI version and sizes checked only)".into(),
-        ),
-        None => {}
-    }
-    if let Some(size) = seen.vtable_size {
-        row("function table", format!("{size} bytes"));
-    }
-    for (name, present) in &seen.functions {
-        row(
-            name,
-            (if *present { "present" } else { "MISSING" }).to_owned(),
-        );
-    }
-    for (label, value) in [
-        ("name", &seen.name),
-        ("version", &seen.version),
-        ("description", &seen.description),
-    ] {
-        if let Some(value) = value {
-            row(label, value.clone());
-        }
-    }
-    match error {
-        None => {
-            row("result", "loadable (init not called)".into());
-            ExitCode::SUCCESS
-        }
-        Some(error) => {
-            row("result", format!("refused: {}", error.kind));
-            ExitCode::FAILURE
-        }
-    }
 }
 
 /// `plughost validate`: the table or the JSON report; status 1 if any check failed.
@@ -354,17 +262,13 @@ fn validate(
         let results = validate::validate_file(file, &options);
         failed |= results.iter().any(|r| r.status.is_failure());
         if json {
-            reports.push(serde_json::json!({ "file": file, "checks": results }));
+            reports.push((file.as_path(), results));
         } else {
-            println!("{}", file.display());
-            for r in &results {
-                println!("  {:<10} {:<28} {}", r.status.name(), r.check, r.message);
-            }
+            display::validate_table(file, &results);
         }
     }
     if json {
-        let text = serde_json::to_string_pretty(&reports).map_err(|e| e.to_string())?;
-        println!("{text}");
+        display::validate_json(&reports)?;
     }
     Ok(if failed {
         ExitCode::FAILURE
@@ -380,58 +284,4 @@ fn default_plugins_dir() -> Result<PathBuf, String> {
     exe.parent()
         .map(PathBuf::from)
         .ok_or_else(|| "cannot locate the plughost binary's folder; pass --plugins DIR".to_owned())
-}
-
-fn list(host: &PluginHost, out: &mut impl Write) -> std::io::Result<()> {
-    let plugins = host.plugins();
-    let rows: Vec<[String; 5]> = plugins
-        .iter()
-        .map(|p| {
-            let abi = format!(
-                "{}.{}{}",
-                p.abi_version.0,
-                p.abi_version.1,
-                match p.layout {
-                    LayoutCheck::Passed => "",
-                    LayoutCheck::NotCarried => " (no layout data)",
-                }
-            );
-            let commands: Vec<&str> = p.commands.iter().map(|c| c.name.as_str()).collect();
-            [
-                p.name.clone(),
-                p.version.clone(),
-                abi,
-                p.path.display().to_string(),
-                commands.join(", "),
-            ]
-        })
-        .collect();
-    let header = ["NAME", "VERSION", "ABI", "FILE", "COMMANDS"].map(String::from);
-    let mut widths = header.clone().map(|h| h.len());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    for row in std::iter::once(&header).chain(&rows) {
-        let line: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, w)| format!("{cell:w$}"))
-            .collect();
-        writeln!(out, "{}", line.join("  ").trim_end())?;
-    }
-    for plugin in plugins.iter().filter(|p| p.fault.is_some()) {
-        writeln!(
-            out,
-            "faulted: {} ({}): {}",
-            plugin.name,
-            plugin.path.display(),
-            plugin.fault.as_deref().unwrap_or_default()
-        )?;
-    }
-    for refused in host.refused() {
-        writeln!(out, "refused: {refused}")?;
-    }
-    Ok(())
 }

@@ -173,7 +173,9 @@ pub fn select(include: &[String], exclude: &[String]) -> Result<Vec<&'static str
         .collect())
 }
 
-/// The hidden subcommand that runs one check in a child process.
+/// The hidden subcommand that runs one check in a child process. The child's last line of
+/// standard output is the [`run_check`] result: the status's name, a tab, and the message as a
+/// JSON string (so that it is one line, whatever the plugin put in it).
 pub const CHILD_SUBCOMMAND: &str = "__validate-check";
 
 /// Runs the selected checks against `file`, each in a child process.
@@ -247,9 +249,13 @@ fn run_child(check: &'static str, file: &Path, options: &Options) -> CheckResult
     };
     let stdout = stdout.join().unwrap_or_default();
     let stderr = stderr.join().unwrap_or_default();
+    // The child's last line is `STATUS\tMESSAGE`, the message a JSON string (one line whatever it
+    // holds); a message that is not JSON is taken as it is.
     let reported = stdout.lines().rev().find_map(|line| {
         let (status, message) = line.split_once('\t')?;
-        Some((Status::parse(status)?, message.to_owned()))
+        let message =
+            serde_json::from_str::<String>(message).unwrap_or_else(|_| message.to_owned());
+        Some((Status::parse(status)?, message))
     });
     match reported {
         Some((status, message)) if exit.success() => result(status, message),

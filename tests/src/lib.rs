@@ -19,6 +19,7 @@ const PACKAGES: &[&str] = &[
     "crasher",
     "hanger",
     "stress",
+    "hostile-strings",
 ];
 
 /// Test plugins that are their own cargo workspace (see their manifests), built separately.

@@ -1,0 +1,276 @@
+//! What the `plughost` binary prints: the `list` table, the `inspect` report, `run COMMAND --help`,
+//! the `validate` table and JSON, refusals and log records.
+//!
+//! Every string that comes from a plugin or from the file system goes through
+//! [`escape`](super::escape::escape) or [`quote_path`](super::escape::quote_path) here, so that no
+//! plugin can forge or hide a row of the output. Column widths computed from those strings are
+//! capped, and padding is written without format-width arguments, so that no string is too long to
+//! print.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use plughost::validate::CheckResult;
+use plughost::{LayoutCheck, LoadError, LoadErrorKind, PluginHost};
+use plugin_api::abi::{
+    PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR, PH_ENTRY_POINT_SYMBOL, PH_MAX_DESCRIPTION_LEN,
+    PH_MAX_NAME_LEN, PH_MAX_VERSION_LEN,
+};
+
+use super::escape::{escape, escape_at_most, json_for_terminal, quote_path};
+
+/// The widest a column of the `list` table grows to fit its cells; a longer cell overflows its
+/// column on its own row only.
+const MAX_COLUMN_WIDTH: usize = 64;
+
+/// One line saying why a library was refused: `FILE: cause`, the file quoted if needed and the
+/// cause escaped.
+pub(crate) fn refusal(error: &LoadError) -> String {
+    let path = quote_path(&error.path);
+    match &error.kind {
+        // The one cause that names another file: quoted like the first.
+        LoadErrorKind::Duplicate { name, first } => format!(
+            "{path}: duplicate plugin name `{}`, already loaded from {}",
+            escape(name),
+            quote_path(first)
+        ),
+        kind => format!("{path}: {}", escape(&kind.to_string())),
+    }
+}
+
+/// `plughost list`: a table of the loaded plugins (name, version, ABI version, file, commands),
+/// then one line per faulted plugin and one per refused library.
+pub(crate) fn list(host: &PluginHost, out: &mut impl Write) -> io::Result<()> {
+    let plugins = host.plugins();
+    let rows: Vec<[String; 5]> = plugins
+        .iter()
+        .map(|p| {
+            let abi = format!(
+                "{}.{}{}",
+                p.abi_version.0,
+                p.abi_version.1,
+                match p.layout {
+                    LayoutCheck::Passed => "",
+                    LayoutCheck::NotCarried => " (no layout data)",
+                }
+            );
+            let commands: Vec<String> = p
+                .commands
+                .iter()
+                .map(|c| escape(&c.name).to_string())
+                .collect();
+            [
+                escape(&p.name).to_string(),
+                escape(&p.version).to_string(),
+                abi,
+                quote_path(&p.path).to_string(),
+                commands.join(", "),
+            ]
+        })
+        .collect();
+    let header = ["NAME", "VERSION", "ABI", "FILE", "COMMANDS"].map(String::from);
+    write_table(&header, &rows, out)?;
+    for plugin in plugins.iter().filter(|p| p.fault.is_some()) {
+        writeln!(
+            out,
+            "faulted: {} ({}): {}",
+            escape(&plugin.name),
+            quote_path(&plugin.path),
+            escape(plugin.fault.as_deref().unwrap_or_default())
+        )?;
+    }
+    for refused in host.refused() {
+        writeln!(out, "refused: {}", refusal(refused))?;
+    }
+    Ok(())
+}
+
+/// Writes `header` and `rows` as left-aligned columns two spaces apart, each as wide as its widest
+/// cell up to [`MAX_COLUMN_WIDTH`] characters; the last column is not padded. The cells must be
+/// escaped already.
+fn write_table<const N: usize>(
+    header: &[String; N],
+    rows: &[[String; N]],
+    out: &mut impl Write,
+) -> io::Result<()> {
+    let width = |cell: &String| cell.chars().count();
+    let mut widths = [0; N];
+    for row in std::iter::once(header).chain(rows) {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(width(cell).min(MAX_COLUMN_WIDTH));
+        }
+    }
+    for row in std::iter::once(header).chain(rows) {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            line.push_str(cell);
+            if i + 1 < N {
+                // Padding by hand: a format width (`{:w$}`) panics beyond u16::MAX.
+                line.extend(std::iter::repeat(' ').take(w.saturating_sub(width(cell))));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+/// `plughost run COMMAND --help`: the usage line and description the command's plugin declares
+/// for it, and which plugin that is.
+pub(crate) fn command_help(
+    host: &PluginHost,
+    command: &str,
+    out: &mut impl Write,
+) -> Result<(), String> {
+    let found = host.plugins().into_iter().find_map(|plugin| {
+        let info = plugin.commands.iter().find(|c| c.name == command)?.clone();
+        Some((plugin, info))
+    });
+    let command_shown = escape(command);
+    let Some((plugin, info)) = found else {
+        // The same error as running an unknown command; or a command its plugin does not list.
+        host.command(command).map_err(|e| e.to_string())?;
+        return writeln!(
+            out,
+            "Usage: plughost run {command_shown} [ARGS]...\n\nIts plugin does not describe it."
+        )
+        .map_err(|e| format!("writing output: {e}"));
+    };
+    let mut write = || -> io::Result<()> {
+        let usage = format!(
+            "Usage: plughost run {command_shown} {}",
+            escape(info.usage.trim())
+        );
+        writeln!(out, "{}", usage.trim_end())?;
+        if !info.description.is_empty() {
+            writeln!(out, "\n{}", escape(&info.description))?;
+        }
+        writeln!(
+            out,
+            "\nFrom the plugin {} {} ({})",
+            escape(&plugin.name),
+            escape(&plugin.version),
+            quote_path(&plugin.path)
+        )
+    };
+    write().map_err(|e| format!("writing output: {e}"))
+}
+
+/// `plughost inspect FILE`: one line per finding, then the verdict. The plugin's strings are
+/// shown up to the ABI's limit for each, so that an over-long one (which refuses the plugin)
+/// does not flood the terminal.
+pub(crate) fn inspect(file: &Path) -> ExitCode {
+    let (seen, error) = plughost::inspect(file);
+    let row = |label: &str, value: &dyn std::fmt::Display| {
+        let label = format!("{label}:");
+        println!("{label:<20}{value}");
+    };
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    row("file", &quote_path(file));
+    row("opened", &yes_no(seen.opened));
+    if seen.opened {
+        row(
+            "entry point",
+            &format!("{} ({PH_ENTRY_POINT_SYMBOL})", yes_no(seen.entry_point)),
+        );
+    }
+    if let Some((major, minor)) = seen.abi_version {
+        row(
+            "ABI version",
+            &format!("{major}.{minor} (host {PH_ABI_VERSION_MAJOR}.{PH_ABI_VERSION_MINOR})"),
+        );
+    }
+    if let Some(size) = seen.descriptor_size {
+        row("descriptor", &format!("{size} bytes"));
+    }
+    match seen.layout {
+        Some(LayoutCheck::Passed) => row(
+            "type layout",
+            &match seen.abi_version {
+                Some((major, minor)) if minor < PH_ABI_VERSION_MINOR => {
+                    format!("matches ABI {major}.{minor}'s, as the host keeps it (abi_stable)")
+                }
+                _ => "matches the host's (abi_stable)".into(),
+            },
+        ),
+        Some(LayoutCheck::NotCarried) => row(
+            "type layout",
+            &"not carried (a C plugin: ABI version and sizes checked only)",
+        ),
+        None => {}
+    }
+    if let Some(size) = seen.vtable_size {
+        row("function table", &format!("{size} bytes"));
+    }
+    for (name, present) in &seen.functions {
+        row(name, &if *present { "present" } else { "MISSING" });
+    }
+    for (label, value, max) in [
+        ("name", &seen.name, PH_MAX_NAME_LEN),
+        ("version", &seen.version, PH_MAX_VERSION_LEN),
+        ("description", &seen.description, PH_MAX_DESCRIPTION_LEN),
+    ] {
+        if let Some(value) = value {
+            row(label, &escape_at_most(value, max));
+        }
+    }
+    match error {
+        None => {
+            row("result", &"loadable (init not called)");
+            ExitCode::SUCCESS
+        }
+        Some(error) => {
+            row(
+                "result",
+                &format!("refused: {}", escape(&error.kind.to_string())),
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One file's `validate` results as a table: the file, then one row per check.
+pub(crate) fn validate_table(file: &Path, results: &[CheckResult]) {
+    println!("{}", quote_path(file));
+    for r in results {
+        println!(
+            "  {:<10} {:<28} {}",
+            r.status.name(),
+            r.check,
+            escape(&r.message)
+        );
+    }
+}
+
+/// The `validate --json` report: one object per file, its name lossily decoded, the whole made
+/// safe for a terminal by [`json_for_terminal`].
+pub(crate) fn validate_json(reports: &[(&Path, Vec<CheckResult>)]) -> Result<(), String> {
+    let reports: Vec<serde_json::Value> = reports
+        .iter()
+        .map(|(file, checks)| {
+            serde_json::json!({ "file": file.to_string_lossy(), "checks": checks })
+        })
+        .collect();
+    let text = serde_json::to_string_pretty(&reports).map_err(|e| e.to_string())?;
+    println!("{}", json_for_terminal(&text));
+    Ok(())
+}
+
+/// The binary's log format: `[TIME LEVEL TARGET] MESSAGE` on one line, the target and message
+/// escaped (plugins log through the host, and choose both).
+pub(crate) fn log_record(
+    out: &mut env_logger::fmt::Formatter,
+    record: &log::Record<'_>,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "[{} {:<5} {}] {}",
+        out.timestamp(),
+        record.level(),
+        escape(record.target()),
+        escape(&record.args().to_string())
+    )
+}
