@@ -20,6 +20,7 @@ const PACKAGES: &[&str] = &[
     "hanger",
     "stress",
     "hostile-strings",
+    "hostile",
 ];
 
 /// Test plugins that are their own cargo workspace (see their manifests), built separately.
