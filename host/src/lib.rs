@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 mod boundary;
+mod call;
 mod config;
 mod error;
 mod host;
@@ -15,10 +16,12 @@ mod loader;
 mod registry;
 mod services;
 pub mod template;
+mod trust;
 pub mod validate;
 
+pub use call::{current_call, enter_call, CallGuard, CallKind, PluginCall};
 pub use config::{Config, ConfigError};
 pub use error::{CommandError, DiscoverError, HostError, LoadError, LoadErrorKind};
 pub use host::{CommandHandle, CommandSummary, PluginHost, PluginSummary};
-pub use loader::{discover, inspect, Inspection, LayoutCheck};
+pub use loader::{discover, inspect, inspect_with, Inspection, LayoutCheck, SLOW_CALL};
 pub use registry::{PluginState, ALL_TOPICS};

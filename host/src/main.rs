@@ -3,9 +3,10 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 use clap::{Parser, Subcommand};
-use plughost::{LayoutCheck, PluginHost};
+use plughost::{CallKind, Config, LayoutCheck, PluginHost};
 
 /// Loads the plugins in a folder and runs their commands.
 #[derive(Parser)]
@@ -26,6 +27,18 @@ struct Cli {
     /// command).
     #[arg(long)]
     strict: bool,
+
+    /// Load libraries that fail the trust rule anyway. The rule refuses a library file, or the
+    /// plugins folder, that is writable by group or others, or owned by a user who is neither the
+    /// one running plughost nor root. The configuration file's `allow_insecure = true` does the
+    /// same.
+    /// `PLUGHOST_ALLOW_INSECURE` takes 1/0, true/false, yes/no, on/off.
+    #[arg(
+        long,
+        env = "PLUGHOST_ALLOW_INSECURE",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    allow_insecure: bool,
 
     #[command(subcommand)]
     command: Action,
@@ -110,6 +123,7 @@ enum Action {
 }
 
 fn main() -> ExitCode {
+    install_exit_handler();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     match run(cli) {
@@ -122,10 +136,19 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
+    // The configuration, for the actions that load or check plugins.
+    let config = match (&cli.command, &cli.config) {
+        (
+            Action::List | Action::Run { .. } | Action::Inspect { .. } | Action::Validate { .. },
+            Some(path),
+        ) => Some(Config::load(path).map_err(|e| e.to_string())?),
+        _ => None,
+    };
+    let allow_insecure = cli.allow_insecure || config.as_ref().is_some_and(Config::allow_insecure);
     match &cli.command {
-        Action::Inspect { file } => return Ok(inspect(file)),
+        Action::Inspect { file } => return Ok(inspect(file, allow_insecure)),
         Action::ValidateCheck { check, file } => {
-            let (status, message) = plughost::validate::run_check(check, file);
+            let (status, message) = plughost::validate::run_check(check, file, allow_insecure);
             println!("{}\t{}", status.name(), message.replace('\n', " "));
             return Ok(ExitCode::SUCCESS);
         }
@@ -136,7 +159,15 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             exclude,
             timeout,
             list_checks,
-        } => return validate(files, *json, include, exclude, *timeout, *list_checks),
+        } => {
+            let options = ValidateOptions {
+                json: *json,
+                timeout: *timeout,
+                list_checks: *list_checks,
+                allow_insecure,
+            };
+            return validate(files, include, exclude, &options);
+        }
         Action::New {
             name,
             dir,
@@ -159,10 +190,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         None => default_plugins_dir()?,
     };
     let mut host = PluginHost::new();
+    host.set_allow_insecure(allow_insecure);
     // The plugins the configuration has settings for, to report those that do not load.
     let mut configured = Vec::new();
-    if let Some(path) = &cli.config {
-        let config = plughost::Config::load(path).map_err(|e| e.to_string())?;
+    if let Some(config) = config {
         configured = config.plugin_names().map(str::to_owned).collect();
         host.set_config(config);
     }
@@ -181,8 +212,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             eprintln!("plughost: refused {refused}");
         }
     }
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = Output;
     let result = match cli.command {
         Action::List => list(&host, &mut out).map_err(|e| e.to_string()),
         Action::Run { command_line } => {
@@ -192,6 +222,14 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             if args.first().map(String::as_str) == Some("--help") {
                 command_help(&host, command, &mut out)
             } else {
+                // Recorded for the exit handler, in case the plugin calls `exit`.
+                let plugin = host
+                    .commands()
+                    .into_iter()
+                    .find_map(|(name, plugin)| (name == *command).then_some(plugin));
+                let _call = plugin.map(|plugin| {
+                    plughost::enter_call(&plugin, CallKind::Command(command.clone()))
+                });
                 host.run_command(command, args, &mut out)
                     .map_err(|e| e.to_string())
             }
@@ -253,9 +291,9 @@ fn command_help(host: &PluginHost, command: &str, out: &mut impl Write) -> Resul
 }
 
 /// `plughost inspect FILE`: one line per finding, then the verdict.
-fn inspect(file: &std::path::Path) -> ExitCode {
+fn inspect(file: &std::path::Path, allow_insecure: bool) -> ExitCode {
     use plugin_api::abi::{PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR, PH_ENTRY_POINT_SYMBOL};
-    let (seen, error) = plughost::inspect(file);
+    let (seen, error) = plughost::inspect_with(file, allow_insecure);
     let row = |label: &str, value: String| println!("{:<20}{value}", format!("{label}:"));
     let yes_no = |b: bool| if b { "yes" } else { "no" };
     row("file", file.display().to_string());
@@ -321,16 +359,29 @@ fn inspect(file: &std::path::Path) -> ExitCode {
     }
 }
 
+/// The options of `plughost validate` but the files and the check selection.
+struct ValidateOptions {
+    json: bool,
+    timeout: f64,
+    list_checks: bool,
+    allow_insecure: bool,
+}
+
 /// `plughost validate`: the table or the JSON report; status 1 if any check failed.
 fn validate(
     files: &[PathBuf],
-    json: bool,
     include: &[String],
     exclude: &[String],
-    timeout: f64,
-    list_checks: bool,
+    options: &ValidateOptions,
 ) -> Result<ExitCode, String> {
     use plughost::validate::{self, Options};
+
+    let &ValidateOptions {
+        json,
+        timeout,
+        list_checks,
+        allow_insecure,
+    } = options;
 
     if list_checks {
         for (name, what) in validate::CHECKS {
@@ -347,6 +398,7 @@ fn validate(
         program: std::env::current_exe().map_err(|e| format!("cannot locate plughost: {e}"))?,
         timeout: std::time::Duration::from_secs_f64(timeout),
         checks: validate::select(include, exclude)?,
+        allow_insecure,
     };
     let mut failed = false;
     let mut reports = Vec::new();
@@ -434,4 +486,147 @@ fn list(host: &PluginHost, out: &mut impl Write) -> std::io::Result<()> {
         writeln!(out, "refused: {refused}")?;
     }
     Ok(())
+}
+
+/// Command output not yet written to standard output, in a global so that the exit handler can
+/// write it (see [`plugin_exited`]).
+static OUTPUT: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+/// How much output [`Output`] keeps before writing it.
+const OUTPUT_BUFFER: usize = 8 * 1024;
+
+/// Standard output, buffered in [`OUTPUT`]. Every write of the buffer also flushes the standard
+/// library's own buffer, so that nothing is left there when the exit handler writes the rest.
+struct Output;
+
+impl Write for Output {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut buffer = OUTPUT.lock().unwrap_or_else(|e| e.into_inner());
+        if buffer.len() + bytes.len() > OUTPUT_BUFFER {
+            write_out(&mut buffer)?;
+        }
+        if bytes.len() >= OUTPUT_BUFFER {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(bytes)?;
+            stdout.flush()?;
+        } else {
+            buffer.extend_from_slice(bytes);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        write_out(&mut OUTPUT.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Writes and empties `buffer`.
+fn write_out(buffer: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout.write_all(buffer).and_then(|()| stdout.flush());
+    buffer.clear();
+    written
+}
+
+/// The status plughost exits with when a plugin calls `exit` during its `init` or a command: 70,
+/// `EX_SOFTWARE` of `sysexits.h` (an internal software error), distinct from the 1 of a failed
+/// command.
+const PLUGIN_EXITED: i32 = 70;
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+extern "C" {
+    /// glibc's `on_exit(3)`: like `atexit`, but the handler also receives the exit status.
+    fn on_exit(
+        function: extern "C" fn(status: libc::c_int, arg: *mut libc::c_void),
+        arg: *mut libc::c_void,
+    ) -> libc::c_int;
+}
+
+/// Registers [`plugin_exited`] to run when the process exits through `exit` (which is also how
+/// `main` returning ends it): with glibc through `on_exit`, which passes the status the plugin
+/// gave; elsewhere on Unix through `atexit`, which does not.
+fn install_exit_handler() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" fn handler(status: libc::c_int, _: *mut libc::c_void) {
+            plugin_exited(Some(status));
+        }
+        // SAFETY: `handler` is a function that lives as long as the process and ignores its
+        // argument, so any pointer (here NULL) will do.
+        let failed = unsafe { on_exit(handler, std::ptr::null_mut()) } != 0;
+        if failed {
+            log::debug!("on_exit failed: a plugin calling exit() will not be reported");
+        }
+    }
+    #[cfg(all(unix, not(all(target_os = "linux", target_env = "gnu"))))]
+    {
+        extern "C" fn handler() {
+            plugin_exited(None);
+        }
+        // SAFETY: `handler` is a function that lives as long as the process.
+        let failed = unsafe { libc::atexit(handler) } != 0;
+        if failed {
+            log::debug!("atexit failed: a plugin calling exit() will not be reported");
+        }
+    }
+}
+
+/// The exit handler. If a plugin call is under way ([`plughost::current_call`]), a plugin called
+/// `exit` inside it: writes the command's output so far, says on standard error which plugin did
+/// it during what, and ends the process at once with [`PLUGIN_EXITED`], whatever status the plugin
+/// gave. Otherwise (plughost exiting normally) does nothing.
+///
+/// Only writes to the raw descriptors 1 and 2 and takes no lock it could wait on: the plugin may
+/// have called `exit` from anywhere, holding anything.
+#[cfg(unix)]
+fn plugin_exited(status: Option<libc::c_int>) {
+    let Some(call) = plughost::current_call() else {
+        return;
+    };
+    let kept = match OUTPUT.try_lock() {
+        Ok(buffer) => write_fd(1, &buffer),
+        Err(std::sync::TryLockError::Poisoned(e)) => write_fd(1, &e.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => false,
+    };
+    let exit = match status {
+        Some(status) => format!("exit({status})"),
+        None => "exit()".to_owned(),
+    };
+    let consequence = match call.kind {
+        CallKind::Command(_) => "the command did not finish",
+        _ => "plughost did not finish",
+    };
+    let lost = if kept {
+        ""
+    } else {
+        " (its output so far may be lost)"
+    };
+    let line = format!(
+        "plughost: plugin `{}` called {exit} during {}; {consequence}{lost}\n",
+        call.plugin, call.kind
+    );
+    write_fd(2, line.as_bytes());
+    // SAFETY: `_exit` ends the process without running the remaining exit handlers, which may
+    // belong to the plugin that is in the middle of a call; the output is written above.
+    unsafe { libc::_exit(PLUGIN_EXITED) }
+}
+
+/// Writes all of `bytes` to the descriptor `fd`, retrying when interrupted. Whether it did.
+#[cfg(unix)]
+fn write_fd(fd: libc::c_int, mut bytes: &[u8]) -> bool {
+    while !bytes.is_empty() {
+        // SAFETY: `bytes` is readable for its length; a bad descriptor is an error, not UB.
+        let written = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if written < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return false;
+        }
+        if written == 0 {
+            return false;
+        }
+        bytes = &bytes[written as usize..];
+    }
+    true
 }
