@@ -6,9 +6,12 @@ use std::path::{Path, PathBuf};
 /// The configuration of the plugins: for each plugin name, its table of settings. A plugin reads
 /// its own table through the host service `config_get` (`Host::config` in the safe layer).
 ///
-/// As a file, it is TOML with one `[plugins.NAME]` table per plugin:
+/// As a file, it is TOML with one `[plugins.NAME]` table per plugin, and optionally the host's own
+/// key `allow_insecure` before the tables:
 ///
 /// ```toml
+/// allow_insecure = false
+///
 /// [plugins.wordfreq]
 /// top = 20
 /// ```
@@ -28,6 +31,9 @@ pub struct Config {
     /// Each plugin's table, by plugin name.
     #[serde(default)]
     plugins: BTreeMap<String, toml::Table>,
+    /// The top-level key `allow_insecure`; see [`Config::allow_insecure`].
+    #[serde(default)]
+    allow_insecure: bool,
 }
 
 /// Why a configuration file could not be used. Shown as one line naming the file.
@@ -57,8 +63,9 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Invalid`] for bad TOML, a top-level key other than `plugins`, or a
-    /// `plugins.NAME` that is not a table.
+    /// [`ConfigError::Invalid`] for bad TOML, a top-level key other than `plugins` and
+    /// `allow_insecure`, an `allow_insecure` that is not a boolean, or a `plugins.NAME` that is
+    /// not a table.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError::Invalid {
             path: None,
@@ -84,6 +91,14 @@ impl Config {
             },
             other => other,
         })
+    }
+
+    /// The top-level key `allow_insecure` (default `false`): whether plugin libraries and folders
+    /// that fail the host's trust rule load anyway. The `plughost` binary applies it as it does
+    /// `--allow-insecure`; [`crate::PluginHost::set_config`] does not, so that a library user
+    /// decides with [`crate::PluginHost::set_allow_insecure`].
+    pub fn allow_insecure(&self) -> bool {
+        self.allow_insecure
     }
 
     /// The names of the plugins that have a table, in alphabetical order.
@@ -201,6 +216,10 @@ mod tests {
         assert_eq!(value("missing"), None);
         assert_eq!(config.value("other", "top"), None);
         assert_eq!(config.plugin_names().collect::<Vec<_>>(), ["demo"]);
+        assert!(!config.allow_insecure());
+        assert!(Config::from_toml("allow_insecure = true\n")
+            .unwrap()
+            .allow_insecure());
     }
 
     #[test]
@@ -210,6 +229,7 @@ mod tests {
             ("[other]\n", "unknown field `other`"),
             ("plugins = 3\n", "invalid type"),
             ("[plugins]\ndemo = 3\n", "invalid type"),
+            ("allow_insecure = \"yes\"\n", "invalid type"),
         ] {
             let error = Config::from_toml(text).unwrap_err().to_string();
             assert!(error.contains(expected), "{text:?}: {error}");

@@ -26,6 +26,17 @@ pub enum LoadErrorKind {
     /// shared library.
     #[error("malformed library: {0}")]
     Malformed(String),
+    /// The file, or its folder, can be changed by someone the host does not trust: it is writable
+    /// by group or others, or owned by a user who is neither the one running the host (the
+    /// effective user) nor root. Refused unless insecure files are allowed
+    /// ([`crate::PluginHost::set_allow_insecure`], `plughost --allow-insecure`).
+    #[error("{reason}; pass --allow-insecure to load it anyway")]
+    Insecure {
+        /// Which file or folder and why, such as `writable by others (mode 0666)` or
+        /// `its folder /srv/plugins is owned by uid 1001, neither the user running the host (uid
+        /// 0) nor root`.
+        reason: String,
+    },
     /// The dynamic loader could not open the file (not a library, truncated, unreadable,
     /// unresolved symbols).
     #[error("cannot open library: {0}")]

@@ -50,6 +50,8 @@ pub struct PluginHost {
     refused: Vec<LoadError>,
     /// The plugins' configuration, for plugins loaded from now on.
     config: Config,
+    /// Whether files and folders that fail the trust rule load anyway.
+    allow_insecure: bool,
 }
 
 /// A loaded plugin, as [`PluginHost::plugins`] describes it.
@@ -101,7 +103,24 @@ impl PluginHost {
             loaded: Vec::new(),
             refused: Vec::new(),
             config: Config::default(),
+            allow_insecure: false,
         }
+    }
+
+    /// Whether libraries that fail the trust rule load anyway, from now on. Default: `false`.
+    ///
+    /// The rule, as ssh and sudo apply it: a library file, or its folder (the folder given to
+    /// [`PluginHost::load_dir`], the file's parent for [`PluginHost::load`]), that is writable by
+    /// group or others, or owned by a user who is neither the one running the host (the effective
+    /// user) nor root, is refused with [`LoadErrorKind::Insecure`]: whoever can change it can run
+    /// code as the host's user. A sticky world-writable folder such as `/tmp` fails it too.
+    /// `plughost --allow-insecure` and `allow_insecure = true` in its configuration file set this.
+    ///
+    /// # Platform-specific behaviour
+    ///
+    /// The rule is checked on Unix only.
+    pub fn set_allow_insecure(&mut self, allow: bool) {
+        self.allow_insecure = allow;
     }
 
     /// Sets the configuration that plugins loaded from now on read through the host service
@@ -133,13 +152,17 @@ impl PluginHost {
     /// then calls the plugin's `init`. Returns the plugin's name.
     ///
     /// Opening a library runs its initialisers: load only libraries you trust as much as the host
-    /// itself. The library stays loaded until the process exits, even if it is refused.
+    /// itself. The library stays loaded until the process exits, even if it is refused. The file
+    /// and its folder must pass the trust rule (see [`PluginHost::set_allow_insecure`]); the file
+    /// is checked and loaded through one open descriptor. An entry point or `init` that takes
+    /// longer than [`crate::SLOW_CALL`] is logged as a warning naming the plugin; while `init`
+    /// runs, [`crate::current_call`] names it.
     ///
     /// # Errors
     ///
     /// A [`LoadError`] naming the file and the first check that failed. The host is unchanged.
     pub fn load(&mut self, path: &Path) -> Result<String, LoadError> {
-        let candidate = loader::open(path)?;
+        let candidate = loader::open(path, self.allow_insecure)?;
         let refuse = |kind| LoadError {
             path: path.to_owned(),
             kind,
@@ -164,9 +187,15 @@ impl PluginHost {
         };
         let mut plugin_data: *mut c_void = std::ptr::null_mut();
         let ctx = Arc::as_ptr(&context).cast::<PhHostContext>().cast_mut();
+        let call = crate::call::enter_call(&context.name, crate::call::CallKind::Init);
+        let started = std::time::Instant::now();
         // SAFETY: the loader checked that `init` is the plugin's function of this ABI version;
         // the context and the services table outlive the plugin, and `plugin_data` is writable.
         let code = unsafe { (init.0)(ctx, &HOST_SERVICES, &mut plugin_data) };
+        loader::warn_if_slow(started, || {
+            format!("plugin `{}` ({}): init", context.name, context.path)
+        });
+        drop(call);
         let code = PhResult::from_code(code);
         if code != PhResult::Ok || !context.activate() {
             context.set_state(PluginState::ShutDown);

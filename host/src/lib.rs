@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 mod boundary;
+mod call;
 mod config;
 mod context;
 mod error;
@@ -18,11 +19,13 @@ mod quiesce;
 mod registry;
 mod services;
 pub mod template;
+mod trust;
 pub mod validate;
 
+pub use call::{current_call, enter_call, CallGuard, CallKind, PluginCall};
 pub use config::{Config, ConfigError};
 pub use context::PluginState;
 pub use error::{CommandError, DiscoverError, HostError, LoadError, LoadErrorKind};
 pub use events::ALL_TOPICS;
 pub use host::{CommandHandle, CommandSummary, PluginHost, PluginSummary};
-pub use loader::{discover, inspect, Inspection, LayoutCheck};
+pub use loader::{discover, inspect, inspect_with, Inspection, LayoutCheck, SLOW_CALL};

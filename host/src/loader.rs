@@ -2,6 +2,7 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use abi_stable::library::{AbiHeaderRef, LibraryError, RootModule};
 use plugin_api::abi::{
@@ -88,36 +89,76 @@ pub struct Inspection {
 /// Opens `path` and runs every check the host makes before `init`, recording what it found.
 /// Returns the inspection and the first failed check, if any.
 ///
+/// The file and its folder must pass the host's trust rule (see
+/// [`crate::PluginHost::set_allow_insecure`]); [`inspect_with`] can waive it.
+///
 /// Opening a library runs its initialisers; the library stays loaded for the rest of the
 /// process (see [`crate::PluginHost::load`]).
 pub fn inspect(path: &Path) -> (Inspection, Option<LoadError>) {
+    inspect_with(path, false)
+}
+
+/// [`inspect`], loading files and folders that fail the trust rule if `allow_insecure` is true
+/// (as [`crate::PluginHost::set_allow_insecure`] does for loading).
+pub fn inspect_with(path: &Path, allow_insecure: bool) -> (Inspection, Option<LoadError>) {
     let mut inspection = Inspection::default();
-    let error = check(path, &mut inspection).err().map(|kind| LoadError {
-        path: path.to_owned(),
-        kind,
-    });
+    let error = check(path, allow_insecure, &mut inspection)
+        .err()
+        .map(|kind| LoadError {
+            path: path.to_owned(),
+            kind,
+        });
     (inspection, error)
 }
 
-/// Opens `path` and checks it: entry point, ABI version, type layout, table sizes, required
-/// functions, name, the lengths of the version and description. Runs only the library's
-/// initialisers, its entry point and (for Rust plugins) abi_stable's root-module constructor.
+/// How long an entry point, a library's initialisers or a plugin's `init` may take before the
+/// host logs a warning naming the plugin: 2 seconds. The host cannot interrupt a plugin's code
+/// in its own process, so it can only say which plugin made it wait.
+pub const SLOW_CALL: Duration = Duration::from_secs(2);
+
+/// Logs a warning if more than [`SLOW_CALL`] passed since `started`: `what` (such as
+/// ``plugin `x`: init``) took so long.
+pub(crate) fn warn_if_slow(started: Instant, what: impl FnOnce() -> String) {
+    let took = started.elapsed();
+    if took > SLOW_CALL {
+        log::warn!(
+            "{} took {:.1} s, more than {} s; the host cannot interrupt a plugin while it waits",
+            what(),
+            took.as_secs_f64(),
+            SLOW_CALL.as_secs_f64()
+        );
+    }
+}
+
+/// Opens `path` and checks it: who can change the file and its folder (unless `allow_insecure`),
+/// entry point, ABI version, type layout, table sizes, required functions, name, the lengths of
+/// the version and description. Runs only the
+/// library's initialisers, its entry point and (for Rust plugins) abi_stable's root-module
+/// constructor.
 ///
 /// The library stays loaded for the rest of the process, whatever the outcome: unloading code that
 /// may have registered thread-local destructors is not safe, and abi_stable never unloads either.
-pub(crate) fn open(path: &Path) -> Result<Candidate, LoadError> {
-    check(path, &mut Inspection::default()).map_err(|kind| LoadError {
+pub(crate) fn open(path: &Path, allow_insecure: bool) -> Result<Candidate, LoadError> {
+    check(path, allow_insecure, &mut Inspection::default()).map_err(|kind| LoadError {
         path: path.to_owned(),
         kind,
     })
 }
 
 /// The checks of [`open`], recording what they find in `seen`.
-fn check(path: &Path, seen: &mut Inspection) -> Result<Candidate, LoadErrorKind> {
-    check_file(path)?;
+fn check(
+    path: &Path,
+    allow_insecure: bool,
+    seen: &mut Inspection,
+) -> Result<Candidate, LoadErrorKind> {
+    let file = check_file(path, allow_insecure)?;
+    let started = Instant::now();
     // Never closed, whatever happens next: see `open`. (`ManuallyDrop` keeps the handle without
     // a heap allocation, so memory checkers see nothing lost.)
-    let library = std::mem::ManuallyDrop::new(open_library(path)?);
+    let library = std::mem::ManuallyDrop::new(open_library(path, file)?);
+    warn_if_slow(started, || {
+        format!("library {}: its initialisers", path.display())
+    });
     seen.opened = true;
 
     let entry = symbol_name(PH_ENTRY_POINT_SYMBOL);
@@ -129,8 +170,12 @@ fn check(path: &Path, seen: &mut Inspection) -> Result<Candidate, LoadErrorKind>
             symbol: PH_ENTRY_POINT_SYMBOL,
         })?;
     seen.entry_point = true;
+    let started = Instant::now();
     // SAFETY: the entry point takes no arguments and returns a pointer (the ABI's contract).
     let descriptor = unsafe { (entry.0)() };
+    warn_if_slow(started, || {
+        format!("library {}: the entry point", path.display())
+    });
     if descriptor.is_null() {
         return Err(LoadErrorKind::NoDescriptor);
     }
@@ -226,14 +271,24 @@ fn symbol_name(name: &str) -> Vec<u8> {
 /// ordinary library fit in its first page.
 const HEAD_LEN: usize = 4096;
 
-/// Refuses, before the dynamic loader sees it, a path that is not a regular file, and a file that
-/// is an object file but would crash the loader (see [`check_elf`]).
+/// Opens `path` and refuses, before the dynamic loader sees it, a file in a folder that fails the
+/// trust rule (unless `allow_insecure`), a path that is not a regular file, a file that fails the
+/// trust rule (unless `allow_insecure`; see [`crate::trust`]), and a file that is an object file
+/// but would crash the loader (see [`check_elf`]). Returns the open file, for
+/// [`open_library`]: the checks and the load see the same file.
 ///
-/// One `open`, one `fstat` and (usually) one `read`: the dynamic loader opens and reads the file
-/// again itself, so this is what the check adds to each load.
-fn check_file(path: &Path) -> Result<(), LoadErrorKind> {
+/// One `stat` of the folder, one `open`, one `fstat` and (usually) one `read` of the file: this is
+/// what the checks add to each load. A symbolic link is judged by the file it leads to (the one
+/// opened) and by the link's own folder.
+fn check_file(path: &Path, allow_insecure: bool) -> Result<std::fs::File, LoadErrorKind> {
     use std::io::Read;
 
+    #[cfg(unix)]
+    if !allow_insecure {
+        if let Some(reason) = crate::trust::distrust_folder(crate::trust::folder_of(path)) {
+            return Err(LoadErrorKind::Insecure { reason });
+        }
+    }
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     // Opening a FIFO for reading blocks until a writer comes; non-blocking, it opens at once (and
@@ -262,13 +317,20 @@ fn check_file(path: &Path) -> Result<(), LoadErrorKind> {
     if !metadata.is_file() {
         return Err(LoadErrorKind::NotAFile("not a regular file"));
     }
+    #[cfg(unix)]
+    if !allow_insecure {
+        if let Some(reason) = crate::trust::distrust_file(&metadata) {
+            return Err(LoadErrorKind::Insecure { reason });
+        }
+    }
     let file_len = metadata.len();
     let mut head = Vec::with_capacity(HEAD_LEN);
     (&mut file)
         .take(HEAD_LEN as u64)
         .read_to_end(&mut head)
         .map_err(|e| LoadErrorKind::Open(e.to_string()))?;
-    check_object(&head, &mut file, file_len)
+    check_object(&head, &mut file, file_len)?;
+    Ok(file)
 }
 
 /// The object-file part of [`check_file`], on the first bytes of the file (`head`), reading more
@@ -351,25 +413,65 @@ fn read_prefix(file: &mut std::fs::File, len: u64) -> Result<Vec<u8>, LoadErrorK
     Ok(bytes)
 }
 
-/// Opens the library, binding every symbol now so that a missing one is an error here rather
-/// than a crash later.
-fn open_library(path: &Path) -> Result<libloading::Library, LoadErrorKind> {
+/// Opens the library `file` (open at `path`, and checked by [`check_file`]), binding every symbol
+/// now so that a missing one is an error here rather than a crash later.
+///
+/// # Platform-specific behaviour
+///
+/// On Linux the dynamic loader opens the same open file, through its name `/proc/self/fd/N`, so
+/// that nobody can swap the file between the checks and the load. The loader then knows the
+/// library by that name, and would hand the library back to any later `dlopen` of the same name:
+/// once the load succeeds, the descriptor therefore stays open (and its number unused) for the
+/// rest of the process, as the library stays loaded. That is one descriptor per library opened
+/// (close-on-exec, so no child process inherits it). A second load of the same file finds the
+/// library already loaded by its device and inode, as a load by path would. `$ORIGIN` in the
+/// library's run path means `/proc/self/fd`.
+///
+/// Elsewhere the loader opens `path` again after the checks.
+fn open_library(path: &Path, file: std::fs::File) -> Result<libloading::Library, LoadErrorKind> {
+    #[cfg(target_os = "linux")]
+    let name = PathBuf::from(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&file)
+    ));
+    #[cfg(not(target_os = "linux"))]
+    let name = path.to_owned();
     #[cfg(unix)]
     let opened = {
         use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
         // SAFETY: opening a library runs its initialisers; loading plugins means trusting them to
         // that extent, as every native plugin host does.
-        unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }.map(libloading::Library::from)
+        unsafe { Library::open(Some(&name), RTLD_NOW | RTLD_LOCAL) }.map(libloading::Library::from)
     };
     #[cfg(not(unix))]
     // SAFETY: as above.
-    let opened = unsafe { libloading::Library::new(path) };
-    opened.map_err(|e| {
-        // The loader's message usually starts with the path, which the error already names.
-        let message = one_line(&e.to_string());
-        let prefix = format!("{}: ", path.display());
-        LoadErrorKind::Open(message.strip_prefix(&prefix).unwrap_or(&message).to_owned())
-    })
+    let opened = unsafe { libloading::Library::new(&name) };
+    match opened {
+        Ok(library) => {
+            // Kept open for as long as the library is loaded, that is until the process exits:
+            // see above.
+            #[cfg(target_os = "linux")]
+            let _ = std::os::fd::IntoRawFd::into_raw_fd(file);
+            #[cfg(not(target_os = "linux"))]
+            drop(file);
+            Ok(library)
+        }
+        Err(e) => {
+            // The loader's message names what it opened, usually first: say the file instead,
+            // which the error already names.
+            let shown = path.display().to_string();
+            let message = one_line(&e.to_string()).replace(&*name.to_string_lossy(), &shown);
+            let prefix = format!("{shown}: ");
+            let mut message = message.strip_prefix(&prefix).unwrap_or(&message).to_owned();
+            #[cfg(target_os = "linux")]
+            if !Path::new("/proc/self/fd").is_dir() {
+                message.push_str(
+                    " (the host loads libraries through /proc/self/fd: is /proc mounted?)",
+                );
+            }
+            Err(LoadErrorKind::Open(message))
+        }
+    }
 }
 
 /// Checks abi_stable's type layout if the library carries it, against the layout of the ABI minor
@@ -541,9 +643,11 @@ mod tests {
     }
 
     fn check_bytes(bytes: &[u8]) -> Result<(), LoadErrorKind> {
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), bytes).unwrap();
-        check_file(file.path())
+        // In a folder of its own: the temporary folder itself (`/tmp`) fails the trust rule.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("far.so");
+        std::fs::write(&file, bytes).unwrap();
+        check_file(&file, false).map(drop)
     }
 
     #[test]
@@ -575,7 +679,7 @@ mod tests {
             .unwrap();
         assert!(status.success());
         assert!(matches!(
-            check_file(&fifo),
+            check_file(&fifo, false),
             Err(LoadErrorKind::NotAFile("not a regular file"))
         ));
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use plughost::PluginHost;
+use plughost::{CallKind, Config, PluginHost};
 
 mod cli;
 
@@ -31,6 +31,18 @@ struct Cli {
     /// command).
     #[arg(long)]
     strict: bool,
+
+    /// Load libraries that fail the trust rule anyway. The rule refuses a library file, or the
+    /// plugins folder, that is writable by group or others, or owned by a user who is neither the
+    /// one running plughost nor root. The configuration file's `allow_insecure = true` does the
+    /// same.
+    /// `PLUGHOST_ALLOW_INSECURE` takes 1/0, true/false, yes/no, on/off.
+    #[arg(
+        long,
+        env = "PLUGHOST_ALLOW_INSECURE",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    allow_insecure: bool,
 
     #[command(subcommand)]
     command: Action,
@@ -115,6 +127,7 @@ enum Action {
 }
 
 fn main() -> ExitCode {
+    cli::exit::install_exit_handler();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .format(display::log_record)
         .init();
@@ -130,10 +143,19 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
+    // The configuration, for the actions that load or check plugins.
+    let config = match (&cli.command, &cli.config) {
+        (
+            Action::List | Action::Run { .. } | Action::Inspect { .. } | Action::Validate { .. },
+            Some(path),
+        ) => Some(Config::load(path).map_err(|e| e.to_string())?),
+        _ => None,
+    };
+    let allow_insecure = cli.allow_insecure || config.as_ref().is_some_and(Config::allow_insecure);
     match &cli.command {
-        Action::Inspect { file } => return Ok(display::inspect(file)),
+        Action::Inspect { file } => return Ok(display::inspect(file, allow_insecure)),
         Action::ValidateCheck { check, file } => {
-            let (status, message) = plughost::validate::run_check(check, file);
+            let (status, message) = plughost::validate::run_check(check, file, allow_insecure);
             // The message as a JSON string: one line, whatever it holds.
             let message = serde_json::to_string(&message).map_err(|e| e.to_string())?;
             println!("{}\t{message}", status.name());
@@ -146,7 +168,15 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             exclude,
             timeout,
             list_checks,
-        } => return validate(files, *json, include, exclude, *timeout, *list_checks),
+        } => {
+            let options = ValidateOptions {
+                json: *json,
+                timeout: *timeout,
+                list_checks: *list_checks,
+                allow_insecure,
+            };
+            return validate(files, include, exclude, &options);
+        }
         Action::New {
             name,
             dir,
@@ -169,10 +199,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         None => default_plugins_dir()?,
     };
     let mut host = PluginHost::new();
+    host.set_allow_insecure(allow_insecure);
     // The plugins the configuration has settings for, to report those that do not load.
     let mut configured = Vec::new();
-    if let Some(path) = &cli.config {
-        let config = plughost::Config::load(path).map_err(|e| e.to_string())?;
+    if let Some(config) = config {
         configured = config.plugin_names().map(str::to_owned).collect();
         host.set_config(config);
     }
@@ -191,8 +221,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             eprintln!("plughost: refused {}", display::refusal(refused));
         }
     }
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = cli::exit::Output;
     let result = match cli.command {
         Action::List => display::list(&host, &mut out).map_err(|e| e.to_string()),
         Action::Run { command_line } => {
@@ -202,6 +231,14 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             if args.first().map(String::as_str) == Some("--help") {
                 display::command_help(&host, command, &mut out)
             } else {
+                // Recorded for the exit handler, in case the plugin calls `exit`.
+                let plugin = host
+                    .commands()
+                    .into_iter()
+                    .find_map(|(name, plugin)| (name == *command).then_some(plugin));
+                let _call = plugin.map(|plugin| {
+                    plughost::enter_call(&plugin, CallKind::Command(command.clone()))
+                });
                 host.run_command(command, args, &mut out)
                     .map_err(|e| e.to_string())
             }
@@ -229,16 +266,29 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The options of `plughost validate` but the files and the check selection.
+struct ValidateOptions {
+    json: bool,
+    timeout: f64,
+    list_checks: bool,
+    allow_insecure: bool,
+}
+
 /// `plughost validate`: the table or the JSON report; status 1 if any check failed.
 fn validate(
     files: &[PathBuf],
-    json: bool,
     include: &[String],
     exclude: &[String],
-    timeout: f64,
-    list_checks: bool,
+    options: &ValidateOptions,
 ) -> Result<ExitCode, String> {
     use plughost::validate::{self, Options};
+
+    let &ValidateOptions {
+        json,
+        timeout,
+        list_checks,
+        allow_insecure,
+    } = options;
 
     if list_checks {
         for (name, what) in validate::CHECKS {
@@ -255,6 +305,7 @@ fn validate(
         program: std::env::current_exe().map_err(|e| format!("cannot locate plughost: {e}"))?,
         timeout: std::time::Duration::from_secs_f64(timeout),
         checks: validate::select(include, exclude)?,
+        allow_insecure,
     };
     let mut failed = false;
     let mut reports = Vec::new();

@@ -148,6 +148,9 @@ pub struct Options {
     pub timeout: Duration,
     /// The checks to run, by name.
     pub checks: Vec<&'static str>,
+    /// Whether the checks load a file that fails the trust rule (see
+    /// [`crate::PluginHost::set_allow_insecure`]); each child gets `--allow-insecure`.
+    pub allow_insecure: bool,
 }
 
 /// The checks selected by `include` (all if empty) minus `exclude`.
@@ -196,6 +199,7 @@ fn run_child(check: &'static str, file: &Path, options: &Options) -> CheckResult
         duration_ms: started.elapsed().as_millis() as u64,
     };
     let child = Command::new(&options.program)
+        .args(options.allow_insecure.then_some("--allow-insecure"))
         .arg(CHILD_SUBCOMMAND)
         .arg(check)
         .arg(file)
@@ -294,9 +298,22 @@ fn describe_exit(exit: &std::process::ExitStatus) -> String {
     }
 }
 
+/// The file a check runs against, and whether it may fail the trust rule.
+#[derive(Clone, Copy)]
+struct Subject<'a> {
+    path: &'a Path,
+    allow_insecure: bool,
+}
+
 /// Runs one check in this process and returns its status and message. This is what the child
-/// process does; a crash or hang here is the parent's `crashed` or `timed-out`.
-pub fn run_check(check: &str, file: &Path) -> (Status, String) {
+/// process does; a crash or hang here is the parent's `crashed` or `timed-out`. With
+/// `allow_insecure`, a file that fails the trust rule is loaded anyway (see
+/// [`crate::PluginHost::set_allow_insecure`]).
+pub fn run_check(check: &str, file: &Path, allow_insecure: bool) -> (Status, String) {
+    let file = Subject {
+        path: file,
+        allow_insecure,
+    };
     match check {
         "open-now" => open_now(file),
         "descriptor" => descriptor(file),
@@ -319,8 +336,8 @@ pub fn run_check(check: &str, file: &Path) -> (Status, String) {
     }
 }
 
-fn open_now(file: &Path) -> (Status, String) {
-    let (seen, error) = crate::inspect(file);
+fn open_now(file: Subject<'_>) -> (Status, String) {
+    let (seen, error) = crate::inspect_with(file.path, file.allow_insecure);
     match (seen.opened, error) {
         (true, _) => (
             Status::Success,
@@ -331,8 +348,8 @@ fn open_now(file: &Path) -> (Status, String) {
     }
 }
 
-fn descriptor(file: &Path) -> (Status, String) {
-    match crate::inspect(file) {
+fn descriptor(file: Subject<'_>) -> (Status, String) {
+    match crate::inspect_with(file.path, file.allow_insecure) {
         (seen, None) => (
             Status::Success,
             format!(
@@ -349,8 +366,8 @@ fn descriptor(file: &Path) -> (Status, String) {
     }
 }
 
-fn type_layout(file: &Path) -> (Status, String) {
-    match crate::inspect(file) {
+fn type_layout(file: Subject<'_>) -> (Status, String) {
+    match crate::inspect_with(file.path, file.allow_insecure) {
         (_, Some(e)) if matches!(e.kind, crate::LoadErrorKind::Layout { .. }) => {
             (Status::Failed, e.kind.to_string())
         }
@@ -366,15 +383,16 @@ fn type_layout(file: &Path) -> (Status, String) {
 }
 
 /// A host with the plugin of `file` loaded, or the check's failure.
-fn loaded(file: &Path) -> Result<(PluginHost, String), (Status, String)> {
+fn loaded(file: Subject<'_>) -> Result<(PluginHost, String), (Status, String)> {
     let mut host = PluginHost::new();
-    match host.load(file) {
+    host.set_allow_insecure(file.allow_insecure);
+    match host.load(file.path) {
         Ok(name) => Ok((host, name)),
         Err(e) => Err((Status::Failed, format!("load failed: {}", e.kind))),
     }
 }
 
-fn init_shutdown(file: &Path, times: usize) -> (Status, String) {
+fn init_shutdown(file: Subject<'_>, times: usize) -> (Status, String) {
     for round in 1..=times {
         let (mut host, name) = match loaded(file) {
             Ok(loaded) => loaded,
@@ -401,7 +419,7 @@ fn registered_commands(host: &PluginHost, plugin: &str) -> Vec<String> {
         .collect()
 }
 
-fn command_enumeration(file: &Path) -> (Status, String) {
+fn command_enumeration(file: Subject<'_>) -> (Status, String) {
     let (host, name) = match loaded(file) {
         Ok(loaded) => loaded,
         Err(failure) => return failure,
@@ -451,7 +469,7 @@ fn command_enumeration(file: &Path) -> (Status, String) {
 
 /// Runs every command of the plugin with each argument set; a panic is a failure here (it is
 /// contained, but a command must return an error instead).
-fn commands(file: &Path, argument_sets: &[&[&str]]) -> (Status, String) {
+fn commands(file: Subject<'_>, argument_sets: &[&[&str]]) -> (Status, String) {
     let (host, name) = match loaded(file) {
         Ok(loaded) => loaded,
         Err(failure) => return failure,
@@ -485,7 +503,7 @@ fn commands(file: &Path, argument_sets: &[&[&str]]) -> (Status, String) {
     )
 }
 
-fn panics_contained(file: &Path) -> (Status, String) {
+fn panics_contained(file: Subject<'_>) -> (Status, String) {
     let (host, name) = match loaded(file) {
         Ok(loaded) => loaded,
         Err(failure) => return failure,
@@ -523,7 +541,7 @@ fn concrete_topic(topic: &str) -> &str {
     }
 }
 
-fn event_round_trip(file: &Path) -> (Status, String) {
+fn event_round_trip(file: Subject<'_>) -> (Status, String) {
     let (host, name) = match loaded(file) {
         Ok(loaded) => loaded,
         Err(failure) => return failure,
@@ -555,7 +573,7 @@ fn event_round_trip(file: &Path) -> (Status, String) {
     )
 }
 
-fn no_callbacks_after_shutdown(file: &Path) -> (Status, String) {
+fn no_callbacks_after_shutdown(file: Subject<'_>) -> (Status, String) {
     let (mut host, name) = match loaded(file) {
         Ok(loaded) => loaded,
         Err(failure) => return failure,
@@ -576,7 +594,7 @@ fn no_callbacks_after_shutdown(file: &Path) -> (Status, String) {
     (Status::Success, "nothing left registered".into())
 }
 
-fn two_threads(file: &Path) -> (Status, String) {
+fn two_threads(file: Subject<'_>) -> (Status, String) {
     let (host, name) = match loaded(file) {
         Ok(loaded) => loaded,
         Err(failure) => return failure,
@@ -616,7 +634,7 @@ fn two_threads(file: &Path) -> (Status, String) {
     }
 }
 
-fn load_time(file: &Path) -> (Status, String) {
+fn load_time(file: Subject<'_>) -> (Status, String) {
     let started = Instant::now();
     let (mut host, _) = match loaded(file) {
         Ok(loaded) => loaded,

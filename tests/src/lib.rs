@@ -118,7 +118,9 @@ pub fn plughost(plugins: &Path) -> Command {
     command
         .arg("--plugins")
         .arg(plugins)
-        .env_remove("PLUGHOST_PLUGINS");
+        .env_remove("PLUGHOST_PLUGINS")
+        .env_remove("PLUGHOST_CONFIG")
+        .env_remove("PLUGHOST_ALLOW_INSECURE");
     command
 }
 

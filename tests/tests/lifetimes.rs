@@ -24,10 +24,7 @@ fn an_abi_1_1_plugin_loads_and_cannot_describe_another_plugins_command() {
         &["wordfreq"],
         &[(
             "cfixture",
-            &[
-                "FIXTURE_MINOR=1",
-                "FIXTURE_CLAIM=\"wordfreq\"",
-            ],
+            &["FIXTURE_MINOR=1", "FIXTURE_CLAIM=\"wordfreq\""],
         )],
     );
     let help = plughost(dir.path())
@@ -64,8 +61,14 @@ fn the_second_registration_of_a_command_name_is_refused_with_a_warning_naming_bo
     let dir = folder_with_c(
         &[],
         &[
-            ("afirst", &["FIXTURE_NAME=\"afirst\"", "FIXTURE_COMMAND=\"shared-cmd\""]),
-            ("bsecond", &["FIXTURE_NAME=\"bsecond\"", "FIXTURE_COMMAND=\"shared-cmd\""]),
+            (
+                "afirst",
+                &["FIXTURE_NAME=\"afirst\"", "FIXTURE_COMMAND=\"shared-cmd\""],
+            ),
+            (
+                "bsecond",
+                &["FIXTURE_NAME=\"bsecond\"", "FIXTURE_COMMAND=\"shared-cmd\""],
+            ),
         ],
     );
     let output = plughost(dir.path())
@@ -83,7 +86,11 @@ fn the_second_registration_of_a_command_name_is_refused_with_a_warning_naming_bo
     assert!(warning.contains("libafirst"), "{warning}");
     assert!(warning.contains("libbsecond"), "{warning}");
     assert!(output.status.success(), "{err}");
-    assert_eq!(stdout(&output), "ok\n", "the first plugin keeps the command");
+    assert_eq!(
+        stdout(&output),
+        "ok\n",
+        "the first plugin keeps the command"
+    );
 }
 
 #[test]
@@ -104,7 +111,10 @@ fn a_panic_whose_payload_panics_again_is_contained() {
 fn nested_enumerations_stop_at_the_limit_with_an_error() {
     let dir = plugins_dir(&["hostile"]);
     for command in ["hostile-recurse-plugins", "hostile-recurse-commands"] {
-        let output = plughost(dir.path()).args(["run", command]).output().unwrap();
+        let output = plughost(dir.path())
+            .args(["run", command])
+            .output()
+            .unwrap();
         assert!(output.status.success(), "{command}: {}", stderr(&output));
         let limit = plugin_api::abi::PH_MAX_ENUMERATION_DEPTH;
         assert_eq!(

@@ -162,8 +162,8 @@ pub(crate) fn command_help(
 /// `plughost inspect FILE`: one line per finding, then the verdict. The plugin's strings are
 /// shown up to the ABI's limit for each, so that an over-long one (which refuses the plugin)
 /// does not flood the terminal.
-pub(crate) fn inspect(file: &Path) -> ExitCode {
-    let (seen, error) = plughost::inspect(file);
+pub(crate) fn inspect(file: &Path, allow_insecure: bool) -> ExitCode {
+    let (seen, error) = plughost::inspect_with(file, allow_insecure);
     let row = |label: &str, value: &dyn std::fmt::Display| {
         let label = format!("{label}:");
         println!("{label:<20}{value}");

@@ -1,0 +1,93 @@
+//! Whether a plugin file and its folder can be trusted: the rule ssh applies to `authorized_keys`
+//! and sudo to its plugins.
+//!
+//! A library runs with all the host's rights, so anyone who can change it, or replace it in its
+//! folder, can run code as the user running the host. The host therefore refuses a file or folder
+//! that is writable by group or others, or owned by a user who is neither the one running the host
+//! (the effective user) nor root. A sticky world-writable folder such as `/tmp` is refused too, as
+//! ssh refuses it: the owner of a file there can still change it.
+//!
+//! # Platform-specific behaviour
+//!
+//! Unix only; elsewhere nothing is checked.
+
+use std::path::Path;
+
+/// Why the file whose metadata is `metadata` cannot be trusted, such as
+/// `writable by others (mode 0666)`; `None` if it can.
+#[cfg(unix)]
+pub(crate) fn distrust_file(metadata: &std::fs::Metadata) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    distrust(metadata.mode(), metadata.uid())
+}
+
+/// Why the folder `dir` cannot be trusted, such as
+/// `its folder /srv/plugins is writable by others (mode 0777)`; `None` if it can. A folder that
+/// cannot be examined is left to the file's own checks (opening the file will fail too).
+#[cfg(unix)]
+pub(crate) fn distrust_folder(dir: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(dir).ok()?;
+    distrust(metadata.mode(), metadata.uid())
+        .map(|why| format!("its folder {} is {why}", dir.display()))
+}
+
+/// The folder that holds `file` as the host names it: its parent, or `.` for a bare file name.
+/// For a symbolic link this is the link's folder, the one the plugins folder is.
+pub(crate) fn folder_of(file: &Path) -> &Path {
+    match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// The rule, on a mode and an owner.
+#[cfg(unix)]
+fn distrust(mode: u32, owner: u32) -> Option<String> {
+    let shown = mode & 0o7777;
+    if mode & 0o002 != 0 {
+        return Some(format!("writable by others (mode {shown:04o})"));
+    }
+    if mode & 0o020 != 0 {
+        return Some(format!("writable by group (mode {shown:04o})"));
+    }
+    // SAFETY: `geteuid` has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if owner != me && owner != 0 {
+        return Some(format!(
+            "owned by uid {owner}, neither the user running the host (uid {me}) nor root"
+        ));
+    }
+    None
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rule() {
+        // SAFETY: as in `distrust`.
+        let me = unsafe { libc::geteuid() };
+        for (mode, owner, expected) in [
+            (0o100644, me, None),
+            (0o100755, 0, None),
+            (0o100600, me, None),
+            (0o100666, me, Some("writable by others (mode 0666)")),
+            (0o100664, me, Some("writable by group (mode 0664)")),
+            (0o041777, 0, Some("writable by others (mode 1777)")),
+            (0o040775, 0, Some("writable by group (mode 0775)")),
+        ] {
+            assert_eq!(distrust(mode, owner).as_deref(), expected, "{mode:o}");
+        }
+        let stranger = if me == 65534 { 65533 } else { 65534 };
+        assert_eq!(
+            distrust(0o100644, stranger),
+            Some(format!(
+                "owned by uid {stranger}, neither the user running the host (uid {me}) nor root"
+            ))
+        );
+        assert_eq!(folder_of(Path::new("libx.so")), Path::new("."));
+        assert_eq!(folder_of(Path::new("a/libx.so")), Path::new("a"));
+    }
+}
