@@ -138,6 +138,13 @@ impl PluginContext {
         self.abi_version.1
     }
 
+    /// Whether the host calls `destroy` of a registration it refuses: the rule since ABI 1.2
+    /// (before, the plugin frees the user data itself on error).
+    #[inline]
+    pub(crate) fn destroys_refused(&self) -> bool {
+        self.abi_minor() >= 2
+    }
+
     pub(crate) fn state(&self) -> PluginState {
         PluginState::from_u8(self.state.load(Ordering::Acquire))
     }

@@ -98,7 +98,7 @@ impl<C> Registration<C> {
     /// ABI 1.2 or later gets `destroy(user_data)` now; an older one frees it itself (its ABI
     /// said that on error `destroy` is not called).
     pub(crate) fn refuse(mut self, code: PhResult) -> PhResult {
-        if self.owner.abi_minor() < 2 {
+        if !self.owner.destroys_refused() {
             self.destroy = None;
         }
         drop(self);

@@ -231,7 +231,7 @@ fn release_refused(
     user_data: *mut c_void,
     destroy: Option<PhDestroyCallback>,
 ) {
-    if context.abi_minor() >= 2 {
+    if context.destroys_refused() {
         if let Some(destroy) = destroy {
             // SAFETY: the plugin's destroy function for this user data, which the host did not
             // keep: this is its one call.
