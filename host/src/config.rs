@@ -93,6 +93,23 @@ impl Config {
         })
     }
 
+    /// Sets `key` in the table of the plugin named `plugin` to the string `value`: the plugin
+    /// reads `value` as it is. Replaces what the key held.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut config = plughost::Config::default();
+    /// config.set("wordfreq", "top", "3");
+    /// assert_eq!(config.value("wordfreq", "top").as_deref(), Some("3"));
+    /// ```
+    pub fn set(&mut self, plugin: &str, key: &str, value: &str) {
+        self.plugins
+            .entry(plugin.to_owned())
+            .or_default()
+            .insert(key.to_owned(), toml::Value::String(value.to_owned()));
+    }
+
     /// The top-level key `allow_insecure` (default `false`): whether plugin libraries and folders
     /// that fail the host's trust rule load anyway. The `plughost` binary applies it as it does
     /// `--allow-insecure`; [`crate::PluginHost::set_config`] does not, so that a library user

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use plugin_api::abi::{
-    PhBytes, PhCommandCallback, PhCommandOutput, PhHostContext, PhResult, PhResultCode,
-    PhSetErrorFn, PhStr, PhWriteFn,
+    PhBytes, PhCommandCallback, PhCommandOutput, PhHostContext, PhPluginDescriptor, PhResult,
+    PhResultCode, PhSetErrorFn, PhStr, PhWriteFn,
 };
 use plugin_api::{CommandInfo, PluginInfo};
 
@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::context::{PluginContext, PluginState};
 use crate::error::{CommandError, DiscoverError, HostError, LoadError, LoadErrorKind};
 use crate::loader::{self, LayoutCheck};
+use crate::observer::Observer;
 use crate::registry::{LockExt, Registration, Shared};
 use crate::services::HOST_SERVICES;
 
@@ -53,6 +54,9 @@ pub struct PluginHost {
     /// Whether files and folders that fail the trust rule load anyway.
     allow_insecure: bool,
 }
+
+/// The path shown for a plugin linked into the application ([`PluginHost::load_static`]).
+pub const LINKED_PATH: &str = "<linked>";
 
 /// A loaded plugin, as [`PluginHost::plugins`] describes it.
 #[derive(Debug, Clone)]
@@ -97,9 +101,32 @@ impl Default for PluginHost {
 impl PluginHost {
     /// A host with no plugins.
     pub fn new() -> PluginHost {
+        PluginHost::with_observer_option(None)
+    }
+
+    /// A host with no plugins whose plugins' log records and published events go to `observer`
+    /// instead of the `log` facade (see [`Observer`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// struct Pane;
+    /// impl plughost::Observer for Pane {
+    ///     fn log(&self, plugin: &str, record: &log::Record<'_>) {
+    ///         eprintln!("[{plugin}] {}", record.args());
+    ///     }
+    /// }
+    /// let host = plughost::PluginHost::with_observer(std::sync::Arc::new(Pane));
+    /// # drop(host);
+    /// ```
+    pub fn with_observer(observer: Arc<dyn Observer>) -> PluginHost {
+        PluginHost::with_observer_option(Some(observer))
+    }
+
+    fn with_observer_option(observer: Option<Arc<dyn Observer>>) -> PluginHost {
         crate::quiesce::init();
         PluginHost {
-            shared: Arc::new(Shared::new()),
+            shared: Arc::new(Shared::new(observer)),
             loaded: Vec::new(),
             refused: Vec::new(),
             config: Config::default(),
@@ -163,6 +190,43 @@ impl PluginHost {
     /// A [`LoadError`] naming the file and the first check that failed. The host is unchanged.
     pub fn load(&mut self, path: &Path) -> Result<String, LoadError> {
         let candidate = loader::open(path, self.allow_insecure)?;
+        self.start(path, candidate)
+    }
+
+    /// Loads a plugin linked into the application (a static plugin): `descriptor` is what its
+    /// entry point returns, such as `plugin_api::linked_descriptor::<MyPlugin>()` for a Rust plugin or the
+    /// address of a C plugin's descriptor. Makes the checks of [`PluginHost::load`] but those of
+    /// a file (trust rule, type layout: the compiler checked the types), then calls the plugin's
+    /// `init`. The plugin's path, as [`PluginHost::plugins`] and its errors show it, is
+    /// `<linked>`. Returns the plugin's name.
+    ///
+    /// # Errors
+    ///
+    /// A [`LoadError`] naming the first check that failed. The host is unchanged.
+    pub fn load_static(
+        &mut self,
+        descriptor: &'static PhPluginDescriptor,
+    ) -> Result<String, LoadError> {
+        let path = Path::new(LINKED_PATH);
+        // SAFETY: a `'static` reference: the descriptor, and (by the ABI's contract for a
+        // descriptor) its function table and strings, stay valid for the rest of the process.
+        let candidate = unsafe {
+            loader::check_descriptor(
+                descriptor,
+                LINKED_PATH.to_owned(),
+                &mut loader::Inspection::default(),
+                |_| Ok(LayoutCheck::Linked),
+            )
+        }
+        .map_err(|kind| LoadError {
+            path: path.to_owned(),
+            kind,
+        })?;
+        self.start(path, candidate)
+    }
+
+    /// Initialises a checked plugin: the second half of [`PluginHost::load`].
+    fn start(&mut self, path: &Path, candidate: loader::Candidate) -> Result<String, LoadError> {
         let refuse = |kind| LoadError {
             path: path.to_owned(),
             kind,

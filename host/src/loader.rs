@@ -40,6 +40,9 @@ pub enum LayoutCheck {
     /// The library carries no layout data (a plugin written in C): only the ABI version and the
     /// table sizes were checked.
     NotCarried,
+    /// The plugin is linked into the application ([`crate::PluginHost::load_static`]): the
+    /// compiler checked its types against the same ABI definitions, so there is nothing to check.
+    Linked,
 }
 
 /// What the descriptor says, read and validated.
@@ -176,11 +179,42 @@ fn check(
     warn_if_slow(started, || {
         format!("library {}: the entry point", path.display())
     });
+    // SAFETY: what the entry point returns is NULL or the library's descriptor, which stays
+    // mapped with its tables and strings (the library is never closed).
+    unsafe {
+        check_descriptor(
+            descriptor,
+            path.to_string_lossy().into_owned(),
+            seen,
+            |minor| check_layout(&library, minor),
+        )
+    }
+}
+
+/// Checks a descriptor (from a library's entry point, or linked into the application): ABI
+/// version, the type layout (`layout`, given the plugin's ABI minor), table sizes, required
+/// functions, name, the lengths of the version and description, recording what it finds in
+/// `seen`.
+///
+/// `path` is what the host shows as the plugin's file.
+///
+/// # Safety
+///
+/// `descriptor` is NULL or points to a descriptor of any ABI version, readable for its first
+/// three fields and then for as many bytes as its `struct_size` says; its function table and
+/// strings, if not NULL, stay valid for the rest of the process (only what their sizes cover is
+/// read).
+pub(crate) unsafe fn check_descriptor(
+    descriptor: *const PhPluginDescriptor,
+    path: String,
+    seen: &mut Inspection,
+    layout: impl FnOnce(u16) -> Result<LayoutCheck, LoadErrorKind>,
+) -> Result<Candidate, LoadErrorKind> {
     if descriptor.is_null() {
         return Err(LoadErrorKind::NoDescriptor);
     }
-    // SAFETY: a non-null descriptor is readable for at least its first three fields, which every
-    // ABI version has at the same place (`abi_major`, `abi_minor`, `struct_size`).
+    // SAFETY: a non-null descriptor is readable for at least its first three fields (the caller's
+    // contract), which every ABI version has at the same place.
     let (major, minor, struct_size) = unsafe {
         (
             std::ptr::addr_of!((*descriptor).abi_major).read(),
@@ -198,14 +232,15 @@ fn check(
             host_minor: PH_ABI_VERSION_MINOR,
         });
     }
-    let layout = check_layout(&library, minor)?;
+    let layout = layout(minor)?;
     seen.layout = Some(layout);
     check_size(
         "the descriptor",
         struct_size,
         std::mem::size_of::<PhPluginDescriptor>(),
     )?;
-    // SAFETY: non-null, and `struct_size` says the whole descriptor of this ABI version is there.
+    // SAFETY: non-null, and `struct_size` says the whole descriptor of this ABI version is there,
+    // readable (the caller's contract).
     let d = unsafe { &*descriptor };
     if d.vtable.is_null() {
         return Err(LoadErrorKind::MissingFunction("vtable"));
@@ -235,7 +270,8 @@ fn check(
         return Err(LoadErrorKind::MissingFunction(missing));
     }
 
-    // SAFETY: the descriptor's strings are owned by the library, which stays loaded.
+    // SAFETY: the descriptor's strings stay valid for the rest of the process (the caller's
+    // contract).
     let name = unsafe { descriptor_str("name", d.name) }?;
     seen.name = Some(name.to_owned());
     check_name(name)?;
@@ -253,7 +289,7 @@ fn check(
             name: name.to_owned(),
             version: version.to_owned(),
             description: description.to_owned(),
-            path: path.to_string_lossy().into_owned(),
+            path,
             abi_version: (major, minor),
         },
         layout,

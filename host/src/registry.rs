@@ -156,6 +156,9 @@ pub(crate) struct Shared {
     /// plugin's state under it (see the module docs).
     handles: Mutex<HashMap<PhHandle, (Arc<PluginContext>, Entry)>>,
     next_handle: AtomicU64,
+    /// Where plugins' log records and published events are reported; `None` for the `log`
+    /// facade and no event reports (the default, checked with one branch on the call path).
+    pub(crate) observer: Option<Arc<dyn crate::Observer>>,
 }
 
 thread_local! {
@@ -184,8 +187,9 @@ fn enter_enumeration() -> Result<EnumerationLevel, PhResult> {
 }
 
 impl Shared {
-    pub(crate) fn new() -> Shared {
+    pub(crate) fn new(observer: Option<Arc<dyn crate::Observer>>) -> Shared {
         Shared {
+            observer,
             plugins: RwLock::new(Vec::new()),
             commands: RwLock::new(FxHashMap::default()),
             events: Events::new(),

@@ -118,23 +118,40 @@ unsafe extern "C" fn host_log(
             full_target = format!("{}{target}", context.target_prefix);
             &full_target
         };
-        let logger = log::logger();
         let metadata = log::Metadata::builder().level(level).target(target).build();
-        if logger.enabled(&metadata) {
-            logger.log(
-                &log::Record::builder()
-                    .metadata(metadata)
-                    .args(format_args!("{message}"))
-                    .build(),
-            );
+        let emit = |to: &dyn Fn(&log::Record<'_>)| {
+            to(&log::Record::builder()
+                .metadata(metadata.clone())
+                .args(format_args!("{message}"))
+                .build())
+        };
+        match &context.shared.observer {
+            None => {
+                let logger = log::logger();
+                if logger.enabled(&metadata) {
+                    emit(&|record| logger.log(record));
+                }
+            }
+            Some(observer) if level <= observer.max_level() => {
+                emit(&|record| observer.log(&context.name, record));
+            }
+            Some(_) => {}
         }
         Ok(())
     })
 }
 
-unsafe extern "C" fn host_log_max_level(_ctx: *mut PhHostContext) -> u32 {
-    // Reads one global and touches no context: valid with any context, on any thread, any time.
-    log::max_level() as u32
+unsafe extern "C" fn host_log_max_level(ctx: *mut PhHostContext) -> u32 {
+    guard("log_max_level", log::max_level() as u32, || {
+        // SAFETY: NULL, or the context the host gave this plugin at init, never freed
+        // (`context::RETAINED`): readable at any time, on any thread.
+        let observer = unsafe { ctx.cast::<PluginContext>().as_ref() }
+            .and_then(|context| context.shared.observer.as_ref());
+        match observer {
+            Some(observer) => observer.max_level() as u32,
+            None => log::max_level() as u32,
+        }
+    })
 }
 
 unsafe extern "C" fn host_register_command(
@@ -303,6 +320,9 @@ unsafe extern "C" fn host_publish(
         }
         // SAFETY: a valid topic is ASCII, hence UTF-8.
         let topic = unsafe { std::str::from_utf8_unchecked(topic) };
+        if let Some(observer) = &context.shared.observer {
+            observer.published(&context.name, topic, payload);
+        }
         context.shared.publish_valid(topic, payload)
     })
 }

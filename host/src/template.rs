@@ -14,7 +14,8 @@ pub fn default_api_path() -> Option<PathBuf> {
 }
 
 /// Writes a buildable plugin crate named `name` into `parent/name`: manifest, plugin source, tests
-/// through the mock host, README. `api_path` is the `plugin-api` folder it depends on.
+/// through the mock host, README. `api_path` is the `plugin-api` folder it depends on; its tests depend on the mock host
+/// crate `plughost-testing` in the `testing` folder beside it.
 ///
 /// # Errors
 ///
@@ -51,6 +52,9 @@ pub fn create(name: &str, parent: &Path, api_path: &Path) -> Result<PathBuf, Str
         std::env::consts::DLL_PREFIX,
         std::env::consts::DLL_SUFFIX
     );
+    // The mock host's crate sits beside `plugin-api` in the source tree.
+    let testing_path = api_path.join("../testing");
+    let testing_path = testing_path.display().to_string().replace('\\', "/");
     let api_path = api_path.display().to_string().replace('\\', "/");
     let fill = |template: &str| {
         template
@@ -58,6 +62,7 @@ pub fn create(name: &str, parent: &Path, api_path: &Path) -> Result<PathBuf, Str
             .replace("{{crate}}", &crate_name)
             .replace("{{type}}", &type_name)
             .replace("{{api_path}}", &api_path)
+            .replace("{{testing_path}}", &testing_path)
             .replace("{{library}}", &library)
     };
     let io = |e: std::io::Error| format!("writing {}: {e}", dir.display());

@@ -373,6 +373,8 @@ fn type_layout(file: Subject<'_>) -> (Status, String) {
         }
         (seen, _) => match seen.layout {
             Some(LayoutCheck::Passed) => (Status::Success, "matches the host's".into()),
+            // `inspect` opens files; a linked-in plugin never reaches it.
+            Some(LayoutCheck::Linked) => (Status::Success, "linked in".into()),
             Some(LayoutCheck::NotCarried) => (
                 Status::Skipped,
                 "no abi_stable layout data (a C plugin): versions and sizes were checked".into(),

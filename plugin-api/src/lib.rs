@@ -5,8 +5,8 @@
 //! - The safe layer: implement [`Plugin`], export it with [`export_plugin!`], and use the [`Host`]
 //!   handle for the host services. No `unsafe`, no `extern "C"`: every call across the boundary is
 //!   wrapped so that a panic becomes an error result and a log record, never an abort.
-//! - `testing` (feature `testing`): a mock host to test a plugin in-process, through the same
-//!   function tables as the real host.
+//! - Testing a plugin in-process: the crate `plughost-testing` (folder `testing`) runs it in the
+//!   real host's core, linked in with [`linked_descriptor`].
 //! - `log::info!` and the other `log` macros inside a plugin reach the host's logger, with the
 //!   plugin's name as the target; records above the host's level are dropped on the plugin side.
 //!
@@ -46,15 +46,14 @@ mod host;
 pub mod layout;
 mod logger;
 mod plugin;
-#[cfg(feature = "testing")]
-pub mod testing;
 
 pub use host::{Command, CommandInfo, Error, Event, Handle, Host, Output, PluginInfo};
-pub use plugin::Plugin;
+pub use plugin::{linked_descriptor, Plugin};
 
 /// Items used by [`export_plugin!`]; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::logger::route_every_call;
     pub use crate::plugin::{descriptor, vtable};
     pub use abi_stable;
 }

@@ -15,7 +15,7 @@
 //! second plugin of the same library was initialised logs to the most recent one.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::host::HostLink;
@@ -31,6 +31,17 @@ static ACTIVE: Mutex<Vec<Weak<HostLink>>> = Mutex::new(Vec::new());
 /// How many plugins `ACTIVE` holds; while it is at most 1, calls need no per-thread routing.
 static ACTIVE_COUNT: AtomicUsize = AtomicUsize::new(0);
 
+/// Set by [`route_every_call`]: calls are routed even while one plugin is active.
+static ROUTE_EVERY_CALL: AtomicBool = AtomicBool::new(false);
+
+/// Routes every call from now on, whatever the number of active plugins, for programs where
+/// plugins come and go on several threads at once (a test binary running mock hosts in parallel):
+/// a call that starts while one plugin is active still logs to its own plugin when a second one
+/// starts meanwhile.
+pub fn route_every_call() {
+    ROUTE_EVERY_CALL.store(true, Ordering::Relaxed);
+}
+
 thread_local! {
     /// The plugin whose code this thread is running, during a call from the host.
     static CURRENT: Cell<*const HostLink> = const { Cell::new(std::ptr::null()) };
@@ -40,7 +51,7 @@ thread_local! {
 /// one plugin of this library is active; with one, records reach it without routing.
 #[inline]
 pub(crate) fn enter(link: &HostLink) -> Option<Scope> {
-    if ACTIVE_COUNT.load(Ordering::Relaxed) <= 1 {
+    if ACTIVE_COUNT.load(Ordering::Relaxed) <= 1 && !ROUTE_EVERY_CALL.load(Ordering::Relaxed) {
         return None;
     }
     Some(enter_routed(link))

@@ -148,6 +148,17 @@ pub const fn descriptor<P: Plugin>(vtable: &'static PhPluginVtable) -> PhPluginD
     }
 }
 
+/// The descriptor of the plugin `P` linked into this program, for a host that loads it without a
+/// library file (`plughost::PluginHost::load_static`, the mock host of `plughost-testing`): the
+/// same descriptor and function table that [`export_plugin!`] exports from a library.
+///
+/// Each call leaks one descriptor and one function table (about 100 bytes), which must live as
+/// long as the process: call it once per load.
+pub fn linked_descriptor<P: Plugin>() -> &'static PhPluginDescriptor {
+    let vtable = Box::leak(Box::new(vtable::<P>()));
+    Box::leak(Box::new(descriptor::<P>(vtable)))
+}
+
 /// Exports a [`Plugin`] from the crate: the entry point the host looks for, and abi_stable's type
 /// layout of the ABI.
 ///

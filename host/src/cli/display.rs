@@ -53,6 +53,7 @@ pub(crate) fn list(host: &PluginHost, out: &mut impl Write) -> io::Result<()> {
                 match p.layout {
                     LayoutCheck::Passed => "",
                     LayoutCheck::NotCarried => " (no layout data)",
+                    LayoutCheck::Linked => " (linked in)",
                 }
             );
             let commands: Vec<String> = p
@@ -200,6 +201,7 @@ pub(crate) fn inspect(file: &Path, allow_insecure: bool) -> ExitCode {
             "type layout",
             &"not carried (a C plugin: ABI version and sizes checked only)",
         ),
+        Some(LayoutCheck::Linked) => row("type layout", &"linked in (checked by the compiler)"),
         None => {}
     }
     if let Some(size) = seen.vtable_size {

@@ -1,7 +1,7 @@
 //! `inventory` through the mock host, beside a small plugin defined here.
 
 use inventory::Inventory;
-use plugin_api::testing::MockHost;
+use plughost_testing::MockHost;
 use plugin_api::{Command, Error, Host, Plugin};
 
 /// A plugin with two commands, for the inventory to find.

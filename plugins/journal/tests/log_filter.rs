@@ -2,7 +2,7 @@
 //! level is global to the process, and the plugin crate is linked into this test.
 
 use journal::Journal;
-use plugin_api::testing::MockHost;
+use plughost_testing::MockHost;
 
 #[test]
 fn info_records_stay_in_the_plugin_when_the_host_filters_them() {

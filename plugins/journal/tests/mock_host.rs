@@ -1,7 +1,7 @@
 //! `journal` through the mock host.
 
 use journal::Journal;
-use plugin_api::testing::MockHost;
+use plughost_testing::MockHost;
 
 #[test]
 fn records_every_topic_with_counts_and_last_payload() {

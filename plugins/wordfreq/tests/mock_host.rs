@@ -1,7 +1,7 @@
 //! `wordfreq` through the mock host: the same function tables as the real host, no host binary.
 
+use plughost_testing::{CommandRecord, MockHost};
 use plugin_api::abi::PhResult;
-use plugin_api::testing::{CommandRecord, MockHost};
 use wordfreq::WordFreq;
 
 fn host() -> MockHost {
