@@ -1,4 +1,5 @@
-//! Events: who receives what is published, and the dispatch of a publish.
+//! Events: subscriptions ([`Shared::subscribe`]), who receives what is published, and the
+//! dispatch of a publish ([`Shared::publish`]).
 //!
 //! Events are routed through one immutable snapshot, [`Routes`], behind an [`ArcSwap`]: a publish
 //! takes no lock and writes no memory shared with other threads (arc-swap records its reference
@@ -27,7 +28,7 @@ use plugin_api::abi::{
     PH_MAX_TOPIC_LEN,
 };
 
-use crate::registry::Registration;
+use crate::registry::{Entry, Registration, Shared};
 
 /// The topic whose subscribers receive every event.
 pub const ALL_TOPICS: &str = "*";
@@ -282,6 +283,82 @@ struct RestoreDepth(u32);
 impl Drop for RestoreDepth {
     fn drop(&mut self) {
         PUBLISH_DEPTH.with(|d| d.set(self.0));
+    }
+}
+
+impl Shared {
+    /// Subscribes the registration to `topic`. On error the registration is refused (see
+    /// [`Registration::refuse`]).
+    pub(crate) fn subscribe(
+        &self,
+        registration: Registration<PhEventCallback>,
+        topic: &str,
+    ) -> Result<PhHandle, PhResult> {
+        if topic != ALL_TOPICS && !plugin_api::abi::is_valid_topic(topic) {
+            return Err(registration.refuse(PhResult::InvalidArgument));
+        }
+        self.add(
+            registration,
+            Entry::Subscription(topic.to_owned()),
+            |registration| {
+                self.events.add(topic, &Arc::new(registration));
+                Ok(())
+            },
+        )
+    }
+
+    /// The topics of all subscriptions with the plugin of each, sorted.
+    pub(crate) fn subscription_topics(&self) -> Vec<(String, String)> {
+        let mut topics: Vec<(String, String)> = self
+            .lock_handles()
+            .values()
+            .filter_map(|(owner, entry)| match entry {
+                Entry::Subscription(topic) => Some((topic.clone(), owner.name.clone())),
+                Entry::Command(_) => None,
+            })
+            .collect();
+        topics.sort();
+        topics
+    }
+
+    /// Delivers an event to every subscriber of `topic` and of `*`, on this thread.
+    ///
+    /// Returns [`PhResult::InvalidArgument`] for an invalid topic.
+    pub(crate) fn publish(&self, topic: &str, payload: &[u8]) -> Result<(), PhResult> {
+        if !crate::events::is_valid_topic(topic.as_bytes()) {
+            return Err(PhResult::InvalidArgument);
+        }
+        self.publish_valid(topic, payload)
+    }
+
+    /// [`Shared::publish`] of a topic already checked with [`crate::events::is_valid_topic`].
+    #[inline]
+    pub(crate) fn publish_valid(&self, topic: &str, payload: &[u8]) -> Result<(), PhResult> {
+        self.events
+            .publish_valid(topic, payload, |registration, code| {
+                self.handler_failed(registration, topic, code)
+            })
+    }
+
+    /// Reports a handler that did not return `Ok`; faults its plugin if it panicked.
+    #[cold]
+    fn handler_failed(
+        &self,
+        registration: &Registration<PhEventCallback>,
+        topic: &str,
+        code: PhResultCode,
+    ) {
+        match PhResult::from_code(code) {
+            PhResult::Ok => {}
+            PhResult::Panicked => self.fault(
+                &registration.owner,
+                &format!("its handler of event `{topic}` panicked"),
+            ),
+            code => log::warn!(
+                "plugin `{}`: handler of event `{topic}` failed: {code}",
+                registration.owner.name
+            ),
+        }
     }
 }
 

@@ -9,14 +9,18 @@
 
 mod boundary;
 mod call;
+mod commands;
 mod config;
 mod context;
+mod enumerate;
 mod error;
 mod events;
 mod host;
 mod loader;
 mod observer;
+mod output;
 mod quiesce;
+mod registration;
 mod registry;
 mod services;
 pub mod template;
@@ -24,10 +28,11 @@ mod trust;
 pub mod validate;
 
 pub use call::{current_call, enter_call, CallGuard, CallKind, PluginCall};
+pub use commands::CommandHandle;
 pub use config::{Config, ConfigError};
 pub use context::PluginState;
 pub use error::{CommandError, DiscoverError, HostError, LoadError, LoadErrorKind};
 pub use events::ALL_TOPICS;
-pub use host::{CommandHandle, CommandSummary, PluginHost, PluginSummary, LINKED_PATH};
+pub use host::{CommandSummary, PluginHost, PluginSummary, LINKED_PATH};
 pub use loader::{discover, inspect, inspect_with, Inspection, LayoutCheck, SLOW_CALL};
 pub use observer::Observer;

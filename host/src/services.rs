@@ -18,9 +18,10 @@ use plugin_api::abi::{
 };
 
 use crate::boundary::guard;
+use crate::commands::CommandText;
 use crate::context::PluginContext;
 use crate::events::is_valid_topic;
-use crate::registry::{CommandText, Registration};
+use crate::registry::Registration;
 
 /// The table of host services, shared by every plugin.
 pub(crate) static HOST_SERVICES: PhHostServices = PhHostServices {

@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::host::HostLink;
+use crate::link::HostLink;
 use crate::logger;
 
 /// Runs `f`, the body of an `extern "C"` function of the plugin, on behalf of the plugin whose

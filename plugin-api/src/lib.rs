@@ -40,14 +40,32 @@
 //! ```
 #![deny(missing_docs)]
 
+// The modules form layers; each imports only modules of the layers before it:
+// 1. `abi` (the C ABI), `layout` (its abi_stable type layout);
+// 2. `error`, then `link` (the raw context and services), `logger`, `boundary` (the one
+//    `catch_unwind`), `callback` (the state behind a registration);
+// 3. `host` (the `Host` handle), then one module per host service: `command`, `config`,
+//    `enumerate`, `event`;
+// 4. `plugin` (the `Plugin` trait and the exported function table).
 pub mod abi;
 mod boundary;
+mod callback;
+mod command;
+mod config;
+mod enumerate;
+mod error;
+mod event;
 mod host;
 pub mod layout;
+mod link;
 mod logger;
 mod plugin;
 
-pub use host::{Command, CommandInfo, Error, Event, Handle, Host, Output, PluginInfo};
+pub use command::{Command, Output};
+pub use enumerate::{CommandInfo, PluginInfo};
+pub use error::Error;
+pub use event::Event;
+pub use host::{Handle, Host};
 pub use plugin::{linked_descriptor, Plugin};
 
 /// Items used by [`export_plugin!`]; not a public API.

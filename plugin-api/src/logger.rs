@@ -18,7 +18,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::host::HostLink;
+use crate::link::HostLink;
 
 /// The logger installed in the plugin's copy of `log`.
 struct Forwarder;

@@ -8,7 +8,9 @@ use crate::abi::{
     PhResultCode, PhShutdownFn, PhStr, PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR,
 };
 use crate::boundary::guard;
-use crate::host::{Error, Host, HostLink};
+use crate::error::Error;
+use crate::host::Host;
+use crate::link::HostLink;
 use crate::logger;
 
 /// A plugin written in safe Rust.
@@ -150,7 +152,7 @@ pub const fn descriptor<P: Plugin>(vtable: &'static PhPluginVtable) -> PhPluginD
 
 /// The descriptor of the plugin `P` linked into this program, for a host that loads it without a
 /// library file (`plughost::PluginHost::load_static`, the mock host of `plughost-testing`): the
-/// same descriptor and function table that [`export_plugin!`] exports from a library.
+/// same descriptor and function table that [`export_plugin!`](crate::export_plugin) exports from a library.
 ///
 /// Each call leaks one descriptor and one function table (about 100 bytes), which must live as
 /// long as the process: call it once per load.

@@ -1,0 +1,255 @@
+//! Commands: the host's records of them (callback and text), their registration, and running
+//! one ([`CommandHandle`], the call path of [`crate::PluginHost::run_command`]); its output goes
+//! through [`crate::output`]. Listing them is [`crate::enumerate`]'s.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use plugin_api::abi::{
+    PhCommandCallback, PhCommandOutput, PhHandle, PhResult, PhSetErrorFn, PhStr, PhWriteFn,
+    PH_MAX_DESCRIPTION_LEN, PH_MAX_USAGE_LEN,
+};
+
+use crate::error::CommandError;
+use crate::output::{sink_set_error, sink_write, Sink};
+use crate::registry::{Entry, LockExt, Registration, Shared};
+
+/// A registered command: the callback, and the text the host shows for it.
+pub(crate) struct CommandRecord {
+    pub(crate) registration: Arc<Registration<PhCommandCallback>>,
+    pub(crate) description: Box<str>,
+    pub(crate) usage: Box<str>,
+    /// Whether the text came with the registration (ABI 1.2); if not, the host asks the plugin's
+    /// `enumerate_commands` for it.
+    pub(crate) described: bool,
+}
+
+/// A command as an enumeration lists it: handle (registration order), name, description, usage,
+/// and whether the text is known.
+pub(crate) type Listed = (PhHandle, String, Box<str>, Box<str>, bool);
+
+/// What a plugin says about a command when it registers it (ABI 1.2), or `None` for the text of
+/// an older plugin's enumeration.
+pub(crate) struct CommandText<'a> {
+    pub(crate) description: &'a str,
+    pub(crate) usage: &'a str,
+}
+
+impl Shared {
+    /// Registers the command `name` for the registration's owner, with its text (`None` for a
+    /// plugin older than ABI 1.2). On error the registration is refused (see
+    /// [`Registration::refuse`]).
+    pub(crate) fn register_command(
+        &self,
+        registration: Registration<PhCommandCallback>,
+        name: &str,
+        text: Option<CommandText<'_>>,
+    ) -> Result<PhHandle, PhResult> {
+        if !plugin_api::abi::is_valid_name(name) {
+            return Err(registration.refuse(PhResult::InvalidArgument));
+        }
+        if let Some(text) = &text {
+            if text.description.len() > PH_MAX_DESCRIPTION_LEN
+                || text.usage.len() > PH_MAX_USAGE_LEN
+            {
+                return Err(registration.refuse(PhResult::LimitExceeded));
+            }
+        }
+        let (description, usage, described) = match text {
+            Some(text) => (text.description.into(), text.usage.into(), true),
+            None => (Box::default(), Box::default(), false),
+        };
+        let owner = Arc::clone(&registration.owner);
+        let mut first = None;
+        let added = self.add(
+            registration,
+            Entry::Command(name.to_owned()),
+            |registration| {
+                let mut commands = self.commands.write_or_recover();
+                if let Some(record) = commands.get(name) {
+                    first = Some(Arc::clone(&record.registration.owner));
+                    return Err((registration, PhResult::AlreadyExists));
+                }
+                commands.insert(
+                    name.to_owned(),
+                    CommandRecord {
+                        registration: Arc::new(registration),
+                        description,
+                        usage,
+                        described,
+                    },
+                );
+                Ok(())
+            },
+        );
+        if let Some(first) = first {
+            log::warn!(
+                "plugin `{}` ({}) cannot register the command `{name}`: plugin `{}` ({}) registered it first",
+                owner.name,
+                owner.path,
+                first.name,
+                first.path
+            );
+        }
+        added
+    }
+
+    /// Looks up a command.
+    pub(crate) fn command(&self, name: &str) -> Option<Arc<Registration<PhCommandCallback>>> {
+        self.commands
+            .read_or_recover()
+            .get(name)
+            .map(|r| Arc::clone(&r.registration))
+    }
+
+    /// The names of all registered commands, sorted, with their plugins.
+    pub(crate) fn command_names(&self) -> Vec<(String, String)> {
+        let mut names: Vec<(String, String)> = self
+            .commands
+            .read_or_recover()
+            .iter()
+            .map(|(name, r)| (name.clone(), r.registration.owner.name.clone()))
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// A command resolved once by [`PluginHost::command`](crate::PluginHost::command): runs it without looking it up again.
+///
+/// A handle borrows its host, so it cannot outlive it nor a shutdown. If the command's plugin
+/// unregisters it or faults, [`CommandHandle::run`] returns [`CommandError::Unknown`]. While a
+/// handle exists, the registration's user data stays alive: its `destroy` runs when the last
+/// handle is dropped, as it waits for a dispatch under way.
+///
+/// # Thread-safety
+///
+/// `Send + Sync`: one handle may run its command on several threads at once.
+pub struct CommandHandle<'host> {
+    pub(crate) shared: &'host Shared,
+    pub(crate) name: String,
+    pub(crate) registration: Arc<Registration<PhCommandCallback>>,
+}
+
+impl CommandHandle<'_> {
+    /// The command name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs the command with `args` (the words after the command name); its output goes to
+    /// `out`. Up to 8 arguments are passed without allocating.
+    ///
+    /// # Errors
+    ///
+    /// As [`PluginHost::run_command`](crate::PluginHost::run_command);
+    /// [`CommandError::Unknown`] once the command is gone.
+    pub fn run<S: AsRef<str>>(&self, args: &[S], out: &mut dyn Write) -> Result<(), CommandError> {
+        if !self.registration.is_active() {
+            return Err(CommandError::Unknown(self.name.clone()));
+        }
+        run_registered(self.shared, &self.name, &self.registration, args, out)
+    }
+}
+
+impl std::fmt::Debug for CommandHandle<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandHandle")
+            .field("name", &self.name)
+            .field("plugin", &self.registration.owner.name)
+            .finish()
+    }
+}
+
+/// How many arguments [`run_registered`] passes from the stack; more are collected in a `Vec`.
+const INLINE_ARGS: usize = 8;
+
+/// Runs the registered command `name`: the body of
+/// [`PluginHost::run_command`](crate::PluginHost::run_command) and
+/// [`CommandHandle::run`] after the lookup. Converts the arguments to views without allocating
+/// (up to [`INLINE_ARGS`]) and calls [`call_command`].
+#[inline]
+pub(crate) fn run_registered<S: AsRef<str>>(
+    shared: &Shared,
+    name: &str,
+    command: &Registration<PhCommandCallback>,
+    args: &[S],
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    if args.is_empty() {
+        return call_command(shared, name, command, &[], out);
+    }
+    if args.len() <= INLINE_ARGS {
+        let mut inline = [PhStr::EMPTY; INLINE_ARGS];
+        for (slot, arg) in inline.iter_mut().zip(args) {
+            *slot = PhStr::new(arg.as_ref());
+        }
+        return call_command(shared, name, command, &inline[..args.len()], out);
+    }
+    let spilled: Vec<PhStr> = args.iter().map(|a| PhStr::new(a.as_ref())).collect();
+    call_command(shared, name, command, &spilled, out)
+}
+
+/// Calls the command's callback with `args` and an output that writes to `out`. The success
+/// path is a few stores, the call and two checks; failures are handled in [`command_failed`].
+fn call_command(
+    shared: &Shared,
+    name: &str,
+    command: &Registration<PhCommandCallback>,
+    args: &[PhStr],
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let mut sink = Sink {
+        thread: crate::quiesce::thread_id(),
+        out,
+        error: None,
+        io_error: None,
+    };
+    let output = PhCommandOutput {
+        struct_size: std::mem::size_of::<PhCommandOutput>() as u32,
+        context: (&mut sink as *mut Sink<'_>).cast(),
+        write: PhWriteFn(sink_write),
+        set_error: PhSetErrorFn(sink_set_error),
+    };
+    // SAFETY: the plugin registered this callback with this user data, alive while we hold the
+    // registration; `args`, `output` and `sink` outlive the call.
+    let code =
+        unsafe { (command.callback.0)(command.user_data, args.as_ptr(), args.len(), &output) };
+    if code == PhResult::Ok.code() && sink.io_error.is_none() {
+        return Ok(());
+    }
+    command_failed(shared, name, command, PhResult::from_code(code), sink)
+}
+
+/// The error of a command that returned `code` (not `Ok`), or whose output failed.
+#[cold]
+#[inline(never)]
+fn command_failed(
+    shared: &Shared,
+    name: &str,
+    command: &Registration<PhCommandCallback>,
+    code: PhResult,
+    mut sink: Sink<'_>,
+) -> Result<(), CommandError> {
+    if let Some(source) = sink.io_error.take() {
+        return Err(CommandError::Output {
+            command: name.to_owned(),
+            source,
+        });
+    }
+    match code {
+        PhResult::Ok => Ok(()),
+        PhResult::Panicked => {
+            shared.fault(&command.owner, &format!("its command `{name}` panicked"));
+            Err(CommandError::Panicked {
+                command: name.to_owned(),
+                plugin: command.owner.name.clone(),
+            })
+        }
+        code => Err(CommandError::Failed {
+            command: name.to_owned(),
+            code,
+            message: sink.error.unwrap_or_else(|| code.message().to_owned()),
+        }),
+    }
+}

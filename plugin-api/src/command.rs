@@ -1,0 +1,245 @@
+//! Commands: [`Command`], [`Host::register_command`], the command callback of the safe layer
+//! and the [`Output`] a command writes to.
+
+use std::ffi::c_void;
+use std::io;
+
+use crate::abi::{
+    PhBytes, PhCommandCallback, PhCommandInfo, PhCommandOutput, PhDestroyCallback, PhResult,
+    PhResultCode, PhStr,
+};
+use crate::boundary::guard;
+use crate::callback::{drop_callback, Callback};
+use crate::error::Error;
+use crate::host::{Handle, Host};
+
+/// The description of a command to register: its name, a one-line description and its usage.
+#[derive(Debug, Clone)]
+pub struct Command {
+    name: String,
+    about: String,
+    usage: String,
+}
+
+impl Command {
+    /// A command named `name`: 1 to [`crate::abi::PH_MAX_NAME_LEN`] bytes of ASCII letters,
+    /// digits, `-`, `_` or `.`.
+    pub fn new(name: impl Into<String>) -> Command {
+        Command {
+            name: name.into(),
+            about: String::new(),
+            usage: String::new(),
+        }
+    }
+
+    /// Sets the one-line description shown by `plughost list`.
+    pub fn about(mut self, about: impl Into<String>) -> Command {
+        self.about = about.into();
+        self
+    }
+
+    /// Sets the arguments' synopsis, such as `[--top N] FILE...`.
+    pub fn usage(mut self, usage: impl Into<String>) -> Command {
+        self.usage = usage.into();
+        self
+    }
+}
+
+impl Host {
+    /// Registers a command. The host runs `f` with the arguments that follow the command name and
+    /// an [`Output`] for what it prints; an `Err` is reported to the user.
+    ///
+    /// `f` may run on any thread, several times at once. A panic in `f` is caught, logged and
+    /// reported as a failed command.
+    ///
+    /// # Errors
+    ///
+    /// [`PhResult::AlreadyExists`] if any plugin registered that name, [`PhResult::InvalidArgument`]
+    /// for an invalid name, [`PhResult::ShutDown`] after shutdown.
+    pub fn register_command<F>(&self, command: Command, f: F) -> Result<Handle, Error>
+    where
+        F: Fn(&[&str], &mut Output<'_>) -> Result<(), Error> + Send + Sync + 'static,
+    {
+        let services = self.link.services()?;
+        let name = &command.name;
+        let info = PhCommandInfo {
+            struct_size: std::mem::size_of::<PhCommandInfo>() as u32,
+            name: PhStr::new(name),
+            description: PhStr::new(&command.about),
+            usage: PhStr::new(&command.usage),
+        };
+        let user_data = Callback::into_user_data(&self.link, format!("command `{name}`"), f);
+        self.register(
+            &format!("register_command({name:?})"),
+            user_data,
+            |user_data, out| {
+                // SAFETY: valid context and services (of this ABI version, checked at init);
+                // `info` and its strings outlive the call; `user_data` is a `Callback<F>`
+                // matching the trampoline and the destroy function.
+                unsafe {
+                    (services.register_command_with_info)(
+                        self.link.ctx,
+                        &info,
+                        Some(PhCommandCallback(command_trampoline::<F>)),
+                        user_data,
+                        Some(PhDestroyCallback(drop_callback::<F>)),
+                        out,
+                    )
+                }
+            },
+        )
+    }
+}
+
+/// How many command arguments the command trampoline reads without allocating.
+const INLINE_ARGS: usize = 8;
+
+/// The command callback of the safe layer: runs the closure in a [`guard`].
+unsafe extern "C" fn command_trampoline<F>(
+    user_data: *mut c_void,
+    args: *const PhStr,
+    arg_count: usize,
+    output: *const PhCommandOutput,
+) -> PhResultCode
+where
+    F: Fn(&[&str], &mut Output<'_>) -> Result<(), Error> + Send + Sync + 'static,
+{
+    // SAFETY: `user_data` is the `Callback<F>` registered with this trampoline, alive until the
+    // host calls `destroy`, which it does not do while a dispatch is under way.
+    let command = unsafe { &*user_data.cast::<Callback<F>>() };
+    guard(
+        Some(&command.link),
+        &command.what,
+        PhResult::Panicked.code(),
+        || {
+            // SAFETY: the host passes a valid output for the duration of the call, or NULL.
+            let Some(output) = (unsafe { output.as_ref() }) else {
+                return PhResult::NullPointer.code();
+            };
+            if arg_count == 0 {
+                return run_command(&command.f, &[], output);
+            }
+            if args.is_null() {
+                return PhResult::NullPointer.code();
+            }
+            // SAFETY: the host passes `arg_count` readable views, valid for the call.
+            let raw = unsafe { std::slice::from_raw_parts(args, arg_count) };
+            with_args(raw, |args| run_command(&command.f, args, output))
+        },
+    )
+}
+
+/// Calls `f` with the arguments `raw`, read as strings: up to `INLINE_ARGS` into an array on the
+/// stack, more into a `Vec`, so that a command call allocates nothing unless it has many
+/// arguments. Returns the error code of an argument that is not a valid string.
+#[inline(never)]
+fn with_args(raw: &[PhStr], f: impl FnOnce(&[&str]) -> PhResultCode) -> PhResultCode {
+    if raw.len() <= INLINE_ARGS {
+        let mut inline = [""; INLINE_ARGS];
+        for (slot, arg) in inline.iter_mut().zip(raw) {
+            // SAFETY: the host passes views valid for the duration of the call.
+            match unsafe { arg.to_str() } {
+                Ok(arg) => *slot = arg,
+                Err(code) => return code.code(),
+            }
+        }
+        return f(&inline[..raw.len()]);
+    }
+    // SAFETY: as above.
+    match raw
+        .iter()
+        .map(|a| unsafe { a.to_str() })
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(args) => f(&args),
+        Err(code) => code.code(),
+    }
+}
+
+/// Runs a command closure with its arguments and output; returns its result code.
+#[inline(always)]
+fn run_command<F>(f: &F, args: &[&str], output: &PhCommandOutput) -> PhResultCode
+where
+    F: Fn(&[&str], &mut Output<'_>) -> Result<(), Error>,
+{
+    let mut out = Output::new(output);
+    match f(args, &mut out).and(out.finish()) {
+        Ok(()) => PhResult::Ok.code(),
+        Err(error) => command_error(&out, error),
+    }
+}
+
+/// Reports a command's error to the host; returns its code.
+#[cold]
+#[inline(never)]
+fn command_error(out: &Output<'_>, error: Error) -> PhResultCode {
+    out.set_error(error.message());
+    error.code().code()
+}
+
+/// Where a command writes its output. Implements [`std::io::Write`]; output is buffered and sent
+/// to the host in chunks.
+pub struct Output<'a> {
+    raw: &'a PhCommandOutput,
+    buffer: Vec<u8>,
+}
+
+/// Output is sent to the host in chunks of this many bytes.
+const OUTPUT_CHUNK: usize = 16 * 1024;
+
+impl<'a> Output<'a> {
+    #[inline]
+    fn new(raw: &'a PhCommandOutput) -> Output<'a> {
+        Output {
+            raw,
+            buffer: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn send(&mut self) -> io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        self.send_buffer()
+    }
+
+    /// Sends the buffered bytes, which are not empty.
+    fn send_buffer(&mut self) -> io::Result<()> {
+        // SAFETY: the host's output is valid for the duration of the command; the buffer outlives
+        // the call.
+        let code = unsafe { (self.raw.write.0)(self.raw.context, PhBytes::new(&self.buffer)) };
+        self.buffer.clear();
+        match PhResult::from_code(code) {
+            PhResult::Ok => Ok(()),
+            PhResult::Io => Err(io::Error::new(io::ErrorKind::BrokenPipe, "output closed")),
+            code => Err(io::Error::other(format!("writing output: {code}"))),
+        }
+    }
+
+    #[inline]
+    fn finish(&mut self) -> Result<(), Error> {
+        self.send()
+            .map_err(|e| Error::with_code(PhResult::Io, e.to_string()))
+    }
+
+    fn set_error(&self, message: &str) {
+        // SAFETY: the host's output is valid for the duration of the command; the message
+        // outlives the call.
+        unsafe { (self.raw.set_error.0)(self.raw.context, PhStr::new(message)) }
+    }
+}
+
+impl io::Write for Output<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.buffer.extend_from_slice(buf);
+        if self.buffer.len() >= OUTPUT_CHUNK {
+            self.send()?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
+    }
+}

@@ -1,0 +1,73 @@
+//! [`Error`]: the error of every operation of the safe layer, a result code and a message.
+
+use std::fmt;
+
+use crate::abi::{PhResult, PhResultCode};
+
+/// An error of a plugin operation: a [`PhResult`] code and a message for the user.
+///
+/// Any `std::error::Error` converts into it with `?` (code [`PhResult::Error`]), so command
+/// bodies can use `?` on I/O and parse errors.
+pub struct Error {
+    code: PhResult,
+    message: String,
+}
+
+impl Error {
+    /// An error with code [`PhResult::Error`] and `message`.
+    pub fn new(message: impl Into<String>) -> Error {
+        Error::with_code(PhResult::Error, message)
+    }
+
+    /// An error with a specific code.
+    pub fn with_code(code: PhResult, message: impl Into<String>) -> Error {
+        Error {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The error code carried across the boundary.
+    pub fn code(&self) -> PhResult {
+        self.code
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The error of a host service `operation` that returned `code`, or `Ok` for success.
+    #[inline]
+    pub(crate) fn check(operation: &str, code: PhResultCode) -> Result<(), Error> {
+        if code == PhResult::Ok.code() {
+            return Ok(());
+        }
+        Err(Error::failed(operation, code))
+    }
+
+    /// The error of a host service `operation` that returned the error `code`.
+    #[cold]
+    pub(crate) fn failed(operation: &str, code: PhResultCode) -> Error {
+        let code = PhResult::from_code(code);
+        Error::with_code(code, format!("{operation}: {code}"))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Error({:?}: {})", self.code, self.message)
+    }
+}
+
+impl<E: std::error::Error> From<E> for Error {
+    fn from(error: E) -> Error {
+        Error::new(error.to_string())
+    }
+}
