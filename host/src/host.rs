@@ -1,5 +1,7 @@
 //! [`PluginHost`]: the host as a library.
 
+#![allow(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)] // removed when this file is split (issue #11)
+
 use std::ffi::c_void;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -14,6 +14,8 @@
 //! its last reference is dropped after it was removed, or, for a refused registration of a plugin
 //! of ABI 1.2 or later, before the registering call returns.
 
+#![allow(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)] // removed when this file is split (issue #11)
+
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::c_void;

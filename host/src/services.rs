@@ -7,6 +7,8 @@
 //! Contexts are never freed (see [`crate::context`]), so a context pointer a plugin was given is
 //! always safe to read; a context whose plugin has ended answers `SHUT_DOWN`.
 
+#![allow(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)] // removed when this file is split (issue #11)
+
 use std::ffi::c_void;
 use std::sync::Arc;
 

@@ -320,7 +320,8 @@ impl PhStr {
     ///
     /// Unless `ptr` is NULL, `ptr..ptr + len` must be readable and unchanged for `'a`.
     pub unsafe fn to_str<'a>(self) -> Result<&'a str, PhResult> {
-        // SAFETY: the caller's contract is the one of `PhBytes::to_bytes`.
+        // SAFETY: `PhBytes::from` keeps `ptr` and `len`, and our caller guarantees exactly what
+        // `to_bytes` requires of them: unless NULL, `len` bytes readable and unchanged for `'a`.
         let bytes = unsafe { PhBytes::from(self).to_bytes()? };
         std::str::from_utf8(bytes).map_err(|_| PhResult::InvalidUtf8)
     }
@@ -355,8 +356,9 @@ impl PhBytes {
         if self.len == 0 {
             return Ok(&[]);
         }
-        // SAFETY: `ptr` is not NULL (checked above) and the caller guarantees that `len` bytes are
-        // readable for `'a`.
+        // SAFETY: `ptr` is not NULL (checked above) and the caller guarantees that its `len` bytes
+        // are readable and unchanged for `'a` (so they lie in one allocation, which also bounds
+        // `len` by `isize::MAX`); `u8` needs no alignment.
         Ok(unsafe { std::slice::from_raw_parts(self.ptr, self.len) })
     }
 }
@@ -773,8 +775,11 @@ pub struct PhPluginDescriptor {
     pub vtable: *const PhPluginVtable,
 }
 
-// SAFETY: a descriptor is immutable data that lives as long as the library (a `static`); its
-// pointers only lead to other immutable data of the same lifetime, so sharing it is sound.
+// SAFETY: a descriptor has no interior mutability, so a shared reference only ever reads its plain
+// fields; its raw pointers can only be followed in `unsafe` code, which must meet the ABI's rule
+// that what they point to stays valid and unchanged while the library is loaded. Sharing one
+// between threads therefore adds no data race. (Plugins need it to put their descriptor in a
+// `static`.)
 unsafe impl Sync for PhPluginDescriptor {}
 
 /// The type of the entry point, [`PH_ENTRY_POINT_SYMBOL`]. `[main-thread]`.

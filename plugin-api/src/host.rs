@@ -1,5 +1,7 @@
 //! The plugin side's safe handle to the host services.
 
+#![allow(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)] // removed when this file is split (issue #11)
+
 use std::ffi::c_void;
 use std::fmt;
 use std::io;

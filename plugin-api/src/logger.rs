@@ -14,6 +14,8 @@
 //! the guard sets it only while more than one plugin is active; a call that started before a
 //! second plugin of the same library was initialised logs to the most recent one.
 
+#![allow(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)] // removed when this file is split (issue #11)
+
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};

@@ -1,5 +1,7 @@
 //! The [`Plugin`] trait and the glue that [`crate::export_plugin!`] exports for it.
 
+#![allow(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)] // removed when this file is split (issue #11)
+
 use std::ffi::c_void;
 use std::sync::Arc;
 

@@ -38,6 +38,8 @@
 //! host.shutdown();
 //! ```
 
+#![allow(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)] // removed when this file is split (issue #11)
+
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::ffi::c_void;
