@@ -17,6 +17,11 @@ use crate::Settings;
 /// The baseline of `call-host-to-plugin`: a function of this binary with the signature of a
 /// command callback, doing what the bench plugin's `bench-noop` does (one relaxed load and store
 /// of a counter).
+///
+/// # Safety
+///
+/// `user_data` must point to an `AtomicU64` that stays alive for the call; the other arguments
+/// are not read.
 #[inline(never)]
 unsafe extern "C" fn baseline_command(
     user_data: *mut c_void,
@@ -24,7 +29,8 @@ unsafe extern "C" fn baseline_command(
     _arg_count: usize,
     _output: *const PhCommandOutput,
 ) -> PhResultCode {
-    // SAFETY: the bench passes a pointer to an `AtomicU64` that outlives the call.
+    // SAFETY: the caller guarantees `user_data` points to a live `AtomicU64`; a shared reference
+    // is enough, since it is only accessed atomically.
     let counter = unsafe { &*user_data.cast::<AtomicU64>() };
     counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     PhResult::Ok.code()
@@ -32,6 +38,11 @@ unsafe extern "C" fn baseline_command(
 
 /// [`baseline_command`] inside a panic guard, as the safe layer's trampoline has one: what the
 /// guard alone costs (the floor of `call-host-to-plugin`, with no host logic at all).
+///
+/// # Safety
+///
+/// As for [`baseline_command`]: `user_data` must point to an `AtomicU64` that stays alive for
+/// the call.
 #[inline(never)]
 unsafe extern "C" fn guarded_baseline_command(
     user_data: *mut c_void,
@@ -40,16 +51,27 @@ unsafe extern "C" fn guarded_baseline_command(
     output: *const PhCommandOutput,
 ) -> PhResultCode {
     std::panic::catch_unwind(|| {
-        // SAFETY: forwarded from the caller, who passes what `baseline_command` needs.
+        // SAFETY: the arguments are our caller's, unchanged, and our contract is the one of
+        // `baseline_command`: `user_data` points to a live `AtomicU64`.
         unsafe { baseline_command(user_data, args, arg_count, output) }
     })
     .unwrap_or(PhResult::Panicked.code())
 }
 
+/// The output's `write` of the direct calls: discards the bytes.
+///
+/// # Safety
+///
+/// None: it reads none of its arguments (`unsafe` only because [`PhWriteFn`] is).
 unsafe extern "C" fn ignore_write(_context: *mut c_void, _bytes: PhBytes) -> PhResultCode {
     PhResult::Ok.code()
 }
 
+/// The output's `set_error` of the direct calls: discards the message.
+///
+/// # Safety
+///
+/// None: it reads none of its arguments (`unsafe` only because [`PhSetErrorFn`] is).
 unsafe extern "C" fn ignore_error(_context: *mut c_void, _message: PhStr) {}
 
 /// Runs `command` with `args` and returns its output.
@@ -101,7 +123,9 @@ pub fn host_to_plugin(host: &PluginHost, settings: &Settings) -> Result<Figure, 
             }
         },
         || {
-            // SAFETY: `baseline_command` reads only `user_data`, a live `AtomicU64`.
+            // SAFETY: `baseline` is `baseline_command` (`black_box` returns its argument), which
+            // reads only `user_data`: a pointer to `counter`, an `AtomicU64` that lives until
+            // this function returns, after the measurement.
             let code = unsafe {
                 (black_box(baseline).0)(user_data, std::ptr::null(), 0, black_box(&output))
             };
@@ -117,7 +141,9 @@ pub fn host_to_plugin(host: &PluginHost, settings: &Settings) -> Result<Figure, 
         iters,
         samples / 3 + 1,
         || {
-            // SAFETY: as for `baseline_command`.
+            // SAFETY: `guarded` is `guarded_baseline_command`, whose only requirement is that of
+            // `baseline_command`: `user_data` points to `counter`, alive until this function
+            // returns.
             let code = unsafe {
                 (black_box(guarded).0)(user_data, std::ptr::null(), 0, black_box(&output))
             };

@@ -44,10 +44,13 @@ impl Subscribers {
         let mut counted = Vec::new();
         let mut libraries = Vec::new();
         for path in plughost::discover(dir).map_err(|e| e.to_string())? {
-            // SAFETY: the bench's own C plugin, already loaded and initialised by the host;
-            // opening it again only takes another reference.
+            // SAFETY: `path` is one of the bench's own C plugins, which the host in `figures` has
+            // already loaded from this path: the dynamic loader returns that instance (it defines no
+            // initialisers anyway), and opening it only takes another reference.
             let library = unsafe { libloading::Library::new(&path) }.map_err(|e| e.to_string())?;
-            // SAFETY: `bench_plugin.c` exports both functions with these signatures.
+            // SAFETY: `bench_plugin.c` exports `bench_subscribers` and `bench_counted` with exactly
+            // these C signatures; the copied function pointers stay valid because `library` is
+            // kept in `_libraries` (and the library is never unloaded by the host either).
             let (subscribers, count) = unsafe {
                 (
                     *library
@@ -60,8 +63,9 @@ impl Subscribers {
             };
             let mut callbacks = vec![None::<PhEventCallback>; PER_PLUGIN];
             let mut user_data = vec![std::ptr::null_mut(); PER_PLUGIN];
-            // SAFETY: both arrays hold `PER_PLUGIN` writable slots; `Option<PhEventCallback>` has
-            // the layout of a nullable function pointer.
+            // SAFETY: both arrays hold `PER_PLUGIN` writable slots and the capacity passed is
+            // `PER_PLUGIN`, so `bench_subscribers` writes inside them; `Option<PhEventCallback>`
+            // has the layout of the C nullable function pointer it writes.
             let n = unsafe {
                 subscribers(
                     callbacks.as_mut_ptr().cast(),
@@ -91,8 +95,10 @@ impl Subscribers {
     fn call_all(&self, topic: PhStr, payload: PhBytes) -> usize {
         let mut failed = 0;
         for &(callback, user_data) in &self.table {
-            // SAFETY: each pair is a callback of a loaded plugin with its own user data, which
-            // lives as long as the library; topic and payload outlive the call.
+            // SAFETY: each pair is a subscriber's callback and user data as the plugin itself
+            // reported them: `on_event` and a pointer into its static `slots`, valid as long as
+            // the library, which `_libraries` keeps open. `on_event` may run on any thread and
+            // writes only when the payload starts with 'c'; topic and payload outlive the call.
             let code = unsafe { (callback.0)(user_data as *mut _, topic, payload) };
             if code != PhResult::Ok.code() {
                 failed += 1;
@@ -102,7 +108,9 @@ impl Subscribers {
     }
 
     fn counted(&self) -> u64 {
-        // SAFETY: `bench_counted` only reads the plugin's counters.
+        // SAFETY: `bench_counted` (of a library kept open by `_libraries`) only reads the
+        // plugin's static counters; it is called on the main thread while no publish runs, so
+        // no subscriber writes them at the same time.
         self.counted.iter().map(|f| unsafe { f() }).sum()
     }
 }

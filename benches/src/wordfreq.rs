@@ -74,9 +74,11 @@ fn generate(path: &Path, size: u64, sources: &[PathBuf]) -> Result<(), String> {
 /// Free bytes on the file system of `dir` (what `df` reports as available).
 fn free_bytes(dir: &Path) -> Result<u64, String> {
     let c_dir = CString::new(dir.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
-    // SAFETY: `statvfs` is plain data; all-zero is a valid value.
+    // SAFETY: `statvfs` is a C struct of integers only, for which all-zero bytes are a valid
+    // value.
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: a NUL-terminated path and a writable `statvfs`.
+    // SAFETY: `c_dir` is a NUL-terminated string and `stat` a writable `statvfs`, both alive for
+    // the call, which is all `statvfs(3)` reads and writes.
     if unsafe { libc::statvfs(c_dir.as_ptr(), &mut stat) } != 0 {
         return Err(format!("statvfs {}", dir.display()));
     }
@@ -102,9 +104,12 @@ fn run_measured(mut command: Command) -> Result<Run, String> {
             .map_err(|e| e.to_string())?;
     }
     let mut status = 0;
-    // SAFETY: `rusage` is plain data; all-zero is a valid value.
+    // SAFETY: `rusage` is a C struct of integers and `timeval`s only, for which all-zero bytes
+    // are a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: the pid of our own child, not yet reaped; writable status and usage.
+    // SAFETY: `wait4` writes only to `status` and `usage`, locals alive for the call. The pid
+    // is our own child, not yet reaped (nothing else waits for it: `child` is dropped without
+    // `wait`), so no other process's status is taken.
     let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
     let seconds = start.elapsed().as_secs_f64();
     if pid < 0 {

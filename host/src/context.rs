@@ -92,12 +92,16 @@ impl AtomicPtr {
     }
 }
 
-// SAFETY: the descriptor is immutable data owned by a library that is never unloaded; the plugin
-// data is only passed back to the plugin's own functions, which the ABI requires to be callable
-// from the threads the host uses; every other field is immutable after creation, atomic or behind
-// a mutex.
+// SAFETY: the one field that is not `Send` by itself is `descriptor`, a raw pointer to data that
+// the ABI keeps valid and unchanged while the library is loaded, and the host never unloads it:
+// reading it from whichever thread owns the context is sound. The plugin data is an atomic
+// pointer that the host never dereferences, only passes back to the plugin's own functions (which
+// the ABI requires to accept calls from the threads the host uses); the other fields are owned
+// data, atomics and mutexes.
 unsafe impl Send for PluginContext {}
-// SAFETY: shared references only read immutable fields or go through atomics and mutexes.
+// SAFETY: through `&PluginContext` the fields are only read (names, configuration, `descriptor`,
+// whose target never changes) or changed through atomics and mutexes; no method writes through
+// `descriptor`, so concurrent shared access cannot race.
 unsafe impl Sync for PluginContext {}
 
 impl PluginContext {
@@ -204,8 +208,10 @@ impl PluginContext {
 
     /// The plugin's function table.
     pub(crate) fn vtable(&self) -> &plugin_api::abi::PhPluginVtable {
-        // SAFETY: the loader checked the descriptor and its non-null vtable pointer; both live
-        // as long as the library, which the host never unloads.
+        // SAFETY: contexts are made only from a loader `Candidate`, whose descriptor the loader
+        // checked (non-null, its `struct_size` and the vtable's, a non-null vtable pointer). The
+        // ABI keeps both valid and unchanged while the library is loaded, and the host never
+        // unloads it, so the vtable outlives `&self`.
         unsafe { &*(*self.descriptor).vtable }
     }
 

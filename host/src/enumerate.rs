@@ -7,7 +7,7 @@ use std::ffi::c_void;
 use std::sync::Arc;
 
 use plugin_api::abi::{
-    PhCommandInfo, PhCommandInfoCallback, PhResult, PhStr, PH_MAX_DESCRIPTION_LEN,
+    read_sized, PhCommandInfo, PhCommandInfoCallback, PhResult, PhStr, PH_MAX_DESCRIPTION_LEN,
     PH_MAX_ENUMERATION_DEPTH, PH_MAX_USAGE_LEN,
 };
 use plugin_api::CommandInfo;
@@ -127,13 +127,13 @@ impl Shared {
                 // SAFETY: `user_data` is the `Texts` on the stack of `describe_from_plugin`,
                 // which waits for the enumeration to return.
                 let own = unsafe { &mut *user_data.cast::<Texts<'_>>() };
-                // SAFETY: the plugin passes a valid info, or NULL, for the duration of the call.
-                let Some(info) = (unsafe { info.as_ref() }) else {
-                    return false;
+                // SAFETY: the plugin passes NULL or an info of its ABI version, valid for the
+                // duration of the call (the contract of `PhCommandInfoCallback`).
+                let info = match unsafe { read_sized::<PhCommandInfo>(info) } {
+                    Ok(info) => info,
+                    Err(PhResult::NullPointer) => return false,
+                    Err(_) => return true,
                 };
-                if (info.struct_size as usize) < std::mem::size_of::<PhCommandInfo>() {
-                    return true;
-                }
                 let read = |s: PhStr, max: usize| {
                     // SAFETY: the plugin's strings are valid for the call.
                     unsafe { s.to_str() }.ok().filter(|s| s.len() <= max)

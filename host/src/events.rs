@@ -223,8 +223,10 @@ impl Events {
                 continue;
             }
             // SAFETY: the plugin registered this callback with this user data; the registration
-            // is alive (the routes hold an `Arc` of it), so `destroy` has not run; topic and
-            // payload outlive the call.
+            // is alive (the routes snapshot holds an `Arc` of it), so its `destroy` has not run
+            // and the user data is still the plugin's to use; the callback's library is never
+            // unloaded; the ABI makes event handlers `[thread-safe]`, so this thread may call it;
+            // topic and payload are borrowed from our caller and outlive the call.
             let code =
                 unsafe { (registration.callback.0)(registration.user_data, ph_topic, ph_payload) };
             if code != PhResult::Ok.code() {

@@ -166,7 +166,8 @@ fn check(
 
     let entry = symbol_name(PH_ENTRY_POINT_SYMBOL);
     // SAFETY: the ABI defines the entry point's type as `PhEntryPoint`; a library that exports
-    // the symbol with another type breaks the ABI's contract, which no check can detect.
+    // the symbol with another type breaks the ABI's contract, which no check can detect. The
+    // function pointer copied out of the symbol stays valid because `library` is never closed.
     let entry: PhEntryPoint = unsafe { library.get::<PhEntryPoint>(&entry) }
         .map(|symbol| *symbol)
         .map_err(|_| LoadErrorKind::NoEntryPoint {
@@ -174,7 +175,10 @@ fn check(
         })?;
     seen.entry_point = true;
     let started = Instant::now();
-    // SAFETY: the entry point takes no arguments and returns a pointer (the ABI's contract).
+    // SAFETY: the entry point is code of a library that stays loaded (`library` is never
+    // closed); the ABI defines it as taking no arguments, returning a pointer and calling nothing
+    // of the host, so there is no precondition of ours to meet. Running it means trusting the
+    // plugin's code, as opening the library already did.
     let descriptor = unsafe { (entry.0)() };
     warn_if_slow(started, || {
         format!("library {}: the entry point", path.display())
@@ -213,8 +217,9 @@ pub(crate) unsafe fn check_descriptor(
     if descriptor.is_null() {
         return Err(LoadErrorKind::NoDescriptor);
     }
-    // SAFETY: a non-null descriptor is readable for at least its first three fields (the caller's
-    // contract), which every ABI version has at the same place.
+    // SAFETY: non-null, so readable for at least its first three fields (the caller's contract),
+    // which every ABI version's descriptor has at the same place; reading them through
+    // `addr_of!` makes no reference to the rest, whose size is not checked yet.
     let (major, minor, struct_size) = unsafe {
         (
             std::ptr::addr_of!((*descriptor).abi_major).read(),
@@ -239,13 +244,16 @@ pub(crate) unsafe fn check_descriptor(
         struct_size,
         std::mem::size_of::<PhPluginDescriptor>(),
     )?;
-    // SAFETY: non-null, and `struct_size` says the whole descriptor of this ABI version is there,
-    // readable (the caller's contract).
+    // SAFETY: non-null and readable for `struct_size` bytes (the caller's contract), which is at
+    // least this version's size (checked above), so the whole `PhPluginDescriptor` is there; its
+    // fields are integers and raw pointers, for which every value is valid.
     let d = unsafe { &*descriptor };
     if d.vtable.is_null() {
         return Err(LoadErrorKind::MissingFunction("vtable"));
     }
-    // SAFETY: non-null; its first field, `struct_size`, exists in every version.
+    // SAFETY: `d.vtable` is non-null (checked above) and, by the ABI, points to the plugin's
+    // function table, valid while the library is loaded; its first field, `struct_size`, exists
+    // in every version, so reading it alone (through `addr_of!`) stays inside the table.
     let vtable_size = unsafe { std::ptr::addr_of!((*d.vtable).struct_size).read() };
     seen.vtable_size = Some(vtable_size);
     check_size(
@@ -253,7 +261,10 @@ pub(crate) unsafe fn check_descriptor(
         vtable_size,
         std::mem::size_of::<PhPluginVtable>(),
     )?;
-    // SAFETY: non-null and at least as large as this version's table.
+    // SAFETY: non-null, valid while the library is loaded (which is for good), and its
+    // `struct_size` is at least this version's size (checked above), so the whole
+    // `PhPluginVtable` is there; its fields are a `u32` and optional function pointers, for which
+    // any value is valid.
     let vtable = unsafe { &*d.vtable };
     seen.functions = vec![
         ("init", vtable.init.is_some()),
@@ -270,16 +281,19 @@ pub(crate) unsafe fn check_descriptor(
         return Err(LoadErrorKind::MissingFunction(missing));
     }
 
-    // SAFETY: the descriptor's strings stay valid for the rest of the process (the caller's
-    // contract).
+    // SAFETY: the descriptor's strings stay valid and unchanged for the rest of the process (the
+    // caller's contract): `d.name` meets `descriptor_str`'s contract for as long as `name` is
+    // used.
     let name = unsafe { descriptor_str("name", d.name) }?;
     seen.name = Some(name.to_owned());
     check_name(name)?;
-    // SAFETY: as for the name.
+    // SAFETY: `d.version` is a string of the descriptor, which the ABI keeps valid and unchanged
+    // while the library is loaded, and the library is never closed.
     let version = unsafe { descriptor_str("version", d.version) }?;
     seen.version = Some(version.to_owned());
     check_len("version", version, PH_MAX_VERSION_LEN)?;
-    // SAFETY: as for the name.
+    // SAFETY: `d.description` is a string of the descriptor, which the ABI keeps valid and
+    // unchanged while the library is loaded, and the library is never closed.
     let description = unsafe { descriptor_str("description", d.description) }?;
     seen.description = Some(description.to_owned());
     check_len("description", description, PH_MAX_DESCRIPTION_LEN)?;
@@ -480,7 +494,8 @@ fn open_library(path: &Path, file: std::fs::File) -> Result<libloading::Library,
         unsafe { Library::open(Some(&name), RTLD_NOW | RTLD_LOCAL) }.map(libloading::Library::from)
     };
     #[cfg(not(unix))]
-    // SAFETY: as above.
+    // SAFETY: opening a library runs its initialisers (and `DllMain`); loading plugins means
+    // trusting them to that extent, as every native plugin host does.
     let opened = unsafe { libloading::Library::new(&name) };
     match opened {
         Ok(library) => {
@@ -516,7 +531,8 @@ fn check_layout(library: &libloading::Library, minor: u16) -> Result<LayoutCheck
     let symbol = symbol_name(ROOT_MODULE_SYMBOL);
     // SAFETY: abi_stable's root-module symbol is a static whose address is the library header;
     // reading it as `AbiHeaderRef` is exactly what abi_stable's own loader does, and `upgrade`
-    // checks abi_stable's header version before reading anything else.
+    // checks abi_stable's header version before reading anything else. The reference is
+    // `'static` in fact: `library` is never closed.
     let header = match unsafe { library.get::<AbiHeaderRef>(&symbol) } {
         Ok(header) => *header,
         Err(_) => return Ok(LayoutCheck::NotCarried),
@@ -608,9 +624,10 @@ fn check_size(table: &'static str, size: u32, needed: usize) -> Result<(), LoadE
 ///
 /// # Safety
 ///
-/// `s` must point into the loaded library (or be empty).
+/// Unless `s.ptr` is NULL, its `s.len` bytes must be readable and unchanged for `'a`: a string of
+/// the descriptor of a library that stays loaded.
 unsafe fn descriptor_str<'a>(field: &'static str, s: PhStr) -> Result<&'a str, LoadErrorKind> {
-    // SAFETY: forwarded to the caller.
+    // SAFETY: our contract is `PhStr::to_str`'s, word for word, and `s` is passed on unchanged.
     unsafe { s.to_str() }.map_err(|code| LoadErrorKind::BadString { field, code })
 }
 

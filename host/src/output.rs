@@ -47,7 +47,8 @@ pub(crate) unsafe extern "C" fn sink_write(context: *mut c_void, bytes: PhBytes)
 
 pub(crate) unsafe extern "C" fn sink_set_error(context: *mut c_void, message: PhStr) {
     guard("output set_error", (), || {
-        // SAFETY: as in `sink_write`.
+        // SAFETY: `context` is the `Sink` of the running command, alive until it returns (the
+        // ABI's contract of `PhCommandOutput`), on this thread or another.
         let Some(sink) = (unsafe { own_sink(context) }) else {
             return;
         };

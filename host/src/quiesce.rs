@@ -208,13 +208,15 @@ mod membarrier {
 
     /// Registers the process for expedited barriers; false if the kernel cannot do them.
     pub(super) fn register() -> bool {
-        // SAFETY: `membarrier` takes two integer arguments and touches no memory of ours.
+        // SAFETY: `membarrier(2)` takes two integer arguments and touches no memory of ours; on a
+        // kernel without it the call fails with an error code, which is returned as `false`.
         unsafe { libc::syscall(libc::SYS_membarrier, CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0 }
     }
 
     /// A full memory barrier on every running thread of this process.
     pub(super) fn barrier() -> bool {
-        // SAFETY: as in `register`.
+        // SAFETY: `membarrier(2)` with two integer arguments reads and writes no memory of ours;
+        // if this process did not register (or the kernel lacks it) it fails with an error code.
         unsafe { libc::syscall(libc::SYS_membarrier, CMD_PRIVATE_EXPEDITED, 0) == 0 }
     }
 }

@@ -11,9 +11,9 @@ use std::ffi::c_void;
 use std::sync::Arc;
 
 use plugin_api::abi::{
-    PhBytes, PhCommandCallback, PhCommandInfo, PhCommandInfoCallback, PhDestroyCallback,
-    PhEventCallback, PhHandle, PhHostContext, PhHostServices, PhLogLevel, PhPluginInfo,
-    PhPluginInfoCallback, PhResult, PhResultCode, PhStr, PH_ABI_VERSION_MAJOR,
+    read_sized, PhBytes, PhCommandCallback, PhCommandInfo, PhCommandInfoCallback,
+    PhDestroyCallback, PhEventCallback, PhHandle, PhHostContext, PhHostServices, PhLogLevel,
+    PhPluginInfo, PhPluginInfoCallback, PhResult, PhResultCode, PhStr, PH_ABI_VERSION_MAJOR,
     PH_ABI_VERSION_MINOR,
 };
 
@@ -84,7 +84,7 @@ fn owner_of(context: &PluginContext) -> Arc<PluginContext> {
 ///
 /// `s` must satisfy the contract of [`PhStr::to_str`] for `'a`.
 unsafe fn arg<'a>(s: PhStr) -> Result<&'a str, PhResult> {
-    // SAFETY: forwarded to the caller.
+    // SAFETY: `s` meets `to_str`'s contract for `'a` (this function's contract).
     unsafe { s.to_str() }
 }
 
@@ -192,13 +192,12 @@ unsafe extern "C" fn host_register_command_with_info(
         destroy,
         |context| {
             let registration = new_registration(context, callback, user_data, destroy)?;
-            // SAFETY: the plugin passes NULL or an info valid for the call.
-            let Some(info) = (unsafe { info.as_ref() }) else {
-                return Err(registration.refuse(PhResult::NullPointer));
+            // SAFETY: the plugin passes NULL or an info of its ABI version, valid for the call
+            // (the ABI's contract of `register_command_with_info`).
+            let info = match unsafe { read_sized::<PhCommandInfo>(info) } {
+                Ok(info) => info,
+                Err(code) => return Err(registration.refuse(code)),
             };
-            if (info.struct_size as usize) < std::mem::size_of::<PhCommandInfo>() {
-                return Err(registration.refuse(PhResult::InvalidArgument));
-            }
             // SAFETY: the plugin passes views valid for the call.
             let read = unsafe { (arg(info.name), arg(info.description), arg(info.usage)) };
             let (name, description, usage) = match read {

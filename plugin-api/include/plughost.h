@@ -541,7 +541,9 @@ typedef struct PhHostServices {
      * (`output.format`). On success the host writes the value to `*out_value` as UTF-8 text: a
      * string as its contents (no quotes), anything else (integer, float, boolean, date, array,
      * table) in TOML syntax, such as `20`, `true` or `["a", "b"]`. The host owns those bytes; they
-     * stay valid and unchanged until the plugin's `shutdown` returns (or its failed `init` does).
+     * stay valid and unchanged for as long as the plugin's host context (see the lifetime model
+     * in the module docs), so a plugin thread that read a value may still use it while the plugin
+     * shuts down.
      * Returns `PH_RESULT_NOT_FOUND` if the key is not set, `PH_RESULT_NULL_POINTER` if
      * `out_value` is NULL; on error nothing is written. `[thread-safe]`
      */
@@ -592,11 +594,13 @@ typedef PhResultCode (*PhInitFn)(struct PhHostContext *ctx,
 typedef PhResultCode (*PhShutdownFn)(void *plugin_data);
 
 /**
- * A plugin's command enumeration, for plugins of ABI 1.0 and 1.1: calls `callback` once per
- * command the plugin registered, until it returns `false`. `callback` is never NULL. The host
- * calls it (on any thread) only while the plugin is active, to learn the text of the commands
- * the plugin registered with `register_command`; names the plugin did not register are ignored.
- * From ABI 1.2 on, the host keeps each command's text itself and never calls it: it may be NULL.
+ * A plugin's command enumeration: calls `callback` once per command the plugin registered, until
+ * it returns `false`. `callback` is never NULL. The host calls it (on any thread) only while the
+ * plugin is active, and only to learn the text of commands registered with `register_command`
+ * (without text); names the plugin did not register are ignored. A plugin of ABI 1.2 or later
+ * that registers every command with `register_command_with_info` is never asked, and may leave
+ * it NULL: then commands registered without text are listed with an empty description and
+ * usage.
  */
 typedef PhResultCode (*PhEnumerateCommandsFn)(void *plugin_data,
                                               PhCommandInfoCallback callback,

@@ -320,7 +320,8 @@ impl PhStr {
     ///
     /// Unless `ptr` is NULL, `ptr..ptr + len` must be readable and unchanged for `'a`.
     pub unsafe fn to_str<'a>(self) -> Result<&'a str, PhResult> {
-        // SAFETY: the caller's contract is the one of `PhBytes::to_bytes`.
+        // SAFETY: `PhBytes::from` keeps `ptr` and `len`, and our caller guarantees exactly what
+        // `to_bytes` requires of them: unless NULL, `len` bytes readable and unchanged for `'a`.
         let bytes = unsafe { PhBytes::from(self).to_bytes()? };
         std::str::from_utf8(bytes).map_err(|_| PhResult::InvalidUtf8)
     }
@@ -355,8 +356,9 @@ impl PhBytes {
         if self.len == 0 {
             return Ok(&[]);
         }
-        // SAFETY: `ptr` is not NULL (checked above) and the caller guarantees that `len` bytes are
-        // readable for `'a`.
+        // SAFETY: `ptr` is not NULL (checked above) and the caller guarantees that its `len` bytes
+        // are readable and unchanged for `'a` (so they lie in one allocation, which also bounds
+        // `len` by `isize::MAX`); `u8` needs no alignment.
         Ok(unsafe { std::slice::from_raw_parts(self.ptr, self.len) })
     }
 }
@@ -651,7 +653,9 @@ pub struct PhHostServices {
     /// (`output.format`). On success the host writes the value to `*out_value` as UTF-8 text: a
     /// string as its contents (no quotes), anything else (integer, float, boolean, date, array,
     /// table) in TOML syntax, such as `20`, `true` or `["a", "b"]`. The host owns those bytes; they
-    /// stay valid and unchanged until the plugin's `shutdown` returns (or its failed `init` does).
+    /// stay valid and unchanged for as long as the plugin's host context (see the lifetime model
+    /// in the module docs), so a plugin thread that read a value may still use it while the plugin
+    /// shuts down.
     /// Returns [`PhResult::NotFound`] if the key is not set, [`PhResult::NullPointer`] if
     /// `out_value` is NULL; on error nothing is written. `[thread-safe]`
     pub config_get: unsafe extern "C" fn(
@@ -717,11 +721,13 @@ pub struct PhInitFn(
 #[derive(StableAbi, Clone, Copy)]
 pub struct PhShutdownFn(pub unsafe extern "C" fn(plugin_data: *mut c_void) -> PhResultCode);
 
-/// A plugin's command enumeration, for plugins of ABI 1.0 and 1.1: calls `callback` once per
-/// command the plugin registered, until it returns `false`. `callback` is never NULL. The host
-/// calls it (on any thread) only while the plugin is active, to learn the text of the commands
-/// the plugin registered with `register_command`; names the plugin did not register are ignored.
-/// From ABI 1.2 on, the host keeps each command's text itself and never calls it: it may be NULL.
+/// A plugin's command enumeration: calls `callback` once per command the plugin registered, until
+/// it returns `false`. `callback` is never NULL. The host calls it (on any thread) only while the
+/// plugin is active, and only to learn the text of commands registered with `register_command`
+/// (without text); names the plugin did not register are ignored. A plugin of ABI 1.2 or later
+/// that registers every command with `register_command_with_info` is never asked, and may leave
+/// it NULL: then commands registered without text are listed with an empty description and
+/// usage.
 #[repr(transparent)]
 #[derive(StableAbi, Clone, Copy)]
 pub struct PhEnumerateCommandsFn(
@@ -773,8 +779,11 @@ pub struct PhPluginDescriptor {
     pub vtable: *const PhPluginVtable,
 }
 
-// SAFETY: a descriptor is immutable data that lives as long as the library (a `static`); its
-// pointers only lead to other immutable data of the same lifetime, so sharing it is sound.
+// SAFETY: a descriptor has no interior mutability, so a shared reference only ever reads its plain
+// fields; its raw pointers can only be followed in `unsafe` code, which must meet the ABI's rule
+// that what they point to stays valid and unchanged while the library is loaded. Sharing one
+// between threads therefore adds no data race. (Plugins need it to put their descriptor in a
+// `static`.)
 unsafe impl Sync for PhPluginDescriptor {}
 
 /// The type of the entry point, [`PH_ENTRY_POINT_SYMBOL`]. `[main-thread]`.
@@ -802,6 +811,51 @@ fn has_valid_chars(s: &str, max_len: usize) -> bool {
         && s.len() <= max_len
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// A struct of the ABI that starts with `struct_size: u32`, the size of the struct in the ABI
+/// version of the side that filled it; see [`read_sized`].
+///
+/// # Safety
+///
+/// Implemented only for `#[repr(C)]` structs whose first field is `struct_size: u32`.
+pub unsafe trait SizedStruct {}
+
+// SAFETY: `#[repr(C)]`, first field `struct_size: u32`.
+unsafe impl SizedStruct for PhCommandOutput {}
+// SAFETY: `#[repr(C)]`, first field `struct_size: u32`.
+unsafe impl SizedStruct for PhCommandInfo {}
+// SAFETY: `#[repr(C)]`, first field `struct_size: u32`.
+unsafe impl SizedStruct for PhPluginInfo {}
+
+/// Borrows the struct at `ptr`, filled by the other side, if it is not NULL and its `struct_size`
+/// covers this ABI version's `T`. Nothing but `struct_size` is read before that check (a
+/// reference to a smaller struct would be undefined behaviour).
+///
+/// # Errors
+///
+/// [`PhResult::NullPointer`] for NULL; [`PhResult::InvalidArgument`] for a struct smaller than
+/// this version's `T`.
+///
+/// # Safety
+///
+/// `ptr` is NULL or points to a `T` of any ABI version, readable for its first field and then for
+/// as many bytes as that field says, unchanged for `'a`.
+#[inline]
+pub unsafe fn read_sized<'a, T: SizedStruct>(ptr: *const T) -> Result<&'a T, PhResult> {
+    if ptr.is_null() {
+        return Err(PhResult::NullPointer);
+    }
+    // SAFETY: not NULL, and readable for its first field (the caller's contract), which is a
+    // `u32` at offset 0 (the contract of `SizedStruct`); read without making a reference to `T`.
+    let size = unsafe { ptr.cast::<u32>().read() };
+    if (size as usize) < std::mem::size_of::<T>() {
+        return Err(PhResult::InvalidArgument);
+    }
+    // SAFETY: readable for `size` bytes, at least a whole `T`, and unchanged for `'a` (the
+    // caller's contract); `T`'s fields are integers, raw pointers, views and function pointers
+    // filled by the other side, which the ABI requires to be valid values of their types.
+    Ok(unsafe { &*ptr })
 }
 
 #[cfg(test)]

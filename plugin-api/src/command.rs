@@ -5,8 +5,8 @@ use std::ffi::c_void;
 use std::io;
 
 use crate::abi::{
-    PhBytes, PhCommandCallback, PhCommandInfo, PhCommandOutput, PhDestroyCallback, PhResult,
-    PhResultCode, PhStr,
+    read_sized, PhBytes, PhCommandCallback, PhCommandInfo, PhCommandOutput, PhDestroyCallback,
+    PhResult, PhResultCode, PhStr,
 };
 use crate::boundary::guard;
 use crate::callback::{drop_callback, Callback};
@@ -73,9 +73,10 @@ impl Host {
             &format!("register_command({name:?})"),
             user_data,
             |user_data, out| {
-                // SAFETY: valid context and services (of this ABI version, checked at init);
-                // `info` and its strings outlive the call; `user_data` is a `Callback<F>`
-                // matching the trampoline and the destroy function.
+                // SAFETY: `ctx` and `services` are the host's, valid on any thread while the link
+                // is active (`HostLink::services`) (of this ABI version, checked at init); `info`
+                // and its strings outlive the call; `user_data` is a `Callback<F>` matching the
+                // trampoline and the destroy function.
                 unsafe {
                     (services.register_command_with_info)(
                         self.link.ctx,
@@ -112,9 +113,11 @@ where
         &command.what,
         PhResult::Panicked.code(),
         || {
-            // SAFETY: the host passes a valid output for the duration of the call, or NULL.
-            let Some(output) = (unsafe { output.as_ref() }) else {
-                return PhResult::NullPointer.code();
+            // SAFETY: the host passes NULL or its output, valid for the duration of the call (the
+            // contract of `PhCommandCallback`).
+            let output = match unsafe { read_sized(output) } {
+                Ok(output) => output,
+                Err(code) => return code.code(),
             };
             if arg_count == 0 {
                 return run_command(&command.f, &[], output);
@@ -122,9 +125,12 @@ where
             if args.is_null() {
                 return PhResult::NullPointer.code();
             }
-            // SAFETY: the host passes `arg_count` readable views, valid for the call.
+            // SAFETY: the host passes `arg_count` readable views, valid for the call (the ABI's
+            // contract of a command callback); `args` is not NULL (checked above).
             let raw = unsafe { std::slice::from_raw_parts(args, arg_count) };
-            with_args(raw, |args| run_command(&command.f, args, output))
+            // SAFETY: the views are the host's arguments, valid until this callback returns,
+            // which is after `with_args` returns.
+            unsafe { with_args(raw, |args| run_command(&command.f, args, output)) }
         },
     )
 }
@@ -132,12 +138,17 @@ where
 /// Calls `f` with the arguments `raw`, read as strings: up to `INLINE_ARGS` into an array on the
 /// stack, more into a `Vec`, so that a command call allocates nothing unless it has many
 /// arguments. Returns the error code of an argument that is not a valid string.
+///
+/// # Safety
+///
+/// Every view of `raw` must satisfy the contract of [`PhStr::to_str`] until this returns.
 #[inline(never)]
-fn with_args(raw: &[PhStr], f: impl FnOnce(&[&str]) -> PhResultCode) -> PhResultCode {
+unsafe fn with_args(raw: &[PhStr], f: impl FnOnce(&[&str]) -> PhResultCode) -> PhResultCode {
     if raw.len() <= INLINE_ARGS {
         let mut inline = [""; INLINE_ARGS];
         for (slot, arg) in inline.iter_mut().zip(raw) {
-            // SAFETY: the host passes views valid for the duration of the call.
+            // SAFETY: each view is valid until this returns (this function's contract), and the
+            // strings are only used by `f`, before that.
             match unsafe { arg.to_str() } {
                 Ok(arg) => *slot = arg,
                 Err(code) => return code.code(),
@@ -145,9 +156,10 @@ fn with_args(raw: &[PhStr], f: impl FnOnce(&[&str]) -> PhResultCode) -> PhResult
         }
         return f(&inline[..raw.len()]);
     }
-    // SAFETY: as above.
     match raw
         .iter()
+        // SAFETY: each view is valid until this returns (this function's contract), and the
+        // strings are only used by `f`, before that.
         .map(|a| unsafe { a.to_str() })
         .collect::<Result<Vec<_>, _>>()
     {

@@ -25,14 +25,17 @@ impl Host {
             return Ok(None);
         }
         let mut value = PhStr::EMPTY;
-        // SAFETY: valid context and services (the table is large enough, checked above); the key
-        // outlives the call and `value` is writable.
+        // SAFETY: `ctx` and `services` are the host's, valid on any thread while the link is active
+        // (`HostLink::services`) (the table is large enough, checked above); the key outlives the
+        // call and `value` is writable.
         let code = unsafe { (services.config_get)(self.link.ctx, PhStr::new(key), &mut value) };
         if code == PhResult::NotFound.code() {
             return Ok(None);
         }
         Error::check("config_get", code)?;
-        // SAFETY: the host's bytes stay valid until shutdown; they are copied here.
+        // SAFETY: on success the host wrote a view of bytes it keeps valid and unchanged for as long
+        // as the host context (the contract of `config_get`), which outlives this call; they are
+        // copied here.
         let text = unsafe { value.to_str() }.map_err(|code| {
             Error::with_code(code, format!("config_get({key:?}): the value is not text"))
         })?;

@@ -5,7 +5,7 @@
 use std::ffi::c_void;
 
 use crate::abi::{
-    PhCommandInfo, PhCommandInfoCallback, PhPluginInfo, PhPluginInfoCallback, PhResult,
+    read_sized, PhCommandInfo, PhCommandInfoCallback, PhPluginInfo, PhPluginInfoCallback, PhResult,
     PhResultCode, PhStr,
 };
 use crate::boundary::guard;
@@ -45,7 +45,7 @@ pub struct CommandInfo<'a> {
 ///
 /// `s` must satisfy the contract of [`PhStr::to_str`] for the duration of the returned borrow.
 unsafe fn lossy<'a>(s: PhStr) -> &'a str {
-    // SAFETY: forwarded to the caller.
+    // SAFETY: `s` meets `to_str`'s contract for `'a` (this function's contract).
     unsafe { s.to_str() }.unwrap_or("<invalid UTF-8>")
 }
 
@@ -68,12 +68,15 @@ where
     let state = unsafe { &mut *user_data.cast::<Enumeration<'_, F>>() };
     let link = state.link;
     let keep_going = guard(Some(link), "a plugin enumeration callback", None, || {
-        // SAFETY: the host passes a valid info (or NULL) for the duration of the call.
-        let info = unsafe { info.as_ref() }?;
-        if (info.struct_size as usize) < std::mem::size_of::<PhPluginInfo>() {
-            return Some(true);
-        }
-        // SAFETY: the host's strings are valid for the call.
+        // SAFETY: the host passes NULL or an info of its ABI version, valid for the duration of
+        // the call (the contract of `PhPluginInfoCallback`).
+        let info = match unsafe { read_sized(info) } {
+            Ok(info) => info,
+            Err(PhResult::NullPointer) => return None,
+            Err(_) => return Some(true),
+        };
+        // SAFETY: the info's strings are the host's, valid for the duration of the call, and the
+        // `PluginInfo` made of them does not outlive it.
         let info = unsafe {
             PluginInfo {
                 name: lossy(info.name),
@@ -103,12 +106,15 @@ where
     let state = unsafe { &mut *user_data.cast::<Enumeration<'_, F>>() };
     let link = state.link;
     let keep_going = guard(Some(link), "a command enumeration callback", None, || {
-        // SAFETY: the enumerating plugin passes a valid info (or NULL) for the duration of the call.
-        let info = unsafe { info.as_ref() }?;
-        if (info.struct_size as usize) < std::mem::size_of::<PhCommandInfo>() {
-            return Some(true);
-        }
-        // SAFETY: the strings are valid for the call.
+        // SAFETY: the host passes NULL or an info of its ABI version, valid for the duration of
+        // the call (the contract of `PhCommandInfoCallback`).
+        let info = match unsafe { read_sized(info) } {
+            Ok(info) => info,
+            Err(PhResult::NullPointer) => return None,
+            Err(_) => return Some(true),
+        };
+        // SAFETY: the info's strings are the host's, valid for the duration of the call, and the
+        // `CommandInfo` made of them does not outlive it.
         let info = unsafe {
             CommandInfo {
                 name: lossy(info.name),
@@ -140,8 +146,8 @@ impl Host {
             f: &mut f,
             panicked: false,
         };
-        // SAFETY: valid context and services; `state` outlives the call and matches the
-        // trampoline's type.
+        // SAFETY: `ctx` and `services` are the host's, valid on any thread while the link is active
+        // (`HostLink::services`); `state` outlives the call and matches the trampoline's type.
         let code = unsafe {
             (services.enumerate_plugins)(
                 self.link.ctx,
@@ -169,8 +175,9 @@ impl Host {
             f: &mut f,
             panicked: false,
         };
-        // SAFETY: valid context and services; the name and `state` outlive the call, and `state`
-        // matches the trampoline's type.
+        // SAFETY: `ctx` and `services` are the host's, valid on any thread while the link is active
+        // (`HostLink::services`); the name and `state` outlive the call, and `state` matches the
+        // trampoline's type.
         let code = unsafe {
             (services.enumerate_commands)(
                 self.link.ctx,

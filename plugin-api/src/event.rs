@@ -37,7 +37,8 @@ impl Host {
             &format!("subscribe({topic:?})"),
             user_data,
             |user_data, out| {
-                // SAFETY: valid context and services; the topic outlives the call; `user_data` is a
+                // SAFETY: `ctx` and `services` are the host's, valid on any thread while the link
+                // is active (`HostLink::services`); the topic outlives the call; `user_data` is a
                 // `Callback<F>` matching the trampoline and the destroy function.
                 unsafe {
                     (services.subscribe)(
@@ -61,7 +62,8 @@ impl Host {
     /// handlers publish deeper than [`crate::abi::PH_MAX_EVENT_DEPTH`].
     pub fn publish(&self, topic: &str, payload: &[u8]) -> Result<(), Error> {
         let services = self.link.services()?;
-        // SAFETY: valid context and services; topic and payload outlive the call.
+        // SAFETY: `ctx` and `services` are the host's, valid on any thread while the link is active
+        // (`HostLink::services`); topic and payload outlive the call.
         let code =
             unsafe { (services.publish)(self.link.ctx, PhStr::new(topic), PhBytes::new(payload)) };
         Error::check("publish", code)

@@ -63,7 +63,8 @@ impl Host {
     /// [`PhResult::UnknownHandle`](crate::abi::PhResult::UnknownHandle) if the handle was already unregistered.
     pub fn unregister(&self, handle: Handle) -> Result<(), Error> {
         let services = self.link.services()?;
-        // SAFETY: valid context and services.
+        // SAFETY: `ctx` and `services` are the host's, valid on any thread while the link is active
+        // (`HostLink::services`).
         let code = unsafe { (services.unregister)(self.link.ctx, handle.0) };
         Error::check("unregister", code)
     }

@@ -37,7 +37,10 @@ impl HostLink {
         }
     }
 
-    /// The host services, or `Err(ShutDown)` after shutdown.
+    /// The host services, or `Err(ShutDown)` after shutdown. While this returns the table, the
+    /// table and [`HostLink::ctx`] are the ones the host gave at `init`, valid for as long as this
+    /// library is mapped (the contract of [`HostLink::new`]), and the services may be called with
+    /// that context from any thread (`[thread-safe]`).
     #[inline]
     pub(crate) fn services(&self) -> Result<&PhHostServices, Error> {
         if !self.active.load(Ordering::Acquire) {
@@ -77,12 +80,13 @@ impl HostLink {
 
     /// The host's most verbose level, as a `log` filter.
     pub(crate) fn max_level(&self) -> log::LevelFilter {
-        match self.services() {
-            // SAFETY: `ctx` belongs to these services.
-            Ok(services) => {
-                crate::abi::PhLogLevel::filter(unsafe { (services.log_max_level)(self.ctx) })
-            }
-            Err(_) => log::LevelFilter::Off,
-        }
+        let Ok(services) = self.services() else {
+            return log::LevelFilter::Off;
+        };
+        // SAFETY: `ctx` is the context the host gave with these services at `init`, valid for as
+        // long as this library is mapped (the contract of `new`); `log_max_level` takes no other
+        // argument and may be called from any thread.
+        let level = unsafe { (services.log_max_level)(self.ctx) };
+        crate::abi::PhLogLevel::filter(level)
     }
 }

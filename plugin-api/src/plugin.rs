@@ -59,15 +59,22 @@ unsafe extern "C" fn init<P: Plugin>(
         if ctx.is_null() || services.is_null() || out_plugin_data.is_null() {
             return PhResult::NullPointer.code();
         }
-        // SAFETY: checked non-null; the host passes a table valid until the library is unloaded.
-        let table = unsafe { &*services };
-        if table.abi_major != PH_ABI_VERSION_MAJOR
-            || (table.struct_size as usize) < std::mem::size_of::<PhHostServices>()
+        // SAFETY: not NULL (checked above); the host's table starts with the same three fields
+        // in every ABI version (`abi_major`, `abi_minor`, `struct_size`), read here without a
+        // reference to the rest, whose size is not checked yet.
+        let (major, size) = unsafe {
+            (
+                std::ptr::addr_of!((*services).abi_major).read(),
+                std::ptr::addr_of!((*services).struct_size).read(),
+            )
+        };
+        if major != PH_ABI_VERSION_MAJOR || (size as usize) < std::mem::size_of::<PhHostServices>()
         {
             return PhResult::InvalidArgument.code();
         }
-        // SAFETY: the host's context and table, valid until shutdown returns; the table has every
-        // field of this ABI version (checked above).
+        // SAFETY: the context and table the host gives `init` stay valid for as long as this
+        // library is mapped (the ABI's lifetime model); the table has every field of this ABI
+        // version (checked above).
         let link = Arc::new(unsafe { HostLink::new(ctx, services) });
         logger::attach(&link, link.max_level());
         let host = Host {
@@ -183,9 +190,10 @@ macro_rules! export_plugin {
             static DESCRIPTOR: $crate::abi::PhPluginDescriptor =
                 $crate::__private::descriptor::<$plugin>(&VTABLE);
 
-            /// The plugin's entry point.
+            /// The plugin's entry point: the address of its descriptor. Safe to call at any
+            /// time, from any thread (it reads nothing).
             #[no_mangle]
-            pub unsafe extern "C" fn plughost_plugin_entry(
+            pub extern "C" fn plughost_plugin_entry(
             ) -> *const $crate::abi::PhPluginDescriptor {
                 &DESCRIPTOR
             }

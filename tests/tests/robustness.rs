@@ -616,10 +616,11 @@ fn services_called_after_shutdown_return_an_error() {
     let dir = plugins_dir(&["rawabi"]);
     let path = dir.path().join(library_file("rawabi"));
     let (mut host, _) = load(dir.path());
-    // SAFETY: the library is the rawabi test plugin, already loaded by the host; the symbol has
-    // the type it declares.
+    // SAFETY: `path` is the rawabi test plugin that the host has already loaded (the dynamic loader
+    // finds the same instance by device and inode), so opening it again runs no initialiser.
     let library = unsafe { libloading::Library::new(&path) }.unwrap();
-    // SAFETY: as above.
+    // SAFETY: rawabi defines `rawabi_call_after_shutdown` as `extern "C" fn() -> PhResultCode`, the
+    // type asked for here; the symbol borrows `library`, which stays open until the end of the test.
     let call = unsafe {
         library
             .get::<extern "C" fn() -> plugin_api::abi::PhResultCode>(

@@ -70,8 +70,9 @@ pub(crate) fn install_exit_handler() {
         extern "C" fn handler(status: libc::c_int, _: *mut libc::c_void) {
             plugin_exited(Some(status));
         }
-        // SAFETY: `handler` is a function that lives as long as the process and ignores its
-        // argument, so any pointer (here NULL) will do.
+        // SAFETY: the `extern` block above declares glibc's `on_exit` with its C signature;
+        // `handler` is a function of this binary, so it lives as long as the process, and it
+        // ignores its pointer argument, so NULL is fine.
         let failed = unsafe { on_exit(handler, std::ptr::null_mut()) } != 0;
         if failed {
             log::debug!("on_exit failed: a plugin calling exit() will not be reported");
@@ -82,7 +83,8 @@ pub(crate) fn install_exit_handler() {
         extern "C" fn handler() {
             plugin_exited(None);
         }
-        // SAFETY: `handler` is a function that lives as long as the process.
+        // SAFETY: `handler` is a function of this binary, so it lives as long as the process,
+        // and has the `extern "C" fn()` type `atexit(3)` calls.
         let failed = unsafe { libc::atexit(handler) } != 0;
         if failed {
             log::debug!("atexit failed: a plugin calling exit() will not be reported");
@@ -125,8 +127,10 @@ fn plugin_exited(status: Option<libc::c_int>) {
         call.plugin, call.kind
     );
     write_fd(2, line.as_bytes());
-    // SAFETY: `_exit` ends the process without running the remaining exit handlers, which may
-    // belong to the plugin that is in the middle of a call; the output is written above.
+    // SAFETY: `_exit(2)` has no preconditions: it ends the process at once, so nothing runs
+    // afterwards that could see the state it leaves. Skipping the remaining exit handlers is the
+    // point (they may belong to the plugin that is in the middle of a call); the output was
+    // written above.
     unsafe { libc::_exit(PLUGIN_EXITED) }
 }
 
@@ -134,7 +138,8 @@ fn plugin_exited(status: Option<libc::c_int>) {
 #[cfg(unix)]
 fn write_fd(fd: libc::c_int, mut bytes: &[u8]) -> bool {
     while !bytes.is_empty() {
-        // SAFETY: `bytes` is readable for its length; a bad descriptor is an error, not UB.
+        // SAFETY: `write(2)` reads `bytes.len()` bytes from `bytes`, a live slice; a bad
+        // descriptor is reported as an error, not undefined behaviour.
         let written = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
         if written < 0 {
             if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {

@@ -66,8 +66,10 @@ fn main() -> ExitCode {
     }
     let counters = || {
         let mut values = [0u64; 10];
-        // SAFETY: the library is the stress plugin, loaded above (and never unloaded); its
-        // `stress_counters` writes ten values.
+        // SAFETY: `library` is the stress plugin, which the hosts above loaded and never unload:
+        // opening it again runs no initialiser and returns the same instance, and forgetting the
+        // handle keeps it open. Its `stress_counters` has the declared type (see the fixture) and
+        // writes `COUNTERS` = 10 `u64`s to `values`, an aligned local array of exactly 10.
         unsafe {
             let lib = libloading::Library::new(library).expect("the stress plugin is loaded");
             let f: libloading::Symbol<unsafe extern "C" fn(*mut u64)> =
