@@ -200,11 +200,8 @@ fn check(
     }
     let layout = check_layout(&library, minor)?;
     seen.layout = Some(layout);
-    check_size(
-        "the descriptor",
-        struct_size,
-        std::mem::size_of::<PhPluginDescriptor>(),
-    )?;
+    let (descriptor_needed, vtable_needed) = table_sizes(minor);
+    check_size("the descriptor", struct_size, descriptor_needed)?;
     // SAFETY: non-null, and `struct_size` says the whole descriptor of this ABI version is there.
     let d = unsafe { &*descriptor };
     if d.vtable.is_null() {
@@ -213,11 +210,7 @@ fn check(
     // SAFETY: non-null; its first field, `struct_size`, exists in every version.
     let vtable_size = unsafe { std::ptr::addr_of!((*d.vtable).struct_size).read() };
     seen.vtable_size = Some(vtable_size);
-    check_size(
-        "the function table",
-        vtable_size,
-        std::mem::size_of::<PhPluginVtable>(),
-    )?;
+    check_size("the function table", vtable_size, vtable_needed)?;
     // SAFETY: non-null and at least as large as this version's table.
     let vtable = unsafe { &*d.vtable };
     seen.functions = vec![
@@ -555,6 +548,23 @@ fn layout_summary(report: &str) -> String {
 /// The first line of a message, trimmed.
 fn one_line(message: &str) -> String {
     message.lines().next().unwrap_or("").trim().to_owned()
+}
+
+/// The smallest `struct_size` of the descriptor and of the function table that a plugin built for
+/// ABI minor `minor` may declare: the size of each table in that minor (docs/abi.md, "Versions and
+/// sizes"). No minor has changed either table so far (1.0 to 1.2 have the same fields), so every
+/// minor needs the sizes of today's definitions. A minor that grows one of them must keep the
+/// older size here for older minors, or plugins built for them would be refused.
+fn table_sizes(minor: u16) -> (usize, usize) {
+    const _: () = assert!(
+        PH_ABI_VERSION_MINOR == 2,
+        "a new minor: say here which table sizes each older minor needs"
+    );
+    let _ = minor;
+    (
+        std::mem::size_of::<PhPluginDescriptor>(),
+        std::mem::size_of::<PhPluginVtable>(),
+    )
 }
 
 fn check_size(table: &'static str, size: u32, needed: usize) -> Result<(), LoadErrorKind> {
