@@ -551,8 +551,9 @@ pub struct PhPluginInfo {
 /// the plugin's end (then they return [`PhResult::ShutDown`]); they never unwind: a panic inside
 /// the host becomes [`PhResult::Panicked`]. A NULL context returns [`PhResult::NullPointer`]
 /// (but `log_max_level`, which returns a level). When arguments break several rules, the code is
-/// that of the first check that fails, in the order of the module docs ("Rules for every item").
-/// On error nothing is written through an output pointer.
+/// that of the first check that fails: the context, the callback, then the other arguments in
+/// order (each: NULL view, UTF-8, its own rule), then the host's state; `docs/abi.md` (section 8)
+/// lists each function's checks. On error nothing is written through an output pointer.
 ///
 /// Check `abi_minor` (or `struct_size`) before using a field added after minor version 0.
 #[repr(C)]
