@@ -125,7 +125,8 @@ impl Config {
 
     /// The value a plugin reads for `key` (a key of its table or a dotted path into a nested
     /// table), as the host service `config_get` gives it: a string as its contents, anything else
-    /// in TOML syntax. `None` if it is not set.
+    /// in canonical TOML (one spelling per value: `20`, `1.0`, `1979-05-27`, `["a", 1]`,
+    /// `{ b = true }`; see docs/abi.md). `None` if it is not set.
     pub fn value(&self, plugin: &str, key: &str) -> Option<String> {
         self.settings(plugin).remove(key).map(String::from)
     }
@@ -150,43 +151,133 @@ fn flatten(prefix: &str, table: &toml::Table, into: &mut HashMap<String, Box<str
     }
 }
 
-/// A value as a plugin reads it: a string as its contents, anything else in TOML syntax.
+/// A value as a plugin reads it: a string as its contents, anything else in canonical TOML (see
+/// [`canonical`]).
 fn text(value: &toml::Value) -> String {
     match value {
         toml::Value::String(s) => s.clone(),
-        other => inline(other),
+        other => canonical(other),
     }
 }
 
-/// A value in TOML syntax, on one line (tables as inline tables).
-fn inline(value: &toml::Value) -> String {
+/// A value in canonical TOML: the one spelling the host gives for each value, on one line, so that
+/// a plugin can parse it with any TOML parser (as the right-hand side of `key = ...`) and two equal
+/// values read the same. The format is part of the ABI (docs/abi.md, "config_get"):
+///
+/// - integers in decimal (`31` for `0x1F`, no `_`, `-` for negatives);
+/// - floats as Rust's shortest round-trip decimal without an exponent, with `.0` if integral
+///   (`1.0`, `0.5`, `-0.0`, `10000000000.0`), and `inf`, `-inf`, `nan`;
+/// - booleans `true`, `false`;
+/// - dates and times in RFC 3339 as TOML writes them: `1979-05-27T07:32:00Z`,
+///   `1979-05-27T00:32:00.5-07:00`, `1979-05-27T07:32:00`, `1979-05-27`, `07:32:00`: `T`
+///   between date and time, the offset as `Z` or `+HH:MM`/`-HH:MM`, seconds always, and a
+///   fraction of a second only if it is not zero, without trailing zeros;
+/// - strings (inside arrays and tables) as basic strings: `"..."` with `\"`, `\\`, `\b`, `\t`,
+///   `\n`, `\f`, `\r` and `\uXXXX` for the other control characters and DEL;
+/// - arrays as `[a, b]` (`[]` when empty);
+/// - tables as inline tables `{ k = v, "odd key" = w }` in key order (bytewise), keys bare when
+///   they are made of ASCII letters, digits, `-` and `_`, quoted otherwise (`{}` when empty).
+fn canonical(value: &toml::Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &toml::Value, out: &mut String) {
+    use std::fmt::Write as _;
+
     match value {
-        toml::Value::Table(table) if table.is_empty() => "{}".to_owned(),
-        toml::Value::Table(table) => {
-            let fields: Vec<String> = table
-                .iter()
-                .map(|(k, v)| format!("{} = {}", key(k), inline(v)))
-                .collect();
-            format!("{{ {} }}", fields.join(", "))
+        toml::Value::String(s) => write_basic_string(s, out),
+        toml::Value::Integer(i) => {
+            let _ = write!(out, "{i}");
+        }
+        toml::Value::Float(f) => write_float(*f, out),
+        toml::Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+        // `Display` of a datetime is its RFC 3339 text. (`Value::to_string` is not: it writes a
+        // datetime as the serde struct it travels in, `{ "$__toml_private_datetime" = ... }`.)
+        toml::Value::Datetime(datetime) => {
+            let _ = write!(out, "{datetime}");
         }
         toml::Value::Array(items) => {
-            let items: Vec<String> = items.iter().map(inline).collect();
-            format!("[{}]", items.join(", "))
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
         }
-        other => other.to_string(),
+        toml::Value::Table(table) if table.is_empty() => out.push_str("{}"),
+        toml::Value::Table(table) => {
+            // Key order, whatever order the map keeps.
+            let mut fields: Vec<(&String, &toml::Value)> = table.iter().collect();
+            fields.sort_by(|a, b| a.0.cmp(b.0));
+            out.push_str("{ ");
+            for (i, (k, v)) in fields.into_iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_key(k, out);
+                out.push_str(" = ");
+                write_canonical(v, out);
+            }
+            out.push_str(" }");
+        }
+    }
+}
+
+/// A float: see [`canonical`].
+fn write_float(f: f64, out: &mut String) {
+    use std::fmt::Write as _;
+
+    if f.is_nan() {
+        out.push_str("nan");
+    } else if f.is_infinite() {
+        out.push_str(if f > 0.0 { "inf" } else { "-inf" });
+    } else {
+        let start = out.len();
+        let _ = write!(out, "{f}");
+        if !out[start..].contains('.') {
+            out.push_str(".0");
+        }
     }
 }
 
 /// A key, bare if TOML allows it, quoted otherwise.
-fn key(k: &str) -> String {
+fn write_key(k: &str, out: &mut String) {
     let bare = !k.is_empty()
         && k.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if bare {
-        k.to_owned()
+        out.push_str(k);
     } else {
-        toml::Value::String(k.to_owned()).to_string()
+        write_basic_string(k, out);
     }
+}
+
+/// A TOML basic string: double quotes, and escapes for the quote, the backslash and every
+/// character TOML does not allow as it is (control characters but tab, and DEL).
+fn write_basic_string(s: &str, out: &mut String) {
+    use std::fmt::Write as _;
+
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            c if c <= '\u{1f}' || c == '\u{7f}' => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// The first line of an error message (the TOML parser adds a snippet of the text below it).
@@ -237,6 +328,91 @@ mod tests {
         assert!(Config::from_toml("allow_insecure = true\n")
             .unwrap()
             .allow_insecure());
+    }
+
+    #[test]
+    fn every_value_type_reads_as_canonical_toml() {
+        let config = Config::from_toml(
+            r#"
+            [plugins.demo]
+            offset-datetime = 1979-05-27 07:32:00z
+            offset-fraction = 1979-05-27T00:32:00.500-07:00
+            local-datetime = 1979-05-27T07:32:00
+            local-date = 1979-05-27
+            local-time = 07:32:00.999000
+            hex = 0x1F
+            big = 9_223_372_036_854_775_807
+            negative = -17
+            float = 1e10
+            small = 0.000_5
+            zero = -0.0
+            infinite = -inf
+            not-a-number = nan
+            literal = 'C:\path'
+            multiline = """two
+            lines"""
+            quotes = ['y"z', "tab\tand\u0001", "\u007f"]
+            dates = [1979-05-27, 07:32:00]
+            nested = [[1, 2], [], [{}]]
+            inline = { "k y" = 1, a.b = true, "" = "empty key", "é" = 2 }
+            "#,
+        )
+        .unwrap();
+        let value = |key| config.value("demo", key).unwrap_or_else(|| panic!("{key}"));
+        for (key, expected) in [
+            ("offset-datetime", "1979-05-27T07:32:00Z"),
+            ("offset-fraction", "1979-05-27T00:32:00.5-07:00"),
+            ("local-datetime", "1979-05-27T07:32:00"),
+            ("local-date", "1979-05-27"),
+            ("local-time", "07:32:00.999"),
+            ("hex", "31"),
+            ("big", "9223372036854775807"),
+            ("negative", "-17"),
+            ("float", "10000000000.0"),
+            ("small", "0.0005"),
+            ("zero", "-0.0"),
+            ("infinite", "-inf"),
+            ("not-a-number", "nan"),
+            // A string on its own is its contents, whatever TOML string form it was written in.
+            ("literal", r"C:\path"),
+            ("multiline", "two\n            lines"),
+            ("quotes", r#"["y\"z", "tab\tand\u0001", "\u007F"]"#),
+            ("dates", "[1979-05-27, 07:32:00]"),
+            ("nested", "[[1, 2], [], [{}]]"),
+            (
+                "inline",
+                r#"{ "" = "empty key", a = { b = true }, "k y" = 1, "é" = 2 }"#,
+            ),
+            ("inline.a", "{ b = true }"),
+            ("inline.a.b", "true"),
+        ] {
+            assert_eq!(value(key), expected, "{key}");
+        }
+        // A datetime is a value, not a table: no key leads into it.
+        assert!(config
+            .settings("demo")
+            .keys()
+            .all(|k| !k.contains("$__toml")));
+    }
+
+    #[test]
+    fn canonical_values_parse_back_to_the_same_values() {
+        let text = r#"
+            a = 1979-05-27T00:32:00.123456789+05:30
+            b = [1.5, -2, "x\"y\\z\u0000\r", { q = [true, false] }, 1979-05-27T07:32:00]
+            c = { "dotted.key" = 'v', nested = { deeper = [] } }
+            d = 1e-7
+            e = 123456789012345.0
+        "#;
+        let table: toml::Table = text.parse().unwrap();
+        for (key, value) in &table {
+            let written = canonical(value);
+            let back: toml::Table = format!("v = {written}")
+                .parse()
+                .unwrap_or_else(|e| panic!("{key}: {written}: {e}"));
+            assert_eq!(&back["v"], value, "{key}: {written}");
+            assert!(!written.contains('\n'), "{key}: {written}");
+        }
     }
 
     #[test]

@@ -239,11 +239,8 @@ pub(crate) unsafe fn check_descriptor(
     }
     let layout = layout(minor)?;
     seen.layout = Some(layout);
-    check_size(
-        "the descriptor",
-        struct_size,
-        std::mem::size_of::<PhPluginDescriptor>(),
-    )?;
+    let (descriptor_needed, vtable_needed) = table_sizes(minor);
+    check_size("the descriptor", struct_size, descriptor_needed)?;
     // SAFETY: non-null and readable for `struct_size` bytes (the caller's contract), which is at
     // least this version's size (checked above), so the whole `PhPluginDescriptor` is there; its
     // fields are integers and raw pointers, for which every value is valid.
@@ -256,11 +253,7 @@ pub(crate) unsafe fn check_descriptor(
     // in every version, so reading it alone (through `addr_of!`) stays inside the table.
     let vtable_size = unsafe { std::ptr::addr_of!((*d.vtable).struct_size).read() };
     seen.vtable_size = Some(vtable_size);
-    check_size(
-        "the function table",
-        vtable_size,
-        std::mem::size_of::<PhPluginVtable>(),
-    )?;
+    check_size("the function table", vtable_size, vtable_needed)?;
     // SAFETY: non-null, valid while the library is loaded (which is for good), and its
     // `struct_size` is at least this version's size (checked above), so the whole
     // `PhPluginVtable` is there; its fields are a `u32` and optional function pointers, for which
@@ -607,6 +600,23 @@ fn layout_summary(report: &str) -> String {
 /// The first line of a message, trimmed.
 fn one_line(message: &str) -> String {
     message.lines().next().unwrap_or("").trim().to_owned()
+}
+
+/// The smallest `struct_size` of the descriptor and of the function table that a plugin built for
+/// ABI minor `minor` may declare: the size of each table in that minor (docs/abi.md, "Versions and
+/// sizes"). No minor has changed either table so far (1.0 to 1.2 have the same fields), so every
+/// minor needs the sizes of today's definitions. A minor that grows one of them must keep the
+/// older size here for older minors, or plugins built for them would be refused.
+fn table_sizes(minor: u16) -> (usize, usize) {
+    const _: () = assert!(
+        PH_ABI_VERSION_MINOR == 2,
+        "a new minor: say here which table sizes each older minor needs"
+    );
+    let _ = minor;
+    (
+        std::mem::size_of::<PhPluginDescriptor>(),
+        std::mem::size_of::<PhPluginVtable>(),
+    )
 }
 
 fn check_size(table: &'static str, size: u32, needed: usize) -> Result<(), LoadErrorKind> {

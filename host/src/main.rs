@@ -1,7 +1,8 @@
 //! `plughost`: the command line over the [`plughost`] library.
 
+use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -56,7 +57,8 @@ enum Action {
     ///
     /// Every argument after COMMAND goes to the command, options included. The one exception:
     /// `plughost run COMMAND --help` prints the command's usage and description, as its plugin
-    /// declares them, instead of running it.
+    /// declares them, instead of running it. Commands take UTF-8 arguments only: an argument
+    /// that is not valid UTF-8 is refused (exit status 2) before any plugin is loaded.
     #[command(override_usage = "plughost run <COMMAND> [ARGS]...")]
     Run {
         /// The command name (see `plughost list`), then its arguments.
@@ -64,9 +66,10 @@ enum Action {
             required = true,
             trailing_var_arg = true,
             allow_hyphen_values = true,
-            value_name = "COMMAND [ARGS]"
+            value_name = "COMMAND [ARGS]",
+            value_parser = clap::value_parser!(OsString)
         )]
-        command_line: Vec<String>,
+        command_line: Vec<OsString>,
     },
     /// Print what the host finds in a library before `init`: descriptor, ABI version, type layout
     /// check, and the first check that fails. Does not call the plugin's `init`.
@@ -194,6 +197,18 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Action::List | Action::Run { .. } => {}
     }
+    // The words of `run`, checked before any plugin code runs.
+    let command_line = match &cli.command {
+        Action::Run { command_line } => match utf8_words(command_line) {
+            Ok(words) => words,
+            Err(message) => {
+                // Already escaped: the word is shown quoted, its bytes as `\xNN`.
+                eprintln!("plughost: {message}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        _ => Vec::new(),
+    };
     let dir = match cli.plugins {
         Some(dir) => dir,
         None => default_plugins_dir()?,
@@ -224,7 +239,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     let mut out = cli::exit::Output;
     let result = match cli.command {
         Action::List => display::list(&host, &mut out).map_err(|e| e.to_string()),
-        Action::Run { command_line } => {
+        Action::Run { .. } => {
             let (command, args) = command_line
                 .split_first()
                 .expect("clap requires the command name");
@@ -264,6 +279,28 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The words of `plughost run` as strings. A command receives its arguments as UTF-8 strings (the
+/// ABI's `PhStr`), so a word that is not UTF-8 (a Linux file name may be any bytes) is refused
+/// with a message naming it, rather than changed.
+fn utf8_words(words: &[OsString]) -> Result<Vec<String>, String> {
+    words
+        .iter()
+        .enumerate()
+        .map(|(i, word)| {
+            word.to_str().map(str::to_owned).ok_or_else(|| {
+                let what = match i {
+                    0 => "the command name".to_owned(),
+                    i => format!("argument {i}"),
+                };
+                format!(
+                    "{what} is not valid UTF-8: {}; commands take UTF-8 arguments only",
+                    quote_path(Path::new(word))
+                )
+            })
+        })
+        .collect()
 }
 
 /// The options of `plughost validate` but the files and the check selection.

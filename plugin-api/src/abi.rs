@@ -4,6 +4,10 @@
 //! ([`crate::Plugin`], [`crate::Host`]), the test harness and the generated C header all use these
 //! definitions.
 //!
+//! The contract itself, for plugins and for hosts, is `docs/abi.md` in the repository: it is
+//! normative, and these docs (and the header generated from them) summarise it. It also has the
+//! size, alignment and field offsets of every type (checked by `plugin-api/tests/layout.rs`).
+//!
 //! # Shape
 //!
 //! A plugin library exports one entry point, [`PH_ENTRY_POINT_SYMBOL`], of type [`PhEntryPoint`].
@@ -19,8 +23,18 @@
 //!   this side does not know is treated as [`PhResult::Error`], never as undefined behaviour.
 //! - Memory is freed by the side that allocated it. Borrowed data ([`PhStr`], [`PhBytes`], pointers
 //!   to info structs) is valid for the duration of the call only; copy what you keep.
-//! - Tables start with their version or size and only grow at the end. A reader checks
-//!   `struct_size` before touching a field that a newer minor version added.
+//! - Tables start with their version or size and only grow at the end. A table a plugin gives
+//!   (descriptor, function table, [`PhCommandInfo`]) must be at least as large as that table in
+//!   the minor the plugin declares (in every minor so far: its size today), or it is refused. A
+//!   table the host gives is at least as large as in any plugin it loads; a plugin that also runs
+//!   in hosts of an older minor checks `struct_size` (or `abi_minor`) before touching a field
+//!   that a newer minor added. (`docs/abi.md`, "Versions and sizes", is the one statement.)
+//! - Strings ([`PhStr`]) are UTF-8 in both directions. When one call breaks several rules, the
+//!   host answers with the first failure of: the context (NULL: [`PhResult::NullPointer`]; a
+//!   plugin that has ended: [`PhResult::ShutDown`]); the callback (NULL); the other arguments in
+//!   order, each first for a NULL view, then for UTF-8, then for its own rule (`publish` checks
+//!   both its views for NULL first); then the host's state (shutting down, limits, names taken,
+//!   not found, nesting depth). `docs/abi.md` lists each function's checks.
 //! - Function pointers that the other side may leave empty are `Option<...>` (NULL in C); the
 //!   reader checks them before calling.
 //!
@@ -68,9 +82,10 @@
 //!   with the plugin data. `plugin_data` is never passed to any function after `shutdown` has
 //!   started. (Each registration's `destroy` still runs once, possibly after `shutdown`: release
 //!   nothing in `shutdown` that a `destroy` needs.)
-//! - **Faults.** A plugin whose callback panicked is faulted: its registrations are removed, it
-//!   gets no more calls except the `destroy` of each registration (once, when no dispatch uses it),
-//!   and its `shutdown` is never called, so its plugin data is never released.
+//! - **Faults.** A plugin whose callback panicked (returned [`PhResult::Panicked`]) is faulted:
+//!   its registrations are removed, it gets no more calls except the `destroy` of each
+//!   registration (exactly once, when no dispatch uses it), and its `shutdown` is never called,
+//!   so its plugin data is never released.
 //! - **Registrations** made on any thread while the plugin is being shut down or faulted either
 //!   complete before the host removes the plugin's registrations (and are removed with them) or
 //!   are refused with [`PhResult::ShutDown`]; none is left behind.
@@ -159,11 +174,14 @@ pub enum PhResult {
     AlreadyExists = 6,
     /// No such command, plugin or item.
     NotFound = 7,
-    /// The callee panicked; the panic was caught at the boundary and logged.
+    /// The callee panicked; the panic was caught at the boundary and logged. Returned by a plugin's
+    /// callback, it faults the plugin. Returned by a host function, it means the host itself
+    /// failed: a command must not pass it on from `write` (return [`PhResult::Error`] instead).
     Panicked = 8,
     /// A documented limit was reached (see the `PH_MAX_*` constants).
     LimitExceeded = 9,
-    /// The plugin's host context is no longer active: the plugin was shut down or faulted.
+    /// The plugin's host context is no longer active: the plugin was shut down or faulted, its
+    /// `init` failed, or its host is gone; also a registration refused during its shutdown.
     ShutDown = 10,
     /// Writing output failed (for example, a closed pipe).
     Io = 11,
@@ -380,7 +398,7 @@ impl From<PhStr> for PhBytes {
 /// keep it anywhere, in any thread. After `shutdown` returned, after a fault, after a failed
 /// `init` and after the host itself is gone, services called with it return
 /// [`PhResult::ShutDown`]. Passing another plugin's context is not detected: it acts as that
-/// plugin.
+/// plugin; any other non-NULL pointer that the host did not give is undefined behaviour.
 #[repr(C)]
 #[derive(StableAbi)]
 pub struct PhHostContext {
@@ -477,7 +495,8 @@ pub struct PhCommandOutput {
     pub context: *mut c_void,
     /// Appends bytes to the command's standard output. The bytes are copied before it returns.
     /// Returns [`PhResult::Io`] when the output is gone (a closed pipe): stop writing then;
-    /// [`PhResult::WrongThread`] from another thread than the command's.
+    /// [`PhResult::WrongThread`] from another thread than the command's; [`PhResult::Panicked`]
+    /// if the host failed (do not return that code from the command: it would fault the plugin).
     pub write: PhWriteFn,
     /// Sets the message shown to the user if the command fails (the last call wins). The message is
     /// copied before it returns. Ignored from another thread than the command's.
@@ -532,7 +551,11 @@ pub struct PhPluginInfo {
 /// keep both anywhere. Every function takes the plugin's [`PhHostContext`] first. All functions
 /// are `[thread-safe]`: any thread, concurrently, reentrantly from inside a callback, also after
 /// the plugin's end (then they return [`PhResult::ShutDown`]); they never unwind: a panic inside
-/// the host becomes [`PhResult::Panicked`]. A NULL context returns [`PhResult::NullPointer`].
+/// the host becomes [`PhResult::Panicked`]. A NULL context returns [`PhResult::NullPointer`]
+/// (but `log_max_level`, which returns a level). When arguments break several rules, the code is
+/// that of the first check that fails: the context, the callback, then the other arguments in
+/// order (each: NULL view, UTF-8, its own rule), then the host's state; `docs/abi.md` (section 8)
+/// lists each function's checks. On error nothing is written through an output pointer.
 ///
 /// Check `abi_minor` (or `struct_size`) before using a field added after minor version 0.
 #[repr(C)]
@@ -547,9 +570,11 @@ pub struct PhHostServices {
 
     /// Logs `message` at `level` (a [`PhLogLevel`] from 1, error, to 5, trace).
     ///
-    /// The host's logger shows it with the plugin's name as the target: `target` may be empty
-    /// (then the target is the plugin name) or a sub-target (shown as `NAME::target`). Both strings
-    /// are borrowed for the call. Returns [`PhResult::InvalidArgument`] for a level out of range.
+    /// The host's logger shows every record of a plugin under a target that starts with the
+    /// plugin's name: an empty `target`, or the plugin's name, gives `NAME`; a `target` that
+    /// starts with `NAME::` is kept; any other becomes `NAME::target`. Both strings are borrowed for
+    /// the call. Returns [`PhResult::InvalidArgument`] for a level out of range (checked first,
+    /// then `target`, then `message`), and `Ok` also when the record is filtered out.
     /// `[thread-safe]`
     pub log: unsafe extern "C" fn(
         ctx: *mut PhHostContext,
@@ -560,14 +585,16 @@ pub struct PhHostServices {
 
     /// The most verbose level the host's logger may show (a [`PhLogLevel`], 0 = off). A plugin
     /// filters records above it on its own side, so they never cross the boundary. The level does
-    /// not change while plugins are loaded: read it once, at `init`. `[thread-safe]`
+    /// not change while plugins are loaded (a host must keep it so): a plugin may read it once, at
+    /// `init`. It reads nothing through `ctx`: any context, even NULL or an ended plugin's, gets
+    /// the level. `[thread-safe]`
     pub log_max_level: unsafe extern "C" fn(ctx: *mut PhHostContext) -> u32,
 
     /// Registers a command that users run by `name`, without a description (plugins of ABI 1.2
     /// use [`PhHostServices::register_command_with_info`]). `[thread-safe]`
     ///
-    /// `name` is borrowed (1 to [`PH_MAX_NAME_LEN`] bytes of ASCII letters, digits, `-`, `_` or
-    /// `.`); `callback` must not be NULL. Returns [`PhResult::LimitExceeded`] beyond
+    /// `callback` must not be NULL (checked first); `name` is borrowed (1 to [`PH_MAX_NAME_LEN`]
+    /// bytes of ASCII letters, digits, `-`, `_` or `.`). Returns [`PhResult::LimitExceeded`] beyond
     /// [`PH_MAX_REGISTRATIONS_PER_PLUGIN`]. On success the host owns the registration until
     /// `unregister` or shutdown and writes the new handle to `*out_handle` (`out_handle` may be
     /// NULL). Returns [`PhResult::AlreadyExists`] if any plugin registered that name (the first
@@ -608,7 +635,8 @@ pub struct PhHostServices {
 
     /// Publishes an event: calls every subscriber of `topic` in subscription order, then every
     /// subscriber of `*` in subscription order, on this thread, before returning. `topic` (same
-    /// rules as for `subscribe`, but `*` is refused) and `payload` are borrowed for the call. A
+    /// rules as for `subscribe`, but `*` and the empty topic are refused with
+    /// [`PhResult::InvalidArgument`]) and `payload` are borrowed for the call. A
     /// subscriber unregistered before its turn is skipped, also by a dispatch under way. Handlers
     /// may publish in turn: the outermost publish of a thread has depth 1, and publishes deeper
     /// than [`PH_MAX_EVENT_DEPTH`] return [`PhResult::LimitExceeded`]. Returns [`PhResult::Ok`]
@@ -619,8 +647,10 @@ pub struct PhHostServices {
         payload: PhBytes,
     ) -> PhResultCode,
 
-    /// Calls `callback` once per active plugin (initialised, not shut down or faulted; a plugin
-    /// whose `init` is running is not listed), in load order, until it returns `false`.
+    /// Calls `callback` once per active plugin of this host (its `init` returned `Ok`, and it is
+    /// not shutting down, shut down or faulted; a plugin whose `init` is running is not listed),
+    /// in load order (the order in which `init` succeeded; `plughost` loads a folder in bytewise
+    /// file-name order), until it returns `false`.
     /// `callback` must not be NULL. Enumerations nested (from inside a callback) deeper than
     /// [`PH_MAX_ENUMERATION_DEPTH`] return [`PhResult::LimitExceeded`]. `[thread-safe]`; the
     /// callback runs on the calling thread.
@@ -635,7 +665,8 @@ pub struct PhHostServices {
     /// commands that plugin registered are listed; their text is what was given to
     /// `register_command_with_info` (for a plugin older than 1.2, what its own
     /// `enumerate_commands` says of those names). Returns [`PhResult::NotFound`] if no such plugin
-    /// is active, [`PhResult::LimitExceeded`] for enumerations nested deeper than
+    /// is active (also for the calling plugin during its own `init`),
+    /// [`PhResult::LimitExceeded`] for enumerations nested deeper than
     /// [`PH_MAX_ENUMERATION_DEPTH`]. `[thread-safe]`; the callback runs on the calling thread.
     pub enumerate_commands: unsafe extern "C" fn(
         ctx: *mut PhHostContext,
@@ -652,10 +683,11 @@ pub struct PhHostServices {
     /// `key` is borrowed for the call: a key of that table, or a dotted path into a nested table
     /// (`output.format`). On success the host writes the value to `*out_value` as UTF-8 text: a
     /// string as its contents (no quotes), anything else (integer, float, boolean, date, array,
-    /// table) in TOML syntax, such as `20`, `true` or `["a", "b"]`. The host owns those bytes; they
-    /// stay valid and unchanged for as long as the plugin's host context (see the lifetime model
-    /// in the module docs), so a plugin thread that read a value may still use it while the plugin
-    /// shuts down.
+    /// table) in canonical TOML, one spelling per value, such as `20`, `1.0`, `true`,
+    /// `1979-05-27T07:32:00Z`, `["a", "b"]` or `{ k = 1 }` (`docs/abi.md`, "Configuration", has
+    /// the rules). The host owns those bytes; they stay valid and unchanged for as long as the
+    /// plugin's host context (see the lifetime model in the module docs), so a plugin thread that
+    /// read a value may still use it while the plugin shuts down.
     /// Returns [`PhResult::NotFound`] if the key is not set, [`PhResult::NullPointer`] if
     /// `out_value` is NULL; on error nothing is written. `[thread-safe]`
     pub config_get: unsafe extern "C" fn(
@@ -696,12 +728,15 @@ pub const PH_MAX_ENUMERATION_DEPTH: u32 = 16;
 /// A plugin's `init`. `[main-thread]`, called once, before any other function of the table.
 ///
 /// - `ctx`: the plugin's host context, for every host service call.
-/// - `host`: the host services; valid until the library is unloaded.
+/// - `host`: the host services; valid for the rest of the process, like `ctx` (the host never
+///   unloads a library).
 /// - `out_plugin_data`: on success the plugin writes its own state pointer there (may be NULL);
 ///   the host passes it back to `shutdown` and `enumerate_commands` and never dereferences it.
 ///
-/// Returns [`PhResult::Ok`], or an error: then the host undoes the plugin's registrations, does not
-/// call `shutdown`, and reports the plugin as refused.
+/// Returns [`PhResult::Ok`], or an error: then the host undoes the plugin's registrations (each
+/// `destroy` runs), does not call `shutdown`, ignores `out_plugin_data`, and reports the plugin as
+/// refused; the plugin frees what it allocated before returning the error. A library may be
+/// initialised more than once in a process (by several hosts), each time with its own context.
 #[repr(transparent)]
 #[derive(StableAbi, Clone, Copy)]
 pub struct PhInitFn(
@@ -721,13 +756,12 @@ pub struct PhInitFn(
 #[derive(StableAbi, Clone, Copy)]
 pub struct PhShutdownFn(pub unsafe extern "C" fn(plugin_data: *mut c_void) -> PhResultCode);
 
-/// A plugin's command enumeration: calls `callback` once per command the plugin registered, until
-/// it returns `false`. `callback` is never NULL. The host calls it (on any thread) only while the
-/// plugin is active, and only to learn the text of commands registered with `register_command`
-/// (without text); names the plugin did not register are ignored. A plugin of ABI 1.2 or later
-/// that registers every command with `register_command_with_info` is never asked, and may leave
-/// it NULL: then commands registered without text are listed with an empty description and
-/// usage.
+/// A plugin's command enumeration, required for plugins of ABI 1.0 and 1.1: calls `callback`
+/// once per command the plugin registered, until it returns `false`. `callback` is never NULL.
+/// The host calls it (on any thread) only while the plugin is active, and only to learn the text
+/// of the commands the plugin registered with `register_command` (without text); names the plugin
+/// did not register are ignored. From ABI 1.2 on it may be NULL: a plugin that registers every
+/// command with `register_command_with_info` is never asked.
 #[repr(transparent)]
 #[derive(StableAbi, Clone, Copy)]
 pub struct PhEnumerateCommandsFn(
@@ -743,7 +777,8 @@ pub struct PhEnumerateCommandsFn(
 #[repr(C)]
 #[derive(StableAbi)]
 pub struct PhPluginVtable {
-    /// `size_of::<PhPluginVtable>()` of the plugin. Fields beyond it are treated as NULL.
+    /// `size_of::<PhPluginVtable>()` of the plugin: at least the table's size in the ABI minor the
+    /// plugin declares (the same in every minor so far), or the plugin is refused.
     pub struct_size: u32,
     /// Required. See [`PhInitFn`].
     pub init: Option<PhInitFn>,
@@ -764,7 +799,8 @@ pub struct PhPluginDescriptor {
     pub abi_major: u16,
     /// The ABI minor version the plugin was built for ([`PH_ABI_VERSION_MINOR`]).
     pub abi_minor: u16,
-    /// `size_of::<PhPluginDescriptor>()` of the plugin.
+    /// `size_of::<PhPluginDescriptor>()` of the plugin: at least the descriptor's size in the ABI
+    /// minor the plugin declares (the same in every minor so far), or the plugin is refused.
     pub struct_size: u32,
     /// The plugin's unique name, its id: 1 to [`PH_MAX_NAME_LEN`] bytes of ASCII letters, digits,
     /// `-`, `_` or `.`.

@@ -16,8 +16,9 @@ use crate::logger;
 /// A plugin written in safe Rust.
 ///
 /// Implement it on your plugin's state and export it with [`crate::export_plugin!`]. The host
-/// calls [`Plugin::init`] once after loading the library, and [`Plugin::shutdown`] once before
-/// unloading it, both on the host's main thread.
+/// calls [`Plugin::init`] once after loading the library, and [`Plugin::shutdown`] once when it
+/// shuts the plugin down (never after a fault), both on the host's main thread. The library is
+/// never unloaded (see the lifetime model in [`crate::abi`]).
 pub trait Plugin: Sized + Send + Sync + 'static {
     /// The plugin's unique name, its id: 1 to [`crate::abi::PH_MAX_NAME_LEN`] bytes of ASCII
     /// letters, digits, `-`, `_` or `.`.
@@ -193,8 +194,7 @@ macro_rules! export_plugin {
             /// The plugin's entry point: the address of its descriptor. Safe to call at any
             /// time, from any thread (it reads nothing).
             #[no_mangle]
-            pub extern "C" fn plughost_plugin_entry(
-            ) -> *const $crate::abi::PhPluginDescriptor {
+            pub extern "C" fn plughost_plugin_entry() -> *const $crate::abi::PhPluginDescriptor {
                 &DESCRIPTOR
             }
 

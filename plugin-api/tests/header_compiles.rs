@@ -65,21 +65,26 @@ fn rust_defines() -> Vec<String> {
         PhPluginInfo { struct_size, abi_major, abi_minor, name, version, description, path }
         PhHostServices {
             abi_major, abi_minor, struct_size, log, log_max_level, register_command, unregister,
-            subscribe, publish, enumerate_plugins, enumerate_commands,
+            subscribe, publish, enumerate_plugins, enumerate_commands, config_get,
+            register_command_with_info,
         }
         PhPluginVtable { struct_size, init, shutdown, enumerate_commands }
         PhPluginDescriptor { abi_major, abi_minor, struct_size, name, version, description, vtable }
     };
-    let constants: [(&str, u64); 7] = [
+    let constants: [(&str, u64); 11] = [
         ("PH_ABI_VERSION_MAJOR", PH_ABI_VERSION_MAJOR.into()),
         ("PH_ABI_VERSION_MINOR", PH_ABI_VERSION_MINOR.into()),
         ("PH_MAX_NAME_LEN", PH_MAX_NAME_LEN as u64),
+        ("PH_MAX_VERSION_LEN", PH_MAX_VERSION_LEN as u64),
+        ("PH_MAX_DESCRIPTION_LEN", PH_MAX_DESCRIPTION_LEN as u64),
+        ("PH_MAX_USAGE_LEN", PH_MAX_USAGE_LEN as u64),
         ("PH_MAX_TOPIC_LEN", PH_MAX_TOPIC_LEN as u64),
         (
             "PH_MAX_REGISTRATIONS_PER_PLUGIN",
             PH_MAX_REGISTRATIONS_PER_PLUGIN as u64,
         ),
         ("PH_MAX_EVENT_DEPTH", PH_MAX_EVENT_DEPTH.into()),
+        ("PH_MAX_ENUMERATION_DEPTH", PH_MAX_ENUMERATION_DEPTH.into()),
         ("PH_INVALID_HANDLE", PH_INVALID_HANDLE),
     ];
     for (name, value) in constants {

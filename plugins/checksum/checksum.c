@@ -204,9 +204,12 @@ static PhResultCode fail(const PhCommandOutput *output, PhResultCode code, const
 
 static PhResultCode write_bytes(const PhCommandOutput *output, const void *bytes, size_t len) {
     PhBytes view;
+    PhResultCode code;
     view.ptr = (const uint8_t *)bytes;
     view.len = len;
-    return output->write(output->context, view);
+    code = output->write(output->context, view);
+    /* PANICKED from the host means the host failed: passed on, it would fault this plugin. */
+    return code == PH_RESULT_PANICKED ? PH_RESULT_ERROR : code;
 }
 
 static PhResultCode write_text(const PhCommandOutput *output, const char *text) {
