@@ -14,7 +14,10 @@ use std::ffi::c_void;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use plugin_api::abi::{PhPluginDescriptor, PhResult, PH_MAX_REGISTRATIONS_PER_PLUGIN};
+use plugin_api::abi::{
+    PhPluginDescriptor, PhPluginVtable, PhResult, PhStr, PH_ABI_VERSION_MAJOR,
+    PH_ABI_VERSION_MINOR, PH_MAX_REGISTRATIONS_PER_PLUGIN,
+};
 
 use crate::registry::Shared;
 
@@ -64,6 +67,8 @@ pub(crate) struct PluginContext {
     pub(crate) version: String,
     pub(crate) description: String,
     pub(crate) path: String,
+    /// The library file as given (`path` is its lossy UTF-8 form, which plugins see).
+    pub(crate) file: std::path::PathBuf,
     pub(crate) abi_version: (u16, u16),
     pub(crate) layout: crate::loader::LayoutCheck,
     state: AtomicU8,
@@ -78,7 +83,33 @@ pub(crate) struct PluginContext {
     /// The plugin's configuration: every key (nested ones by dotted path) and its value as text.
     /// Never changed after creation, so the values' bytes stay put while the context lives.
     pub(crate) config: std::collections::HashMap<String, Box<str>>,
+    /// Whether this is the context of the application that embeds the host
+    /// ([`PluginContext::application`]), not of a plugin.
+    pub(crate) is_application: bool,
 }
+
+/// The name of the application's context in messages.
+pub(crate) const APPLICATION: &str = "application";
+
+/// The application's function table: no function (the host never calls the application's
+/// `init`, `shutdown` or enumeration).
+static APPLICATION_VTABLE: PhPluginVtable = PhPluginVtable {
+    struct_size: std::mem::size_of::<PhPluginVtable>() as u32,
+    init: None,
+    shutdown: None,
+    enumerate_commands: None,
+};
+
+/// The application's descriptor, so that its context is like a plugin's.
+static APPLICATION_DESCRIPTOR: PhPluginDescriptor = PhPluginDescriptor {
+    abi_major: PH_ABI_VERSION_MAJOR,
+    abi_minor: PH_ABI_VERSION_MINOR,
+    struct_size: std::mem::size_of::<PhPluginDescriptor>() as u32,
+    name: PhStr::new(APPLICATION),
+    version: PhStr::new(env!("CARGO_PKG_VERSION")),
+    description: PhStr::new("the application that embeds the host"),
+    vtable: &APPLICATION_VTABLE,
+};
 
 /// An atomic `*mut c_void`.
 pub(crate) struct AtomicPtr(std::sync::atomic::AtomicPtr<c_void>);
@@ -120,6 +151,7 @@ impl PluginContext {
             version: info.version,
             description: info.description,
             path: info.path,
+            file: info.file,
             abi_version: info.abi_version,
             layout,
             state: AtomicU8::new(PluginState::Initializing as u8),
@@ -128,6 +160,45 @@ impl PluginContext {
             plugin_data: AtomicPtr(std::sync::atomic::AtomicPtr::new(std::ptr::null_mut())),
             fault_reason: Mutex::new(None),
             config,
+            is_application: false,
+        });
+        RETAINED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::clone(&context));
+        context
+    }
+
+    /// The context of the application that embeds the host: the owner of the registrations made
+    /// through [`crate::PluginHost`] itself (its subscriptions). Active from the start, never
+    /// listed among the plugins, never faulted (a failure of its callbacks is logged), retained
+    /// like every context.
+    pub(crate) fn application(shared: Arc<Shared>) -> Arc<PluginContext> {
+        let info = DescriptorInfo {
+            name: APPLICATION.to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            description: "the application that embeds the host".to_owned(),
+            path: "<application>".to_owned(),
+            file: "<application>".into(),
+            abi_version: (PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR),
+        };
+        let context = Arc::new(PluginContext {
+            shared,
+            target_prefix: format!("{APPLICATION}::"),
+            name: info.name,
+            version: info.version,
+            description: info.description,
+            path: info.path,
+            file: info.file,
+            abi_version: info.abi_version,
+            layout: crate::loader::LayoutCheck::Linked,
+            state: AtomicU8::new(PluginState::Active as u8),
+            registrations: AtomicUsize::new(0),
+            descriptor: &APPLICATION_DESCRIPTOR,
+            plugin_data: AtomicPtr(std::sync::atomic::AtomicPtr::new(std::ptr::null_mut())),
+            fault_reason: Mutex::new(None),
+            config: std::collections::HashMap::new(),
+            is_application: true,
         });
         RETAINED
             .lock()

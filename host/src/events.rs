@@ -350,6 +350,14 @@ impl Shared {
         topic: &str,
         code: PhResultCode,
     ) {
+        if registration.owner.is_application {
+            // The application is never faulted: its handler's failure is its own to handle.
+            log::warn!(
+                "a handler of the application for event `{topic}` failed: {}",
+                PhResult::from_code(code)
+            );
+            return;
+        }
         match PhResult::from_code(code) {
             PhResult::Ok => {}
             PhResult::Panicked => self.fault(

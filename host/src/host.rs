@@ -5,16 +5,20 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use plugin_api::abi::{PhHostContext, PhPluginDescriptor, PhResult};
+use plugin_api::abi::{
+    PhBytes, PhDestroyCallback, PhEventCallback, PhHandle, PhHostContext, PhPluginDescriptor,
+    PhResult, PhResultCode, PhStr,
+};
 use plugin_api::{CommandInfo, PluginInfo};
 
+use crate::boundary::guard;
 use crate::commands::{run_registered, CommandHandle};
 use crate::config::Config;
 use crate::context::{PluginContext, PluginState};
 use crate::error::{CommandError, DiscoverError, HostError, LoadError, LoadErrorKind};
 use crate::loader::{self, LayoutCheck};
 use crate::observer::Observer;
-use crate::registry::{LockExt, Shared};
+use crate::registry::{LockExt, Registration, Shared};
 use crate::services::HOST_SERVICES;
 
 /// A plugin host: loads plugin libraries, gives them the host services, runs their commands and
@@ -42,6 +46,8 @@ use crate::services::HOST_SERVICES;
 /// ```
 pub struct PluginHost {
     shared: Arc<Shared>,
+    /// The application's own context: the owner of what it registers through this host.
+    application: Arc<PluginContext>,
     /// Every plugin that passed `init`, in load order.
     loaded: Vec<Arc<PluginContext>>,
     /// Libraries that were refused, in the order they were tried.
@@ -122,8 +128,10 @@ impl PluginHost {
 
     fn with_observer_option(observer: Option<Arc<dyn Observer>>) -> PluginHost {
         crate::quiesce::init();
+        let shared = Arc::new(Shared::new(observer));
         PluginHost {
-            shared: Arc::new(Shared::new(observer)),
+            application: PluginContext::application(Arc::clone(&shared)),
+            shared,
             loaded: Vec::new(),
             refused: Vec::new(),
             config: Config::default(),
@@ -208,12 +216,9 @@ impl PluginHost {
         // SAFETY: a `'static` reference: the descriptor, and (by the ABI's contract for a
         // descriptor) its function table and strings, stay valid for the rest of the process.
         let candidate = unsafe {
-            loader::check_descriptor(
-                descriptor,
-                LINKED_PATH.to_owned(),
-                &mut loader::Inspection::default(),
-                |_| Ok(LayoutCheck::Linked),
-            )
+            loader::check_descriptor(descriptor, path, &mut loader::Inspection::default(), |_| {
+                Ok(LayoutCheck::Linked)
+            })
         }
         .map_err(|kind| LoadError {
             path: path.to_owned(),
@@ -231,7 +236,7 @@ impl PluginHost {
         if let Some(first) = self.loaded.iter().find(|p| p.name == candidate.info.name) {
             return Err(refuse(LoadErrorKind::Duplicate {
                 name: candidate.info.name,
-                first: PathBuf::from(&first.path),
+                first: first.file.clone(),
             }));
         }
         let layout = candidate.layout;
@@ -313,7 +318,7 @@ impl PluginHost {
                     name: p.name.clone(),
                     version: p.version.clone(),
                     description: p.description.clone(),
-                    path: PathBuf::from(&p.path),
+                    path: p.file.clone(),
                     abi_version: p.abi_version,
                     layout: p.layout,
                     state: p.state(),
@@ -450,6 +455,106 @@ impl PluginHost {
             })
     }
 
+    /// Subscribes the application to events published on `topic` (or `*`, every topic): `f`
+    /// gets each event's topic and payload on the publisher's thread, after the plugins'
+    /// subscribers of the same topic that subscribed earlier (subscription order; `*` last), and
+    /// may publish in turn. Returns the subscription's handle, for [`PluginHost::unregister`].
+    /// A panic in `f` is caught and logged; the subscription stays. The subscription ends at
+    /// [`PluginHost::shutdown`], after the plugins' shutdowns (it still sees what they publish
+    /// while shutting down).
+    ///
+    /// # Errors
+    ///
+    /// [`HostError::Code`] with [`PhResult::InvalidArgument`] for an invalid topic,
+    /// [`PhResult::LimitExceeded`] beyond the per-participant registration limit, or
+    /// [`PhResult::ShutDown`] after shutdown.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let host = plughost::PluginHost::new();
+    /// let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    /// let counter = std::sync::Arc::clone(&seen);
+    /// let handle = host.subscribe("app.tick", move |_topic, _payload| {
+    ///     counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    /// })?;
+    /// host.publish("app.tick", b"")?;
+    /// host.unregister(handle)?;
+    /// host.publish("app.tick", b"")?;
+    /// assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 1);
+    /// # Ok::<(), plughost::HostError>(())
+    /// ```
+    pub fn subscribe<F>(&self, topic: &str, f: F) -> Result<PhHandle, HostError>
+    where
+        F: Fn(&str, &[u8]) + Send + Sync + 'static,
+    {
+        let user_data = Box::into_raw(Box::new(f)).cast::<c_void>();
+        // SAFETY: `closure_handler::<F>` and `drop_closure::<F>` take the `Box<F>` just made,
+        // which `F: Send + Sync` lets any thread use and drop; the host gives it back to
+        // `drop_closure` once, its only release.
+        unsafe {
+            self.subscribe_raw(
+                topic,
+                PhEventCallback(closure_handler::<F>),
+                user_data,
+                Some(PhDestroyCallback(drop_closure::<F>)),
+            )
+        }
+    }
+
+    /// [`PluginHost::subscribe`] with a raw callback, user data and `destroy`, as a plugin
+    /// subscribes through the host services: for bindings to other languages. The host calls
+    /// `destroy(user_data)` exactly once, also when it refuses the subscription (before this
+    /// returns). A callback that returns an error code (or panics) is logged, never faulted.
+    ///
+    /// # Errors
+    ///
+    /// As [`PluginHost::subscribe`].
+    ///
+    /// # Safety
+    ///
+    /// `callback` and `destroy` must be safe to call with `user_data` from any thread, `callback`
+    /// several times at once, until `destroy` is called (the ABI's rules for a plugin's
+    /// subscription, see `PhHostServices::subscribe`).
+    pub unsafe fn subscribe_raw(
+        &self,
+        topic: &str,
+        callback: PhEventCallback,
+        user_data: *mut c_void,
+        destroy: Option<PhDestroyCallback>,
+    ) -> Result<PhHandle, HostError> {
+        let registration = Registration::new(
+            self.shared.new_handle(),
+            Arc::clone(&self.application),
+            callback,
+            user_data,
+            destroy,
+        );
+        self.shared
+            .subscribe(registration, topic)
+            .map_err(|code| HostError::Code {
+                operation: format!("subscribe({topic:?})"),
+                code,
+            })
+    }
+
+    /// Ends a subscription of the application made with [`PluginHost::subscribe`] or
+    /// [`PluginHost::subscribe_raw`]: no later publish reaches it, and its closure is dropped
+    /// (its `destroy` runs) once the dispatches under way have finished.
+    ///
+    /// # Errors
+    ///
+    /// [`HostError::Code`] with [`PhResult::UnknownHandle`] for a handle that is not one of the
+    /// application's current subscriptions.
+    pub fn unregister(&self, handle: PhHandle) -> Result<(), HostError> {
+        self.shared
+            .unregister(&self.application, handle)
+            .map_err(|code| HostError::Code {
+                operation: format!("unregister({handle})"),
+                code,
+            })
+    }
+
     /// Shuts every active plugin down, in reverse load order: no new call reaches the plugin,
     /// the calls under way on other threads (plugin threads publishing, for example) are waited
     /// for, its `shutdown` runs, then its remaining registrations are removed. Faulted plugins get
@@ -478,6 +583,12 @@ impl PluginHost {
             self.shared.remove_all_of(plugin);
             log::debug!("plugin `{}` shut down", plugin.name);
         }
+        if self
+            .application
+            .transition(PluginState::Active, PluginState::ShutDown)
+        {
+            self.shared.remove_all_of(&self.application);
+        }
     }
 }
 
@@ -485,4 +596,41 @@ impl Drop for PluginHost {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// The event callback of [`PluginHost::subscribe`]: calls the application's closure `F`.
+unsafe extern "C" fn closure_handler<F>(
+    user_data: *mut c_void,
+    topic: PhStr,
+    payload: PhBytes,
+) -> PhResultCode
+where
+    F: Fn(&str, &[u8]) + Send + Sync + 'static,
+{
+    guard(
+        "a handler of the application",
+        PhResult::Error.code(),
+        || {
+            // SAFETY: `user_data` is the `Box<F>` of `PluginHost::subscribe`, alive until
+            // `drop_closure` runs, which the host does not do while a dispatch uses it.
+            let f = unsafe { &*user_data.cast::<F>() };
+            // SAFETY: the host passes views valid for the duration of the call.
+            match unsafe { (topic.to_str(), payload.to_bytes()) } {
+                (Ok(topic), Ok(payload)) => {
+                    f(topic, payload);
+                    PhResult::Ok.code()
+                }
+                (Err(code), _) | (_, Err(code)) => code.code(),
+            }
+        },
+    )
+}
+
+/// The `destroy` of [`PluginHost::subscribe`]: drops the application's closure `F`.
+unsafe extern "C" fn drop_closure<F>(user_data: *mut c_void) {
+    guard("the drop of a handler of the application", (), || {
+        // SAFETY: `user_data` is the `Box<F>` of `PluginHost::subscribe`; the host calls
+        // `destroy` once, when no dispatch uses it any more.
+        drop(unsafe { Box::from_raw(user_data.cast::<F>()) });
+    })
 }

@@ -52,6 +52,9 @@ pub(crate) struct DescriptorInfo {
     pub(crate) version: String,
     pub(crate) description: String,
     pub(crate) path: String,
+    /// The file as given, for what the host shows of it (`path` is its lossy UTF-8 form, which
+    /// plugins see).
+    pub(crate) file: PathBuf,
     pub(crate) abi_version: (u16, u16),
 }
 
@@ -186,12 +189,9 @@ fn check(
     // SAFETY: what the entry point returns is NULL or the library's descriptor, which stays
     // mapped with its tables and strings (the library is never closed).
     unsafe {
-        check_descriptor(
-            descriptor,
-            path.to_string_lossy().into_owned(),
-            seen,
-            |minor| check_layout(&library, minor),
-        )
+        check_descriptor(descriptor, path, seen, |minor| {
+            check_layout(&library, minor)
+        })
     }
 }
 
@@ -210,7 +210,7 @@ fn check(
 /// read).
 pub(crate) unsafe fn check_descriptor(
     descriptor: *const PhPluginDescriptor,
-    path: String,
+    path: &Path,
     seen: &mut Inspection,
     layout: impl FnOnce(u16) -> Result<LayoutCheck, LoadErrorKind>,
 ) -> Result<Candidate, LoadErrorKind> {
@@ -296,7 +296,8 @@ pub(crate) unsafe fn check_descriptor(
             name: name.to_owned(),
             version: version.to_owned(),
             description: description.to_owned(),
-            path,
+            path: path.to_string_lossy().into_owned(),
+            file: path.to_owned(),
             abi_version: (major, minor),
         },
         layout,

@@ -158,7 +158,15 @@ fn a_file_name_that_is_not_utf8_loads_and_an_argument_that_is_not_utf8_is_refuse
     assert_eq!(paths.len(), 2, "{paths:?}");
     assert!(paths[0].ends_with("/j\u{fffd}ournal.so"), "{paths:?}");
     assert!(paths[1].ends_with(&format!("/{}", library_file("wordfreq"))));
+    // The host's own view keeps the file as given, bytes and all.
+    assert_eq!(host.plugins()[0].path, dir.path().join(odd));
     drop(host);
+    let list = plughost(dir.path()).arg("list").output().unwrap();
+    assert!(
+        stdout(&list).contains("j\\xffournal.so"),
+        "{}",
+        stdout(&list)
+    );
 
     // An argument that is not UTF-8 is refused before any plugin runs: status 2, one line.
     let text = dir.path().join(std::ffi::OsStr::from_bytes(b"a\xff.txt"));
