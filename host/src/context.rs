@@ -83,6 +83,10 @@ pub(crate) struct PluginContext {
     /// The plugin's configuration: every key (nested ones by dotted path) and its value as text.
     /// Never changed after creation, so the values' bytes stay put while the context lives.
     pub(crate) config: std::collections::HashMap<String, Box<str>>,
+    /// The interfaces its descriptor says it provides (ABI 1.3).
+    pub(crate) provides: Vec<crate::InterfaceVersion>,
+    /// The interfaces its descriptor says it requires (ABI 1.3).
+    pub(crate) requires: Vec<crate::InterfaceVersion>,
     /// Whether this is the context of the application that embeds the host
     /// ([`PluginContext::application`]), not of a plugin.
     pub(crate) is_application: bool,
@@ -109,6 +113,10 @@ static APPLICATION_DESCRIPTOR: PhPluginDescriptor = PhPluginDescriptor {
     version: PhStr::new(env!("CARGO_PKG_VERSION")),
     description: PhStr::new("the application that embeds the host"),
     vtable: &APPLICATION_VTABLE,
+    provides: std::ptr::null(),
+    provides_count: 0,
+    requires: std::ptr::null(),
+    requires_count: 0,
 };
 
 /// An atomic `*mut c_void`.
@@ -160,6 +168,8 @@ impl PluginContext {
             plugin_data: AtomicPtr(std::sync::atomic::AtomicPtr::new(std::ptr::null_mut())),
             fault_reason: Mutex::new(None),
             config,
+            provides: info.provides,
+            requires: info.requires,
             is_application: false,
         });
         RETAINED
@@ -181,6 +191,8 @@ impl PluginContext {
             path: "<application>".to_owned(),
             file: "<application>".into(),
             abi_version: (PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR),
+            provides: Vec::new(),
+            requires: Vec::new(),
         };
         let context = Arc::new(PluginContext {
             shared,
@@ -198,6 +210,8 @@ impl PluginContext {
             plugin_data: AtomicPtr(std::sync::atomic::AtomicPtr::new(std::ptr::null_mut())),
             fault_reason: Mutex::new(None),
             config: std::collections::HashMap::new(),
+            provides: info.provides,
+            requires: info.requires,
             is_application: true,
         });
         RETAINED

@@ -121,6 +121,30 @@ pub enum LoadErrorKind {
     /// The plugin's `init` failed.
     #[error("init failed: {0}")]
     Init(PhResult),
+    /// The descriptor's list of provided or required interfaces is malformed: NULL with a
+    /// nonzero count, more than [`crate::PH_MAX_INTERFACES`] entries, or an id that breaks the
+    /// rules of names.
+    #[error("the descriptor's `{field}` list ({count} entries) is malformed")]
+    BadInterfaceList {
+        /// `provides` or `requires`.
+        field: &'static str,
+        /// The count the descriptor gave.
+        count: usize,
+    },
+    /// A required interface is provided by no loaded plugin and not by the application.
+    #[error("requires the interface {required}, which nothing provides{}", found.as_ref().map(|f| format!(" (provided: {f})")).unwrap_or_default())]
+    MissingInterface {
+        /// The requirement.
+        required: crate::InterfaceVersion,
+        /// What is provided under that id, if anything (another major, or an older minor).
+        found: Option<String>,
+    },
+    /// The plugin is part of a cycle of required interfaces.
+    #[error("its required interfaces form a cycle: {cycle}")]
+    InterfaceCycle {
+        /// The plugins and interfaces of the cycle, such as `a -> b.api 1 -> b -> a.api 1 -> a`.
+        cycle: String,
+    },
 }
 
 /// Why the plugins folder could not be read.

@@ -316,7 +316,7 @@ impl Shared {
             .values()
             .filter_map(|(owner, entry)| match entry {
                 Entry::Subscription(topic) => Some((topic.clone(), owner.name.clone())),
-                Entry::Command(_) => None,
+                _ => None,
             })
             .collect();
         topics.sort();

@@ -6,18 +6,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use plugin_api::abi::{
-    PhBytes, PhDestroyCallback, PhEventCallback, PhHandle, PhHostContext, PhPluginDescriptor,
-    PhResult, PhResultCode, PhStr,
+    PhBytes, PhDestroyCallback, PhEventCallback, PhHandle, PhHostContext, PhInterface,
+    PhPluginDescriptor, PhResult, PhResultCode, PhStr,
 };
 use plugin_api::{CommandInfo, PluginInfo};
+use plugin_api::{Interface, Remote};
 
 use crate::boundary::guard;
 use crate::commands::{run_registered, CommandHandle};
 use crate::config::Config;
 use crate::context::{PluginContext, PluginState};
 use crate::error::{CommandError, DiscoverError, HostError, LoadError, LoadErrorKind};
-use crate::loader::{self, LayoutCheck};
+use crate::loader::{self, InterfaceVersion, LayoutCheck};
 use crate::observer::Observer;
+use crate::order;
 use crate::registry::{LockExt, Registration, Shared};
 use crate::services::HOST_SERVICES;
 
@@ -82,6 +84,10 @@ pub struct PluginSummary {
     pub commands: Vec<CommandSummary>,
     /// Why it was faulted, if it was.
     pub fault: Option<String>,
+    /// The interfaces it declares it provides (ABI 1.3).
+    pub provides: Vec<InterfaceVersion>,
+    /// The interfaces it declares it requires (ABI 1.3).
+    pub requires: Vec<InterfaceVersion>,
 }
 
 /// A command, as its plugin enumerates it.
@@ -170,13 +176,48 @@ impl PluginHost {
     ///
     /// Only if `dir` cannot be read.
     pub fn load_dir(&mut self, dir: &Path) -> Result<(), DiscoverError> {
+        let mut candidates = Vec::new();
         for path in loader::discover(dir)? {
-            if let Err(error) = self.load(&path) {
-                log::debug!("refused {error}");
-                self.refused.push(error);
+            match loader::open(&path, self.allow_insecure) {
+                Ok(candidate) => candidates.push(Some((path, candidate))),
+                Err(error) => self.refuse(error),
+            }
+        }
+        let (order, refused) = {
+            let nodes: Vec<order::Node<'_>> = candidates
+                .iter()
+                .flatten()
+                .map(|(_, c)| order::Node {
+                    name: &c.info.name,
+                    provides: &c.info.provides,
+                    requires: &c.info.requires,
+                })
+                .collect();
+            order::init_order(&nodes, |need| {
+                self.shared
+                    .interface_available(&need.id, need.major, need.minor)
+                    .is_ok()
+            })
+        };
+        for (index, kind) in refused {
+            if let Some((path, _)) = candidates[index].take() {
+                self.refuse(LoadError { path, kind });
+            }
+        }
+        for index in order {
+            if let Some((path, candidate)) = candidates[index].take() {
+                if let Err(error) = self.start(&path, candidate) {
+                    self.refuse(error);
+                }
             }
         }
         Ok(())
+    }
+
+    /// Records a refused library.
+    fn refuse(&mut self, error: LoadError) {
+        log::debug!("refused {error}");
+        self.refused.push(error);
     }
 
     /// Loads one plugin library: opens it (binding all symbols now), checks the ABI version,
@@ -227,12 +268,24 @@ impl PluginHost {
         self.start(path, candidate)
     }
 
-    /// Initialises a checked plugin: the second half of [`PluginHost::load`].
+    /// Initialises a checked plugin: the second half of [`PluginHost::load`]. Its required
+    /// interfaces (but the optional ones) must be provided now.
     fn start(&mut self, path: &Path, candidate: loader::Candidate) -> Result<String, LoadError> {
         let refuse = |kind| LoadError {
             path: path.to_owned(),
             kind,
         };
+        for need in candidate.info.requires.iter().filter(|r| !r.optional) {
+            if let Err(found) = self
+                .shared
+                .interface_available(&need.id, need.major, need.minor)
+            {
+                return Err(refuse(LoadErrorKind::MissingInterface {
+                    required: need.clone(),
+                    found,
+                }));
+            }
+        }
         if let Some(first) = self.loaded.iter().find(|p| p.name == candidate.info.name) {
             return Err(refuse(LoadErrorKind::Duplicate {
                 name: candidate.info.name,
@@ -324,6 +377,8 @@ impl PluginHost {
                     state: p.state(),
                     commands,
                     fault: p.fault_reason(),
+                    provides: p.provides.clone(),
+                    requires: p.requires.clone(),
                 }
             })
             .collect()
@@ -555,6 +610,145 @@ impl PluginHost {
             })
     }
 
+    /// Provides the interface `I` to the plugins, implemented by `provider` (for a trait made an
+    /// interface with `#[plugin_api::interface]`, an `Arc<dyn Trait>`). Provide it before
+    /// loading the plugins that require it. It ends with [`PluginHost::unregister`] or at
+    /// [`PluginHost::shutdown`], after the plugins' shutdowns; `provider` is dropped once every
+    /// caller released it.
+    ///
+    /// # Errors
+    ///
+    /// [`HostError::Code`] with [`PhResult::AlreadyExists`] if someone provides that id and
+    /// major already, or [`PhResult::ShutDown`] after shutdown.
+    pub fn provide<I: Interface + ?Sized>(
+        &self,
+        provider: I::Provider,
+    ) -> Result<PhHandle, HostError> {
+        let user_data = Box::into_raw(Box::new(provider)).cast::<c_void>();
+        // SAFETY: `I::table()`'s functions take the boxed `I::Provider` as their user data (the
+        // contract of `Interface`), which `drop_boxed::<I::Provider>` releases, once.
+        unsafe {
+            self.provide_raw(
+                I::ID,
+                I::MAJOR,
+                I::MINOR,
+                (I::table() as *const I::Table).cast(),
+                std::mem::size_of::<I::Table>() as u32,
+                user_data,
+                Some(PhDestroyCallback(drop_boxed::<I::Provider>)),
+            )
+        }
+    }
+
+    /// [`PluginHost::provide`] with a raw table, user data and `destroy`, as a plugin provides
+    /// through the host services (see `PhHostServices::provide_interface`): for bindings to other
+    /// languages. `destroy(user_data)` runs exactly once, also when the host refuses (before this
+    /// returns).
+    ///
+    /// # Errors
+    ///
+    /// As [`PluginHost::provide`]; [`PhResult::InvalidArgument`] for an invalid id or a NULL
+    /// table.
+    ///
+    /// # Safety
+    ///
+    /// `table` is the interface's function table of `table_size` bytes, valid and unchanged until
+    /// `destroy` runs; its functions and `destroy` may be called with `user_data` from any thread
+    /// (the functions several at once) until then.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn provide_raw(
+        &self,
+        id: &str,
+        major: u16,
+        minor: u16,
+        table: *const c_void,
+        table_size: u32,
+        user_data: *mut c_void,
+        destroy: Option<PhDestroyCallback>,
+    ) -> Result<PhHandle, HostError> {
+        let registration = Registration::new(
+            self.shared.new_handle(),
+            Arc::clone(&self.application),
+            crate::interfaces::Table(table),
+            user_data,
+            destroy,
+        );
+        let declaration = crate::interfaces::Declaration {
+            id,
+            major,
+            minor,
+            table_size,
+        };
+        self.shared
+            .provide_interface(registration, declaration)
+            .map_err(|code| HostError::Code {
+                operation: format!("provide_interface({id:?}, {major})"),
+                code,
+            })
+    }
+
+    /// Queries the interface `I` for the application: calls through the returned [`Remote`] go
+    /// straight to the provider, and fail with `SHUT_DOWN` once it is gone. Dropping it releases
+    /// the reference.
+    ///
+    /// # Errors
+    ///
+    /// [`HostError::Code`] with [`PhResult::NotFound`] if nobody provides it,
+    /// [`PhResult::VersionMismatch`] if the provider's table is older than `I`'s.
+    pub fn interface<I: Interface + ?Sized>(&self) -> Result<Remote<I>, HostError> {
+        let raw = self.query_raw(I::ID, I::MAJOR, std::mem::size_of::<I::Table>() as u32)?;
+        let shared = Arc::clone(&self.shared);
+        let application = Arc::clone(&self.application);
+        let release = move |handle| {
+            // Already released if the host shut down: nothing to do then.
+            let _ = shared.release_interface(&application, handle);
+        };
+        // SAFETY: a fresh reference from a query of `I`'s id and major with at least
+        // `I::Table`'s size, released only by `release`.
+        Ok(unsafe { Remote::from_raw(raw, Box::new(release)) })
+    }
+
+    /// Queries an interface for the application, raw (see `PhHostServices::query_interface`):
+    /// release the reference with [`PluginHost::release_interface`].
+    ///
+    /// # Errors
+    ///
+    /// As [`PluginHost::interface`].
+    pub fn query_raw(
+        &self,
+        id: &str,
+        major: u16,
+        min_table_size: u32,
+    ) -> Result<PhInterface, HostError> {
+        self.shared
+            .query_interface(&self.application, id, major, min_table_size)
+            .map_err(|code| HostError::Code {
+                operation: format!("query_interface({id:?}, {major})"),
+                code,
+            })
+    }
+
+    /// Releases a reference of [`PluginHost::query_raw`].
+    ///
+    /// # Errors
+    ///
+    /// [`HostError::Code`] with [`PhResult::UnknownHandle`] if it is not one of the
+    /// application's references.
+    pub fn release_interface(&self, handle: PhHandle) -> Result<(), HostError> {
+        self.shared
+            .release_interface(&self.application, handle)
+            .map_err(|code| HostError::Code {
+                operation: format!("release_interface({handle})"),
+                code,
+            })
+    }
+
+    /// The interfaces provided now, sorted: id, major, minor and the provider's name
+    /// (`application` for the application's).
+    pub fn interfaces(&self) -> Vec<(String, u16, u16, String)> {
+        self.shared.provided_interfaces()
+    }
+
     /// Shuts every active plugin down, in reverse load order: no new call reaches the plugin,
     /// the calls under way on other threads (plugin threads publishing, for example) are waited
     /// for, its `shutdown` runs, then its remaining registrations are removed. Faulted plugins get
@@ -632,5 +826,14 @@ unsafe extern "C" fn drop_closure<F>(user_data: *mut c_void) {
         // SAFETY: `user_data` is the `Box<F>` of `PluginHost::subscribe`; the host calls
         // `destroy` once, when no dispatch uses it any more.
         drop(unsafe { Box::from_raw(user_data.cast::<F>()) });
+    })
+}
+
+/// The `destroy` of [`PluginHost::provide`]: drops the boxed provider `T`.
+unsafe extern "C" fn drop_boxed<T>(user_data: *mut c_void) {
+    guard("the drop of an interface's provider", (), || {
+        // SAFETY: `user_data` is the `Box<T>` of `PluginHost::provide`; the host calls
+        // `destroy` once, when no caller holds a reference any more.
+        drop(unsafe { Box::from_raw(user_data.cast::<T>()) });
     })
 }

@@ -16,8 +16,10 @@ mod enumerate;
 mod error;
 mod events;
 mod host;
+mod interfaces;
 mod loader;
 mod observer;
+mod order;
 mod output;
 mod quiesce;
 mod registration;
@@ -34,5 +36,9 @@ pub use context::PluginState;
 pub use error::{CommandError, DiscoverError, HostError, LoadError, LoadErrorKind};
 pub use events::ALL_TOPICS;
 pub use host::{CommandSummary, PluginHost, PluginSummary, LINKED_PATH};
-pub use loader::{discover, inspect, inspect_with, Inspection, LayoutCheck, SLOW_CALL};
+pub use interfaces::INTERFACE_ENDED_TOPIC;
+pub use loader::{
+    discover, inspect, inspect_with, Inspection, InterfaceVersion, LayoutCheck, PH_MAX_INTERFACES,
+    SLOW_CALL,
+};
 pub use observer::Observer;

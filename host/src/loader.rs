@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use abi_stable::library::{AbiHeaderRef, LibraryError, RootModule};
 use plugin_api::abi::{
-    is_valid_name, PhEntryPoint, PhPluginDescriptor, PhPluginVtable, PhStr, PH_ABI_VERSION_MAJOR,
-    PH_ABI_VERSION_MINOR, PH_ENTRY_POINT_SYMBOL, PH_MAX_DESCRIPTION_LEN, PH_MAX_NAME_LEN,
-    PH_MAX_VERSION_LEN,
+    is_valid_name, PhEntryPoint, PhInterfaceVersion, PhPluginDescriptor, PhPluginVtable, PhStr,
+    PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR, PH_ENTRY_POINT_SYMBOL, PH_INTERFACE_OPTIONAL,
+    PH_MAX_DESCRIPTION_LEN, PH_MAX_NAME_LEN, PH_MAX_VERSION_LEN,
 };
 use plugin_api::layout::{PluginModuleRef, ROOT_MODULE_SYMBOL};
 
@@ -45,6 +45,33 @@ pub enum LayoutCheck {
     Linked,
 }
 
+/// An interface a plugin declares it provides or requires (ABI 1.3), as its descriptor says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceVersion {
+    /// The interface's id, such as `plughost.kv`.
+    pub id: String,
+    /// Its major version.
+    pub major: u16,
+    /// The minor provided, or the minimum minor required.
+    pub minor: u16,
+    /// For a requirement: whether the plugin loads without it.
+    pub optional: bool,
+}
+
+impl std::fmt::Display for InterfaceVersion {
+    /// `plughost.kv 1.0`, and ` (optional)` for an optional requirement.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}.{}", self.id, self.major, self.minor)?;
+        if self.optional {
+            f.write_str(" (optional)")?;
+        }
+        Ok(())
+    }
+}
+
+/// How many interfaces a descriptor may list as provided, and as required.
+pub const PH_MAX_INTERFACES: usize = 64;
+
 /// What the descriptor says, read and validated.
 #[derive(Debug, Clone)]
 pub(crate) struct DescriptorInfo {
@@ -56,6 +83,10 @@ pub(crate) struct DescriptorInfo {
     /// plugins see).
     pub(crate) file: PathBuf,
     pub(crate) abi_version: (u16, u16),
+    /// The interfaces it declares it provides (ABI 1.3).
+    pub(crate) provides: Vec<InterfaceVersion>,
+    /// The interfaces it declares it requires (ABI 1.3).
+    pub(crate) requires: Vec<InterfaceVersion>,
 }
 
 /// An opened and checked plugin library, not yet initialised.
@@ -90,6 +121,10 @@ pub struct Inspection {
     pub version: Option<String>,
     /// The plugin's description.
     pub description: Option<String>,
+    /// The interfaces the descriptor says the plugin provides (ABI 1.3).
+    pub provides: Vec<InterfaceVersion>,
+    /// The interfaces the descriptor says the plugin requires (ABI 1.3).
+    pub requires: Vec<InterfaceVersion>,
 }
 
 /// Opens `path` and runs every check the host makes before `init`, recording what it found.
@@ -241,10 +276,22 @@ pub(crate) unsafe fn check_descriptor(
     seen.layout = Some(layout);
     let (descriptor_needed, vtable_needed) = table_sizes(minor);
     check_size("the descriptor", struct_size, descriptor_needed)?;
-    // SAFETY: non-null and readable for `struct_size` bytes (the caller's contract), which is at
-    // least this version's size (checked above), so the whole `PhPluginDescriptor` is there; its
-    // fields are integers and raw pointers, for which every value is valid.
-    let d = unsafe { &*descriptor };
+    // A descriptor of an older minor is shorter: copy what it has into a zeroed one of this
+    // version (the fields it lacks read as zero: no interfaces).
+    let copied = (struct_size as usize).min(std::mem::size_of::<PhPluginDescriptor>());
+    // SAFETY: every field of `PhPluginDescriptor` is an integer, a raw pointer or a `PhStr` (a
+    // pointer and a length), for which all-zero bytes are a valid value.
+    let mut d: PhPluginDescriptor = unsafe { std::mem::zeroed() };
+    // SAFETY: the source is readable for `struct_size` bytes (the caller's contract) and
+    // `copied` is at most that and at most the destination's size; the two do not overlap.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            descriptor.cast::<u8>(),
+            std::ptr::addr_of_mut!(d).cast::<u8>(),
+            copied,
+        );
+    }
+    let d = &d;
     if d.vtable.is_null() {
         return Err(LoadErrorKind::MissingFunction("vtable"));
     }
@@ -290,6 +337,13 @@ pub(crate) unsafe fn check_descriptor(
     let description = unsafe { descriptor_str("description", d.description) }?;
     seen.description = Some(description.to_owned());
     check_len("description", description, PH_MAX_DESCRIPTION_LEN)?;
+    // SAFETY: the lists are the descriptor's, which the ABI keeps valid and unchanged while the
+    // library is loaded (the caller's contract), zero for a descriptor of an older minor.
+    let provides = unsafe { interface_list("provides", d.provides, d.provides_count) }?;
+    // SAFETY: as the line above says for `provides`, for the other list of the same descriptor.
+    let requires = unsafe { interface_list("requires", d.requires, d.requires_count) }?;
+    seen.provides = provides.clone();
+    seen.requires = requires.clone();
     Ok(Candidate {
         descriptor,
         info: DescriptorInfo {
@@ -299,9 +353,48 @@ pub(crate) unsafe fn check_descriptor(
             path: path.to_string_lossy().into_owned(),
             file: path.to_owned(),
             abi_version: (major, minor),
+            provides,
+            requires,
         },
         layout,
     })
+}
+
+/// Reads one of a descriptor's interface lists (`provides` or `requires`, named `field`).
+///
+/// # Safety
+///
+/// `list` is NULL or points to `count` readable `PhInterfaceVersion`s whose strings stay valid
+/// while they are read.
+unsafe fn interface_list(
+    field: &'static str,
+    list: *const PhInterfaceVersion,
+    count: usize,
+) -> Result<Vec<InterfaceVersion>, LoadErrorKind> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    if list.is_null() || count > PH_MAX_INTERFACES {
+        return Err(LoadErrorKind::BadInterfaceList { field, count });
+    }
+    // SAFETY: non-null and `count` readable entries (this function's contract).
+    let entries = unsafe { std::slice::from_raw_parts(list, count) };
+    let mut versions = Vec::with_capacity(count);
+    for entry in entries {
+        // SAFETY: the entry's id is a string of the descriptor, valid while it is read (this
+        // function's contract).
+        let id = unsafe { descriptor_str(field, entry.id) }?;
+        if !is_valid_name(id) {
+            return Err(LoadErrorKind::BadInterfaceList { field, count });
+        }
+        versions.push(InterfaceVersion {
+            id: id.to_owned(),
+            major: entry.major,
+            minor: entry.minor,
+            optional: entry.flags & PH_INTERFACE_OPTIONAL != 0,
+        });
+    }
+    Ok(versions)
 }
 
 /// A symbol name with its terminating NUL, as the loader wants it.
@@ -542,7 +635,7 @@ fn check_layout(library: &libloading::Library, minor: u16) -> Result<LayoutCheck
     let header = header.upgrade().map_err(layout_error)?;
     // Each minor version before the host's needs its frozen layout here.
     const _: () = assert!(
-        PH_ABI_VERSION_MINOR == 2,
+        PH_ABI_VERSION_MINOR == 3,
         "add the layout of the previous minor"
     );
     match minor {
@@ -551,6 +644,9 @@ fn check_layout(library: &libloading::Library, minor: u16) -> Result<LayoutCheck
             .map(drop),
         1 => header
             .check_layout::<plugin_api::layout::v1_1::PluginModuleRef>()
+            .map(drop),
+        2 => header
+            .check_layout::<plugin_api::layout::v1_2::PluginModuleRef>()
             .map(drop),
         _ => header.check_layout::<PluginModuleRef>().map(drop),
     }
@@ -610,14 +706,15 @@ fn one_line(message: &str) -> String {
 /// older size here for older minors, or plugins built for them would be refused.
 fn table_sizes(minor: u16) -> (usize, usize) {
     const _: () = assert!(
-        PH_ABI_VERSION_MINOR == 2,
+        PH_ABI_VERSION_MINOR == 3,
         "a new minor: say here which table sizes each older minor needs"
     );
-    let _ = minor;
-    (
-        std::mem::size_of::<PhPluginDescriptor>(),
-        std::mem::size_of::<PhPluginVtable>(),
-    )
+    let descriptor = match minor {
+        // 1.3 added `provides` and `requires` at the end of the descriptor.
+        0..=2 => std::mem::offset_of!(PhPluginDescriptor, provides),
+        _ => std::mem::size_of::<PhPluginDescriptor>(),
+    };
+    (descriptor, std::mem::size_of::<PhPluginVtable>())
 }
 
 fn check_size(table: &'static str, size: u32, needed: usize) -> Result<(), LoadErrorKind> {

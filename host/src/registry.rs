@@ -51,6 +51,10 @@ impl<T> LockExt<T> for RwLock<T> {
 pub(crate) enum Entry {
     Command(String),
     Subscription(String),
+    /// A provided interface, by id and major.
+    Interface((String, u16)),
+    /// A reference to an interface, queried by the handle's owner.
+    Reference(crate::interfaces::Reference),
 }
 
 /// The host state shared by every plugin context.
@@ -59,6 +63,8 @@ pub(crate) struct Shared {
     pub(crate) plugins: RwLock<Vec<Arc<PluginContext>>>,
     /// Commands by name.
     pub(crate) commands: RwLock<FxHashMap<String, CommandRecord>>,
+    /// Provided interfaces, by id and major.
+    pub(crate) interfaces: RwLock<HashMap<(String, u16), Arc<crate::interfaces::Provided>>>,
     /// Subscriptions and the dispatch of events.
     pub(crate) events: Events,
     /// Every registration by handle. Its lock is the outer one: registrations check their
@@ -76,6 +82,7 @@ impl Shared {
             observer,
             plugins: RwLock::new(Vec::new()),
             commands: RwLock::new(FxHashMap::default()),
+            interfaces: RwLock::new(HashMap::new()),
             events: Events::new(),
             handles: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
@@ -145,7 +152,7 @@ impl Shared {
 
     /// Removes one registration from the maps and deactivates it; it is dropped (and its
     /// `destroy` runs, unless a dispatch still holds it) here, outside every lock.
-    fn remove_entry(&self, handle: PhHandle, entry: &Entry) {
+    pub(crate) fn remove_entry(&self, handle: PhHandle, entry: &Entry) {
         match entry {
             Entry::Command(name) => {
                 let removed = {
@@ -160,6 +167,8 @@ impl Shared {
                 }
             }
             Entry::Subscription(topic) => drop(self.events.remove(topic, handle)),
+            Entry::Interface(key) => self.end_interface(handle, key),
+            Entry::Reference(reference) => self.end_reference(reference),
         }
     }
 

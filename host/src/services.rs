@@ -12,15 +12,16 @@ use std::sync::Arc;
 
 use plugin_api::abi::{
     read_sized, PhBytes, PhCommandCallback, PhCommandInfo, PhCommandInfoCallback,
-    PhDestroyCallback, PhEventCallback, PhHandle, PhHostContext, PhHostServices, PhLogLevel,
-    PhPluginInfo, PhPluginInfoCallback, PhResult, PhResultCode, PhStr, PH_ABI_VERSION_MAJOR,
-    PH_ABI_VERSION_MINOR,
+    PhDestroyCallback, PhEventCallback, PhHandle, PhHostContext, PhHostServices, PhInterface,
+    PhInterfaceDecl, PhLogLevel, PhPluginInfo, PhPluginInfoCallback, PhResult, PhResultCode, PhStr,
+    PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR,
 };
 
 use crate::boundary::guard;
 use crate::commands::CommandText;
 use crate::context::PluginContext;
 use crate::events::is_valid_topic;
+use crate::interfaces::{Declaration, Table};
 use crate::registry::Registration;
 
 /// The table of host services, shared by every plugin.
@@ -38,6 +39,9 @@ pub(crate) static HOST_SERVICES: PhHostServices = PhHostServices {
     enumerate_commands: host_enumerate_commands,
     config_get: host_config_get,
     register_command_with_info: host_register_command_with_info,
+    provide_interface: host_provide_interface,
+    query_interface: host_query_interface,
+    release_interface: host_release_interface,
 };
 
 /// Runs the body of a service for the plugin whose context is `ctx`.
@@ -413,5 +417,81 @@ unsafe extern "C" fn host_config_get(
         // bytes belong to the context, which outlives the plugin's `shutdown`, and never change.
         unsafe { out_value.write(PhStr::new(value)) };
         Ok(())
+    })
+}
+
+unsafe extern "C" fn host_provide_interface(
+    ctx: *mut PhHostContext,
+    decl: *const PhInterfaceDecl,
+    user_data: *mut c_void,
+    destroy: Option<PhDestroyCallback>,
+    out_handle: *mut PhHandle,
+) -> PhResultCode {
+    registering(ctx, "provide_interface", user_data, destroy, |context| {
+        // SAFETY: the plugin passes NULL or a declaration of its ABI version, valid for the call
+        // (the ABI's contract of `provide_interface`).
+        let decl = match unsafe { read_sized::<PhInterfaceDecl>(decl) } {
+            Ok(decl) => decl,
+            Err(code) => {
+                release_refused(context, user_data, destroy);
+                return Err(code);
+            }
+        };
+        let registration = new_registration(context, Some(Table(decl.table)), user_data, destroy)?;
+        // SAFETY: the declaration's id is a view valid for the call.
+        let id = match unsafe { arg(decl.id) } {
+            Ok(id) => id,
+            Err(code) => return Err(registration.refuse(code)),
+        };
+        let declaration = Declaration {
+            id,
+            major: decl.major,
+            minor: decl.minor,
+            table_size: decl.table_size,
+        };
+        let handle = context
+            .shared
+            .provide_interface(registration, declaration)?;
+        // SAFETY: the plugin passes NULL or a writable handle.
+        unsafe { write_handle(out_handle, handle) };
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn host_query_interface(
+    ctx: *mut PhHostContext,
+    id: PhStr,
+    major: u16,
+    min_table_size: u32,
+    out: *mut PhInterface,
+) -> PhResultCode {
+    with_context(ctx, "query_interface", |context| {
+        if out.is_null() {
+            return Err(PhResult::NullPointer);
+        }
+        // SAFETY: `out` is not NULL, and the plugin passes a `PhInterface` it may write, whose
+        // `struct_size` (its first field, a `u32` every version has) it set.
+        let size = unsafe { out.cast::<u32>().read() };
+        if (size as usize) < std::mem::size_of::<PhInterface>() {
+            return Err(PhResult::InvalidArgument);
+        }
+        // SAFETY: the plugin passes a view valid for the call.
+        let id = unsafe { arg(id)? };
+        let reference =
+            context
+                .shared
+                .query_interface(&owner_of(context), id, major, min_table_size)?;
+        // SAFETY: writable and at least this version's size (checked above).
+        unsafe { out.write(reference) };
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn host_release_interface(
+    ctx: *mut PhHostContext,
+    handle: PhHandle,
+) -> PhResultCode {
+    with_context(ctx, "release_interface", |context| {
+        context.shared.release_interface(context, handle)
     })
 }

@@ -34,9 +34,13 @@
  * History: 1.0, the first version; 1.1 added `PhHostServices::config_get`; 1.2 added
  * `PhHostServices::register_command_with_info` (the host keeps each command's text and answers
  * command enumerations itself, so `PhPluginVtable::enumerate_commands` became optional), the
- * rule that a refused registration's `destroy` is called, and `PH_RESULT_WRONG_THREAD`.
+ * rule that a refused registration's `destroy` is called, and `PH_RESULT_WRONG_THREAD`; 1.3
+ * added interfaces (`PhHostServices::provide_interface`, `PhHostServices::query_interface`,
+ * `PhHostServices::release_interface`, and the descriptor's `PhPluginDescriptor::provides`
+ * and `PhPluginDescriptor::requires`), `PH_RESULT_HOST_FAILED` and
+ * `PH_RESULT_VERSION_MISMATCH`.
  */
-#define PH_ABI_VERSION_MINOR 2
+#define PH_ABI_VERSION_MINOR 3
 
 /**
  * The longest plugin name or command name, in bytes.
@@ -70,6 +74,11 @@
  * one more returns `PH_RESULT_LIMIT_EXCEEDED`.
  */
 #define PH_MAX_REGISTRATIONS_PER_PLUGIN 1024
+
+/**
+ * The flag of an optional requirement in `PhInterfaceVersion::flags`.
+ */
+#define PH_INTERFACE_OPTIONAL 1
 
 /**
  * How deeply event handlers may publish from inside handlers, per thread: the outermost publish
@@ -127,8 +136,9 @@ enum PhResult
     PH_RESULT_NOT_FOUND = 7,
     /**
      * The callee panicked; the panic was caught at the boundary and logged. Returned by a plugin's
-     * callback, it faults the plugin. Returned by a host function, it means the host itself
-     * failed: a command must not pass it on from `write` (return `PH_RESULT_ERROR` instead).
+     * callback, it faults the plugin. (A host of ABI 1.2 or older also returned it when the host
+     * itself failed; from 1.3 on the host returns `PH_RESULT_HOST_FAILED`. A command must not
+     * pass on a code received from `write` as its own: return `PH_RESULT_ERROR` instead.)
      */
     PH_RESULT_PANICKED = 8,
     /**
@@ -149,6 +159,17 @@ enum PhResult
      * `PhCommandOutput`).
      */
     PH_RESULT_WRONG_THREAD = 12,
+    /**
+     * The host itself failed inside a service (a bug of the host, caught at its boundary and
+     * logged): the call did nothing more. Never a reason to fault anyone; a callback that
+     * returns it is treated as failed, not faulted (added in 1.3).
+     */
+    PH_RESULT_HOST_FAILED = 13,
+    /**
+     * The interface is provided, but not in a version the caller can use: its table is smaller
+     * than the caller's minimum (added in 1.3; see `PhHostServices::query_interface`).
+     */
+    PH_RESULT_VERSION_MISMATCH = 14,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -419,6 +440,83 @@ typedef struct PhCommandInfo {
 typedef bool (*PhCommandInfoCallback)(void *user_data, const struct PhCommandInfo *info);
 
 /**
+ * An interface as `PhHostServices::provide_interface` takes it, borrowed for the call.
+ */
+typedef struct PhInterfaceDecl {
+    /**
+     * `size_of::<PhInterfaceDecl>()` of the provider.
+     */
+    uint32_t struct_size;
+    /**
+     * The interface's minor version: the table's size says what callers may use, the minor says
+     * it in the provider's terms (for `PhPluginDescriptor::requires`).
+     */
+    uint16_t minor;
+    /**
+     * The major version.
+     */
+    uint16_t major;
+    /**
+     * The id (rules of names).
+     */
+    struct PhStr id;
+    /**
+     * The function table, owned by the provider, valid and unchanged until the `destroy` of the
+     * interface's registration; must not be NULL. Its layout is the interface's own contract; by
+     * convention each function takes the provider's `user_data` as its first argument and
+     * returns a `PhResultCode`, and minor versions only add functions at the end.
+     */
+    const void *table;
+    /**
+     * The table's size in bytes.
+     */
+    uint32_t table_size;
+} PhInterfaceDecl;
+
+/**
+ * A reference to an interface, written by `PhHostServices::query_interface`. The caller owns
+ * the struct; what it points to belongs to the provider and the host.
+ */
+typedef struct PhInterface {
+    /**
+     * `size_of::<PhInterface>()` of the caller; set it before the query.
+     */
+    uint32_t struct_size;
+    /**
+     * The provider's minor version of the interface.
+     */
+    uint16_t minor;
+    /**
+     * Unused; 0.
+     */
+    uint16_t reserved;
+    /**
+     * The provider's function table: call its functions directly, no host code in between.
+     */
+    const void *table;
+    /**
+     * The size of the provider's table in bytes (at least the query's minimum).
+     */
+    uint32_t table_size;
+    /**
+     * The provider's `user_data`, the first argument of every function of the table. Valid
+     * until this reference is released.
+     */
+    void *user_data;
+    /**
+     * Nonzero while calls through this reference may go on; 0 once it is released, or once its
+     * provider ended (unregistered the interface, was shut down, faulted or refused). Read it
+     * with an acquire load (C: `__atomic_load_n(ref.alive, __ATOMIC_ACQUIRE)`) before each call,
+     * and do not call when it is 0. Valid for the rest of the process, also after the release.
+     */
+    const uint32_t *alive;
+    /**
+     * The reference's handle, for `PhHostServices::release_interface`.
+     */
+    PhHandle handle;
+} PhInterface;
+
+/**
  * The function table of host services, given to a plugin's `init`.
  *
  * Ownership: the host. The table is a static of the host: it stays valid for the rest of the
@@ -585,6 +683,57 @@ typedef struct PhHostServices {
                                                void *user_data,
                                                PhDestroyCallback destroy,
                                                PhHandle *out_handle);
+    /**
+     * Provides an interface to the other plugins and the application (added in ABI 1.3: check
+     * `abi_minor >= 3` first). `[thread-safe]`
+     *
+     * `decl` is borrowed for the call: the interface's id and version, and its function table
+     * (see `PhInterfaceDecl`), which the provider owns and keeps valid and unchanged until
+     * `destroy(user_data)` runs. Callers call the table's functions directly, each with
+     * `user_data` as its first argument, on any thread, several at once, also while the provider
+     * shuts down (a call that started before the provider's end may still be running when its
+     * `shutdown` is called; `user_data` stays valid until `destroy`).
+     *
+     * On success writes the registration's handle to `*out_handle` (may be NULL). It ends with
+     * `PhHostServices::unregister` or the provider's end (shutdown, fault, failed `init`):
+     * from then on every caller's `PhInterface::alive` reads 0, and `destroy(user_data)` runs
+     * once, after the last caller released its reference. Errors, after which `destroy` has
+     * run: `PH_RESULT_ALREADY_EXISTS` if that id and major are provided already (by anyone),
+     * `PH_RESULT_INVALID_ARGUMENT` for an id that breaks the rules of names, a NULL `table`, or
+     * a `decl.struct_size` smaller than `PhInterfaceDecl`, `PH_RESULT_NULL_POINTER` for a NULL
+     * `decl`, `PH_RESULT_LIMIT_EXCEEDED`, `PH_RESULT_SHUT_DOWN` as for registrations.
+     */
+    PhResultCode (*provide_interface)(struct PhHostContext *ctx,
+                                      const struct PhInterfaceDecl *decl,
+                                      void *user_data,
+                                      PhDestroyCallback destroy,
+                                      PhHandle *out_handle);
+    /**
+     * Queries the interface `id` of major version `major` whose table is at least
+     * `min_table_size` bytes (added in ABI 1.3). `[thread-safe]`
+     *
+     * On success writes a reference to `*out` (see `PhInterface`): the table, its size and
+     * minor, the provider's `user_data`, the `alive` word to check before each call, and the
+     * handle to give to `PhHostServices::release_interface`. The reference counts as one of the
+     * caller's registrations; it keeps the provider's `user_data` alive until it is released (or
+     * the caller ends). Errors, after which nothing is written: `PH_RESULT_NOT_FOUND` if nobody
+     * provides that id and major, `PH_RESULT_VERSION_MISMATCH` if the table provided is smaller
+     * than `min_table_size`, `PH_RESULT_NULL_POINTER` for a NULL `out`,
+     * `PH_RESULT_INVALID_ARGUMENT` for an `out->struct_size` smaller than `PhInterface`,
+     * `PH_RESULT_LIMIT_EXCEEDED`, `PH_RESULT_SHUT_DOWN`.
+     */
+    PhResultCode (*query_interface)(struct PhHostContext *ctx,
+                                    struct PhStr id,
+                                    uint16_t major,
+                                    uint32_t min_table_size,
+                                    struct PhInterface *out);
+    /**
+     * Releases a reference from `PhHostServices::query_interface` (added in ABI 1.3): its
+     * `alive` word reads 0 from now on, and the caller must not call through it any more (wait
+     * for the calls under way on other threads first). Returns `PH_RESULT_UNKNOWN_HANDLE` for a
+     * handle that is not one of this plugin's references. `[thread-safe]`
+     */
+    PhResultCode (*release_interface)(struct PhHostContext *ctx, PhHandle handle);
 } PhHostServices;
 
 /**
@@ -651,6 +800,30 @@ typedef struct PhPluginVtable {
 } PhPluginVtable;
 
 /**
+ * An interface's id and version, in a descriptor's lists of what a plugin provides and requires
+ * (ABI 1.3). Owned by the plugin, like the descriptor.
+ */
+typedef struct PhInterfaceVersion {
+    /**
+     * The interface's id, such as `plughost.kv`: the rules of names (1 to `PH_MAX_NAME_LEN`
+     * bytes of ASCII letters, digits, `-`, `_` or `.`).
+     */
+    struct PhStr id;
+    /**
+     * The major version: interfaces of different majors are different interfaces.
+     */
+    uint16_t major;
+    /**
+     * For a provided interface, its minor; for a requirement, the minimum minor.
+     */
+    uint16_t minor;
+    /**
+     * For a requirement: `PH_INTERFACE_OPTIONAL` if the plugin loads without it; otherwise 0.
+     */
+    uint32_t flags;
+} PhInterfaceVersion;
+
+/**
  * What a plugin library says about itself, returned by its entry point.
  *
  * Owned by the plugin (normally a `static`); it and everything it points to must stay valid and
@@ -689,6 +862,27 @@ typedef struct PhPluginDescriptor {
      * The plugin's function table; must not be NULL.
      */
     const struct PhPluginVtable *vtable;
+    /**
+     * The interfaces the plugin provides (ABI 1.3): `provides_count` entries, or NULL when the
+     * count is 0. Declared here so that the host can init providers before their users; the
+     * plugin provides each with `PhHostServices::provide_interface` during its `init`.
+     */
+    const struct PhInterfaceVersion *provides;
+    /**
+     * The number of entries of `provides`.
+     */
+    size_t provides_count;
+    /**
+     * The interfaces the plugin requires (ABI 1.3): `requires_count` entries, or NULL when the
+     * count is 0. The host inits their providers first, and refuses the plugin (before `init`)
+     * if a requirement without `PH_INTERFACE_OPTIONAL` is provided by no plugin and not by the
+     * application, in that major with at least that minor.
+     */
+    const struct PhInterfaceVersion *requires;
+    /**
+     * The number of entries of `requires`.
+     */
+    size_t requires_count;
 } PhPluginDescriptor;
 
 /**
@@ -698,6 +892,23 @@ typedef struct PhPluginDescriptor {
  * NULL if the plugin cannot run. It must not call the host and should do no other work.
  */
 typedef const struct PhPluginDescriptor *(*PhEntryPoint)(void);
+
+/**
+ * Where an interface function writes bytes it returns (a convention for interface tables, ABI
+ * 1.3): the callee calls `write(context, bytes)` (once for a value; zero times for "none"), and
+ * the caller copies the bytes, which are borrowed for that call only. `[thread-safe]` as the
+ * call it is passed to: only during that call, on its thread.
+ */
+typedef struct PhBytesSink {
+    /**
+     * The caller's state; passed back as `write`'s first argument.
+     */
+    void *context;
+    /**
+     * Receives the bytes.
+     */
+    void (*write)(void *context, struct PhBytes bytes);
+} PhBytesSink;
 
 /**
  * An invalid handle: no registration ever returns it.

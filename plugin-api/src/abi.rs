@@ -110,8 +110,12 @@ pub const PH_ABI_VERSION_MAJOR: u16 = 1;
 /// History: 1.0, the first version; 1.1 added [`PhHostServices::config_get`]; 1.2 added
 /// [`PhHostServices::register_command_with_info`] (the host keeps each command's text and answers
 /// command enumerations itself, so [`PhPluginVtable::enumerate_commands`] became optional), the
-/// rule that a refused registration's `destroy` is called, and [`PhResult::WrongThread`].
-pub const PH_ABI_VERSION_MINOR: u16 = 2;
+/// rule that a refused registration's `destroy` is called, and [`PhResult::WrongThread`]; 1.3
+/// added interfaces ([`PhHostServices::provide_interface`], [`PhHostServices::query_interface`],
+/// [`PhHostServices::release_interface`], and the descriptor's [`PhPluginDescriptor::provides`]
+/// and [`PhPluginDescriptor::requires`]), [`PhResult::HostFailed`] and
+/// [`PhResult::VersionMismatch`].
+pub const PH_ABI_VERSION_MINOR: u16 = 3;
 
 /// Name of the symbol that every plugin library exports: a [`PhEntryPoint`] function.
 pub const PH_ENTRY_POINT_SYMBOL: &str = "plughost_plugin_entry";
@@ -175,8 +179,9 @@ pub enum PhResult {
     /// No such command, plugin or item.
     NotFound = 7,
     /// The callee panicked; the panic was caught at the boundary and logged. Returned by a plugin's
-    /// callback, it faults the plugin. Returned by a host function, it means the host itself
-    /// failed: a command must not pass it on from `write` (return [`PhResult::Error`] instead).
+    /// callback, it faults the plugin. (A host of ABI 1.2 or older also returned it when the host
+    /// itself failed; from 1.3 on the host returns [`PhResult::HostFailed`]. A command must not
+    /// pass on a code received from `write` as its own: return [`PhResult::Error`] instead.)
     Panicked = 8,
     /// A documented limit was reached (see the `PH_MAX_*` constants).
     LimitExceeded = 9,
@@ -188,11 +193,18 @@ pub enum PhResult {
     /// The function was called from a thread on which it may not be called (added in 1.2; see
     /// [`PhCommandOutput`]).
     WrongThread = 12,
+    /// The host itself failed inside a service (a bug of the host, caught at its boundary and
+    /// logged): the call did nothing more. Never a reason to fault anyone; a callback that
+    /// returns it is treated as failed, not faulted (added in 1.3).
+    HostFailed = 13,
+    /// The interface is provided, but not in a version the caller can use: its table is smaller
+    /// than the caller's minimum (added in 1.3; see [`PhHostServices::query_interface`]).
+    VersionMismatch = 14,
 }
 
 impl PhResult {
     /// Every code, in numeric order.
-    pub const ALL: [PhResult; 13] = [
+    pub const ALL: [PhResult; 15] = [
         PhResult::Ok,
         PhResult::Error,
         PhResult::InvalidArgument,
@@ -206,6 +218,8 @@ impl PhResult {
         PhResult::ShutDown,
         PhResult::Io,
         PhResult::WrongThread,
+        PhResult::HostFailed,
+        PhResult::VersionMismatch,
     ];
 
     /// The code carried across the ABI.
@@ -239,6 +253,8 @@ impl PhResult {
             PhResult::ShutDown => "plugin is shut down",
             PhResult::Io => "output error",
             PhResult::WrongThread => "called from the wrong thread",
+            PhResult::HostFailed => "the host failed",
+            PhResult::VersionMismatch => "version mismatch",
         }
     }
 }
@@ -715,6 +731,140 @@ pub struct PhHostServices {
         destroy: Option<PhDestroyCallback>,
         out_handle: *mut PhHandle,
     ) -> PhResultCode,
+
+    /// Provides an interface to the other plugins and the application (added in ABI 1.3: check
+    /// `abi_minor >= 3` first). `[thread-safe]`
+    ///
+    /// `decl` is borrowed for the call: the interface's id and version, and its function table
+    /// (see [`PhInterfaceDecl`]), which the provider owns and keeps valid and unchanged until
+    /// `destroy(user_data)` runs. Callers call the table's functions directly, each with
+    /// `user_data` as its first argument, on any thread, several at once, also while the provider
+    /// shuts down (a call that started before the provider's end may still be running when its
+    /// `shutdown` is called; `user_data` stays valid until `destroy`).
+    ///
+    /// On success writes the registration's handle to `*out_handle` (may be NULL). It ends with
+    /// [`PhHostServices::unregister`] or the provider's end (shutdown, fault, failed `init`):
+    /// from then on every caller's [`PhInterface::alive`] reads 0, and `destroy(user_data)` runs
+    /// once, after the last caller released its reference. Errors, after which `destroy` has
+    /// run: [`PhResult::AlreadyExists`] if that id and major are provided already (by anyone),
+    /// [`PhResult::InvalidArgument`] for an id that breaks the rules of names, a NULL `table`, or
+    /// a `decl.struct_size` smaller than [`PhInterfaceDecl`], [`PhResult::NullPointer`] for a NULL
+    /// `decl`, [`PhResult::LimitExceeded`], [`PhResult::ShutDown`] as for registrations.
+    pub provide_interface: unsafe extern "C" fn(
+        ctx: *mut PhHostContext,
+        decl: *const PhInterfaceDecl,
+        user_data: *mut c_void,
+        destroy: Option<PhDestroyCallback>,
+        out_handle: *mut PhHandle,
+    ) -> PhResultCode,
+
+    /// Queries the interface `id` of major version `major` whose table is at least
+    /// `min_table_size` bytes (added in ABI 1.3). `[thread-safe]`
+    ///
+    /// On success writes a reference to `*out` (see [`PhInterface`]): the table, its size and
+    /// minor, the provider's `user_data`, the `alive` word to check before each call, and the
+    /// handle to give to [`PhHostServices::release_interface`]. The reference counts as one of the
+    /// caller's registrations; it keeps the provider's `user_data` alive until it is released (or
+    /// the caller ends). Errors, after which nothing is written: [`PhResult::NotFound`] if nobody
+    /// provides that id and major, [`PhResult::VersionMismatch`] if the table provided is smaller
+    /// than `min_table_size`, [`PhResult::NullPointer`] for a NULL `out`,
+    /// [`PhResult::InvalidArgument`] for an `out->struct_size` smaller than [`PhInterface`],
+    /// [`PhResult::LimitExceeded`], [`PhResult::ShutDown`].
+    pub query_interface: unsafe extern "C" fn(
+        ctx: *mut PhHostContext,
+        id: PhStr,
+        major: u16,
+        min_table_size: u32,
+        out: *mut PhInterface,
+    ) -> PhResultCode,
+
+    /// Releases a reference from [`PhHostServices::query_interface`] (added in ABI 1.3): its
+    /// `alive` word reads 0 from now on, and the caller must not call through it any more (wait
+    /// for the calls under way on other threads first). Returns [`PhResult::UnknownHandle`] for a
+    /// handle that is not one of this plugin's references. `[thread-safe]`
+    pub release_interface:
+        unsafe extern "C" fn(ctx: *mut PhHostContext, handle: PhHandle) -> PhResultCode,
+}
+
+/// An interface's id and version, in a descriptor's lists of what a plugin provides and requires
+/// (ABI 1.3). Owned by the plugin, like the descriptor.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct PhInterfaceVersion {
+    /// The interface's id, such as `plughost.kv`: the rules of names (1 to [`PH_MAX_NAME_LEN`]
+    /// bytes of ASCII letters, digits, `-`, `_` or `.`).
+    pub id: PhStr,
+    /// The major version: interfaces of different majors are different interfaces.
+    pub major: u16,
+    /// For a provided interface, its minor; for a requirement, the minimum minor.
+    pub minor: u16,
+    /// For a requirement: [`PH_INTERFACE_OPTIONAL`] if the plugin loads without it; otherwise 0.
+    pub flags: u32,
+}
+
+/// Where an interface function writes bytes it returns (a convention for interface tables, ABI
+/// 1.3): the callee calls `write(context, bytes)` (once for a value; zero times for "none"), and
+/// the caller copies the bytes, which are borrowed for that call only. `[thread-safe]` as the
+/// call it is passed to: only during that call, on its thread.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct PhBytesSink {
+    /// The caller's state; passed back as `write`'s first argument.
+    pub context: *mut c_void,
+    /// Receives the bytes.
+    pub write: unsafe extern "C" fn(context: *mut c_void, bytes: PhBytes),
+}
+
+/// The flag of an optional requirement in [`PhInterfaceVersion::flags`].
+pub const PH_INTERFACE_OPTIONAL: u32 = 1;
+
+/// An interface as [`PhHostServices::provide_interface`] takes it, borrowed for the call.
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct PhInterfaceDecl {
+    /// `size_of::<PhInterfaceDecl>()` of the provider.
+    pub struct_size: u32,
+    /// The interface's minor version: the table's size says what callers may use, the minor says
+    /// it in the provider's terms (for [`PhPluginDescriptor::requires`]).
+    pub minor: u16,
+    /// The major version.
+    pub major: u16,
+    /// The id (rules of names).
+    pub id: PhStr,
+    /// The function table, owned by the provider, valid and unchanged until the `destroy` of the
+    /// interface's registration; must not be NULL. Its layout is the interface's own contract; by
+    /// convention each function takes the provider's `user_data` as its first argument and
+    /// returns a [`PhResultCode`], and minor versions only add functions at the end.
+    pub table: *const c_void,
+    /// The table's size in bytes.
+    pub table_size: u32,
+}
+
+/// A reference to an interface, written by [`PhHostServices::query_interface`]. The caller owns
+/// the struct; what it points to belongs to the provider and the host.
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct PhInterface {
+    /// `size_of::<PhInterface>()` of the caller; set it before the query.
+    pub struct_size: u32,
+    /// The provider's minor version of the interface.
+    pub minor: u16,
+    /// Unused; 0.
+    pub reserved: u16,
+    /// The provider's function table: call its functions directly, no host code in between.
+    pub table: *const c_void,
+    /// The size of the provider's table in bytes (at least the query's minimum).
+    pub table_size: u32,
+    /// The provider's `user_data`, the first argument of every function of the table. Valid
+    /// until this reference is released.
+    pub user_data: *mut c_void,
+    /// Nonzero while calls through this reference may go on; 0 once it is released, or once its
+    /// provider ended (unregistered the interface, was shut down, faulted or refused). Read it
+    /// with an acquire load (C: `__atomic_load_n(ref.alive, __ATOMIC_ACQUIRE)`) before each call,
+    /// and do not call when it is 0. Valid for the rest of the process, also after the release.
+    pub alive: *const u32,
+    /// The reference's handle, for [`PhHostServices::release_interface`].
+    pub handle: PhHandle,
 }
 
 /// How deeply event handlers may publish from inside handlers, per thread: the outermost publish
@@ -813,6 +963,19 @@ pub struct PhPluginDescriptor {
     pub description: PhStr,
     /// The plugin's function table; must not be NULL.
     pub vtable: *const PhPluginVtable,
+    /// The interfaces the plugin provides (ABI 1.3): `provides_count` entries, or NULL when the
+    /// count is 0. Declared here so that the host can init providers before their users; the
+    /// plugin provides each with [`PhHostServices::provide_interface`] during its `init`.
+    pub provides: *const PhInterfaceVersion,
+    /// The number of entries of `provides`.
+    pub provides_count: usize,
+    /// The interfaces the plugin requires (ABI 1.3): `requires_count` entries, or NULL when the
+    /// count is 0. The host inits their providers first, and refuses the plugin (before `init`)
+    /// if a requirement without [`PH_INTERFACE_OPTIONAL`] is provided by no plugin and not by the
+    /// application, in that major with at least that minor.
+    pub requires: *const PhInterfaceVersion,
+    /// The number of entries of `requires`.
+    pub requires_count: usize,
 }
 
 // SAFETY: a descriptor has no interior mutability, so a shared reference only ever reads its plain
@@ -863,6 +1026,8 @@ unsafe impl SizedStruct for PhCommandOutput {}
 unsafe impl SizedStruct for PhCommandInfo {}
 // SAFETY: `#[repr(C)]`, first field `struct_size: u32`.
 unsafe impl SizedStruct for PhPluginInfo {}
+// SAFETY: `#[repr(C)]`, first field `struct_size: u32`.
+unsafe impl SizedStruct for PhInterfaceDecl {}
 
 /// Borrows the struct at `ptr`, filled by the other side, if it is not NULL and its `struct_size`
 /// covers this ABI version's `T`. Nothing but `struct_size` is read before that check (a

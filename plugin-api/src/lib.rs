@@ -45,7 +45,7 @@
 // 2. `error`, then `link` (the raw context and services), `logger`, `boundary` (the one
 //    `catch_unwind`), `callback` (the state behind a registration);
 // 3. `host` (the `Host` handle), then one module per host service: `command`, `config`,
-//    `enumerate`, `event`;
+//    `enumerate`, `event`, `interface`;
 // 4. `plugin` (the `Plugin` trait and the exported function table).
 pub mod abi;
 mod boundary;
@@ -56,6 +56,7 @@ mod enumerate;
 mod error;
 mod event;
 mod host;
+mod interface;
 pub mod layout;
 mod link;
 mod logger;
@@ -66,11 +67,15 @@ pub use enumerate::{CommandInfo, PluginInfo};
 pub use error::Error;
 pub use event::Event;
 pub use host::{Handle, Host};
+pub use interface::{provides, requires, requires_optional, Interface, Remote};
 pub use plugin::{linked_descriptor, Plugin};
+/// Turns a trait into a typed interface between plugins (ABI 1.3): see [`Interface`].
+pub use plugin_api_macros::interface;
 
 /// Items used by [`export_plugin!`]; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::interface::rt as iface;
     pub use crate::logger::route_every_call;
     pub use crate::plugin::{descriptor, vtable};
     pub use abi_stable;

@@ -4,8 +4,9 @@ use std::ffi::c_void;
 use std::sync::Arc;
 
 use crate::abi::{
-    PhHostContext, PhHostServices, PhInitFn, PhPluginDescriptor, PhPluginVtable, PhResult,
-    PhResultCode, PhShutdownFn, PhStr, PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR,
+    PhHostContext, PhHostServices, PhInitFn, PhInterfaceVersion, PhPluginDescriptor,
+    PhPluginVtable, PhResult, PhResultCode, PhShutdownFn, PhStr, PH_ABI_VERSION_MAJOR,
+    PH_ABI_VERSION_MINOR,
 };
 use crate::boundary::guard;
 use crate::error::Error;
@@ -27,6 +28,15 @@ pub trait Plugin: Sized + Send + Sync + 'static {
     const VERSION: &'static str;
     /// One line saying what the plugin does.
     const DESCRIPTION: &'static str;
+    /// The interfaces the plugin provides during `init` (with [`Host::provide`]), such as
+    /// `&[plugin_api::provides::<Kv>()]`. The host inits providers before their users. Default:
+    /// none.
+    const PROVIDES: &'static [PhInterfaceVersion] = &[];
+    /// The interfaces the plugin requires, such as `&[plugin_api::requires::<Kv>()]` (or
+    /// [`crate::requires_optional`]). The host inits their providers first and refuses the
+    /// plugin, before `init`, if a requirement that is not optional is not provided. Default:
+    /// none.
+    const REQUIRES: &'static [PhInterfaceVersion] = &[];
 
     /// Sets the plugin up: register commands and subscriptions through `host`, keep a clone of
     /// `host` if callbacks need it.
@@ -155,6 +165,10 @@ pub const fn descriptor<P: Plugin>(vtable: &'static PhPluginVtable) -> PhPluginD
         version: PhStr::new(P::VERSION),
         description: PhStr::new(P::DESCRIPTION),
         vtable,
+        provides: P::PROVIDES.as_ptr(),
+        provides_count: P::PROVIDES.len(),
+        requires: P::REQUIRES.as_ptr(),
+        requires_count: P::REQUIRES.len(),
     }
 }
 

@@ -75,10 +75,17 @@ fn rust() -> Vec<Layout> {
         PhHostServices {
             abi_major, abi_minor, struct_size, log, log_max_level, register_command, unregister,
             subscribe, publish, enumerate_plugins, enumerate_commands, config_get,
-            register_command_with_info,
+            register_command_with_info, provide_interface, query_interface, release_interface,
         }
+        PhInterfaceVersion { id, major, minor, flags }
+        PhBytesSink { context, write }
+        PhInterfaceDecl { struct_size, minor, major, id, table, table_size }
+        PhInterface { struct_size, minor, reserved, table, table_size, user_data, alive, handle }
         PhPluginVtable { struct_size, init, shutdown, enumerate_commands }
-        PhPluginDescriptor { abi_major, abi_minor, struct_size, name, version, description, vtable }
+        PhPluginDescriptor {
+            abi_major, abi_minor, struct_size, name, version, description, vtable, provides,
+            provides_count, requires, requires_count,
+        }
         PhResultCode {}
         PhHandle {}
         PhResult {}

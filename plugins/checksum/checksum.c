@@ -663,6 +663,10 @@ static const PhPluginDescriptor DESCRIPTOR = {
     LITERAL(CHECKSUM_VERSION),
     LITERAL("CRC-32 checksums of files; a plugin written in C"),
     &VTABLE,
+    NULL, /* provides (ABI 1.3): no interfaces */
+    0,
+    NULL, /* requires */
+    0,
 };
 
 CHECKSUM_EXPORT const PhPluginDescriptor *plughost_plugin_entry(void) {

@@ -313,6 +313,35 @@ impl MockHost {
         lock(&self.recorder.published).clone()
     }
 
+    /// Provides the interface `I` from the test, as the embedding application would (see
+    /// [`PluginHost::provide`]): a fake provider for a plugin that requires `I`. Provide it
+    /// before loading that plugin.
+    ///
+    /// # Errors
+    ///
+    /// [`PhResult::AlreadyExists`] if someone provides `I` already.
+    pub fn provide<I: plugin_api::Interface + ?Sized>(
+        &self,
+        provider: I::Provider,
+    ) -> Result<(), Error> {
+        self.host
+            .provide::<I>(provider)
+            .map(drop)
+            .map_err(host_error)
+    }
+
+    /// Queries the interface `I` that a plugin provides, to call it from the test (see
+    /// [`PluginHost::interface`]).
+    ///
+    /// # Errors
+    ///
+    /// [`PhResult::NotFound`] if nobody provides it; [`PhResult::VersionMismatch`].
+    pub fn interface<I: plugin_api::Interface + ?Sized>(
+        &self,
+    ) -> Result<plugin_api::Remote<I>, Error> {
+        self.host.interface::<I>().map_err(host_error)
+    }
+
     /// The host core itself, for what the mock host does not wrap: [`PluginHost::plugins`] (each
     /// plugin's state and fault), [`PluginHost::command`], [`PluginHost::enumerate_plugins`].
     pub fn host(&self) -> &PluginHost {

@@ -121,6 +121,10 @@ static const PhPluginDescriptor DESCRIPTOR = {
     LITERAL("1.0.0"),
     LITERAL("Bench-only C plugin of plughost-bench"),
     &VTABLE,
+    NULL, /* provides (ABI 1.3): no interfaces */
+    0,
+    NULL, /* requires */
+    0,
 };
 
 EXPORT const PhPluginDescriptor *plughost_plugin_entry(void) {

@@ -238,6 +238,10 @@ static const PhPluginDescriptor DESCRIPTOR = {
     LITERAL("0.1.0"),
     LITERAL("Greets people"),
     &VTABLE,
+    NULL, /* provides (ABI 1.3): no interfaces */
+    0,
+    NULL, /* requires */
+    0,
 };
 
 const PhPluginDescriptor *plughost_plugin_entry(void) {

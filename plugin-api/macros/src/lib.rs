@@ -1,0 +1,555 @@
+//! `#[interface]`: turns a trait into a typed interface between plugins (ABI 1.3). Used through
+//! `plugin_api::interface`; see its documentation there.
+
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as Tokens};
+use quote::{format_ident, quote};
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{
+    Error, FnArg, GenericArgument, Ident, ItemTrait, LitInt, LitStr, Pat, PathArguments,
+    ReturnType, Token, TraitItem, Type, TypeParamBound,
+};
+
+/// Turns a trait into a typed interface; see `plugin_api::interface`.
+#[proc_macro_attribute]
+pub fn interface(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let args = syn::parse_macro_input!(attr as Args);
+    let item = syn::parse_macro_input!(item as ItemTrait);
+    match expand(args, item) {
+        Ok(tokens) => tokens.into(),
+        Err(error) => error.to_compile_error().into(),
+    }
+}
+
+/// `id = "...", version = N[, minor = M]`.
+struct Args {
+    id: LitStr,
+    major: LitInt,
+    minor: Option<LitInt>,
+}
+
+impl Parse for Args {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut id = None;
+        let mut major = None;
+        let mut minor = None;
+        let pairs = Punctuated::<syn::MetaNameValue, Token![,]>::parse_terminated(input)?;
+        for pair in pairs {
+            let name = pair
+                .path
+                .get_ident()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let syn::Expr::Lit(syn::ExprLit { lit, .. }) = &pair.value else {
+                return Err(Error::new_spanned(&pair.value, "expected a literal"));
+            };
+            match (name.as_str(), lit) {
+                ("id", syn::Lit::Str(s)) => id = Some(s.clone()),
+                ("version", syn::Lit::Int(i)) => major = Some(i.clone()),
+                ("minor", syn::Lit::Int(i)) => minor = Some(i.clone()),
+                _ => {
+                    return Err(Error::new_spanned(
+                        &pair,
+                        "expected `id = \"...\"`, `version = N` or `minor = N`",
+                    ))
+                }
+            }
+        }
+        let id = id.ok_or_else(|| input.error("missing `id = \"...\"`"))?;
+        let major =
+            major.ok_or_else(|| input.error("missing `version = N` (the major version)"))?;
+        Ok(Args { id, major, minor })
+    }
+}
+
+/// How a parameter crosses the boundary.
+enum Param {
+    /// `&str`: a `PhStr`.
+    Str,
+    /// `&[u8]`: a `PhBytes`.
+    Bytes,
+    /// An integer, float or `bool`: as is.
+    Plain(Box<Type>),
+    /// `&mut dyn FnMut(..) -> bool`: a context pointer and a function.
+    Callback(Vec<Param>),
+}
+
+/// How a method's `Ok` value crosses the boundary.
+enum Return {
+    Unit,
+    Plain(Box<Type>),
+    String,
+    Bytes,
+    OptionString,
+    OptionBytes,
+}
+
+const PLAIN: [&str; 13] = [
+    "bool", "u8", "u16", "u32", "u64", "usize", "i8", "i16", "i32", "i64", "isize", "f32", "f64",
+];
+
+fn is_plain(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.get_ident().is_some_and(|i| PLAIN.contains(&i.to_string().as_str())))
+}
+
+fn is_ident(ty: &Type, name: &str) -> bool {
+    matches!(ty, Type::Path(p) if p.path.is_ident(name))
+}
+
+/// The single generic argument of `Name<T>`, if `ty` is that.
+fn generic_of<'t>(ty: &'t Type, name: &str) -> Option<&'t Type> {
+    let Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    if last.ident != name {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|a| match a {
+        GenericArgument::Type(t) => Some(t),
+        _ => None,
+    })
+}
+
+fn is_vec_u8(ty: &Type) -> bool {
+    generic_of(ty, "Vec").is_some_and(|t| is_ident(t, "u8"))
+}
+
+fn param(ty: &Type, in_callback: bool) -> syn::Result<Param> {
+    if is_plain(ty) {
+        return Ok(Param::Plain(Box::new(ty.clone())));
+    }
+    if let Type::Reference(r) = ty {
+        match (&*r.elem, r.mutability.is_some()) {
+            (Type::Path(p), false) if p.path.is_ident("str") => return Ok(Param::Str),
+            (Type::Slice(s), false) if is_ident(&s.elem, "u8") => return Ok(Param::Bytes),
+            (Type::TraitObject(obj), true) if !in_callback => {
+                for bound in &obj.bounds {
+                    let TypeParamBound::Trait(t) = bound else {
+                        continue;
+                    };
+                    let last = t.path.segments.last();
+                    if let Some(seg) = last.filter(|s| s.ident == "FnMut") {
+                        let PathArguments::Parenthesized(args) = &seg.arguments else {
+                            break;
+                        };
+                        let ReturnType::Type(_, out) = &args.output else {
+                            return Err(Error::new_spanned(ty, "a callback returns `bool`: `true` for the next item, `false` to stop"));
+                        };
+                        if !is_ident(out, "bool") {
+                            return Err(Error::new_spanned(out, "a callback returns `bool`: `true` for the next item, `false` to stop"));
+                        }
+                        let inputs = args
+                            .inputs
+                            .iter()
+                            .map(|t| param(t, true))
+                            .collect::<syn::Result<Vec<_>>>()?;
+                        return Ok(Param::Callback(inputs));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Err(Error::new_spanned(
+        ty,
+        "unsupported parameter type: use &str, &[u8], an integer, a float, bool, or (not inside a callback) &mut dyn FnMut(..) -> bool",
+    ))
+}
+
+fn output(ret: &ReturnType) -> syn::Result<Return> {
+    let unsupported = |span: &dyn quote::ToTokens| {
+        Error::new_spanned(
+            span,
+            "an interface method returns Result<T, plugin_api::Error> with T one of (), bool, an integer, a float, String, Vec<u8>, Option<String>, Option<Vec<u8>>",
+        )
+    };
+    let ReturnType::Type(_, ty) = ret else {
+        return Err(Error::new(
+            Span::call_site(),
+            "an interface method returns Result<T, plugin_api::Error>",
+        ));
+    };
+    let ok = generic_of(ty, "Result").ok_or_else(|| unsupported(ty))?;
+    if matches!(ok, Type::Tuple(t) if t.elems.is_empty()) {
+        return Ok(Return::Unit);
+    }
+    if is_plain(ok) {
+        return Ok(Return::Plain(Box::new(ok.clone())));
+    }
+    if is_ident(ok, "String") {
+        return Ok(Return::String);
+    }
+    if is_vec_u8(ok) {
+        return Ok(Return::Bytes);
+    }
+    if let Some(inner) = generic_of(ok, "Option") {
+        if is_ident(inner, "String") {
+            return Ok(Return::OptionString);
+        }
+        if is_vec_u8(inner) {
+            return Ok(Return::OptionBytes);
+        }
+    }
+    Err(unsupported(ok))
+}
+
+/// The ABI types of a parameter, in order.
+fn abi_types(p: &Param) -> Tokens {
+    match p {
+        Param::Str => quote!(::plugin_api::abi::PhStr),
+        Param::Bytes => quote!(::plugin_api::abi::PhBytes),
+        Param::Plain(t) => quote!(#t),
+        Param::Callback(args) => {
+            let args = args.iter().map(abi_types);
+            quote!(*mut ::core::ffi::c_void, unsafe extern "C" fn(*mut ::core::ffi::c_void, #(#args),*) -> bool)
+        }
+    }
+}
+
+/// Caller side: the value of a Rust argument `name` as the ABI passes it.
+fn to_abi(p: &Param, name: &Ident, trampoline: &Ident) -> Tokens {
+    match p {
+        Param::Str => quote!(::plugin_api::abi::PhStr::new(#name)),
+        Param::Bytes => quote!(::plugin_api::abi::PhBytes::new(#name)),
+        Param::Plain(_) => quote!(#name),
+        Param::Callback(_) => {
+            quote!((&mut #name as *mut _ as *mut ::core::ffi::c_void), #trampoline)
+        }
+    }
+}
+
+/// Provider side: reads the ABI value `name` back into Rust, or returns the error code.
+fn from_abi(p: &Param, name: &Ident) -> Tokens {
+    match p {
+        Param::Str => {
+            quote!(let #name = unsafe { ::plugin_api::__private::iface::arg_str(#name) }?;)
+        }
+        Param::Bytes => {
+            quote!(let #name = unsafe { ::plugin_api::__private::iface::arg_bytes(#name) }?;)
+        }
+        Param::Plain(_) => quote!(),
+        Param::Callback(_) => quote!(),
+    }
+}
+
+fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
+    let trait_name = item.ident.clone();
+    let vis = item.vis.clone();
+    let table = format_ident!("{}Table", trait_name);
+    let id = &args.id;
+    let major = &args.major;
+    let minor = args
+        .minor
+        .clone()
+        .unwrap_or_else(|| LitInt::new("0", Span::call_site()));
+    if !item.generics.params.is_empty() {
+        return Err(Error::new_spanned(
+            &item.generics,
+            "an interface trait has no generics",
+        ));
+    }
+    item.supertraits
+        .push(syn::parse_quote!(::core::marker::Send));
+    item.supertraits
+        .push(syn::parse_quote!(::core::marker::Sync));
+    item.supertraits.push(syn::parse_quote!('static));
+
+    let mut fields = Vec::new();
+    let mut provider_fns = Vec::new();
+    let mut table_entries = Vec::new();
+    let mut caller_methods = Vec::new();
+    for trait_item in &item.items {
+        let TraitItem::Fn(method) = trait_item else {
+            return Err(Error::new_spanned(
+                trait_item,
+                "an interface trait has methods only",
+            ));
+        };
+        let sig = &method.sig;
+        let name = &sig.ident;
+        if !sig.generics.params.is_empty() || sig.asyncness.is_some() || sig.unsafety.is_some() {
+            return Err(Error::new_spanned(
+                sig,
+                "an interface method is a plain `fn(&self, ..)`",
+            ));
+        }
+        let mut inputs = sig.inputs.iter();
+        match inputs.next() {
+            Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none() => {}
+            _ => {
+                return Err(Error::new_spanned(
+                    sig,
+                    "an interface method takes `&self` first",
+                ))
+            }
+        }
+        let mut params = Vec::new();
+        for (i, input) in inputs.enumerate() {
+            let FnArg::Typed(typed) = input else {
+                unreachable!()
+            };
+            let arg_name = match &*typed.pat {
+                Pat::Ident(p) => p.ident.clone(),
+                _ => format_ident!("arg{}", i),
+            };
+            params.push((arg_name, param(&typed.ty, false)?, typed.ty.clone()));
+        }
+        let ret = output(&sig.output)?;
+        let what = format!("{}::{} ({} {})", trait_name, name, id.value(), major);
+
+        // The table field.
+        let abi_params = params.iter().map(|(_, p, _)| abi_types(p));
+        let out_param = match &ret {
+            Return::Unit => quote!(),
+            Return::Plain(t) => quote!(out: *mut #t,),
+            _ => quote!(out: *const ::plugin_api::abi::PhBytesSink,),
+        };
+        let doc = format!("`{name}` of `{trait_name}`.");
+        fields.push(quote! {
+            #[doc = #doc]
+            pub #name: unsafe extern "C" fn(
+                user_data: *mut ::core::ffi::c_void,
+                #(#abi_params,)*
+                #out_param
+                error: *const ::plugin_api::abi::PhBytesSink,
+            ) -> ::plugin_api::abi::PhResultCode,
+        });
+
+        // Provider side: an `extern "C"` function per method.
+        let provider_fn = format_ident!("__provide_{}_{}", trait_name, name);
+        let mut abi_args = Vec::new();
+        let mut reads = Vec::new();
+        let mut call_args = Vec::new();
+        for (arg_name, p, _) in &params {
+            match p {
+                Param::Callback(cb_params) => {
+                    let ctx = format_ident!("{}_context", arg_name);
+                    let fun = format_ident!("{}_function", arg_name);
+                    let cb_abi = cb_params.iter().map(abi_types);
+                    abi_args.push(quote!(#ctx: *mut ::core::ffi::c_void));
+                    abi_args.push(quote!(#fun: unsafe extern "C" fn(*mut ::core::ffi::c_void, #(#cb_abi),*) -> bool));
+                    let cb_names: Vec<Ident> = (0..cb_params.len())
+                        .map(|i| format_ident!("a{}", i))
+                        .collect();
+                    let cb_rust: Vec<Tokens> = cb_params
+                        .iter()
+                        .zip(&cb_names)
+                        .map(|(p, n)| match p {
+                            Param::Str => quote!(#n: &str),
+                            Param::Bytes => quote!(#n: &[u8]),
+                            Param::Plain(t) => quote!(#n: #t),
+                            Param::Callback(_) => unreachable!(),
+                        })
+                        .collect();
+                    let cb_pass: Vec<Tokens> = cb_params
+                        .iter()
+                        .zip(&cb_names)
+                        .map(|(p, n)| to_abi(p, n, n))
+                        .collect();
+                    reads.push(quote! {
+                        let mut #arg_name = |#(#cb_rust),*| -> bool {
+                            // SAFETY: the caller's callback and context, valid for this call
+                            // (the interface's contract); the views outlive the call.
+                            unsafe { #fun(#ctx, #(#cb_pass),*) }
+                        };
+                    });
+                    call_args.push(quote!(&mut #arg_name));
+                }
+                _ => {
+                    let ty = abi_types(p);
+                    abi_args.push(quote!(#arg_name: #ty));
+                    reads.push(from_abi(p, arg_name));
+                    call_args.push(quote!(#arg_name));
+                }
+            }
+        }
+        let deliver = match &ret {
+            Return::Unit => quote!(let () = value;),
+            Return::Plain(_) => quote! {
+                if !out.is_null() {
+                    // SAFETY: the caller passes a writable value (the interface's contract).
+                    unsafe { out.write(value) };
+                }
+            },
+            Return::String => {
+                quote!(unsafe { ::plugin_api::__private::iface::write_sink(out, value.as_bytes()) };)
+            }
+            Return::Bytes => {
+                quote!(unsafe { ::plugin_api::__private::iface::write_sink(out, &value) };)
+            }
+            Return::OptionString => quote! {
+                if let Some(value) = value {
+                    unsafe { ::plugin_api::__private::iface::write_sink(out, value.as_bytes()) };
+                }
+            },
+            Return::OptionBytes => quote! {
+                if let Some(value) = value {
+                    unsafe { ::plugin_api::__private::iface::write_sink(out, &value) };
+                }
+            },
+        };
+        provider_fns.push(quote! {
+            #[allow(non_snake_case, clippy::undocumented_unsafe_blocks)]
+            unsafe extern "C" fn #provider_fn(
+                user_data: *mut ::core::ffi::c_void,
+                #(#abi_args,)*
+                #out_param
+                error: *const ::plugin_api::abi::PhBytesSink,
+            ) -> ::plugin_api::abi::PhResultCode {
+                // SAFETY: `user_data` is the provider given to `Host::provide` (boxed), alive
+                // while any caller holds a reference; the views and sinks are the caller's,
+                // valid for this call (the interface's contract).
+                unsafe {
+                    ::plugin_api::__private::iface::serve(#what, error, || {
+                        let provider: &::std::sync::Arc<dyn #trait_name> =
+                            ::plugin_api::__private::iface::provider(user_data);
+                        #(#reads)*
+                        let value = provider.#name(#(#call_args),*)?;
+                        #deliver
+                        Ok(())
+                    })
+                }
+            }
+        });
+        table_entries.push(quote!(#name: #provider_fn,));
+
+        // Caller side: the trait's method on `Remote<dyn Trait>`.
+        let rust_params = params.iter().map(|(n, p, ty)| match p {
+            Param::Callback(_) => quote!(mut #n: #ty),
+            _ => quote!(#n: #ty),
+        });
+        let mut trampolines = Vec::new();
+        let mut passes = Vec::new();
+        for (arg_name, p, ty) in &params {
+            let trampoline = format_ident!("__callback_{}", arg_name);
+            if let Param::Callback(cb_params) = p {
+                let cb_names: Vec<Ident> = (0..cb_params.len())
+                    .map(|i| format_ident!("a{}", i))
+                    .collect();
+                let cb_abi: Vec<Tokens> = cb_params
+                    .iter()
+                    .zip(&cb_names)
+                    .map(|(p, n)| {
+                        let t = abi_types(p);
+                        quote!(#n: #t)
+                    })
+                    .collect();
+                let cb_reads: Vec<Tokens> = cb_params
+                    .iter()
+                    .zip(&cb_names)
+                    .map(|(p, n)| from_abi(p, n))
+                    .collect();
+                trampolines.push(quote! {
+                    #[allow(clippy::undocumented_unsafe_blocks)]
+                    unsafe extern "C" fn #trampoline(
+                        context: *mut ::core::ffi::c_void,
+                        #(#cb_abi),*
+                    ) -> bool {
+                        ::plugin_api::__private::iface::callback(|| {
+                            // SAFETY: `context` is the `&mut` closure of the call below, which
+                            // waits for the provider to return.
+                            let f: &mut #ty = unsafe { &mut *context.cast::<#ty>() };
+                            #(#cb_reads)*
+                            Ok(f(#(#cb_names),*))
+                        })
+                    }
+                });
+            }
+            passes.push(to_abi(p, arg_name, &trampoline));
+        }
+        let (out_decl, out_pass, out_value) = match &ret {
+            Return::Unit => (quote!(), quote!(), quote!(Ok(()))),
+            Return::Plain(t) => (
+                quote!(let mut out: #t = ::core::default::Default::default();),
+                quote!(&mut out,),
+                quote!(Ok(out)),
+            ),
+            Return::String => (
+                quote!(let mut out = ::plugin_api::__private::iface::Collector::new();),
+                quote!(&out.sink(),),
+                quote!(out.into_string()),
+            ),
+            Return::Bytes => (
+                quote!(let mut out = ::plugin_api::__private::iface::Collector::new();),
+                quote!(&out.sink(),),
+                quote!(Ok(out.into_bytes())),
+            ),
+            Return::OptionString => (
+                quote!(let mut out = ::plugin_api::__private::iface::Collector::new();),
+                quote!(&out.sink(),),
+                quote!(out.into_option_string()),
+            ),
+            Return::OptionBytes => (
+                quote!(let mut out = ::plugin_api::__private::iface::Collector::new();),
+                quote!(&out.sink(),),
+                quote!(Ok(out.into_option_bytes())),
+            ),
+        };
+        let output_ty = &sig.output;
+        caller_methods.push(quote! {
+            #[allow(clippy::undocumented_unsafe_blocks)]
+            fn #name(&self, #(#rust_params),*) #output_ty {
+                #(#trampolines)*
+                let (table, user_data) = self.table()?;
+                #out_decl
+                let mut error = ::plugin_api::__private::iface::Collector::new();
+                // SAFETY: the provider's function of this interface (the table is at least this
+                // version's size), with its user data, alive (checked by `table`); the
+                // arguments, sinks and closures outlive the call.
+                let code = unsafe {
+                    (table.#name)(user_data, #(#passes,)* #out_pass &error.sink())
+                };
+                if code != ::plugin_api::abi::PhResult::Ok.code() {
+                    return Err(error.into_error(#what, code));
+                }
+                #out_value
+            }
+        });
+    }
+
+    let table_doc = format!(
+        "The function table of the interface `{}` {}.{} (`{}`): one function per method, each taking the provider's user data first, an out-parameter for the value, and a sink for the error message.",
+        id.value(),
+        major,
+        minor,
+        trait_name
+    );
+    Ok(quote! {
+        #item
+
+        #[doc = #table_doc]
+        #[repr(C)]
+        #[derive(Clone, Copy)]
+        #vis struct #table {
+            #(#fields)*
+        }
+
+        const _: () = {
+            #(#provider_fns)*
+
+            static TABLE: #table = #table {
+                #(#table_entries)*
+            };
+
+            // SAFETY: `TABLE`'s functions take the boxed `Arc<dyn Trait>` that `Host::provide`
+            // hands them, and the table is this interface's `#[repr(C)]` table.
+            unsafe impl ::plugin_api::Interface for dyn #trait_name {
+                const ID: &'static str = #id;
+                const MAJOR: u16 = #major;
+                const MINOR: u16 = #minor;
+                type Table = #table;
+                type Provider = ::std::sync::Arc<dyn #trait_name>;
+                fn table() -> &'static #table {
+                    &TABLE
+                }
+            }
+
+            impl #trait_name for ::plugin_api::Remote<dyn #trait_name> {
+                #(#caller_methods)*
+            }
+        };
+    })
+}

@@ -1,0 +1,461 @@
+//! Interfaces (ABI 1.3): typed function tables that one participant provides and others call
+//! directly. [`Host::provide`] and [`Host::query`] for plugins; `#[plugin_api::interface]`
+//! generates an [`Interface`] from a trait.
+
+use std::ffi::c_void;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use crate::abi::{
+    PhDestroyCallback, PhHandle, PhInterface, PhInterfaceDecl, PhInterfaceVersion, PhResult, PhStr,
+    PH_INTERFACE_OPTIONAL, PH_INVALID_HANDLE,
+};
+use crate::error::Error;
+use crate::host::{Handle, Host};
+use crate::link::HostLink;
+
+/// An interface: the id, version and function table of a contract between a provider and its
+/// callers. `#[plugin_api::interface(id = "...", version = N)]` on a trait implements it for
+/// `dyn Trait`, with the table, the provider's side (the table's functions call an
+/// `Arc<dyn Trait>`) and the caller's side (`Remote<dyn Trait>` implements the trait).
+///
+/// # Safety
+///
+/// [`Interface::table`] must return a table whose functions take the `*const Self::Provider`
+/// that [`Host::provide`] hands them as their first argument (`user_data`), and `Self::Table`
+/// must be the `#[repr(C)]` table of id [`Interface::ID`] and version [`Interface::MAJOR`].
+/// [`Interface::MINOR`] that every provider and caller of that id and major agrees on.
+pub unsafe trait Interface: 'static {
+    /// The interface's id, such as `plughost.kv` (the rules of names).
+    const ID: &'static str;
+    /// Its major version.
+    const MAJOR: u16;
+    /// Its minor version: the table of a newer minor only adds functions at the end.
+    const MINOR: u16;
+    /// The `#[repr(C)]` function table.
+    type Table: 'static + Sync;
+    /// What the provider's table functions receive, behind the user data: for a trait, an
+    /// `Arc<dyn Trait>`.
+    type Provider: Send + Sync + 'static;
+    /// The table whose functions call a `Self::Provider`.
+    fn table() -> &'static Self::Table;
+}
+
+/// The entry of [`crate::Plugin::PROVIDES`] for the interface `I`.
+pub const fn provides<I: Interface + ?Sized>() -> PhInterfaceVersion {
+    PhInterfaceVersion {
+        id: PhStr::new(I::ID),
+        major: I::MAJOR,
+        minor: I::MINOR,
+        flags: 0,
+    }
+}
+
+/// The entry of [`crate::Plugin::REQUIRES`] for the interface `I`: the plugin needs at least
+/// `I`'s minor of `I`'s major.
+pub const fn requires<I: Interface + ?Sized>() -> PhInterfaceVersion {
+    PhInterfaceVersion {
+        id: PhStr::new(I::ID),
+        major: I::MAJOR,
+        minor: I::MINOR,
+        flags: 0,
+    }
+}
+
+/// As [`requires`], for an interface the plugin can do without: the host inits its provider
+/// first if there is one, and loads the plugin anyway if there is none.
+pub const fn requires_optional<I: Interface + ?Sized>() -> PhInterfaceVersion {
+    PhInterfaceVersion {
+        id: PhStr::new(I::ID),
+        major: I::MAJOR,
+        minor: I::MINOR,
+        flags: PH_INTERFACE_OPTIONAL,
+    }
+}
+
+/// How a [`Remote`] gives its reference back.
+enum Releaser {
+    /// Through the host services of the plugin that queried it.
+    Plugin(Arc<HostLink>),
+    /// Through the embedding application's host.
+    Custom(Box<dyn Fn(PhHandle) + Send + Sync>),
+}
+
+/// A reference to an interface someone provides: calls go straight to the provider's functions.
+/// For an interface made with `#[plugin_api::interface]`, `Remote<dyn Trait>` implements the
+/// trait, and every call returns [`PhResult::ShutDown`] once the provider is gone (or this
+/// reference was released), without calling it. Dropping it releases the reference.
+///
+/// `Send + Sync`: calls may be made from any thread, several at once.
+pub struct Remote<I: Interface + ?Sized> {
+    raw: PhInterface,
+    release: Releaser,
+    _interface: PhantomData<fn() -> Box<I>>,
+}
+
+// SAFETY: the table is immutable and `Sync`; the provider's functions may be called with its
+// user data from any thread, several at once (the ABI's contract of `provide_interface`); the
+// `alive` word is read atomically; the releaser is `Send + Sync`.
+unsafe impl<I: Interface + ?Sized> Send for Remote<I> {}
+// SAFETY: as for `Send`: shared references only call the provider and read `alive`.
+unsafe impl<I: Interface + ?Sized> Sync for Remote<I> {}
+
+impl<I: Interface + ?Sized> Remote<I> {
+    /// A reference from the raw result of a query, released by `release` when dropped.
+    ///
+    /// # Safety
+    ///
+    /// `raw` comes from a successful `query_interface` of `I`'s id and major with at least
+    /// `size_of::<I::Table>()` bytes of table, and has not been released.
+    #[doc(hidden)]
+    pub unsafe fn from_raw(raw: PhInterface, release: Box<dyn Fn(PhHandle) + Send + Sync>) -> Self {
+        Remote {
+            raw,
+            release: Releaser::Custom(release),
+            _interface: PhantomData,
+        }
+    }
+
+    /// Whether calls still reach the provider.
+    #[inline]
+    pub fn is_alive(&self) -> bool {
+        // SAFETY: the host's `alive` word stays valid for the rest of the process (the ABI's
+        // contract of `PhInterface::alive`), and is only ever accessed atomically.
+        unsafe { AtomicU32::from_ptr(self.raw.alive.cast_mut()) }.load(Ordering::Acquire) != 0
+    }
+
+    /// The provider's minor version of the interface.
+    pub fn minor(&self) -> u16 {
+        self.raw.minor
+    }
+
+    /// The table and the provider's user data, if the provider is still there: for the methods
+    /// that `#[plugin_api::interface]` generates.
+    ///
+    /// # Errors
+    ///
+    /// [`PhResult::ShutDown`] once the provider is gone or the reference was released.
+    #[doc(hidden)]
+    #[inline]
+    pub fn table(&self) -> Result<(&I::Table, *mut c_void), Error> {
+        if !self.is_alive() {
+            return Err(gone::<I>());
+        }
+        // SAFETY: the query checked that the table is at least `I::Table`'s size (the contract
+        // of `from_raw` and `Host::query`), and the provider keeps it valid and unchanged until
+        // its destroy, which waits for this reference's release.
+        Ok((
+            unsafe { &*self.raw.table.cast::<I::Table>() },
+            self.raw.user_data,
+        ))
+    }
+}
+
+#[cold]
+fn gone<I: Interface + ?Sized>() -> Error {
+    Error::with_code(
+        PhResult::ShutDown,
+        format!("the provider of {} {} is gone", I::ID, I::MAJOR),
+    )
+}
+
+impl<I: Interface + ?Sized> Drop for Remote<I> {
+    fn drop(&mut self) {
+        match &self.release {
+            Releaser::Plugin(link) => {
+                if let Ok(services) = link.services() {
+                    // SAFETY: `ctx` and `services` are the host's, valid on any thread while the
+                    // link is active (`HostLink::services`); the handle is this reference's.
+                    unsafe { (services.release_interface)(link.ctx, self.raw.handle) };
+                }
+            }
+            Releaser::Custom(release) => release(self.raw.handle),
+        }
+    }
+}
+
+impl<I: Interface + ?Sized> std::fmt::Debug for Remote<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("id", &I::ID)
+            .field("major", &I::MAJOR)
+            .field("minor", &self.raw.minor)
+            .field("alive", &self.is_alive())
+            .finish()
+    }
+}
+
+/// The user data of an interface provided through [`Host::provide`]: the provider, boxed.
+pub(crate) unsafe extern "C" fn drop_provider<I: Interface + ?Sized>(user_data: *mut c_void) {
+    // SAFETY: `user_data` is the `Box<I::Provider>` of `Host::provide`, given back once.
+    let provider = unsafe { Box::from_raw(user_data.cast::<I::Provider>()) };
+    crate::boundary::guard(None, "drop of an interface's provider", (), move || {
+        drop(provider)
+    });
+}
+
+impl Host {
+    /// Provides the interface `I`, implemented by `provider` (for `#[plugin_api::interface]`
+    /// traits, an `Arc<dyn Trait>`: `host.provide::<dyn Kv>(Arc::new(MyKv))`). Every plugin and
+    /// the application may then query it; declare it in [`crate::Plugin::PROVIDES`] so that the
+    /// host inits this plugin before its users. The provider is dropped once the interface ended
+    /// (unregistered, or this plugin's end) and every caller released it.
+    ///
+    /// # Errors
+    ///
+    /// [`PhResult::AlreadyExists`] if someone provides that id and major already,
+    /// [`PhResult::ShutDown`] after shutdown, [`PhResult::LimitExceeded`];
+    /// [`PhResult::NotFound`] from a host older than ABI 1.3.
+    pub fn provide<I: Interface + ?Sized>(&self, provider: I::Provider) -> Result<Handle, Error> {
+        let services = self.link.services()?;
+        if services.abi_minor < 3 {
+            return Err(Error::with_code(
+                PhResult::NotFound,
+                "the host is older than ABI 1.3: no interfaces",
+            ));
+        }
+        let decl = PhInterfaceDecl {
+            struct_size: std::mem::size_of::<PhInterfaceDecl>() as u32,
+            minor: I::MINOR,
+            major: I::MAJOR,
+            id: PhStr::new(I::ID),
+            table: (I::table() as *const I::Table).cast(),
+            table_size: std::mem::size_of::<I::Table>() as u32,
+        };
+        let user_data = Box::into_raw(Box::new(provider)).cast::<c_void>();
+        self.register(
+            &format!("provide_interface({:?}, {})", I::ID, I::MAJOR),
+            user_data,
+            |user_data, out| {
+                // SAFETY: `ctx` and `services` are the host's, valid on any thread while the
+                // link is active (`HostLink::services`), of ABI 1.3 or later (checked above);
+                // `decl` outlives the call; `user_data` is the `Box<I::Provider>` that the
+                // table's functions and `drop_provider::<I>` expect (the contract of
+                // `Interface`).
+                unsafe {
+                    (services.provide_interface)(
+                        self.link.ctx,
+                        &decl,
+                        user_data,
+                        Some(PhDestroyCallback(drop_provider::<I>)),
+                        out,
+                    )
+                }
+            },
+        )
+    }
+
+    /// Queries the interface `I` (its id and major, with a table at least as large as `I`'s):
+    /// `host.query::<dyn Kv>()?.get("key")`. Keep the [`Remote`] for as long as you call it;
+    /// dropping it releases the reference. Declare the requirement in
+    /// [`crate::Plugin::REQUIRES`] so that the provider is initialised first.
+    ///
+    /// # Errors
+    ///
+    /// [`PhResult::NotFound`] if nobody provides it (or the host is older than ABI 1.3),
+    /// [`PhResult::VersionMismatch`] if the provider's table is older than `I`'s,
+    /// [`PhResult::ShutDown`], [`PhResult::LimitExceeded`].
+    pub fn query<I: Interface + ?Sized>(&self) -> Result<Remote<I>, Error> {
+        let services = self.link.services()?;
+        if services.abi_minor < 3 {
+            return Err(Error::with_code(
+                PhResult::NotFound,
+                "the host is older than ABI 1.3: no interfaces",
+            ));
+        }
+        let mut raw = PhInterface {
+            struct_size: std::mem::size_of::<PhInterface>() as u32,
+            minor: 0,
+            reserved: 0,
+            table: std::ptr::null(),
+            table_size: 0,
+            user_data: std::ptr::null_mut(),
+            alive: std::ptr::null(),
+            handle: PH_INVALID_HANDLE,
+        };
+        // SAFETY: `ctx` and `services` are the host's, valid on any thread while the link is
+        // active (`HostLink::services`), of ABI 1.3 or later (checked above); the id outlives
+        // the call and `raw` is writable with its size set.
+        let code = unsafe {
+            (services.query_interface)(
+                self.link.ctx,
+                PhStr::new(I::ID),
+                I::MAJOR,
+                std::mem::size_of::<I::Table>() as u32,
+                &mut raw,
+            )
+        };
+        Error::check(&format!("query_interface({:?}, {})", I::ID, I::MAJOR), code)?;
+        Ok(Remote {
+            raw,
+            release: Releaser::Plugin(Arc::clone(&self.link)),
+            _interface: PhantomData,
+        })
+    }
+}
+
+/// What the code generated by `#[plugin_api::interface]` calls; not a public API.
+#[doc(hidden)]
+pub mod rt {
+    use std::ffi::c_void;
+
+    use crate::abi::{PhBytes, PhBytesSink, PhResult, PhResultCode, PhStr};
+    use crate::boundary::guard;
+    use crate::error::Error;
+
+    /// Collects what the other side writes to a [`PhBytesSink`].
+    #[derive(Default)]
+    pub struct Collector {
+        bytes: Vec<u8>,
+        written: bool,
+    }
+
+    impl Collector {
+        /// An empty collector.
+        pub fn new() -> Collector {
+            Collector::default()
+        }
+
+        /// The sink that fills this collector; valid while the collector is neither moved nor
+        /// dropped.
+        pub fn sink(&mut self) -> PhBytesSink {
+            PhBytesSink {
+                context: (self as *mut Collector).cast(),
+                write: collect,
+            }
+        }
+
+        /// The bytes written.
+        pub fn into_bytes(self) -> Vec<u8> {
+            self.bytes
+        }
+
+        /// The bytes written, if any were.
+        pub fn into_option_bytes(self) -> Option<Vec<u8>> {
+            self.written.then_some(self.bytes)
+        }
+
+        /// The text written.
+        ///
+        /// # Errors
+        ///
+        /// [`PhResult::InvalidUtf8`] if it is not UTF-8.
+        pub fn into_string(self) -> Result<String, Error> {
+            String::from_utf8(self.bytes).map_err(|_| {
+                Error::with_code(PhResult::InvalidUtf8, "the provider's text is not UTF-8")
+            })
+        }
+
+        /// The text written, if any was.
+        ///
+        /// # Errors
+        ///
+        /// As [`Collector::into_string`].
+        pub fn into_option_string(self) -> Result<Option<String>, Error> {
+            if !self.written {
+                return Ok(None);
+            }
+            self.into_string().map(Some)
+        }
+
+        /// The error of a call (`what`) that returned `code`, with the message written here.
+        pub fn into_error(self, what: &str, code: PhResultCode) -> Error {
+            let code = PhResult::from_code(code);
+            let message = String::from_utf8_lossy(&self.bytes);
+            if message.is_empty() {
+                Error::with_code(code, format!("{what}: {code}"))
+            } else {
+                Error::with_code(code, format!("{what}: {message}"))
+            }
+        }
+    }
+
+    unsafe extern "C" fn collect(context: *mut c_void, bytes: PhBytes) {
+        guard(None, "an interface's output", (), || {
+            // SAFETY: `context` is the `Collector` of `Collector::sink`, on the stack of the
+            // caller, which waits for the call that received the sink.
+            let collector = unsafe { &mut *context.cast::<Collector>() };
+            // SAFETY: the provider passes bytes valid for this call.
+            if let Ok(bytes) = unsafe { bytes.to_bytes() } {
+                collector.bytes.extend_from_slice(bytes);
+                collector.written = true;
+            }
+        })
+    }
+
+    /// Writes `bytes` to `sink`, if it is not NULL.
+    ///
+    /// # Safety
+    ///
+    /// `sink` is NULL or a sink the caller passed, valid for the call under way.
+    pub unsafe fn write_sink(sink: *const PhBytesSink, bytes: &[u8]) {
+        // SAFETY: NULL or valid for the call (this function's contract).
+        if let Some(sink) = unsafe { sink.as_ref() } {
+            // SAFETY: the caller's function with its context; the bytes outlive the call.
+            unsafe { (sink.write)(sink.context, PhBytes::new(bytes)) };
+        }
+    }
+
+    /// The provider behind an interface's user data.
+    ///
+    /// # Safety
+    ///
+    /// `user_data` is the boxed `P` that `Host::provide` registered, alive for `'a`.
+    pub unsafe fn provider<'a, P>(user_data: *mut c_void) -> &'a P {
+        // SAFETY: this function's contract.
+        unsafe { &*user_data.cast::<P>() }
+    }
+
+    /// Reads a string argument.
+    ///
+    /// # Safety
+    ///
+    /// `s` meets [`PhStr::to_str`]'s contract for `'a`.
+    pub unsafe fn arg_str<'a>(s: PhStr) -> Result<&'a str, Error> {
+        // SAFETY: this function's contract.
+        unsafe { s.to_str() }
+            .map_err(|code| Error::with_code(code, "an argument is not a valid string"))
+    }
+
+    /// Reads a bytes argument.
+    ///
+    /// # Safety
+    ///
+    /// `b` meets [`PhBytes::to_bytes`]'s contract for `'a`.
+    pub unsafe fn arg_bytes<'a>(b: PhBytes) -> Result<&'a [u8], Error> {
+        // SAFETY: this function's contract.
+        unsafe { b.to_bytes() }
+            .map_err(|code| Error::with_code(code, "an argument is not valid bytes"))
+    }
+
+    /// Runs a provider's method (`what`) in the panic boundary; writes its error's message to
+    /// `error` and returns its code.
+    ///
+    /// # Safety
+    ///
+    /// `error` is NULL or a sink valid for the call under way.
+    pub unsafe fn serve(
+        what: &str,
+        error: *const PhBytesSink,
+        f: impl FnOnce() -> Result<(), Error>,
+    ) -> PhResultCode {
+        let result = guard(None, what, Err(None), || f().map_err(Some));
+        match result {
+            Ok(()) => PhResult::Ok.code(),
+            Err(Some(e)) => {
+                // SAFETY: NULL or valid for the call (this function's contract).
+                unsafe { write_sink(error, e.message().as_bytes()) };
+                e.code().code()
+            }
+            Err(None) => PhResult::Panicked.code(),
+        }
+    }
+
+    /// Runs a caller's callback in the panic boundary: an error or a panic stops the enumeration.
+    pub fn callback(f: impl FnOnce() -> Result<bool, Error>) -> bool {
+        guard(None, "an interface callback", false, || {
+            f().unwrap_or(false)
+        })
+    }
+}

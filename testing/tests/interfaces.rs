@@ -1,0 +1,236 @@
+//! Typed interfaces between plugins, through the host core.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use plughost_testing::MockHost;
+use plugin_api::abi::PhResult;
+use plugin_api::{Command, Error, Host, Plugin, Remote};
+
+#[plugin_api::interface(id = "test.kv", version = 1)]
+pub trait Kv {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error>;
+    fn put(&self, key: &str, value: &[u8]) -> Result<(), Error>;
+    fn count(&self) -> Result<u64, Error>;
+    fn scan(&self, prefix: &str, f: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), Error>;
+}
+
+#[derive(Default)]
+struct MemKv(Mutex<BTreeMap<String, Vec<u8>>>);
+
+impl Kv for MemKv {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.0.lock().unwrap().get(key).cloned())
+    }
+    fn put(&self, key: &str, value: &[u8]) -> Result<(), Error> {
+        if key.is_empty() {
+            return Err(Error::with_code(PhResult::InvalidArgument, "empty key"));
+        }
+        self.0
+            .lock()
+            .unwrap()
+            .insert(key.to_owned(), value.to_vec());
+        Ok(())
+    }
+    fn count(&self) -> Result<u64, Error> {
+        Ok(self.0.lock().unwrap().len() as u64)
+    }
+    fn scan(&self, prefix: &str, f: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), Error> {
+        for (k, v) in self.0.lock().unwrap().range(prefix.to_owned()..) {
+            if !k.starts_with(prefix) || !f(k, v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Provider;
+
+impl Plugin for Provider {
+    const NAME: &'static str = "provider";
+    const VERSION: &'static str = "1.0.0";
+    const DESCRIPTION: &'static str = "Provides test.kv";
+    const PROVIDES: &'static [plugin_api::abi::PhInterfaceVersion] =
+        &[plugin_api::provides::<dyn Kv>()];
+
+    fn init(host: &Host) -> Result<Self, Error> {
+        host.provide::<dyn Kv>(Arc::new(MemKv::default()))?;
+        Ok(Provider)
+    }
+}
+
+struct Caller;
+
+impl Plugin for Caller {
+    const NAME: &'static str = "caller";
+    const VERSION: &'static str = "1.0.0";
+    const DESCRIPTION: &'static str = "Uses test.kv";
+    const REQUIRES: &'static [plugin_api::abi::PhInterfaceVersion] =
+        &[plugin_api::requires::<dyn Kv>()];
+
+    fn init(host: &Host) -> Result<Self, Error> {
+        let kv: Arc<Remote<dyn Kv>> = Arc::new(host.query::<dyn Kv>()?);
+        host.register_command(Command::new("kv"), move |args, out| {
+            match args {
+                ["put", key, value] => kv.put(key, value.as_bytes())?,
+                ["get", key] => match kv.get(key)? {
+                    Some(value) => writeln!(out, "{}", String::from_utf8_lossy(&value))?,
+                    None => writeln!(out, "(none)")?,
+                },
+                ["count"] => writeln!(out, "{}", kv.count()?)?,
+                ["scan", prefix, limit] => {
+                    let mut left: usize = limit.parse()?;
+                    kv.scan(prefix, &mut |k, v| {
+                        let _ = writeln!(out, "{k}={}", String::from_utf8_lossy(v));
+                        left -= 1;
+                        left > 0
+                    })?;
+                }
+                _ => return Err(Error::new("usage")),
+            }
+            Ok(())
+        })?;
+        Ok(Caller)
+    }
+}
+
+#[test]
+fn a_plugin_calls_what_another_provides() {
+    let mut host = MockHost::new();
+    host.load::<Provider>().unwrap();
+    host.load::<Caller>().unwrap();
+    assert_eq!(host.run("kv", &["get", "a"]).unwrap(), "(none)\n");
+    host.run("kv", &["put", "a.1", "one"]).unwrap();
+    host.run("kv", &["put", "a.2", "two"]).unwrap();
+    host.run("kv", &["put", "b", "three"]).unwrap();
+    assert_eq!(host.run("kv", &["get", "a.2"]).unwrap(), "two\n");
+    assert_eq!(host.run("kv", &["count"]).unwrap(), "3\n");
+    // The callback stops the scan after one entry: EnumWindows style, across the boundary.
+    assert_eq!(host.run("kv", &["scan", "a.", "1"]).unwrap(), "a.1=one\n");
+    assert_eq!(
+        host.run("kv", &["scan", "a.", "9"]).unwrap(),
+        "a.1=one\na.2=two\n"
+    );
+    // The provider's error crosses with its code and message.
+    let error = host.run("kv", &["put", "", "x"]).unwrap_err();
+    assert_eq!(error.code(), PhResult::InvalidArgument);
+    assert!(error.message().contains("empty key"), "{}", error.message());
+}
+
+#[test]
+fn a_caller_whose_requirement_is_missing_is_refused() {
+    let mut host = MockHost::new();
+    let error = host.load::<Caller>().unwrap_err();
+    assert!(
+        error
+            .message()
+            .contains("requires the interface test.kv 1.0"),
+        "{}",
+        error.message()
+    );
+}
+
+#[test]
+fn the_application_provides_to_plugins_and_calls_what_they_provide() {
+    // A fake provider from the test: the plugin that requires it is tested alone.
+    let mut host = MockHost::new();
+    let fake = Arc::new(MemKv::default());
+    fake.put("seeded", b"by the test").unwrap();
+    host.provide::<dyn Kv>(fake).unwrap();
+    host.load::<Caller>().unwrap();
+    assert_eq!(host.run("kv", &["get", "seeded"]).unwrap(), "by the test\n");
+    host.shutdown();
+
+    // The other way: the test calls the plugin's provider.
+    let mut host = MockHost::new();
+    host.load::<Provider>().unwrap();
+    let kv = host.interface::<dyn Kv>().unwrap();
+    kv.put("k", b"v").unwrap();
+    assert_eq!(kv.get("k").unwrap().as_deref(), Some(&b"v"[..]));
+    assert_eq!(kv.minor(), 0);
+}
+
+/// Provides `test.kv` and faults on demand.
+struct Fragile;
+
+impl Plugin for Fragile {
+    const NAME: &'static str = "fragile";
+    const VERSION: &'static str = "1.0.0";
+    const DESCRIPTION: &'static str = "Provides test.kv, panics in `crash`";
+
+    fn init(host: &Host) -> Result<Self, Error> {
+        host.provide::<dyn Kv>(Arc::new(MemKv::default()))?;
+        host.register_command(Command::new("crash"), |_, _| panic!("crash"))?;
+        Ok(Fragile)
+    }
+}
+
+#[test]
+fn a_caller_gets_an_error_once_the_provider_faults_or_shuts_down() {
+    let mut host = MockHost::new();
+    let ended = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&ended);
+    host.host()
+        .subscribe(plughost::INTERFACE_ENDED_TOPIC, move |_, payload| {
+            seen.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(payload).into_owned());
+        })
+        .unwrap();
+    host.load::<Fragile>().unwrap();
+    let kv = host.interface::<dyn Kv>().unwrap();
+    kv.put("a", b"1").unwrap();
+    assert!(kv.is_alive());
+    assert_eq!(
+        host.run("crash", &[]).unwrap_err().code(),
+        PhResult::Panicked
+    );
+    // Faulted: every later call is refused without reaching the provider.
+    assert!(!kv.is_alive());
+    assert_eq!(kv.get("a").unwrap_err().code(), PhResult::ShutDown);
+    assert_eq!(*ended.lock().unwrap(), ["test.kv 1"]);
+    // Nobody provides it any more.
+    assert_eq!(
+        host.interface::<dyn Kv>().unwrap_err().code(),
+        PhResult::NotFound
+    );
+
+    let mut host = MockHost::new();
+    host.load::<Provider>().unwrap();
+    let kv = host.interface::<dyn Kv>().unwrap();
+    host.shutdown();
+    assert_eq!(kv.count().unwrap_err().code(), PhResult::ShutDown);
+    drop(kv);
+}
+
+#[test]
+fn versions_and_sizes_must_match() {
+    let host = MockHost::new();
+    // A provider whose table is smaller than the caller's (an older minor of the same major).
+    static SHORT: [usize; 1] = [0];
+    // SAFETY: the table is never called (the query is refused), and `destroy` is NULL.
+    unsafe {
+        host.host()
+            .provide_raw(
+                "test.kv",
+                1,
+                0,
+                SHORT.as_ptr().cast(),
+                std::mem::size_of_val(&SHORT) as u32,
+                std::ptr::null_mut(),
+                None,
+            )
+            .unwrap();
+    }
+    assert_eq!(
+        host.interface::<dyn Kv>().unwrap_err().code(),
+        PhResult::VersionMismatch
+    );
+    // Another major is another interface.
+    let Err(other) = host.host().query_raw("test.kv", 2, 0) else {
+        panic!("major 2 is not provided");
+    };
+    assert!(other.to_string().contains("not found"), "{other}");
+}
