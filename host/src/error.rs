@@ -122,8 +122,8 @@ pub enum LoadErrorKind {
     #[error("init failed: {0}")]
     Init(PhResult),
     /// The descriptor's list of provided or required interfaces is malformed: NULL with a
-    /// nonzero count, more than [`crate::PH_MAX_INTERFACES`] entries, or an id that breaks the
-    /// rules of names.
+    /// nonzero count, more than [`plugin_api::abi::PH_MAX_INTERFACES`] entries, or an id that
+    /// breaks the rules of names.
     #[error("the descriptor's `{field}` list ({count} entries) is malformed")]
     BadInterfaceList {
         /// `provides` or `requires`.

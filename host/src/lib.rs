@@ -38,7 +38,6 @@ pub use events::ALL_TOPICS;
 pub use host::{CommandSummary, PluginHost, PluginSummary, LINKED_PATH};
 pub use interfaces::INTERFACE_ENDED_TOPIC;
 pub use loader::{
-    discover, inspect, inspect_with, Inspection, InterfaceVersion, LayoutCheck, PH_MAX_INTERFACES,
-    SLOW_CALL,
+    discover, inspect, inspect_with, Inspection, InterfaceVersion, LayoutCheck, SLOW_CALL,
 };
 pub use observer::Observer;

@@ -8,7 +8,7 @@ use abi_stable::library::{AbiHeaderRef, LibraryError, RootModule};
 use plugin_api::abi::{
     is_valid_name, PhEntryPoint, PhInterfaceVersion, PhPluginDescriptor, PhPluginVtable, PhStr,
     PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR, PH_ENTRY_POINT_SYMBOL, PH_INTERFACE_OPTIONAL,
-    PH_MAX_DESCRIPTION_LEN, PH_MAX_NAME_LEN, PH_MAX_VERSION_LEN,
+    PH_MAX_DESCRIPTION_LEN, PH_MAX_INTERFACES, PH_MAX_NAME_LEN, PH_MAX_VERSION_LEN,
 };
 use plugin_api::layout::{PluginModuleRef, ROOT_MODULE_SYMBOL};
 
@@ -68,9 +68,6 @@ impl std::fmt::Display for InterfaceVersion {
         Ok(())
     }
 }
-
-/// How many interfaces a descriptor may list as provided, and as required.
-pub const PH_MAX_INTERFACES: usize = 64;
 
 /// What the descriptor says, read and validated.
 #[derive(Debug, Clone)]

@@ -21,7 +21,7 @@ pub(crate) struct Sink<'a> {
 }
 
 pub(crate) unsafe extern "C" fn sink_write(context: *mut c_void, bytes: PhBytes) -> PhResultCode {
-    guard("output write", PhResult::Panicked.code(), || {
+    guard("output write", PhResult::HostFailed.code(), || {
         // SAFETY: `context` is the `Sink` of the running command, alive until it returns (the
         // ABI's contract), on this thread or another.
         let Some(sink) = (unsafe { own_sink(context) }) else {

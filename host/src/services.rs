@@ -53,7 +53,7 @@ fn with_context(
     what: &str,
     f: impl FnOnce(&PluginContext) -> Result<(), PhResult>,
 ) -> PhResultCode {
-    guard(what, PhResult::Panicked.code(), || {
+    guard(what, PhResult::HostFailed.code(), || {
         // SAFETY: a non-null `ctx` is the context the host gave this plugin at init: a pointer
         // from `Arc::as_ptr` of a `PluginContext`, which is never freed (`context::RETAINED`).
         let Some(context) = (unsafe { ctx.cast::<PluginContext>().as_ref() }) else {

@@ -76,6 +76,12 @@
 #define PH_MAX_REGISTRATIONS_PER_PLUGIN 1024
 
 /**
+ * How many interfaces a descriptor may list in `PhPluginDescriptor::provides`, and in
+ * `PhPluginDescriptor::requires`; a longer list refuses the plugin.
+ */
+#define PH_MAX_INTERFACES 64
+
+/**
  * The flag of an optional requirement in `PhInterfaceVersion::flags`.
  */
 #define PH_INTERFACE_OPTIONAL 1

@@ -815,6 +815,10 @@ pub struct PhBytesSink {
     pub write: unsafe extern "C" fn(context: *mut c_void, bytes: PhBytes),
 }
 
+/// How many interfaces a descriptor may list in [`PhPluginDescriptor::provides`], and in
+/// [`PhPluginDescriptor::requires`]; a longer list refuses the plugin.
+pub const PH_MAX_INTERFACES: usize = 64;
+
 /// The flag of an optional requirement in [`PhInterfaceVersion::flags`].
 pub const PH_INTERFACE_OPTIONAL: u32 = 1;
 

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use plughost::validate::CheckResult;
-use plughost::{LayoutCheck, LoadError, LoadErrorKind, PluginHost};
+use plughost::{InterfaceVersion, LayoutCheck, LoadError, LoadErrorKind, PluginHost};
 use plugin_api::abi::{
     PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR, PH_ENTRY_POINT_SYMBOL, PH_MAX_DESCRIPTION_LEN,
     PH_MAX_NAME_LEN, PH_MAX_VERSION_LEN,
@@ -72,6 +72,11 @@ pub(crate) fn list(host: &PluginHost, out: &mut impl Write) -> io::Result<()> {
         .collect();
     let header = ["NAME", "VERSION", "ABI", "FILE", "COMMANDS"].map(String::from);
     write_table(&header, &rows, out)?;
+    for plugin in &plugins {
+        if let Some(line) = interfaces_line(&plugin.provides, &plugin.requires) {
+            writeln!(out, "interfaces: {}: {line}", escape(&plugin.name))?;
+        }
+    }
     for plugin in plugins.iter().filter(|p| p.fault.is_some()) {
         writeln!(
             out,
@@ -85,6 +90,26 @@ pub(crate) fn list(host: &PluginHost, out: &mut impl Write) -> io::Result<()> {
         writeln!(out, "refused: {}", refusal(refused))?;
     }
     Ok(())
+}
+
+/// `provides A 1.0, B 2.1; requires C 1.0 (optional)`, or `None` for a plugin without
+/// interfaces.
+fn interfaces_line(provides: &[InterfaceVersion], requires: &[InterfaceVersion]) -> Option<String> {
+    let list = |items: &[InterfaceVersion]| {
+        items
+            .iter()
+            .map(|i| escape(&i.to_string()).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut parts = Vec::new();
+    if !provides.is_empty() {
+        parts.push(format!("provides {}", list(provides)));
+    }
+    if !requires.is_empty() {
+        parts.push(format!("requires {}", list(requires)));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// Writes `header` and `rows` as left-aligned columns two spaces apart, each as wide as its widest
@@ -217,6 +242,11 @@ pub(crate) fn inspect(file: &Path, allow_insecure: bool) -> ExitCode {
     ] {
         if let Some(value) = value {
             row(label, &escape_at_most(value, max));
+        }
+    }
+    for (label, list) in [("provides", &seen.provides), ("requires", &seen.requires)] {
+        for interface in list.iter() {
+            row(label, &escape(&interface.to_string()));
         }
     }
     match error {
