@@ -86,6 +86,12 @@
 //!   its registrations are removed, it gets no more calls except the `destroy` of each
 //!   registration (exactly once, when no dispatch uses it), and its `shutdown` is never called,
 //!   so its plugin data is never released.
+//! - **Interfaces** (1.3): a caller reads its reference's [`PhInterface::alive`] before each
+//!   call through a provider's table and does not call when it is 0; the host sets it to 0 when
+//!   the reference is released, the caller ends, or the provision ends (before the provider's
+//!   `shutdown`, at its fault). The provider's `user_data` stays valid until every reference was
+//!   released, so a call already under way finishes safely; the provider releases what its table
+//!   uses in the interface's `destroy`, not in `shutdown`.
 //! - **Registrations** made on any thread while the plugin is being shut down or faulted either
 //!   complete before the host removes the plugin's registrations (and are removed with them) or
 //!   are refused with [`PhResult::ShutDown`]; none is left behind.
