@@ -179,3 +179,34 @@ fn failing_c_commands() {
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output.stderr).contains("usage: checksum FILE..."));
 }
+
+#[test]
+fn a_c_plugin_calls_an_interface_another_c_plugin_provides() {
+    // A private folder (the trust rule refuses /tmp), with a provider and a caller compiled from
+    // tests/fixtures/c/descriptor.c: the host inits the provider first, the caller queries and
+    // calls its table directly, and at the end the caller shuts down before its provider, whose
+    // interface ends after the caller's reference was released.
+    let dir = tempfile::Builder::new()
+        .prefix("valgrind-interfaces")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    integration_tests::compile_c_fixture(
+        dir.path(),
+        "caller",
+        &["FIXTURE_NAME=\"caller\"", "FIXTURE_REQUIRES=\"test.answer\""],
+    );
+    integration_tests::compile_c_fixture(
+        dir.path(),
+        "provider",
+        &["FIXTURE_NAME=\"provider\"", "FIXTURE_PROVIDES=\"test.answer\""],
+    );
+    let output = memcheck(dir.path(), &["run", "caller-ok"], "warn");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "ok answer=42\n");
+    let output = memcheck(dir.path(), &["list"], "warn");
+    assert!(
+        text(&output.stdout).contains("interfaces: caller: requires test.answer 1.0"),
+        "{}",
+        text(&output.stdout)
+    );
+}
