@@ -632,6 +632,7 @@ impl PluginHost {
                 I::ID,
                 I::MAJOR,
                 I::MINOR,
+                I::SIGNATURE,
                 (I::table() as *const I::Table).cast(),
                 std::mem::size_of::<I::Table>() as u32,
                 user_data,
@@ -643,7 +644,8 @@ impl PluginHost {
     /// [`PluginHost::provide`] with a raw table, user data and `destroy`, as a plugin provides
     /// through the host services (see `PhHostServices::provide_interface`): for bindings to other
     /// languages. `destroy(user_data)` runs exactly once, also when the host refuses (before this
-    /// returns).
+    /// returns). `signature` is what Rust callers compare with theirs (may be empty: see
+    /// `PhInterfaceDecl::signature`).
     ///
     /// # Errors
     ///
@@ -661,6 +663,7 @@ impl PluginHost {
         id: &str,
         major: u16,
         minor: u16,
+        signature: &str,
         table: *const c_void,
         table_size: u32,
         user_data: *mut c_void,
@@ -678,6 +681,7 @@ impl PluginHost {
             major,
             minor,
             table_size,
+            signature,
         };
         self.shared
             .provide_interface(registration, declaration)
@@ -705,7 +709,12 @@ impl PluginHost {
         };
         // SAFETY: a fresh reference from a query of `I`'s id and major with at least
         // `I::Table`'s size, released only by `release`.
-        Ok(unsafe { Remote::from_raw(raw, Box::new(release)) })
+        let remote = unsafe { Remote::from_raw(raw, Box::new(release)) };
+        remote.check_signature().map_err(|error| HostError::Code {
+            operation: error.message().to_owned(),
+            code: error.code(),
+        })?;
+        Ok(remote)
     }
 
     /// Queries an interface for the application, raw (see `PhHostServices::query_interface`):

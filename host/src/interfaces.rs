@@ -22,7 +22,7 @@ use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use plugin_api::abi::{PhHandle, PhInterface, PhResult};
+use plugin_api::abi::{PhHandle, PhInterface, PhResult, PhStr};
 
 use crate::context::PluginContext;
 use crate::registry::{Entry, LockExt, Registration, Shared};
@@ -48,6 +48,8 @@ pub(crate) struct Provided {
     pub(crate) major: u16,
     pub(crate) minor: u16,
     pub(crate) table_size: u32,
+    /// The signature the provider declared (may be empty), given to callers.
+    pub(crate) signature: String,
     /// The `alive` words of the references callers hold. Locked to add one and to end the
     /// provision, so that a query either lands before the end (and is revoked with the others)
     /// or sees `ended`.
@@ -84,6 +86,7 @@ pub(crate) struct Declaration<'a> {
     pub(crate) major: u16,
     pub(crate) minor: u16,
     pub(crate) table_size: u32,
+    pub(crate) signature: &'a str,
 }
 
 impl Shared {
@@ -112,6 +115,7 @@ impl Shared {
                     major: key.1,
                     minor: declaration.minor,
                     table_size: declaration.table_size,
+                    signature: declaration.signature.to_owned(),
                     references: Mutex::new(Vec::new()),
                     ended: AtomicBool::new(false),
                 };
@@ -176,6 +180,7 @@ impl Shared {
             user_data: provided.registration.user_data,
             alive: alive.as_ptr().cast_const(),
             handle,
+            signature: PhStr::new(&provided.signature),
         })
     }
 

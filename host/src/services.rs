@@ -438,16 +438,17 @@ unsafe extern "C" fn host_provide_interface(
             }
         };
         let registration = new_registration(context, Some(Table(decl.table)), user_data, destroy)?;
-        // SAFETY: the declaration's id is a view valid for the call.
-        let id = match unsafe { arg(decl.id) } {
-            Ok(id) => id,
-            Err(code) => return Err(registration.refuse(code)),
+        // SAFETY: the declaration's id and signature are views valid for the call.
+        let (id, signature) = match unsafe { (arg(decl.id), arg(decl.signature)) } {
+            (Ok(id), Ok(signature)) => (id, signature),
+            (Err(code), _) | (_, Err(code)) => return Err(registration.refuse(code)),
         };
         let declaration = Declaration {
             id,
             major: decl.major,
             minor: decl.minor,
             table_size: decl.table_size,
+            signature,
         };
         let handle = context
             .shared

@@ -477,6 +477,12 @@ typedef struct PhInterfaceDecl {
      * The table's size in bytes.
      */
     uint32_t table_size;
+    /**
+     * The table's signature, for callers to compare with theirs: the Rust layer writes each
+     * method's name and types (`get(&str)->Result<Option<Vec<u8>>,Error>;...`). May be empty
+     * (C providers): then callers cannot check it. Borrowed for the call; the host keeps a copy.
+     */
+    struct PhStr signature;
 } PhInterfaceDecl;
 
 /**
@@ -520,6 +526,12 @@ typedef struct PhInterface {
      * The reference's handle, for `PhHostServices::release_interface`.
      */
     PhHandle handle;
+    /**
+     * The signature the provider declared (`PhInterfaceDecl::signature`, possibly empty),
+     * owned by the host, valid until the reference is released. A caller that has a signature
+     * of its own compares them and releases the reference if they differ.
+     */
+    struct PhStr signature;
 } PhInterface;
 
 /**

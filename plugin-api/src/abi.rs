@@ -848,6 +848,10 @@ pub struct PhInterfaceDecl {
     pub table: *const c_void,
     /// The table's size in bytes.
     pub table_size: u32,
+    /// The table's signature, for callers to compare with theirs: the Rust layer writes each
+    /// method's name and types (`get(&str)->Result<Option<Vec<u8>>,Error>;...`). May be empty
+    /// (C providers): then callers cannot check it. Borrowed for the call; the host keeps a copy.
+    pub signature: PhStr,
 }
 
 /// A reference to an interface, written by [`PhHostServices::query_interface`]. The caller owns
@@ -875,6 +879,10 @@ pub struct PhInterface {
     pub alive: *const u32,
     /// The reference's handle, for [`PhHostServices::release_interface`].
     pub handle: PhHandle,
+    /// The signature the provider declared ([`PhInterfaceDecl::signature`], possibly empty),
+    /// owned by the host, valid until the reference is released. A caller that has a signature
+    /// of its own compares them and releases the reference if they differ.
+    pub signature: PhStr,
 }
 
 /// How deeply event handlers may publish from inside handlers, per thread: the outermost publish

@@ -33,6 +33,10 @@ pub unsafe trait Interface: 'static {
     const MAJOR: u16;
     /// Its minor version: the table of a newer minor only adds functions at the end.
     const MINOR: u16;
+    /// The table's signature: each method's name and types, as `#[plugin_api::interface]`
+    /// writes them. A Rust caller compares it with the provider's when it queries, so that a
+    /// table of the same id and version but different functions is refused, not called.
+    const SIGNATURE: &'static str;
     /// The `#[repr(C)]` function table.
     type Table: 'static + Sync;
     /// What the provider's table functions receive, behind the user data: for a trait, an
@@ -123,6 +127,45 @@ impl<I: Interface + ?Sized> Remote<I> {
         // SAFETY: the host's `alive` word stays valid for the rest of the process (the ABI's
         // contract of `PhInterface::alive`), and is only ever accessed atomically.
         unsafe { AtomicU32::from_ptr(self.raw.alive.cast_mut()) }.load(Ordering::Acquire) != 0
+    }
+
+    /// Compares the provider's signature with `I`'s; a mismatch is an error (and the reference
+    /// is released when `self` is dropped). A provider without a signature (C) is not checked.
+    ///
+    /// # Errors
+    ///
+    /// [`PhResult::VersionMismatch`] with one line naming the interface and the first method
+    /// that differs.
+    #[doc(hidden)]
+    pub fn check_signature(&self) -> Result<(), Error> {
+        // SAFETY: the host's copy of the provider's signature, valid until this reference is
+        // released (the ABI's contract of `PhInterface::signature`).
+        let theirs = unsafe { self.raw.signature.to_str() }.unwrap_or("");
+        if theirs.is_empty() || theirs == I::SIGNATURE {
+            return Ok(());
+        }
+        let first = |s: &'static str| s.split(';').map(str::to_owned).collect::<Vec<_>>();
+        let ours = first(I::SIGNATURE);
+        let provider: Vec<String> = theirs.split(';').map(str::to_owned).collect();
+        let (here, there) = ours
+            .iter()
+            .zip(provider.iter())
+            .find(|(a, b)| a != b)
+            .map(|(a, b)| (a.clone(), b.clone()))
+            .unwrap_or_else(|| {
+                (
+                    format!("{} functions", ours.len()),
+                    format!("{} functions", provider.len()),
+                )
+            });
+        Err(Error::with_code(
+            PhResult::VersionMismatch,
+            format!(
+                "interface {} {}: the provider's table differs from this one: it has `{there}` where this one has `{here}`",
+                I::ID,
+                I::MAJOR
+            ),
+        ))
     }
 
     /// The provider's minor version of the interface.
@@ -222,6 +265,7 @@ impl Host {
             id: PhStr::new(I::ID),
             table: (I::table() as *const I::Table).cast(),
             table_size: std::mem::size_of::<I::Table>() as u32,
+            signature: PhStr::new(I::SIGNATURE),
         };
         let user_data = Box::into_raw(Box::new(provider)).cast::<c_void>();
         self.register(
@@ -273,6 +317,7 @@ impl Host {
             user_data: std::ptr::null_mut(),
             alive: std::ptr::null(),
             handle: PH_INVALID_HANDLE,
+            signature: PhStr::EMPTY,
         };
         // SAFETY: `ctx` and `services` are the host's, valid on any thread while the link is
         // active (`HostLink::services`), of ABI 1.3 or later (checked above); the id outlives
@@ -287,11 +332,13 @@ impl Host {
             )
         };
         Error::check(&format!("query_interface({:?}, {})", I::ID, I::MAJOR), code)?;
-        Ok(Remote {
+        let remote = Remote {
             raw,
             release: Releaser::Plugin(Arc::clone(&self.link)),
             _interface: PhantomData,
-        })
+        };
+        remote.check_signature()?;
+        Ok(remote)
     }
 }
 

@@ -79,8 +79,10 @@ fn rust() -> Vec<Layout> {
         }
         PhInterfaceVersion { id, major, minor, flags }
         PhBytesSink { context, write }
-        PhInterfaceDecl { struct_size, minor, major, id, table, table_size }
-        PhInterface { struct_size, minor, reserved, table, table_size, user_data, alive, handle }
+        PhInterfaceDecl { struct_size, minor, major, id, table, table_size, signature }
+        PhInterface {
+            struct_size, minor, reserved, table, table_size, user_data, alive, handle, signature,
+        }
         PhPluginVtable { struct_size, init, shutdown, enumerate_commands }
         PhPluginDescriptor {
             abi_major, abi_minor, struct_size, name, version, description, vtable, provides,

@@ -217,6 +217,7 @@ fn versions_and_sizes_must_match() {
                 "test.kv",
                 1,
                 0,
+                "",
                 SHORT.as_ptr().cast(),
                 std::mem::size_of_val(&SHORT) as u32,
                 std::ptr::null_mut(),
@@ -233,4 +234,38 @@ fn versions_and_sizes_must_match() {
         panic!("major 2 is not provided");
     };
     assert!(other.to_string().contains("not found"), "{other}");
+}
+
+mod other {
+    use plugin_api::Error;
+
+    /// `test.kv` 1 as another crate might (wrongly) define it: the same id and version, other
+    /// functions.
+    #[plugin_api::interface(id = "test.kv", version = 1)]
+    pub trait Kv {
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Error>;
+        fn put(&self, key: &str, value: &[u8]) -> Result<(), Error>;
+        fn count(&self) -> Result<u64, Error>;
+        fn scan(&self, prefix: &str, f: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), Error>;
+    }
+}
+
+#[test]
+fn a_table_with_other_functions_under_the_same_version_is_refused_in_one_line() {
+    let mut host = MockHost::new();
+    host.load::<Provider>().unwrap();
+    let error = host.interface::<dyn other::Kv>().unwrap_err();
+    assert_eq!(error.code(), PhResult::VersionMismatch);
+    assert_eq!(error.message().lines().count(), 1, "{}", error.message());
+    assert!(
+        error.message().contains(
+            "interface test.kv 1: the provider's table differs from this one: it has \
+             `get(&str)->Result<Option<Vec<u8>>,Error>` where this one has \
+             `get(&[u8])->Result<Option<Vec<u8>>,Error>`"
+        ),
+        "{}",
+        error.message()
+    );
+    // The matching definition works.
+    assert!(host.interface::<dyn Kv>().is_ok());
 }

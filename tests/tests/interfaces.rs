@@ -174,6 +174,7 @@ fn a_caller_whose_provider_ended_stops_calling_it() {
             "test.answer",
             1,
             0,
+            "",
             (&TABLE as *const Answer).cast(),
             std::mem::size_of::<Answer>() as u32,
             std::ptr::null_mut(),

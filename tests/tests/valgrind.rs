@@ -193,12 +193,18 @@ fn a_c_plugin_calls_an_interface_another_c_plugin_provides() {
     integration_tests::compile_c_fixture(
         dir.path(),
         "caller",
-        &["FIXTURE_NAME=\"caller\"", "FIXTURE_REQUIRES=\"test.answer\""],
+        &[
+            "FIXTURE_NAME=\"caller\"",
+            "FIXTURE_REQUIRES=\"test.answer\"",
+        ],
     );
     integration_tests::compile_c_fixture(
         dir.path(),
         "provider",
-        &["FIXTURE_NAME=\"provider\"", "FIXTURE_PROVIDES=\"test.answer\""],
+        &[
+            "FIXTURE_NAME=\"provider\"",
+            "FIXTURE_PROVIDES=\"test.answer\"",
+        ],
     );
     let output = memcheck(dir.path(), &["run", "caller-ok"], "warn");
     assert!(output.status.success(), "{}", text(&output.stderr));

@@ -257,6 +257,7 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
         .push(syn::parse_quote!(::core::marker::Sync));
     item.supertraits.push(syn::parse_quote!('static));
 
+    let mut signature = String::new();
     let mut fields = Vec::new();
     let mut provider_fns = Vec::new();
     let mut table_entries = Vec::new();
@@ -298,6 +299,19 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
             params.push((arg_name, param(&typed.ty, false)?, typed.ty.clone()));
         }
         let ret = output(&sig.output)?;
+        {
+            let types: Vec<String> = params
+                .iter()
+                .map(|(_, _, ty)| compact(&quote!(#ty).to_string()))
+                .collect();
+            let out = &sig.output;
+            signature.push_str(&format!(
+                "{}({}){};",
+                name,
+                types.join(","),
+                compact(&quote!(#out).to_string())
+            ));
+        }
         let what = format!("{}::{} ({} {})", trait_name, name, id.value(), major);
 
         // The table field.
@@ -540,6 +554,7 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
                 const ID: &'static str = #id;
                 const MAJOR: u16 = #major;
                 const MINOR: u16 = #minor;
+                const SIGNATURE: &'static str = #signature;
                 type Table = #table;
                 type Provider = ::std::sync::Arc<dyn #trait_name>;
                 fn table() -> &'static #table {
@@ -552,4 +567,15 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
             }
         };
     })
+}
+
+/// A type's tokens without spaces, and with the paths of `Result` and the error reduced to their
+/// last segment, so that `plugin_api::Error` and `Error` compare equal.
+fn compact(tokens: &str) -> String {
+    let text: String = tokens.chars().filter(|c| !c.is_whitespace()).collect();
+    text.replace("plugin_api::", "")
+        .replace("::std::result::", "")
+        .replace("std::result::", "")
+        .replace("::core::result::", "")
+        .replace("core::result::", "")
 }
