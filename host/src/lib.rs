@@ -34,5 +34,7 @@ pub use context::PluginState;
 pub use error::{CommandError, DiscoverError, HostError, LoadError, LoadErrorKind};
 pub use events::ALL_TOPICS;
 pub use host::{CommandSummary, PluginHost, PluginSummary, LINKED_PATH};
-pub use loader::{discover, inspect, inspect_with, Inspection, LayoutCheck, SLOW_CALL};
+pub use loader::{
+    discover, inspect, inspect_with, Inspection, LayoutCheck, C_LIBRARY_NAME, SLOW_CALL,
+};
 pub use observer::Observer;
