@@ -12,6 +12,7 @@ use crate::types::{CBool, PhHost, FALSE, TRUE};
 /// Runs `f`, the body of an exported function, and stops any panic here: `on_panic` is returned
 /// instead, and the panic never unwinds into the caller's code. A panic payload whose drop panics
 /// again is leaked rather than dropped.
+#[inline]
 pub(crate) fn boundary<R>(on_panic: R, f: impl FnOnce() -> R) -> R {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(value) => value,
@@ -58,12 +59,21 @@ pub(crate) unsafe fn exclusive<'a>(host: *mut PhHost) -> Result<&'a mut PhHost, 
 
 /// A string argument: `NULL_POINTER` for a NULL view with a length, then `INVALID_UTF8`.
 ///
+/// The same checks as `PhStr::to_str`, inlined, with a fast path for ASCII (command names,
+/// topics and most arguments): this is on the path of every `ph_host_run`.
+///
 /// # Safety
 ///
 /// Unless its pointer is NULL, `s` must view `len` readable bytes that do not change for `'a`.
+#[inline]
 pub(crate) unsafe fn text<'a>(s: PhStr) -> Result<&'a str, PhResult> {
-    // SAFETY: this function's contract is `to_str`'s.
-    unsafe { s.to_str() }
+    // SAFETY: our caller's contract is `bytes`'s.
+    let bytes = unsafe { bytes(PhBytes::from(s)) }?;
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is UTF-8.
+        return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
+    std::str::from_utf8(bytes).map_err(|_| PhResult::InvalidUtf8)
 }
 
 /// A bytes argument: `NULL_POINTER` for a NULL view with a length.
@@ -71,9 +81,16 @@ pub(crate) unsafe fn text<'a>(s: PhStr) -> Result<&'a str, PhResult> {
 /// # Safety
 ///
 /// As for [`text`].
+#[inline]
 pub(crate) unsafe fn bytes<'a>(b: PhBytes) -> Result<&'a [u8], PhResult> {
-    // SAFETY: this function's contract is `to_bytes`'s.
-    unsafe { b.to_bytes() }
+    match (b.ptr.is_null(), b.len) {
+        (_, 0) => Ok(&[]),
+        (true, _) => Err(PhResult::NullPointer),
+        // SAFETY: `ptr` is not NULL and the caller guarantees that its `len` bytes are readable
+        // and unchanged for `'a` (so they lie in one allocation, which bounds `len` by
+        // `isize::MAX`); `u8` needs no alignment.
+        (false, len) => Ok(unsafe { std::slice::from_raw_parts(b.ptr, len) }),
+    }
 }
 
 /// A path argument: any bytes on Unix; UTF-8 elsewhere (`INVALID_UTF8` if not).

@@ -75,6 +75,7 @@ pub unsafe extern "C" fn ph_host_run(
 /// # Safety
 ///
 /// As for [`ph_host_run`].
+#[inline]
 unsafe fn run(
     host: *const PhHost,
     command: PhStr,
@@ -97,7 +98,9 @@ unsafe fn run(
         unsafe { text(view) }
             .map_err(|code| Failure::argument(code, &format!("argument {}", i + 1)))
     };
-    let ran = if views.len() <= INLINE_ARGS {
+    let ran = if views.is_empty() {
+        host.host.run_command::<&str>(name, &[], out)
+    } else if views.len() <= INLINE_ARGS {
         let mut inline = [""; INLINE_ARGS];
         for (i, (slot, view)) in inline.iter_mut().zip(views).enumerate() {
             *slot = argument(i, *view)?;
