@@ -797,3 +797,53 @@ fn null_hosts_and_result_messages() {
     assert_eq!(message(code(PhResult::InvalidUtf8)), "invalid UTF-8");
     assert_eq!(message(1000), "unknown result code");
 }
+
+/// A host pointer that threads share: the `[thread-safe]` functions allow it.
+#[derive(Clone, Copy)]
+struct Shared(*mut PhHost);
+
+// SAFETY: the threads below only make `[thread-safe]` calls on the host, which the C API allows
+// on any thread at once; the host outlives them (they are joined before it is freed).
+unsafe impl Send for Shared {}
+
+impl Shared {
+    /// The pointer (a method, so that a closure captures the whole `Shared`, which is `Send`).
+    fn get(self) -> *mut PhHost {
+        self.0
+    }
+}
+
+#[test]
+fn thread_safe_functions_run_on_several_threads_at_once() {
+    let dir = plugins_dir(&["probe", "journal"]);
+    let host = Host::new();
+    assert_eq!(host.load_dir(dir.path()).0, OK);
+    let shared = Shared(host.0);
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            scope.spawn(move || {
+                let borrowed = Host(shared.get());
+                for i in 0..200 {
+                    let ran = borrowed.run("probe-ok", &[]);
+                    assert_eq!((ran.code, ran.output.as_slice()), (OK, &b"ok\n"[..]));
+                    let topic = format!("thread{t}.event{}", i % 3);
+                    // SAFETY: a live host; the views are valid for the call.
+                    let published = unsafe {
+                        ph_host_publish(borrowed.0, PhStr::new(&topic), PhBytes::new(b"x"))
+                    };
+                    assert_eq!(published, OK);
+                    assert_eq!(plugins(&borrowed, &[]).1, ["journal", "probe"]);
+                }
+                // Not ours to free.
+                std::mem::forget(borrowed);
+            });
+        }
+    });
+    let journal = String::from_utf8(host.run("journal", &[]).output).unwrap();
+    for t in 0..4 {
+        assert!(
+            journal.contains(&format!("67\tthread{t}.event0\t")),
+            "{journal}"
+        );
+    }
+}
