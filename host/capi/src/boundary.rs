@@ -9,6 +9,12 @@ use plugin_api::abi::{PhBytes, PhResult, PhResultCode, PhStr};
 
 use crate::types::{CBool, PhHost, FALSE, TRUE};
 
+/// The code every function returns when the host itself failed (a panic stopped by
+/// [`boundary`]). The ABI has no code of its own for that yet; `PANICKED` is what its host
+/// services return for it today (docs/abi.md, section 2). Functions that report a plugin's panic
+/// do so otherwise (`ph_host_run` returns `ERROR` and reports `PANICKED` to its error callback).
+pub(crate) const HOST_FAILED: PhResultCode = PhResult::Panicked.code();
+
 /// Runs `f`, the body of an exported function, and stops any panic here: `on_panic` is returned
 /// instead, and the panic never unwinds into the caller's code. A panic payload whose drop panics
 /// again is leaked rather than dropped.

@@ -5,7 +5,7 @@ use std::ffi::c_void;
 use plughost::HostError;
 use plugin_api::abi::{PhCommandInfo, PhPluginInfo, PhResult, PhResultCode, PhStr};
 
-use crate::boundary::{boundary, code, shared, text};
+use crate::boundary::{boundary, code, shared, text, HOST_FAILED};
 use crate::types::{CommandInfoCallback, PhHost, PluginInfoCallback, TRUE};
 
 /// Calls `callback(user_data, &info)` once per active plugin (its `init` succeeded and it is
@@ -30,7 +30,7 @@ pub unsafe extern "C" fn ph_host_enumerate_plugins(
     callback: Option<PluginInfoCallback>,
     user_data: *mut c_void,
 ) -> PhResultCode {
-    boundary(PhResult::Panicked.code(), || {
+    boundary(HOST_FAILED, || {
         code((|| {
             // SAFETY: the caller's contract is `shared`'s.
             let host = unsafe { shared(host) }?;
@@ -79,7 +79,7 @@ pub unsafe extern "C" fn ph_host_enumerate_commands(
     callback: Option<CommandInfoCallback>,
     user_data: *mut c_void,
 ) -> PhResultCode {
-    boundary(PhResult::Panicked.code(), || {
+    boundary(HOST_FAILED, || {
         code((|| {
             // SAFETY: the caller's contract is `shared`'s.
             let host = unsafe { shared(host) }?;

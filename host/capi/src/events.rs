@@ -7,7 +7,7 @@ use plugin_api::abi::{
     PhBytes, PhDestroyCallback, PhEventCallback, PhHandle, PhResult, PhResultCode, PhStr,
 };
 
-use crate::boundary::{boundary, bytes, code, shared, text, write_out};
+use crate::boundary::{boundary, bytes, code, shared, text, write_out, HOST_FAILED};
 use crate::types::PhHost;
 
 /// The code of a host error.
@@ -43,7 +43,7 @@ pub unsafe extern "C" fn ph_host_publish(
     topic: PhStr,
     payload: PhBytes,
 ) -> PhResultCode {
-    boundary(PhResult::Panicked.code(), || {
+    boundary(HOST_FAILED, || {
         code((|| {
             // SAFETY: the caller's contract is `shared`'s.
             let host = unsafe { shared(host) }?;
@@ -96,7 +96,7 @@ pub unsafe extern "C" fn ph_host_subscribe(
     destroy: Option<PhDestroyCallback>,
     out_handle: *mut PhHandle,
 ) -> PhResultCode {
-    boundary(PhResult::Panicked.code(), || {
+    boundary(HOST_FAILED, || {
         let refuse = |code: PhResult| {
             if let Some(destroy) = destroy {
                 // SAFETY: the caller gave `destroy` for `user_data`; the host never got them, so
@@ -146,7 +146,7 @@ pub unsafe extern "C" fn ph_host_subscribe(
 /// `host` must be NULL or a live host, not used by a `[main-thread]` function during the call.
 #[no_mangle]
 pub unsafe extern "C" fn ph_host_unregister(host: *const PhHost, handle: PhHandle) -> PhResultCode {
-    boundary(PhResult::Panicked.code(), || {
+    boundary(HOST_FAILED, || {
         code((|| {
             // SAFETY: the caller's contract is `shared`'s.
             let host = unsafe { shared(host) }?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use plughost::{Config, LoadError, PluginHost};
 use plugin_api::abi::{PhBytes, PhDestroyCallback, PhLogLevel, PhResult, PhResultCode, PhStr};
 
-use crate::boundary::{boundary, code, exclusive, flag, path, text, write_out};
+use crate::boundary::{boundary, code, exclusive, flag, path, text, write_out, HOST_FAILED};
 use crate::log_sink::LogSink;
 use crate::types::{CBool, PhHost, PhHostErrorCallback, PhHostLogCallback, PhHostRefusedCallback};
 
@@ -27,7 +27,7 @@ use crate::types::{CBool, PhHost, PhHostErrorCallback, PhHostLogCallback, PhHost
 /// `out_host` must be NULL or valid for writing a pointer.
 #[no_mangle]
 pub unsafe extern "C" fn ph_host_new(out_host: *mut *mut PhHost) -> PhResultCode {
-    boundary(PhResult::Panicked.code(), || {
+    boundary(HOST_FAILED, || {
         if out_host.is_null() {
             return PhResult::NullPointer.code();
         }
@@ -71,7 +71,7 @@ pub unsafe extern "C" fn ph_host_new_with_log(
     destroy: Option<PhDestroyCallback>,
     out_host: *mut *mut PhHost,
 ) -> PhResultCode {
-    boundary(PhResult::Panicked.code(), || {
+    boundary(HOST_FAILED, || {
         let checked = match (log, max_level, out_host.is_null()) {
             (None, _, _) => Err(PhResult::NullPointer),
             (_, level, _) if level > PhLogLevel::Trace as u32 => Err(PhResult::InvalidArgument),
@@ -139,7 +139,7 @@ pub unsafe extern "C" fn ph_host_free(host: *mut PhHost) {
 /// `host` must be NULL or a live host (see the thread tag: no other call on it may be under way).
 #[no_mangle]
 pub unsafe extern "C" fn ph_host_shutdown(host: *mut PhHost) -> PhResultCode {
-    boundary(PhResult::Panicked.code(), || {
+    boundary(HOST_FAILED, || {
         // SAFETY: the caller's contract is `exclusive`'s.
         code(unsafe { exclusive(host) }.map(|host| host.host.shutdown()))
     })
@@ -175,7 +175,7 @@ pub unsafe extern "C" fn ph_host_set_config(
     user_data: *mut c_void,
     out_allow_insecure: *mut CBool,
 ) -> PhResultCode {
-    boundary(PhResult::Panicked.code(), || {
+    boundary(HOST_FAILED, || {
         let result = (|| {
             // SAFETY: the caller's contract is `exclusive`'s.
             let host = unsafe { exclusive(host) }.map_err(|c| (c, "the host is NULL".into()))?;
@@ -221,7 +221,7 @@ pub unsafe extern "C" fn ph_host_set_allow_insecure(
     host: *mut PhHost,
     allow: CBool,
 ) -> PhResultCode {
-    boundary(PhResult::Panicked.code(), || {
+    boundary(HOST_FAILED, || {
         code((|| {
             // SAFETY: the caller's contract is `exclusive`'s.
             let host = unsafe { exclusive(host) }?;
@@ -278,7 +278,7 @@ pub unsafe extern "C" fn ph_host_load_dir(
     refused: Option<PhHostRefusedCallback>,
     user_data: *mut c_void,
 ) -> PhResultCode {
-    boundary(PhResult::Panicked.code(), || {
+    boundary(HOST_FAILED, || {
         // SAFETY: the caller's contract is `exclusive`'s.
         let host = match unsafe { exclusive(host) } {
             Ok(host) => host,
@@ -335,7 +335,7 @@ pub unsafe extern "C" fn ph_host_load_file(
     refused: Option<PhHostRefusedCallback>,
     user_data: *mut c_void,
 ) -> PhResultCode {
-    boundary(PhResult::Panicked.code(), || {
+    boundary(HOST_FAILED, || {
         // SAFETY: the caller's contract is `exclusive`'s.
         let host = match unsafe { exclusive(host) } {
             Ok(host) => host,

@@ -6,7 +6,7 @@ use std::io::Write;
 use plughost::CommandError;
 use plugin_api::abi::{PhBytes, PhResult, PhResultCode, PhStr};
 
-use crate::boundary::{boundary, shared, text};
+use crate::boundary::{boundary, shared, text, HOST_FAILED};
 use crate::types::{PhHost, PhHostErrorCallback, PhHostOutputCallback, TRUE};
 
 /// How many arguments are converted on the stack; more are collected in a `Vec`. The host passes
@@ -53,7 +53,7 @@ pub unsafe extern "C" fn ph_host_run(
     error: Option<PhHostErrorCallback>,
     user_data: *mut c_void,
 ) -> PhResultCode {
-    boundary(PhResult::Panicked.code(), || {
+    boundary(HOST_FAILED, || {
         let mut out = Output {
             callback: output,
             user_data,
