@@ -12,10 +12,11 @@
 //! ```
 //!
 //! Every figure is the best of several samples, taken in turn with its limit (see
-//! [`measure`]). It builds what it runs first: the `plughost` binary, `wordfreq` and the Rust bench
-//! plugin with cargo, the C bench plugins with gcc.
+//! [`measure`]). It builds what it runs first: the `plughost` binary, the host's C library,
+//! `wordfreq` and the Rust bench plugin with cargo, the C bench plugins with gcc.
 
 mod calls;
+mod embed;
 mod fanout;
 mod load;
 mod measure;
@@ -38,6 +39,7 @@ const FIGURES: &[&str] = &[
     "call-host-to-plugin",
     "call-plugin-to-host",
     "log-filtered",
+    "embed-call",
     "event-fanout",
     "event-fanout-2-threads",
     "load-100",
@@ -203,6 +205,9 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         if wanted("log-filtered") {
             report(calls::log_filtered(&host, &settings)?);
         }
+    }
+    if wanted("embed-call") {
+        report(embed::figure(&paths, &settings)?);
     }
     if wanted("event-fanout") || wanted("event-fanout-2-threads") {
         for figure in fanout::figures(&fanout_dir, &settings)? {

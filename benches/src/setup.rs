@@ -7,8 +7,9 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-/// The Rust packages the figures run: the host binary, `wordfreq`, the Rust bench plugin.
-const PACKAGES: &[&str] = &["plughost", "wordfreq", "bench-plugin"];
+/// The Rust packages the figures run: the host binary, the host's C library, `wordfreq`, the
+/// Rust bench plugin.
+const PACKAGES: &[&str] = &["plughost", "plughost-capi", "wordfreq", "bench-plugin"];
 
 /// Where things are.
 pub struct Paths {
@@ -38,6 +39,11 @@ impl Paths {
             std::env::consts::DLL_PREFIX,
             std::env::consts::DLL_SUFFIX
         ))
+    }
+
+    /// The host's C library, `libplughost_host.so`.
+    pub fn c_library(&self) -> PathBuf {
+        self.rust_plugin(plughost::C_LIBRARY_NAME)
     }
 
     /// The `plughost` binary.

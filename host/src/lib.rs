@@ -38,6 +38,7 @@ pub use events::ALL_TOPICS;
 pub use host::{CommandSummary, PluginHost, PluginSummary, LINKED_PATH};
 pub use interfaces::INTERFACE_ENDED_TOPIC;
 pub use loader::{
-    discover, inspect, inspect_with, Inspection, InterfaceVersion, LayoutCheck, SLOW_CALL,
+    discover, inspect, inspect_with, Inspection, InterfaceVersion, LayoutCheck, C_LIBRARY_NAME,
+    SLOW_CALL,
 };
 pub use observer::Observer;

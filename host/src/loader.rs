@@ -14,17 +14,31 @@ use plugin_api::layout::{PluginModuleRef, ROOT_MODULE_SYMBOL};
 
 use crate::error::{DiscoverError, LoadError, LoadErrorKind};
 
+/// The base name of the host's own C library (the `plughost-capi` package): its file is
+/// `libplughost_host.so` on Linux, `libplughost_host.dylib` on macOS, `plughost_host.dll` on
+/// Windows. It is no plugin, and cargo builds it into the folder that holds the `plughost` binary
+/// and the plugins, so [`discover`] skips a file of that name.
+pub const C_LIBRARY_NAME: &str = "plughost_host";
+
 /// The files in `dir` named like shared libraries of this platform (`.so`, `.dylib`, `.dll`),
-/// sorted by file name so that load order is stable.
+/// sorted by file name so that load order is stable; except the host's own C library (see
+/// [`C_LIBRARY_NAME`]).
 pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, DiscoverError> {
     let error = |source| DiscoverError {
         path: dir.to_owned(),
         source,
     };
+    let c_library = format!(
+        "{}{C_LIBRARY_NAME}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(error)? {
         let path = entry.map_err(error)?.path();
-        if path.extension() == Some(OsStr::new(std::env::consts::DLL_EXTENSION)) {
+        if path.extension() == Some(OsStr::new(std::env::consts::DLL_EXTENSION))
+            && path.file_name() != Some(OsStr::new(&c_library))
+        {
             paths.push(path);
         }
     }
@@ -840,5 +854,35 @@ mod tests {
             check_file(&fifo, false),
             Err(LoadErrorKind::NotAFile("not a regular file"))
         ));
+    }
+}
+
+#[cfg(test)]
+mod discover_tests {
+    use super::*;
+
+    #[test]
+    fn discover_skips_the_hosts_own_c_library() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |base: &str| {
+            format!(
+                "{}{base}{}",
+                std::env::consts::DLL_PREFIX,
+                std::env::consts::DLL_SUFFIX
+            )
+        };
+        for name in [
+            file("b"),
+            file(C_LIBRARY_NAME),
+            file("a"),
+            "notes.txt".into(),
+        ] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        let found = discover(dir.path()).unwrap();
+        assert_eq!(
+            found,
+            [dir.path().join(file("a")), dir.path().join(file("b"))]
+        );
     }
 }

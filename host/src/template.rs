@@ -17,23 +17,44 @@ pub fn default_api_path() -> Option<PathBuf> {
 /// (names the Rust toolchain keeps for itself, keywords) or would clash with this workspace's
 /// crates (a plugin's tests depend on some of them).
 const RESERVED: &[(&str, &str)] = &[
-    ("plugin", "it is too generic: the plugin's type would clash with the `Plugin` trait"),
-    ("host", "it is too generic: the plugin's type would clash with the `Host` handle"),
+    (
+        "plugin",
+        "it is too generic: the plugin's type would clash with the `Plugin` trait",
+    ),
+    (
+        "host",
+        "it is too generic: the plugin's type would clash with the `Host` handle",
+    ),
     ("std", "it is the name of Rust's standard library"),
     ("core", "it is the name of Rust's core library"),
     ("alloc", "it is the name of Rust's allocation library"),
     ("test", "it is the name of Rust's test library"),
-    ("proc-macro", "it is the name of Rust's procedural macro library"),
-    ("proc_macro", "it is the name of Rust's procedural macro library"),
+    (
+        "proc-macro",
+        "it is the name of Rust's procedural macro library",
+    ),
+    (
+        "proc_macro",
+        "it is the name of Rust's procedural macro library",
+    ),
     ("self", "it is a Rust keyword"),
     ("crate", "it is a Rust keyword"),
     ("super", "it is a Rust keyword"),
     ("plughost", "it is the name of the host crate"),
     ("plugin-api", "it is the name of the plugin API crate"),
-    ("plugin-api-macros", "it is the name of a crate of this workspace"),
+    (
+        "plugin-api-macros",
+        "it is the name of a crate of this workspace",
+    ),
     ("plughost-testing", "it is the name of the mock host crate"),
-    ("integration-tests", "it is the name of a crate of this workspace"),
-    ("plughost-bench", "it is the name of a crate of this workspace"),
+    (
+        "integration-tests",
+        "it is the name of a crate of this workspace",
+    ),
+    (
+        "plughost-bench",
+        "it is the name of a crate of this workspace",
+    ),
 ];
 
 /// Rust keywords, which cannot name a crate.

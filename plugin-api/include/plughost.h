@@ -479,7 +479,7 @@ typedef struct PhInterfaceDecl {
     uint32_t table_size;
     /**
      * The table's signature, for callers to compare with theirs: the Rust layer writes each
-     * method's name and types (`get(&str)->Result<Option<Vec<u8>>,Error>;...`). May be empty
+     * method's name and types (`put(&str,&[u8])->Result<(),Error>;...`). May be empty
      * (C providers): then callers cannot check it. Borrowed for the call; the host keeps a copy.
      */
     struct PhStr signature;

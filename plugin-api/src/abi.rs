@@ -849,7 +849,7 @@ pub struct PhInterfaceDecl {
     /// The table's size in bytes.
     pub table_size: u32,
     /// The table's signature, for callers to compare with theirs: the Rust layer writes each
-    /// method's name and types (`get(&str)->Result<Option<Vec<u8>>,Error>;...`). May be empty
+    /// method's name and types (`put(&str,&[u8])->Result<(),Error>;...`). May be empty
     /// (C providers): then callers cannot check it. Borrowed for the call; the host keeps a copy.
     pub signature: PhStr,
 }

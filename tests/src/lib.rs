@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 /// The packages the tests need built: the host binary, the example plugins, the test plugins.
 const PACKAGES: &[&str] = &[
     "plughost",
+    "plughost-capi",
     "wordfreq",
     "inventory",
     "journal",
@@ -124,6 +125,12 @@ pub fn plughost(plugins: &Path) -> Command {
     command
 }
 
+/// The host's C library (`libplughost_host.so`, package `plughost-capi`), built beside the
+/// `plughost` binary.
+pub fn c_library() -> PathBuf {
+    build().join(library_file(plughost::C_LIBRARY_NAME))
+}
+
 /// The base name of the library of the example plugin written in C, `plugins/checksum`.
 pub const C_PLUGIN: &str = "checksum";
 
@@ -205,4 +212,20 @@ pub fn compile_c_fixture(dir: &Path, stem: &str, defines: &[&str]) -> PathBuf {
         "compiling the C test plugin with {defines:?} failed"
     );
     out
+}
+
+/// Fails the test, clearly, if valgrind cannot run (`.ci/run` installs it).
+pub fn require_valgrind() {
+    let found = Command::new("valgrind").arg("--version").output();
+    match found {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => panic!(
+            "`valgrind --version` failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        Err(e) => panic!(
+            "valgrind is needed by these tests and cannot be run ({e}). Install it (on Debian: \
+             `apt-get install valgrind`; `.ci/run` does it)."
+        ),
+    }
 }

@@ -110,6 +110,9 @@ fn plughost_finds_checksum_in_its_own_folder_after_cargo_build() {
             stderr(&output)
         );
     }
+    // The host's own C library is built into the same folder, and is no plugin candidate.
+    assert!(integration_tests::c_library().exists());
+    assert!(!text.contains(plughost::C_LIBRARY_NAME), "{text}");
 }
 
 #[test]

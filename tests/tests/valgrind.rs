@@ -14,26 +14,10 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use integration_tests::{build, plugins_dir, workspace_root, C_PLUGIN};
+use integration_tests::{build, plugins_dir, require_valgrind, workspace_root, C_PLUGIN};
 
 /// The C plugin and the three Rust example plugins.
 const ALL: &[&str] = &[C_PLUGIN, "wordfreq", "inventory", "journal"];
-
-/// Fails the test, clearly, if valgrind cannot run.
-fn require_valgrind() {
-    let found = Command::new("valgrind").arg("--version").output();
-    match found {
-        Ok(output) if output.status.success() => {}
-        Ok(output) => panic!(
-            "`valgrind --version` failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ),
-        Err(e) => panic!(
-            "valgrind is needed by these tests and cannot be run ({e}). Install it (on Debian: \
-             `apt-get install valgrind`; `.ci/run` does it)."
-        ),
-    }
-}
 
 /// Runs `plughost --plugins PLUGINS ARGS...` under memcheck, with `RUST_LOG=rust_log`, and checks
 /// that memcheck found no error. Returns plughost's output (memcheck's report is in stderr).

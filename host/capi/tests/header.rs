@@ -1,0 +1,261 @@
+//! The committed C header of the host library, `include/plughost_host.h`, is exactly what
+//! cbindgen generates from this crate, and compiles as C11 and C++17 with every warning an error.
+//!
+//! This test is also the header's generator: `PLUGHOST_BLESS=1 cargo test -p plughost-capi --test
+//! header` rewrites the file instead of comparing it (as `plugin-api/tests/header.rs` does for
+//! the plugin ABI's header, `plughost.h`).
+//!
+//! cbindgen reads the crate's sources with these adaptations, made on a copy:
+//!
+//! - `Option<F>`, where `F` is a `#[repr(transparent)]` wrapper of a function pointer, becomes
+//!   `F`: in C every function pointer may be NULL, and `Option<F>` has the layout of `F`.
+//! - `CBool`, the byte this library reads a C `bool` as (so that a callback returning garbage is
+//!   not undefined behaviour on the Rust side), becomes `bool`, the type C code uses; its alias
+//!   is dropped.
+//! - `PluginInfoCallback` and `CommandInfoCallback`, this library's names for the ABI's
+//!   enumeration callbacks with that byte, become the ABI's `PhPluginInfoCallback` and
+//!   `PhCommandInfoCallback`, which `plughost.h` defines.
+//! - Doc links lose their brackets.
+//!
+//! The types the plugin ABI defines are not redefined: the header includes `plughost.h`. The
+//! crate's documentation (`src/lib.rs`) opens the header, as the reference's overview.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The header, relative to the package.
+const HEADER: &str = "include/plughost_host.h";
+
+/// The command that rewrites the header.
+const BLESS: &str = "PLUGHOST_BLESS=1 cargo test -p plughost-capi --test header";
+
+/// The sources that declare what C sees, in the header's order.
+const SOURCES: &[&str] = &[
+    "src/types.rs",
+    "src/host.rs",
+    "src/run.rs",
+    "src/events.rs",
+    "src/enumerate.rs",
+    "src/interfaces.rs",
+];
+
+/// Callback wrappers whose `Option` becomes the wrapper itself.
+const WRAPPERS: &[&str] = &[
+    "PhHostOutputCallback",
+    "PhHostErrorCallback",
+    "PhHostRefusedCallback",
+    "PhHostLogCallback",
+    "PhEventCallback",
+    "PhDestroyCallback",
+];
+
+/// This library's names of the ABI's enumeration callbacks, and the ABI's names.
+const RENAMED: &[(&str, &str)] = &[
+    ("PluginInfoCallback", "PhPluginInfoCallback"),
+    ("CommandInfoCallback", "PhCommandInfoCallback"),
+];
+
+fn package_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(relative: &str) -> String {
+    std::fs::read_to_string(package_dir().join(relative))
+        .unwrap_or_else(|e| panic!("read {relative}: {e}"))
+}
+
+/// Removes the brackets of Rust doc links: ``[`x`]`` becomes `` `x` ``.
+fn c_doc_links(text: &str) -> String {
+    text.replace("[`", "`").replace("`]", "`")
+}
+
+/// Replaces `from` by `to` where it is a whole identifier.
+fn replace_identifier(text: &str, from: &str, to: &str) -> String {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(from) {
+        let before = rest[..at].chars().next_back();
+        let after = rest[at + from.len()..].chars().next();
+        out.push_str(&rest[..at]);
+        if before.is_some_and(is_ident) || after.is_some_and(is_ident) {
+            out.push_str(from);
+        } else {
+            out.push_str(to);
+        }
+        rest = &rest[at + from.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The sources as cbindgen gets them: adapted (see the module documentation), in one file.
+fn cbindgen_source() -> String {
+    let mut source = String::new();
+    for file in SOURCES {
+        // Each file's module documentation (`//!`) would be out of place in one file.
+        for line in read(file).lines().filter(|l| !l.starts_with("//!")) {
+            source.push_str(line);
+            source.push('\n');
+        }
+    }
+    let alias = "pub type CBool = u8;";
+    assert!(source.contains(alias), "`{alias}` is in src/types.rs");
+    source = source.replace(alias, "");
+    source = replace_identifier(&source, "CBool", "bool");
+    for wrapper in WRAPPERS {
+        source = source.replace(&format!("Option<{wrapper}>"), wrapper);
+    }
+    for (ours, abi) in RENAMED {
+        source = source.replace(&format!("Option<{ours}>"), abi);
+    }
+    c_doc_links(&source)
+}
+
+/// The header's opening comment: where it comes from, then the crate's documentation.
+fn opening_comment() -> String {
+    let docs: Vec<String> = read("src/lib.rs")
+        .lines()
+        .map_while(|l| l.strip_prefix("//!"))
+        .map(|l| c_doc_links(l.strip_prefix(' ').unwrap_or(l)))
+        // Code fences are for rustdoc; the code inside is indented for C readers.
+        .filter(|l| !l.starts_with("```"))
+        .collect();
+    let mut out = String::from(
+        "/*\n * plughost_host.h: the plughost host as a C library (libplughost_host), for applications that\n * embed the host.\n *\n * Generated by cbindgen from host/capi/src; do not edit. To refresh it after changing the API,\n * run: PLUGHOST_BLESS=1 cargo test -p plughost-capi --test header\n *\n",
+    );
+    for line in docs {
+        assert!(!line.contains("*/"), "a comment end in the docs: {line}");
+        if line.is_empty() {
+            out.push_str(" *\n");
+        } else {
+            out.push_str(&format!(" * {line}\n"));
+        }
+    }
+    out.push_str(" */");
+    out
+}
+
+/// Generates the header.
+fn generate() -> String {
+    let source_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("plughost-host-api-{}.rs", std::process::id()));
+    std::fs::write(&source_path, cbindgen_source()).expect("write the source for cbindgen");
+    let mut config = cbindgen::Config::from_file(package_dir().join("cbindgen.toml"))
+        .expect("read cbindgen.toml");
+    config.header = Some(opening_comment());
+    let bindings = cbindgen::Builder::new()
+        .with_config(config)
+        .with_src(&source_path)
+        .generate()
+        .expect("cbindgen generates the header");
+    let _ = std::fs::remove_file(&source_path);
+    let mut out = Vec::new();
+    bindings.write(&mut out);
+    String::from_utf8(out).expect("the header is UTF-8")
+}
+
+#[test]
+fn committed_header_is_what_cbindgen_generates() {
+    let generated = generate();
+    let path = package_dir().join(HEADER);
+    if std::env::var_os("PLUGHOST_BLESS").is_some() {
+        // Written whole, then renamed, so that a reader never sees half a header.
+        let partial = path.with_extension("h.partial");
+        std::fs::write(&partial, &generated).expect("write the header");
+        std::fs::rename(&partial, &path).expect("replace the header");
+        eprintln!("wrote {}", path.display());
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if committed == generated {
+        return;
+    }
+    let (line, (old, new)) = committed
+        .lines()
+        .chain(std::iter::repeat("<end of file>"))
+        .zip(generated.lines().chain(std::iter::repeat("<end of file>")))
+        .enumerate()
+        .find(|(_, (old, new))| old != new)
+        .unwrap_or((0, ("", "")));
+    panic!(
+        "{} is stale: the C API changed since it was generated.\n\
+         first difference, line {}:\n  committed: {old}\n  generated: {new}\n\
+         Refresh it with `{BLESS}`, review the diff and commit it.",
+        path.display(),
+        line + 1,
+    );
+}
+
+#[test]
+fn header_declares_the_api_over_the_abis_types() {
+    let header = read(HEADER);
+    for needed in [
+        "#ifndef PLUGHOST_HOST_H",
+        "#include \"plughost.h\"",
+        "#include <stdbool.h>",
+        "extern \"C\" {",
+        "typedef struct PhHost PhHost;",
+        "typedef bool (*PhHostOutputCallback)(void *user_data, PhBytes bytes);",
+        "PhResultCode ph_host_new(struct PhHost **out_host);",
+        "void ph_host_free(struct PhHost *host);",
+        "PhResultCode ph_host_set_allow_insecure(struct PhHost *host, bool allow);",
+        "PhPluginInfoCallback callback,",
+        "PhCommandInfoCallback callback,",
+        "PhEventCallback callback,",
+        "PhDestroyCallback destroy,",
+        "PhStr ph_host_result_message(PhResultCode code);",
+        "[main-thread]",
+        "[thread-safe]",
+    ] {
+        assert!(header.contains(needed), "the header lacks `{needed}`");
+    }
+    // Nothing of the plugin ABI is defined again, and nothing Rust-only is left.
+    for foreign in [
+        "typedef struct PhStr",
+        "typedef struct PhBytes",
+        "typedef uint32_t PhResultCode",
+        "PH_RESULT_OK =",
+        "Option",
+        "CBool",
+        "uint8_t (*",
+        "[`",
+        "PluginInfoCallback callback",
+    ] {
+        let hits: Vec<&str> = header
+            .lines()
+            .filter(|l| l.contains(foreign) && !l.contains("PhPluginInfoCallback"))
+            .collect();
+        assert!(hits.is_empty(), "the header has `{foreign}`: {hits:?}");
+    }
+}
+
+/// Compiles `tests/c/header_check.c` with `compiler` and `flags`; fails the test on any warning.
+fn compile(compiler: &str, flags: &[&str]) {
+    let out = tempfile::tempdir().unwrap();
+    let root = package_dir().join("../..");
+    let output = Command::new(compiler)
+        .args(flags)
+        .args(["-Wall", "-Wextra", "-Wpedantic", "-Werror", "-c", "-I"])
+        .arg(root.join("plugin-api/include"))
+        .arg("-I")
+        .arg(package_dir().join("include"))
+        .arg(package_dir().join("tests/c/header_check.c"))
+        .arg("-o")
+        .arg(out.path().join("header_check.o"))
+        .output()
+        .unwrap_or_else(|e| panic!("run {compiler}: {e}"));
+    assert!(
+        output.status.success(),
+        "{compiler} {flags:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn header_compiles_as_c11_and_cpp17() {
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
+    let cxx = std::env::var("CXX").unwrap_or_else(|_| "g++".to_owned());
+    compile(&cc, &["-std=c11"]);
+    compile(&cxx, &["-x", "c++", "-std=c++17"]);
+}
