@@ -11,6 +11,7 @@ const PACKAGES: &[&str] = &[
     "wordfreq",
     "inventory",
     "journal",
+    "kv",
     "checksum-plugin",
     "probe",
     "misbehave",
@@ -21,6 +22,7 @@ const PACKAGES: &[&str] = &[
     "stress",
     "hostile-strings",
     "hostile",
+    "kv-writer",
 ];
 
 /// Test plugins that are their own cargo workspace (see their manifests), built separately.

@@ -3,14 +3,25 @@
 //! redb locks its file for as long as a `Database` is open (an exclusive `flock`), and a second
 //! opener, in this process or another, gets `DatabaseAlreadyOpen` at once. So that two `plughost`
 //! processes can use one file, the store holds the file only for the length of one operation:
-//! open, one transaction, close. A process that finds the file held retries with a growing,
-//! jittered pause until the busy timeout; within one process a mutex queues the operations, so
-//! they do not poll each other. A commit is durable when `put` or `delete` returns (redb's
-//! default durability: the file is synced).
+//! open, one transaction, close. Within one process a mutex queues the operations. A process
+//! that finds the file held retries with short, jittered pauses until the busy timeout.
+//!
+//! Retrying alone is not fair: a process that writes in a loop closes and reopens the file within
+//! microseconds, and the other would almost never find it free. So a waiting process says so: it
+//! holds a shared lock on a second file, `FILE.waiters` (empty, next to the database), while it
+//! waits; and a process that closes the database after an operation pauses, for up to
+//! [`HANDOFF`], while anyone holds that lock, so that the waiter's next try finds the database
+//! free. Two processes writing at once thus take turns, operation by operation.
+//!
+//! A commit is durable when `put` or `delete` returns (redb's default durability: the file is
+//! synced; every commit is a two-phase commit, see [`Store::open`]).
 //!
 //! Nothing foreign runs while the file is held: a scan reads a batch of entries, closes the
 //! file, then calls the caller's callback for each (so the callback may call the store).
 
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::ErrorKind;
 use std::ops::Bound;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -31,9 +42,16 @@ const CACHE_BYTES: usize = 4 << 20;
 /// A scan reads at most this many entries per opening of the file.
 const SCAN_BATCH: usize = 256;
 
-/// The first pause after finding the file held, and the longest.
-const FIRST_PAUSE: Duration = Duration::from_micros(200);
-const LONGEST_PAUSE: Duration = Duration::from_millis(20);
+/// The first pause after finding the file held, and the longest: shorter than [`HANDOFF`], so
+/// that a waiter tries again while the holder pauses for it.
+const FIRST_PAUSE: Duration = Duration::from_micros(100);
+const LONGEST_PAUSE: Duration = Duration::from_millis(2);
+
+/// How long a process that closes the database pauses, at most, while another waits for it.
+const HANDOFF: Duration = Duration::from_millis(20);
+
+/// How often it looks whether the waiter has taken its turn.
+const HANDOFF_POLL: Duration = Duration::from_micros(250);
 
 /// A key-value store in a redb database file.
 #[derive(Debug)]
@@ -41,13 +59,45 @@ pub struct Store {
     path: PathBuf,
     busy_timeout: Duration,
     /// Queues this process's operations on the file (a second open would fail, not wait).
-    local: Mutex<()>,
+    turn: Mutex<Turn>,
 }
 
-/// The file, open for one operation.
+/// What a process's operations on the file share.
+#[derive(Debug)]
+struct Turn {
+    /// `FILE.waiters`: a process that waits for the database holds a shared lock on it.
+    waiters: fd_lock::RwLock<File>,
+}
+
+/// The file, open for one operation; closing it hands it over to a waiting process.
 struct Open<'s> {
-    db: Database,
-    _local: MutexGuard<'s, ()>,
+    db: Option<Database>,
+    turn: MutexGuard<'s, Turn>,
+}
+
+impl Open<'_> {
+    fn db(&self) -> &Database {
+        self.db.as_ref().expect("open until dropped")
+    }
+
+    fn db_mut(&mut self) -> &mut Database {
+        self.db.as_mut().expect("open until dropped")
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        // Closing the database releases redb's lock on it.
+        drop(self.db.take());
+        let started = Instant::now();
+        while started.elapsed() < HANDOFF {
+            match self.turn.waiters.try_write() {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(HANDOFF_POLL),
+                // Nobody waits (or the lock file fails: then it cannot tell).
+                _ => break,
+            }
+        }
+    }
 }
 
 /// `text` on one line: control characters (newlines included) as spaces.
@@ -81,10 +131,27 @@ impl Store {
                 )))
             })?;
         }
+        let mut waiters_path = OsString::from(path.as_os_str());
+        waiters_path.push(".waiters");
+        let waiters = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&waiters_path)
+            .map_err(|e| {
+                Error::new(one_line(&format!(
+                    "the database {}: cannot open {}: {e}",
+                    path.display(),
+                    Path::new(&waiters_path).display()
+                )))
+            })?;
         let store = Store {
             path,
             busy_timeout,
-            local: Mutex::new(()),
+            turn: Mutex::new(Turn {
+                waiters: fd_lock::RwLock::new(waiters),
+            }),
         };
         // redb asserts on some damage (a region header it cannot read) instead of returning an
         // error: its panic is caught here so that `init` fails with a line naming the file, like
@@ -111,7 +178,7 @@ impl Store {
     fn check(&self) -> Result<(), Error> {
         let mut open = self.open_file()?;
         let clean = open
-            .db
+            .db_mut()
             .check_integrity()
             .map_err(|e| self.error("failed its integrity check", e))?;
         if !clean {
@@ -125,7 +192,7 @@ impl Store {
             );
         }
         let mut txn = open
-            .db
+            .db()
             .begin_write()
             .map_err(|e| self.error("cannot be written", e))?;
         txn.set_two_phase_commit(true);
@@ -157,18 +224,20 @@ impl Store {
         )
     }
 
-    /// Opens the file, waiting (with growing pauses) while another process holds it.
+    /// Opens the file, waiting (with growing pauses) while another process holds it, and
+    /// saying so through `FILE.waiters`.
     fn open_file(&self) -> Result<Open<'_>, Error> {
-        let local = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        let turn = self.turn.lock().unwrap_or_else(|e| e.into_inner());
         let started = Instant::now();
         let mut pause = FIRST_PAUSE;
         let mut jitter = Jitter::new();
-        loop {
+        let mut waiting = None;
+        let db = loop {
             match Database::builder()
                 .set_cache_size(CACHE_BYTES)
                 .create(&self.path)
             {
-                Ok(db) => return Ok(Open { db, _local: local }),
+                Ok(db) => break db,
                 Err(DatabaseError::DatabaseAlreadyOpen) => {
                     let waited = started.elapsed();
                     if waited >= self.busy_timeout {
@@ -178,51 +247,59 @@ impl Store {
                             self.busy_timeout.as_millis()
                         )));
                     }
-                    let sleep = jitter.spread(pause).min(self.busy_timeout - waited);
-                    std::thread::sleep(sleep);
+                    if waiting.is_none() {
+                        // Refused only for a moment, while a holder looks: the next round.
+                        waiting = turn.waiters.try_read().ok();
+                    }
+                    std::thread::sleep(jitter.spread(pause).min(self.busy_timeout - waited));
                     pause = (pause * 2).min(LONGEST_PAUSE);
                 }
                 Err(e) => return Err(self.error("cannot be opened", e)),
             }
-        }
+        };
+        drop(waiting);
+        Ok(Open { db: Some(db), turn })
+    }
+
+    /// Runs `f` on the open file; its error becomes one naming the file and `what` failed.
+    fn with_db<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&Database) -> Result<T, Failure>,
+    ) -> Result<T, Error> {
+        let open = self.open_file()?;
+        f(open.db()).map_err(|Failure(e)| self.error(what, *e))
     }
 
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        let open = self.open_file()?;
-        let read = |open: &Open<'_>| -> Result<Option<Vec<u8>>, redb::Error> {
-            let txn = open.db.begin_read()?;
-            let table = txn.open_table(TABLE)?;
-            let value = table.get(key)?.map(|v| v.value().to_vec());
+        self.with_db("cannot be read", |db| {
+            let txn = db.begin_read()?;
+            let value = txn.open_table(TABLE)?.get(key)?.map(|v| v.value().to_vec());
             Ok(value)
-        };
-        read(&open).map_err(|e| self.error("cannot be read", e))
+        })
     }
 
     /// Sets `key` to `value`; durable when it returns.
     pub fn put(&self, key: &str, value: &[u8]) -> Result<(), Error> {
-        let open = self.open_file()?;
-        let write = |open: &Open<'_>| -> Result<(), redb::Error> {
-            let mut txn = open.db.begin_write()?;
+        self.with_db("cannot be written", |db| {
+            let mut txn = db.begin_write()?;
             txn.set_two_phase_commit(true);
             txn.open_table(TABLE)?.insert(key, value)?;
             txn.commit()?;
             Ok(())
-        };
-        write(&open).map_err(|e| self.error("cannot be written", e))
+        })
     }
 
     /// Removes `key`; whether it was set. Durable when it returns.
     pub fn delete(&self, key: &str) -> Result<bool, Error> {
-        let open = self.open_file()?;
-        let write = |open: &Open<'_>| -> Result<bool, redb::Error> {
-            let mut txn = open.db.begin_write()?;
+        self.with_db("cannot be written", |db| {
+            let mut txn = db.begin_write()?;
             txn.set_two_phase_commit(true);
             let removed = txn.open_table(TABLE)?.remove(key)?.is_some();
             txn.commit()?;
             Ok(removed)
-        };
-        write(&open).map_err(|e| self.error("cannot be written", e))
+        })
     }
 
     /// Calls `f` with the entries whose key starts with `prefix`, in key order, until it
@@ -247,9 +324,8 @@ impl Store {
     /// Up to [`SCAN_BATCH`] entries whose key starts with `prefix`, from the first key after
     /// `after` (or from `prefix`).
     fn batch(&self, prefix: &str, after: Option<&str>) -> Result<Vec<(String, Vec<u8>)>, Error> {
-        let open = self.open_file()?;
-        let read = |open: &Open<'_>| -> Result<Vec<(String, Vec<u8>)>, redb::Error> {
-            let txn = open.db.begin_read()?;
+        self.with_db("cannot be read", |db| {
+            let txn = db.begin_read()?;
             let table = txn.open_table(TABLE)?;
             let start = match after {
                 Some(key) => Bound::Excluded(key),
@@ -265,8 +341,16 @@ impl Store {
                 batch.push((key.to_owned(), value.value().to_vec()));
             }
             Ok(batch)
-        };
-        read(&open).map_err(|e| self.error("cannot be read", e))
+        })
+    }
+}
+
+/// A redb error of any kind, boxed (redb's are large) on its way to [`Store::error`].
+struct Failure(Box<redb::Error>);
+
+impl<E: Into<redb::Error>> From<E> for Failure {
+    fn from(error: E) -> Failure {
+        Failure(Box::new(error.into()))
     }
 }
 
@@ -303,7 +387,7 @@ mod tests {
     /// Puts `entries` in one transaction (one opening of the file instead of one per entry).
     fn fill(store: &Store, entries: impl IntoIterator<Item = (String, Vec<u8>)>) {
         let open = store.open_file().unwrap();
-        let mut txn = open.db.begin_write().unwrap();
+        let mut txn = open.db().begin_write().unwrap();
         txn.set_two_phase_commit(true);
         {
             let mut table = txn.open_table(TABLE).unwrap();
@@ -418,6 +502,30 @@ mod tests {
             }
         });
         assert_eq!(scan_all(&store, "").len(), 40);
+    }
+
+    #[test]
+    fn two_stores_on_one_file_take_turns() {
+        // Two stores of the same file hold it as two processes would (each its own descriptor
+        // and lock); neither starves the other, with a busy timeout far below what starving
+        // would take.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kv.redb");
+        let a = Store::open(&path, Duration::from_secs(5)).unwrap();
+        let b = Store::open(&path, Duration::from_secs(5)).unwrap();
+        std::thread::scope(|s| {
+            for (name, store) in [("a", &a), ("b", &b)] {
+                s.spawn(move || {
+                    for i in 0..60 {
+                        store
+                            .put(&format!("{name}/{i:02}"), name.as_bytes())
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(scan_all(&a, "a/").len(), 60);
+        assert_eq!(scan_all(&b, "b/").len(), 60);
     }
 
     #[test]
