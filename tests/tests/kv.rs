@@ -311,3 +311,27 @@ fn a_folder_in_place_of_the_database_refuses_kv() {
     assert_eq!(output.status.code(), Some(1));
     assert_refused_naming(&output, &setup.database, "cannot be opened");
 }
+
+#[test]
+fn kv_passes_the_conformance_checks() {
+    // `validate` loads the plugin without a configuration: the database goes to the data folder
+    // of the temporary home.
+    let setup = Setup::new(&["kv"]);
+    let library = setup
+        .plugins
+        .path()
+        .join(integration_tests::library_file("kv"));
+    let output = plughost(setup.plugins.path())
+        .arg("validate")
+        .arg(&library)
+        .env("HOME", setup.home.path())
+        .env("XDG_DATA_HOME", setup.home.path().join("data"))
+        .output()
+        .unwrap();
+    let report = stdout(&output);
+    assert!(output.status.success(), "{report}{}", stderr(&output));
+    for line in lines(&report).into_iter().skip(1) {
+        let status = line.split_whitespace().next().unwrap_or("");
+        assert!(["success", "skipped"].contains(&status), "{report}");
+    }
+}
