@@ -1,10 +1,12 @@
-//! `call-host-to-plugin`, `call-plugin-to-host` and `log-filtered`: single calls across the
-//! boundary, each against the cheapest thing that does the same work without crossing it.
+//! `call-host-to-plugin`, `call-plugin-to-host`, `log-filtered` and the two `interface-call`
+//! figures: single calls across the boundary, each against the cheapest thing that does the same
+//! work without crossing it.
 
 use std::ffi::c_void;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bench_api::{bump_guarded, bump_unguarded, Counter, PluginCounter};
 use plughost::PluginHost;
 use plugin_api::abi::{
     PhBytes, PhCommandCallback, PhCommandOutput, PhResult, PhResultCode, PhSetErrorFn, PhStr,
@@ -235,5 +237,99 @@ pub fn log_filtered(host: &PluginHost, settings: &Settings) -> Result<Figure, St
         target: Target::RatioAtMost(2.0),
         bound: None,
         details: format!("relaxed atomic load {load_ns:.2} ns; best of {samples}x{iters}"),
+    })
+}
+
+/// `interface-call-host-to-plugin`: the application calls `bump(1)` of `bench.plugin-counter`,
+/// which the bench plugin provides, through the [`plugin_api::Remote`] of
+/// [`PluginHost::interface`], against the same function ([`Counter::bump`], compiled into this
+/// binary) called directly inside a panic guard.
+pub fn interface_host_to_plugin(host: &PluginHost, settings: &Settings) -> Result<Figure, String> {
+    let iters = settings.scale(4_000_000);
+    let samples = settings.samples(15, 30);
+    let remote = host
+        .interface::<dyn PluginCounter>()
+        .map_err(|e| e.to_string())?;
+    let before = remote.bump(0).map_err(|e| e.to_string())?;
+    let local = Counter::default();
+    let failures = std::cell::Cell::new(0u64);
+    let (interface_ns, direct_ns) = crate::measure::best_pair(
+        iters,
+        samples,
+        || {
+            if remote.bump(black_box(1)).is_err() {
+                failures.set(failures.get() + 1);
+            }
+        },
+        || {
+            if !bump_guarded(&local, black_box(1)) {
+                failures.set(failures.get() + 1);
+            }
+        },
+    );
+    let (unguarded_ns, _) = crate::measure::best_pair(
+        iters,
+        samples / 3 + 1,
+        || {
+            if !bump_unguarded(&local, black_box(1)) {
+                failures.set(failures.get() + 1);
+            }
+        },
+        || {},
+    );
+    let after = remote.bump(0).map_err(|e| e.to_string())?;
+    if failures.get() > 0 || after <= before || local.get() == 0 {
+        return Err(format!(
+            "interface-call-host-to-plugin: {} failed calls, counter {before} -> {after}",
+            failures.get()
+        ));
+    }
+    Ok(Figure {
+        name: "interface-call-host-to-plugin",
+        value: interface_ns,
+        unit: "ns",
+        ratio: interface_ns / direct_ns,
+        target: Target::RatioAtMost(1.2),
+        bound: None,
+        details: format!(
+            "direct call in a panic guard {direct_ns:.2} ns; inlinable direct call, guard optimised away, {unguarded_ns:.2} ns; best of {samples}x{iters}"
+        ),
+    })
+}
+
+/// `interface-call-plugin-to-host`: the bench plugin calls `bump(1)` of `bench.host-counter`,
+/// which this application provides with [`PluginHost::provide`], against the same function
+/// compiled into the plugin, called directly inside a panic guard (`bench-interface`).
+pub fn interface_plugin_to_host(
+    host: &PluginHost,
+    counter: &Counter,
+    settings: &Settings,
+) -> Result<Figure, String> {
+    let iters = settings.scale(4_000_000);
+    let samples = settings.samples(15, 30);
+    let before = counter.get();
+    let out = run(
+        host,
+        "bench-interface",
+        &[&iters.to_string(), &samples.to_string()],
+    )?;
+    let interface_ns = field(&out, "interface_ns")?;
+    let direct_ns = field(&out, "direct_ns")?;
+    let unguarded_ns = field(&out, "unguarded_ns")?;
+    if counter.get() <= before {
+        return Err(format!(
+            "interface-call-plugin-to-host: the application's counter did not move: {out:?}"
+        ));
+    }
+    Ok(Figure {
+        name: "interface-call-plugin-to-host",
+        value: interface_ns,
+        unit: "ns",
+        ratio: interface_ns / direct_ns,
+        target: Target::RatioAtMost(1.2),
+        bound: None,
+        details: format!(
+            "direct call in a panic guard {direct_ns:.2} ns; inlinable direct call, guard optimised away, {unguarded_ns:.2} ns; best of {samples}x{iters}"
+        ),
     })
 }

@@ -28,6 +28,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
+use bench_api::{Counter, HostCounter};
 use clap::Parser;
 use plughost::PluginHost;
 
@@ -40,6 +43,8 @@ const FIGURES: &[&str] = &[
     "call-plugin-to-host",
     "log-filtered",
     "embed-call",
+    "interface-call-host-to-plugin",
+    "interface-call-plugin-to-host",
     "event-fanout",
     "event-fanout-2-threads",
     "load-100",
@@ -190,9 +195,13 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         figures.push(figure);
     };
 
-    if FIGURES[..3].iter().any(|f| wanted(f)) {
+    if FIGURES[..5].iter().any(|f| wanted(f)) {
         // The bench plugin, next to the fanout plugins, so that the host's maps are not empty.
         let mut host = PluginHost::new();
+        // What the bench plugin calls in interface-call-plugin-to-host.
+        let counter = Arc::new(Counter::default());
+        host.provide::<dyn HostCounter>(Arc::clone(&counter) as Arc<dyn HostCounter>)
+            .map_err(|e| e.to_string())?;
         host.load_dir(&fanout_dir).map_err(|e| e.to_string())?;
         host.load(&paths.rust_plugin("bench_plugin"))
             .map_err(|e| e.to_string())?;
@@ -204,6 +213,12 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         }
         if wanted("log-filtered") {
             report(calls::log_filtered(&host, &settings)?);
+        }
+        if wanted("interface-call-host-to-plugin") {
+            report(calls::interface_host_to_plugin(&host, &settings)?);
+        }
+        if wanted("interface-call-plugin-to-host") {
+            report(calls::interface_plugin_to_host(&host, &counter, &settings)?);
         }
     }
     if wanted("embed-call") {

@@ -12,6 +12,7 @@ const PACKAGES: &[&str] = &[
     "wordfreq",
     "inventory",
     "journal",
+    "kv",
     "checksum-plugin",
     "probe",
     "misbehave",
@@ -22,6 +23,7 @@ const PACKAGES: &[&str] = &[
     "stress",
     "hostile-strings",
     "hostile",
+    "kv-writer",
 ];
 
 /// Test plugins that are their own cargo workspace (see their manifests), built separately.

@@ -74,8 +74,13 @@ fn list_shows_checksum_beside_the_rust_plugins() {
     let rows: Vec<Vec<&str>> = text
         .lines()
         .skip(1)
+        .filter(|l| !l.starts_with("interfaces:"))
         .map(|l| l.split_whitespace().collect())
         .collect();
+    assert!(
+        text.contains("\ninterfaces: journal: requires plughost.kv 1.0 (optional)\n"),
+        "{text}"
+    );
     let names: Vec<&str> = rows.iter().map(|r| r[0]).collect();
     assert_eq!(
         names,
@@ -97,9 +102,15 @@ fn list_shows_checksum_beside_the_rust_plugins() {
 fn plughost_finds_checksum_in_its_own_folder_after_cargo_build() {
     // The README's `target/PROFILE/plughost list`: no --plugins, the binary's own folder.
     let binary = build().join(format!("plughost{}", std::env::consts::EXE_SUFFIX));
+    // That folder holds the `kv` plugin too, which opens its database in the platform's data
+    // folder when none is configured: a temporary home, never the real one.
+    let home = tempfile::tempdir().unwrap();
     let output = Command::new(binary)
         .arg("list")
         .env_remove("PLUGHOST_PLUGINS")
+        .env_remove("PLUGHOST_CONFIG")
+        .env("HOME", home.path())
+        .env("XDG_DATA_HOME", home.path().join("data"))
         .output()
         .unwrap();
     let text = stdout(&output);
@@ -113,6 +124,11 @@ fn plughost_finds_checksum_in_its_own_folder_after_cargo_build() {
     // The host's own C library is built into the same folder, and is no plugin candidate.
     assert!(integration_tests::c_library().exists());
     assert!(!text.contains(plughost::C_LIBRARY_NAME), "{text}");
+    // `kv` took the default path in the temporary home.
+    assert!(text.lines().any(|l| l.starts_with("kv ")), "{text}");
+    if cfg!(target_os = "linux") {
+        assert!(home.path().join("data/plughost/kv.redb").is_file());
+    }
 }
 
 #[test]

@@ -11,7 +11,15 @@ fn list_shows_the_three_example_plugins() {
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stdout(&output);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 4, "header and three plugins:\n{text}");
+    assert_eq!(
+        lines.len(),
+        5,
+        "header, three plugins, journal's interfaces:\n{text}"
+    );
+    assert_eq!(
+        lines[4],
+        "interfaces: journal: requires plughost.kv 1.0 (optional)"
+    );
     assert!(lines[0].starts_with("NAME"));
     for (line, (name, command)) in lines[1..].iter().zip([
         ("inventory", "plugins"),

@@ -95,7 +95,7 @@ fn the_c_program_embeds_the_host_and_prints_what_plughost_prints() {
     let listed: Vec<String> = stdout(&list)
         .lines()
         .skip(1)
-        .filter(|l| !l.starts_with("refused:"))
+        .filter(|l| !l.starts_with("refused:") && !l.starts_with("interfaces:"))
         .map(|l| l.split_whitespace().next().unwrap().to_owned())
         .collect();
     let enumerated: Vec<String> = section(&text, "plugins")

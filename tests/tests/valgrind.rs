@@ -200,3 +200,45 @@ fn a_c_plugin_calls_an_interface_another_c_plugin_provides() {
         text(&output.stdout)
     );
 }
+
+#[test]
+fn journal_keeps_events_in_kv_through_interface_calls() {
+    // Plugin-to-plugin interface calls (journal → kv, callbacks of the scan back into journal)
+    // and the redb file, in two processes.
+    let plugins = plugins_dir(&["wordfreq", "journal", "kv"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("plughost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[plugins.kv]\npath = {:?}\n",
+            dir.path().join("kv.redb").to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let words = dir.path().join("words.txt");
+    std::fs::write(&words, "one two two").unwrap();
+    let config = config.to_str().unwrap();
+    let output = memcheck(
+        plugins.path(),
+        &[
+            "--config",
+            config,
+            "run",
+            "wordfreq",
+            words.to_str().unwrap(),
+        ],
+        "warn",
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let output = memcheck(
+        plugins.path(),
+        &["--config", config, "run", "journal"],
+        "warn",
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout),
+        "1\twordfreq.totals\tfiles=1 words=3 distinct=2 bytes=11\n"
+    );
+}

@@ -11,6 +11,13 @@
 //!   prints `publish_ns=P direct_ns=D`, each the best of SAMPLES samples of CALLS calls.
 //! - `bench-log CALLS SAMPLES`: times a `log::debug!` against a relaxed atomic load; prints
 //!   `debug_enabled=B log_ns=L load_ns=A`, each the best of SAMPLES samples.
+//! - `bench-interface CALLS SAMPLES`: times `bump(1)` of the interface `bench.host-counter` (the
+//!   application provides it) against the same function of this library, `Counter::bump`,
+//!   called directly inside a panic guard (`bench_api::bump_guarded`), and without a guard the
+//!   optimiser keeps; prints `interface_ns=I direct_ns=D unguarded_ns=U host_counter=N`.
+//!
+//! It also provides `bench.plugin-counter`, which the application calls in
+//! `interface-call-host-to-plugin`.
 
 use std::hint::black_box;
 use std::io::Write;
@@ -18,6 +25,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use bench_api::{bump_guarded, bump_unguarded, Counter, HostCounter, PluginCounter};
 use plugin_api::abi::{PhBytes, PhHostContext, PhResult, PhResultCode, PhStr};
 use plugin_api::{Command, Error, Host, Plugin};
 
@@ -124,6 +132,8 @@ impl Plugin for Bench {
     const NAME: &'static str = "bench";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "Bench-only plugin for plughost-bench";
+    const PROVIDES: &'static [plugin_api::abi::PhInterfaceVersion] =
+        &[plugin_api::provides::<dyn PluginCounter>()];
 
     fn init(host: &Host) -> Result<Self, Error> {
         let counter = Arc::new(AtomicU64::new(0));
@@ -192,6 +202,52 @@ impl Plugin for Bench {
                     out,
                     "debug_enabled={} log_ns={log_ns:.3} load_ns={load_ns:.3}",
                     log::log_enabled!(log::Level::Debug)
+                )?;
+                Ok(())
+            },
+        )?;
+        host.provide::<dyn PluginCounter>(Arc::new(Counter::default()))?;
+
+        let h = host.clone();
+        host.register_command(
+            Command::new("bench-interface").usage("CALLS SAMPLES"),
+            move |args, out| {
+                let calls = number(args, 0, "CALLS")?;
+                let samples = number(args, 1, "SAMPLES")?;
+                let remote = h.query::<dyn HostCounter>()?;
+                let local = Counter::default();
+                let failed = std::cell::Cell::new(0u64);
+                let (interface_ns, direct_ns) = best_of_pair(
+                    calls,
+                    samples,
+                    |_| {
+                        if remote.bump(black_box(1)).is_err() {
+                            failed.set(failed.get() + 1);
+                        }
+                    },
+                    |_| {
+                        if !bump_guarded(&local, black_box(1)) {
+                            failed.set(failed.get() + 1);
+                        }
+                    },
+                );
+                let (unguarded_ns, _) = best_of_pair(
+                    calls,
+                    samples / 3 + 1,
+                    |_| {
+                        if !bump_unguarded(&local, black_box(1)) {
+                            failed.set(failed.get() + 1);
+                        }
+                    },
+                    |_| {},
+                );
+                if failed.get() > 0 {
+                    return Err(Error::new(format!("{} failed calls", failed.get())));
+                }
+                writeln!(
+                    out,
+                    "interface_ns={interface_ns:.3} direct_ns={direct_ns:.3} unguarded_ns={unguarded_ns:.3} host_counter={}",
+                    remote.bump(0)?
                 )?;
                 Ok(())
             },
