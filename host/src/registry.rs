@@ -68,6 +68,8 @@ pub(crate) struct Shared {
     /// Where plugins' log records and published events are reported; `None` for the `log`
     /// facade and no event reports (the default, checked with one branch on the call path).
     pub(crate) observer: Option<Arc<dyn crate::Observer>>,
+    /// The registrations of a reload's new version, until they are swapped in ([`crate::reload`]).
+    pub(crate) staging: crate::reload::Staging,
 }
 
 impl Shared {
@@ -79,6 +81,7 @@ impl Shared {
             events: Events::new(),
             handles: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
+            staging: crate::reload::Staging::default(),
         }
     }
 
@@ -146,6 +149,10 @@ impl Shared {
     /// Removes one registration from the maps and deactivates it; it is dropped (and its
     /// `destroy` runs, unless a dispatch still holds it) here, outside every lock.
     fn remove_entry(&self, handle: PhHandle, entry: &Entry) {
+        // A registration of a reload's new version that is not swapped in yet.
+        if self.staging.remove(handle) {
+            return;
+        }
         match entry {
             Entry::Command(name) => {
                 let removed = {
