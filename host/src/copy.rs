@@ -17,8 +17,11 @@
 //!    the host's user can change them;
 //! 3. the copy is checked and loaded ([`crate::loader::open_private`]) under its own name, used
 //!    once in the process;
-//! 4. the copy and its folder are removed from the folder at once: the mapping keeps the file's
-//!    data alive (and its disk blocks taken) until the process exits.
+//! 4. the copy stays in its folder while the host that loaded it lives, so that debuggers,
+//!    profilers, memory checkers and Rust backtraces can read its symbols and debug information;
+//!    dropping the host removes the folders ([`PrivateCopy`]). The library stays mapped, and the
+//!    file's data on disk with it, until the process exits. Folders left by a process that died
+//!    are removed by the next process that makes a copy.
 
 use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -28,20 +31,24 @@ use crate::error::{LoadError, LoadErrorKind};
 use crate::loader::{self, Candidate};
 
 /// Loads a private copy of the library `path`: checks the file as [`loader::open`] does, copies
-/// it into a private folder, checks and opens the copy, and removes it from the folder. The
-/// candidate names `path` as its file, as if the file itself had been loaded.
+/// it into a private folder, checks and opens the copy. The candidate names `path` as its file,
+/// as if the file itself had been loaded. The copy stays until the returned [`PrivateCopy`] is
+/// dropped.
 ///
 /// # Errors
 ///
 /// A [`LoadError`] naming `path` and the first check that failed, on the file or on its copy
-/// (or the copy itself failing: a full disk).
-pub(crate) fn open_copy(path: &Path, allow_insecure: bool) -> Result<Candidate, LoadError> {
+/// (or the copy itself failing: a full disk). The copy is removed then.
+pub(crate) fn open_copy(
+    path: &Path,
+    allow_insecure: bool,
+) -> Result<(Candidate, PrivateCopy), LoadError> {
     let refuse = |kind| LoadError {
         path: path.to_owned(),
         kind,
     };
     let mut original = loader::check_file(path, allow_insecure).map_err(refuse)?;
-    let folder = PrivateFolder::new().map_err(|e| {
+    let folder = PrivateCopy::new().map_err(|e| {
         refuse(LoadErrorKind::Open(format!(
             "cannot make a private folder for its copy: {e}"
         )))
@@ -55,17 +62,15 @@ pub(crate) fn open_copy(path: &Path, allow_insecure: bool) -> Result<Candidate, 
         )))
     })?;
     drop(original);
-    let opened = loader::open_private(&copy, allow_insecure);
-    // The library (if it opened) stays mapped; its name in the folder is no longer needed.
-    drop(folder);
-    let mut candidate = opened.map_err(|kind| refuse(shown_as(kind, &copy, path)))?;
+    let mut candidate = loader::open_private(&copy, allow_insecure)
+        .map_err(|kind| refuse(shown_as(kind, &copy, path)))?;
     candidate.info.path = path.to_string_lossy().into_owned();
     candidate.info.file = path.to_owned();
-    Ok(candidate)
+    Ok((candidate, folder))
 }
 
-/// Copies the whole of `original` (from its start) into a new file `copy`, readable, writable and
-/// executable by its owner only.
+/// Copies the whole of `original` into a new file `copy`, readable, writable and executable by its
+/// owner only.
 fn write_copy(original: &mut std::fs::File, copy: &Path) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -93,22 +98,28 @@ fn shown_as(kind: LoadErrorKind, copy: &Path, path: &Path) -> LoadErrorKind {
     }
 }
 
-/// A new folder that only this user can change, removed (with what is left in it) when dropped.
-struct PrivateFolder {
+/// The prefix of the private folders' names, followed by the process id and a number.
+const FOLDER_PREFIX: &str = "plughost-copy-";
+
+/// A private copy's folder, which only this user can change; removed (with the copy) when
+/// dropped. The library loaded from it stays mapped.
+pub(crate) struct PrivateCopy {
     path: PathBuf,
 }
 
-impl PrivateFolder {
-    fn new() -> std::io::Result<PrivateFolder> {
+impl PrivateCopy {
+    fn new() -> std::io::Result<PrivateCopy> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
+        static SWEPT: std::sync::Once = std::sync::Once::new();
         let parent = match dirs::cache_dir() {
             Some(cache) => cache.join("plughost"),
             None => std::env::temp_dir(),
         };
         std::fs::create_dir_all(&parent)?;
+        SWEPT.call_once(|| sweep(&parent));
         loop {
             let path = parent.join(format!(
-                "plughost-copy-{}-{}",
+                "{FOLDER_PREFIX}{}-{}",
                 std::process::id(),
                 NEXT.fetch_add(1, Ordering::Relaxed)
             ));
@@ -116,7 +127,7 @@ impl PrivateFolder {
             #[cfg(unix)]
             std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
             match builder.create(&path) {
-                Ok(()) => return Ok(PrivateFolder { path }),
+                Ok(()) => return Ok(PrivateCopy { path }),
                 // Left by an earlier process with the same id: take the next number.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),
@@ -125,10 +136,39 @@ impl PrivateFolder {
     }
 }
 
-impl Drop for PrivateFolder {
+impl Drop for PrivateCopy {
     fn drop(&mut self) {
         if let Err(e) = std::fs::remove_dir_all(&self.path) {
             log::debug!("cannot remove {}: {e}", self.path.display());
+        }
+    }
+}
+
+/// Removes the private folders in `parent` of processes that no longer run (they died before
+/// their hosts were dropped).
+///
+/// # Platform-specific behaviour
+///
+/// Linux only (a process runs if `/proc/PID` exists); elsewhere nothing is removed.
+fn sweep(parent: &Path) {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(FOLDER_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }

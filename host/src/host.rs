@@ -66,6 +66,9 @@ pub struct PluginHost {
     /// Whether [`PluginHost::load`] loads a private copy of each library (see
     /// [`PluginHost::set_private_copies`]).
     private_copies: bool,
+    /// The private copies this host loaded, removed from the disk when it is dropped (after the
+    /// plugins' shutdowns: fields drop after `Drop::drop`).
+    pub(crate) copies: Mutex<Vec<crate::copy::PrivateCopy>>,
 }
 
 /// The path shown for a plugin linked into the application ([`PluginHost::load_static`]).
@@ -148,6 +151,7 @@ impl PluginHost {
             config: Config::default(),
             allow_insecure: false,
             private_copies: false,
+            copies: Mutex::new(Vec::new()),
         }
     }
 
@@ -174,9 +178,10 @@ impl PluginHost {
     /// in place (`cp new.so plugins/`, or a linker that rewrites its output) changes the code
     /// that runs: the host may crash. A host that runs for long while plugins are rebuilt (an
     /// application that reloads plugins, `plughost shell`) should load copies: the file can then
-    /// be changed in any way. The copy is made in a private folder, checked and loaded as the
-    /// file itself would be, and removed from the folder once loaded; the file's trust rule is
-    /// checked on the file itself. Each copy keeps the file's size on disk until the process
+    /// be changed in any way. The copy is made in a private folder of the user's cache folder,
+    /// checked and loaded as the file itself would be; the trust rule is checked on the file
+    /// itself. The copies stay on disk while the host lives (debuggers and backtraces read them)
+    /// and are removed when it is dropped; each keeps the file's size of disk until the process
     /// exits (see the README's lifetime model).
     pub fn set_private_copies(&mut self, private: bool) {
         self.private_copies = private;
@@ -221,12 +226,17 @@ impl PluginHost {
     ///
     /// A [`LoadError`] naming the file and the first check that failed. The host is unchanged.
     pub fn load(&mut self, path: &Path) -> Result<String, LoadError> {
-        let candidate = if self.private_copies {
-            crate::copy::open_copy(path, self.allow_insecure)?
-        } else {
-            loader::open(path, self.allow_insecure)?
-        };
-        self.start(path, candidate)
+        if !self.private_copies {
+            let candidate = loader::open(path, self.allow_insecure)?;
+            return self.start(path, candidate);
+        }
+        let (candidate, copy) = crate::copy::open_copy(path, self.allow_insecure)?;
+        let name = self.start(path, candidate)?;
+        self.copies
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(copy);
+        Ok(name)
     }
 
     /// Loads a plugin linked into the application (a static plugin): `descriptor` is what its

@@ -355,7 +355,7 @@ impl PluginHost {
             return Err(ReloadError::Linked(name.to_owned()));
         }
         let file = old.file.clone();
-        let candidate = crate::copy::open_copy(&file, self.allow_insecure)?;
+        let (candidate, copy) = crate::copy::open_copy(&file, self.allow_insecure)?;
         if candidate.info.name != old.name {
             return Err(ReloadError::NameChanged {
                 path: file,
@@ -403,6 +403,10 @@ impl PluginHost {
             }
         };
         drop(removed);
+        self.copies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(copy);
         {
             let mut loaded = self.loaded.write_or_recover();
             match loaded.iter().position(|p| Arc::ptr_eq(p, &old)) {

@@ -267,8 +267,36 @@ fn a_c_plugin_rebuilt_between_two_commands_serves_its_new_output_after_reload() 
     );
     shell.send("reloadable");
     assert_eq!(shell.out(), "v2");
+    // The copies it runs are in private folders of the cache folder while it runs...
+    let pid = shell.child.id();
+    assert_eq!(copies_of(pid).len(), 2, "{:?}", copies_of(pid));
+    for folder in copies_of(pid) {
+        assert!(folder.join(library_file("reloadable")).is_file());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&folder).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{}", folder.display());
+    }
     let (status, errors) = shell.finish();
     assert_eq!((status, errors), (Some(0), vec![]));
+    // ... and gone once it has exited.
+    assert_eq!(copies_of(pid), Vec::<PathBuf>::new());
+}
+
+/// The private-copy folders of the process `pid` (see `host/src/copy.rs`).
+fn copies_of(pid: u32) -> Vec<PathBuf> {
+    let cache = match std::env::var_os("XDG_CACHE_HOME") {
+        Some(cache) if !cache.is_empty() => PathBuf::from(cache),
+        _ => PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"),
+    };
+    let prefix = format!("plughost-copy-{pid}-");
+    let Ok(entries) = std::fs::read_dir(cache.join("plughost")) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
 }
 
 #[test]
