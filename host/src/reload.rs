@@ -50,6 +50,15 @@ pub(crate) struct Staging {
     areas: Mutex<Vec<Area>>,
 }
 
+/// A registration taken out of the staging by [`Staging::take_handle`]: dropping it (outside
+/// every lock) releases it.
+pub(crate) enum Unstaged {
+    /// A staged command.
+    Command(#[allow(dead_code)] CommandRecord),
+    /// A staged subscription.
+    Subscription(#[allow(dead_code)] Arc<Registration<PhEventCallback>>),
+}
+
 /// What one new version registered during its `init`.
 struct Area {
     /// The new version.
@@ -148,32 +157,30 @@ impl Staging {
         );
     }
 
-    /// Removes the staged registration `handle`, if there is one (its `destroy` runs once no
-    /// one holds it, after the lock). True if it was staged.
-    pub(crate) fn remove(&self, handle: PhHandle) -> bool {
+    /// Takes the staged registration `handle` out of the staging, if it is there, for the caller
+    /// to drop (its `destroy` runs once no one holds it) outside every lock.
+    ///
+    /// `unregister` calls it under the handle lock, where the swap moves the staging: a staged
+    /// registration is either unregistered here or swapped in whole, never lost in between.
+    pub(crate) fn take_handle(&self, handle: PhHandle) -> Option<Unstaged> {
         let mut areas = self.lock();
-        let mut command = None;
-        let mut subscription = None;
         for area in areas.iter_mut() {
             if let Some(at) = area
                 .commands
                 .iter()
                 .position(|(_, r)| r.registration.handle == handle)
             {
-                command = Some(area.commands.remove(at));
-                break;
+                return Some(Unstaged::Command(area.commands.remove(at).1));
             }
             if let Some(at) = area
                 .subscriptions
                 .iter()
                 .position(|(_, r)| r.handle == handle)
             {
-                subscription = Some(area.subscriptions.remove(at));
-                break;
+                return Some(Unstaged::Subscription(area.subscriptions.remove(at).1));
             }
         }
-        drop(areas);
-        command.is_some() || subscription.is_some()
+        None
     }
 
     /// Takes the area of `plugin` out of the staging.
