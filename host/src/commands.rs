@@ -14,6 +14,12 @@ use crate::error::CommandError;
 use crate::output::{sink_set_error, sink_write, Sink};
 use crate::registry::{Entry, LockExt, Registration, Shared};
 
+/// The registration of an `Arc` made a moment ago and never shared.
+pub(crate) fn unshared<C>(registration: Arc<Registration<C>>) -> Registration<C> {
+    Arc::try_unwrap(registration)
+        .unwrap_or_else(|_| unreachable!("a new registration has no other reference"))
+}
+
 /// A registered command: the callback, and the text the host shows for it.
 pub(crate) struct CommandRecord {
     pub(crate) registration: Arc<Registration<PhCommandCallback>>,
@@ -87,13 +93,16 @@ impl Shared {
                     usage,
                     described,
                 };
-                if staging.is_some() {
-                    drop(commands);
-                    self.staging.add_command(&owner, name, record);
-                } else {
+                if staging.is_none() {
                     commands.insert(name.to_owned(), record);
+                    return Ok(());
                 }
-                Ok(())
+                drop(commands);
+                // Refused (its `destroy` after the lock) if the reload ended meanwhile, which
+                // cannot happen (see `Staging::add_command`).
+                self.staging
+                    .add_command(&owner, name, record)
+                    .map_err(|record| (unshared(record.registration), PhResult::ShutDown))
             },
         );
         if let Some(first) = first {

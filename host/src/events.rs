@@ -360,13 +360,14 @@ impl Shared {
             Entry::Subscription(topic.to_owned()),
             |registration| {
                 let registration = Arc::new(registration);
-                if registration.owner.is_staged() {
-                    // The new version of a reload: swapped in later (see `crate::reload`).
-                    self.staging.add_subscription(topic, registration);
-                } else {
+                if !registration.owner.is_staged() {
                     self.events.add(topic, &registration);
+                    return Ok(());
                 }
-                Ok(())
+                // The new version of a reload: swapped in later (see `crate::reload`).
+                self.staging
+                    .add_subscription(topic, registration)
+                    .map_err(|r| (crate::commands::unshared(r), PhResult::ShutDown))
             },
         )
     }

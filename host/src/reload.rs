@@ -115,46 +115,42 @@ impl Staging {
     }
 
     /// Stages a command of `plugin` (checked by the caller with [`Staging::lookup`], under the
-    /// handle lock).
+    /// handle lock). Gives the record back if `plugin` has no staging area, which cannot happen:
+    /// a plugin can register only while it initialises, and its area exists until its reload
+    /// ends (the caller refuses the registration then).
     pub(crate) fn add_command(
         &self,
         plugin: &Arc<PluginContext>,
         name: &str,
         record: CommandRecord,
-    ) {
+    ) -> Result<(), CommandRecord> {
         let mut areas = self.lock();
-        if let Some(area) = areas.iter_mut().find(|a| Arc::ptr_eq(&a.plugin, plugin)) {
-            area.commands.push((name.to_owned(), record));
-            return;
+        match areas.iter_mut().find(|a| Arc::ptr_eq(&a.plugin, plugin)) {
+            Some(area) => {
+                area.commands.push((name.to_owned(), record));
+                Ok(())
+            }
+            None => Err(record),
         }
-        drop(areas);
-        // Cannot happen: a plugin is staged only while its area exists. Dropping the record
-        // (after the lock) runs its `destroy`, as for any refused registration.
-        log::error!(
-            "plugin `{}`: a command staged without a staging area",
-            plugin.name
-        );
     }
 
-    /// Stages a subscription of its owner.
+    /// Stages a subscription of its owner; gives it back as [`Staging::add_command`] does.
     pub(crate) fn add_subscription(
         &self,
         topic: &str,
         registration: Arc<Registration<PhEventCallback>>,
-    ) {
+    ) -> Result<(), Arc<Registration<PhEventCallback>>> {
         let mut areas = self.lock();
-        if let Some(area) = areas
+        match areas
             .iter_mut()
             .find(|a| Arc::ptr_eq(&a.plugin, &registration.owner))
         {
-            area.subscriptions.push((topic.to_owned(), registration));
-            return;
+            Some(area) => {
+                area.subscriptions.push((topic.to_owned(), registration));
+                Ok(())
+            }
+            None => Err(registration),
         }
-        drop(areas);
-        log::error!(
-            "plugin `{}`: a subscription staged without a staging area",
-            registration.owner.name
-        );
     }
 
     /// Takes the staged registration `handle` out of the staging, if it is there, for the caller
