@@ -284,12 +284,13 @@ fn a_c_plugin_rebuilt_between_two_commands_serves_its_new_output_after_reload() 
 
 /// The private-copy folders of the process `pid` (see `host/src/copy.rs`).
 fn copies_of(pid: u32) -> Vec<PathBuf> {
-    let cache = match std::env::var_os("XDG_CACHE_HOME") {
-        Some(cache) if !cache.is_empty() => PathBuf::from(cache),
-        _ => PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"),
+    // The folder the host uses (the test runs with the same environment as the shell).
+    let folder = match dirs::cache_dir() {
+        Some(cache) => cache.join("plughost"),
+        None => std::env::temp_dir(),
     };
     let prefix = format!("plughost-copy-{pid}-");
-    let Ok(entries) = std::fs::read_dir(cache.join("plughost")) else {
+    let Ok(entries) = std::fs::read_dir(folder) else {
         return Vec::new();
     };
     entries
