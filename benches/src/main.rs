@@ -20,6 +20,7 @@ mod embed;
 mod fanout;
 mod load;
 mod measure;
+mod reload;
 mod report;
 mod setup;
 mod wordfreq;
@@ -48,6 +49,8 @@ const FIGURES: &[&str] = &[
     "event-fanout",
     "event-fanout-2-threads",
     "load-100",
+    "reload",
+    "reload-rss-100",
     "wordfreq",
 ];
 
@@ -147,6 +150,8 @@ fn run_child(args: &[String]) -> Result<ExitCode, String> {
     match kind.as_str() {
         "load-host" => load::child_host(&dir)?,
         "load-dlopen" => load::child_dlopen(&dir)?,
+        "reload-rss" => reload::child_reloads(&dir)?,
+        "dlopen-rss" => reload::child_dlopens(&dir)?,
         _ => return Err(format!("unknown child {kind}")),
     }
     Ok(ExitCode::SUCCESS)
@@ -234,6 +239,12 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
     if wanted("load-100") {
         let dir = setup::c_plugins(&paths, "load", &load::names(), 0)?;
         report(load::figure(&dir, &settings)?);
+    }
+    if wanted("reload") {
+        report(reload::reload_figure(&paths, &settings)?);
+    }
+    if wanted("reload-rss-100") {
+        report(reload::rss_figure(&paths)?);
     }
     if wanted("wordfreq") {
         report(wordfreq::figure(&paths, &settings)?);

@@ -14,6 +14,12 @@ use crate::error::CommandError;
 use crate::output::{sink_set_error, sink_write, Sink};
 use crate::registry::{Entry, LockExt, Registration, Shared};
 
+/// The registration of an `Arc` made a moment ago and never shared.
+pub(crate) fn unshared<C>(registration: Arc<Registration<C>>) -> Registration<C> {
+    Arc::try_unwrap(registration)
+        .unwrap_or_else(|_| unreachable!("a new registration has no other reference"))
+}
+
 /// A registered command: the callback, and the text the host shows for it.
 pub(crate) struct CommandRecord {
     pub(crate) registration: Arc<Registration<PhCommandCallback>>,
@@ -65,21 +71,38 @@ impl Shared {
             registration,
             Entry::Command(name.to_owned()),
             |registration| {
+                // The new version of a reload stages its commands (see `crate::reload`): the
+                // old version's names are not taken for it, its own staged ones are.
+                let staging = owner.is_staged().then(|| self.staging.lookup(&owner, name));
                 let mut commands = self.commands.write_or_recover();
-                if let Some(record) = commands.get(name) {
-                    first = Some(Arc::clone(&record.registration.owner));
+                let taken = match (commands.get(name), &staging) {
+                    (_, Some(staged)) if staged.has_command => Some(Arc::clone(&owner)),
+                    (Some(record), Some(staged)) if staged.replaces(&record.registration.owner) => {
+                        None
+                    }
+                    (Some(record), _) => Some(Arc::clone(&record.registration.owner)),
+                    (None, _) => None,
+                };
+                if let Some(taken) = taken {
+                    first = Some(taken);
                     return Err((registration, PhResult::AlreadyExists));
                 }
-                commands.insert(
-                    name.to_owned(),
-                    CommandRecord {
-                        registration: Arc::new(registration),
-                        description,
-                        usage,
-                        described,
-                    },
-                );
-                Ok(())
+                let record = CommandRecord {
+                    registration: Arc::new(registration),
+                    description,
+                    usage,
+                    described,
+                };
+                if staging.is_none() {
+                    commands.insert(name.to_owned(), record);
+                    return Ok(());
+                }
+                drop(commands);
+                // Refused (its `destroy` after the lock) if the reload ended meanwhile, which
+                // cannot happen (see `Staging::add_command`).
+                self.staging
+                    .add_command(&owner, name, record)
+                    .map_err(|record| (unshared(record.registration), PhResult::ShutDown))
             },
         );
         if let Some(first) = first {
@@ -118,9 +141,11 @@ impl Shared {
 /// A command resolved once by [`PluginHost::command`](crate::PluginHost::command): runs it without looking it up again.
 ///
 /// A handle borrows its host, so it cannot outlive it nor a shutdown. If the command's plugin
-/// unregisters it or faults, [`CommandHandle::run`] returns [`CommandError::Unknown`]. While a
-/// handle exists, the registration's user data stays alive: its `destroy` runs when the last
-/// handle is dropped, as it waits for a dispatch under way.
+/// is reloaded ([`PluginHost::reload`](crate::PluginHost::reload)), the handle runs the new
+/// version's command from then on (looking it up by name at each run). If the plugin
+/// unregisters it, faults or is unloaded, [`CommandHandle::run`] returns
+/// [`CommandError::Unknown`]. While a handle exists, the registration's user data stays alive:
+/// its `destroy` runs when the last handle is dropped, as it waits for a dispatch under way.
 ///
 /// # Thread-safety
 ///
@@ -144,11 +169,32 @@ impl CommandHandle<'_> {
     ///
     /// As [`PluginHost::run_command`](crate::PluginHost::run_command);
     /// [`CommandError::Unknown`] once the command is gone.
+    #[inline]
     pub fn run<S: AsRef<str>>(&self, args: &[S], out: &mut dyn Write) -> Result<(), CommandError> {
+        // Inside before the check: a shutdown of the plugin that begins after the check waits
+        // for the call (see `crate::quiesce`).
+        let _inside = crate::quiesce::enter();
         if !self.registration.is_active() {
-            return Err(CommandError::Unknown(self.name.clone()));
+            return self.run_current(args, out);
         }
         run_registered(self.shared, &self.name, &self.registration, args, out)
+    }
+
+    /// Runs the command of the same name and plugin that is registered now: the new version's,
+    /// after a reload of the plugin.
+    #[cold]
+    #[inline(never)]
+    fn run_current<S: AsRef<str>>(
+        &self,
+        args: &[S],
+        out: &mut dyn Write,
+    ) -> Result<(), CommandError> {
+        let current = self
+            .shared
+            .command(&self.name)
+            .filter(|c| c.is_active() && c.owner.name == self.registration.owner.name)
+            .ok_or_else(|| CommandError::Unknown(self.name.clone()))?;
+        run_registered(self.shared, &self.name, &current, args, out)
     }
 }
 
@@ -168,6 +214,9 @@ const INLINE_ARGS: usize = 8;
 /// [`PluginHost::run_command`](crate::PluginHost::run_command) and
 /// [`CommandHandle::run`] after the lookup. Converts the arguments to views without allocating
 /// (up to [`INLINE_ARGS`]) and calls [`call_command`].
+///
+/// The caller entered a service call ([`crate::quiesce::enter`]) before it looked the command up
+/// and checked that it is active, so that the plugin's shutdown waits for this call.
 #[inline]
 pub(crate) fn run_registered<S: AsRef<str>>(
     shared: &Shared,

@@ -52,6 +52,15 @@ impl PluginState {
     }
 }
 
+/// [`PluginContext::reload_role`]: not part of a reload.
+const NOT_RELOADING: u8 = 0;
+/// The new version of a plugin during its `init` in a reload: its registrations are staged, not
+/// yet seen by anyone (see [`crate::reload`]).
+const STAGED: u8 = 1;
+/// The old version of a plugin after a reload swapped in the new one: it still receives the
+/// calls that had already found it, and refuses new registrations with `SHUT_DOWN`.
+const RETIRED: u8 = 2;
+
 /// Every context ever made, so that none is freed (see the module docs).
 static RETAINED: Mutex<Vec<Arc<PluginContext>>> = Mutex::new(Vec::new());
 
@@ -72,6 +81,9 @@ pub(crate) struct PluginContext {
     pub(crate) abi_version: (u16, u16),
     pub(crate) layout: crate::loader::LayoutCheck,
     state: AtomicU8,
+    /// Its part in a reload ([`crate::reload`]): [`NOT_RELOADING`], [`STAGED`] or [`RETIRED`].
+    /// Changed only under the registry's handle lock, where registrations read it.
+    reload_role: AtomicU8,
     /// How many registrations the plugin holds (at most `PH_MAX_REGISTRATIONS_PER_PLUGIN`).
     registrations: AtomicUsize,
     /// The descriptor, valid while the library is loaded (the host never unloads it).
@@ -163,6 +175,7 @@ impl PluginContext {
             abi_version: info.abi_version,
             layout,
             state: AtomicU8::new(PluginState::Initializing as u8),
+            reload_role: AtomicU8::new(NOT_RELOADING),
             registrations: AtomicUsize::new(0),
             descriptor,
             plugin_data: AtomicPtr(std::sync::atomic::AtomicPtr::new(std::ptr::null_mut())),
@@ -205,6 +218,7 @@ impl PluginContext {
             abi_version: info.abi_version,
             layout: crate::loader::LayoutCheck::Linked,
             state: AtomicU8::new(PluginState::Active as u8),
+            reload_role: AtomicU8::new(NOT_RELOADING),
             registrations: AtomicUsize::new(0),
             descriptor: &APPLICATION_DESCRIPTOR,
             plugin_data: AtomicPtr(std::sync::atomic::AtomicPtr::new(std::ptr::null_mut())),
@@ -275,7 +289,7 @@ impl PluginContext {
 
     /// Takes one registration slot of the plugin; fails if it is not serving or at the limit.
     pub(crate) fn reserve_registration(&self) -> Result<(), PhResult> {
-        if !self.receives_calls() {
+        if !self.receives_calls() || self.is_retired() {
             return Err(PhResult::ShutDown);
         }
         let held = self.registrations.fetch_add(1, Ordering::AcqRel);
@@ -284,6 +298,37 @@ impl PluginContext {
             return Err(PhResult::LimitExceeded);
         }
         Ok(())
+    }
+
+    /// Whether this is the new version of a plugin whose registrations a reload stages (see
+    /// [`crate::reload`]). Read under the registry's handle lock.
+    #[inline]
+    pub(crate) fn is_staged(&self) -> bool {
+        self.reload_role.load(Ordering::Acquire) == STAGED
+    }
+
+    /// Whether this is the old version of a plugin that a reload replaced: it refuses
+    /// registrations with `SHUT_DOWN` until its shutdown.
+    #[inline]
+    pub(crate) fn is_retired(&self) -> bool {
+        self.reload_role.load(Ordering::Acquire) == RETIRED
+    }
+
+    /// Marks a new context as the new version of a reload, before its `init`: its
+    /// registrations are staged until [`PluginContext::unstage`].
+    pub(crate) fn stage(&self) {
+        self.reload_role.store(STAGED, Ordering::Release);
+    }
+
+    /// Ends the staging of the new version (under the handle lock, in the swap, or when the
+    /// reload fails): its registrations go where every plugin's go.
+    pub(crate) fn unstage(&self) {
+        self.reload_role.store(NOT_RELOADING, Ordering::Release);
+    }
+
+    /// Marks the old version of a reload as replaced (under the handle lock, in the swap).
+    pub(crate) fn retire(&self) {
+        self.reload_role.store(RETIRED, Ordering::Release);
     }
 
     /// Gives back `n` registration slots.

@@ -83,7 +83,10 @@ impl Shared {
             .commands
             .read_or_recover()
             .iter()
-            .filter(|(_, r)| Arc::ptr_eq(&r.registration.owner, plugin))
+            // By name: a caller may still hold the old version of a plugin that a reload has
+            // just replaced, and the map holds the commands of one version of a name at a time
+            // (see `crate::reload`), so the plugin's commands are never missing in between.
+            .filter(|(_, r)| r.registration.owner.name == plugin.name)
             .map(|(name, r)| {
                 (
                     r.registration.handle,

@@ -210,3 +210,50 @@ pub enum HostError {
         code: PhResult,
     },
 }
+
+/// Why [`crate::PluginHost::reload`] or [`crate::PluginHost::unload`] failed. In every case the
+/// plugin is as it was: a reload that fails leaves the old version in place and serving.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReloadError {
+    /// No plugin of that name is loaded (active or faulted).
+    #[error("no plugin named `{0}` is loaded")]
+    UnknownPlugin(String),
+    /// The plugin is linked into the application: it has no file to reload.
+    #[error("plugin `{0}` is linked into the application: there is no file to reload")]
+    Linked(String),
+    /// The new build was refused: a check failed, or its `init` did.
+    #[error("{0}")]
+    Load(#[from] LoadError),
+    /// The file now holds another plugin.
+    #[error("{}: the file now holds plugin `{found}`, not `{expected}`", path.display())]
+    NameChanged {
+        /// The file.
+        path: PathBuf,
+        /// The plugin that was loaded from it.
+        expected: String,
+        /// The plugin it holds now.
+        found: String,
+    },
+    /// While the new build initialised, another plugin registered the name of one of its
+    /// commands; the new build was shut down.
+    #[error("plugin `{name}`: its new build's command `{command}` was registered meanwhile by plugin `{plugin}`")]
+    Taken {
+        /// The plugin being reloaded.
+        name: String,
+        /// The command.
+        command: String,
+        /// The plugin that registered it.
+        plugin: String,
+    },
+    /// Called from inside a callback (a command, an event handler, an enumeration), where the
+    /// wait for the calls under way would wait for itself.
+    #[error("reload and unload cannot be called from inside a plugin call or a callback")]
+    InsideCall,
+    /// The plugin provides interfaces (ABI 1.3): reloading it is not supported yet; the old
+    /// version keeps serving.
+    #[error(
+        "plugin `{0}` provides interfaces: reloading it is not supported yet (it keeps serving)"
+    )]
+    ProvidesInterfaces(String),
+}

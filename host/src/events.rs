@@ -156,6 +156,62 @@ impl Events {
         removed
     }
 
+    /// Removes the subscriptions `removed` (topic, handle) and adds `added` at the end of their
+    /// topics' subscribers, in one new snapshot of the routes, so that a publish sees either all
+    /// of the change or none of it. The removed subscriptions are *not* deactivated: a dispatch
+    /// that loaded the routes before still calls them (a reload's old version, which stays
+    /// active until a grace period has passed; see `crate::reload`). Returns them, for the
+    /// caller to drop outside every lock.
+    pub(crate) fn replace(
+        &self,
+        removed: &[(String, PhHandle)],
+        added: Vec<(String, Arc<Registration<PhEventCallback>>)>,
+    ) -> Vec<Arc<Registration<PhEventCallback>>> {
+        let _writer = self.routes_writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut routes = Routes::clone(&self.routes.load());
+        let current = |routes: &Routes, topic: &str| -> Vec<Arc<Registration<PhEventCallback>>> {
+            match topic {
+                ALL_TOPICS => routes.all.to_vec(),
+                topic => routes
+                    .topics
+                    .get(topic)
+                    .map(|list| list.to_vec())
+                    .unwrap_or_default(),
+            }
+        };
+        let mut lists: FxHashMap<String, Vec<Arc<Registration<PhEventCallback>>>> =
+            FxHashMap::default();
+        let mut taken = Vec::new();
+        for (topic, handle) in removed {
+            let list = lists
+                .entry(topic.clone())
+                .or_insert_with(|| current(&routes, topic));
+            if let Some(at) = list.iter().position(|r| r.handle == *handle) {
+                taken.push(list.remove(at));
+            }
+        }
+        for (topic, registration) in added {
+            lists
+                .entry(topic.clone())
+                .or_insert_with(|| current(&routes, &topic))
+                .push(registration);
+        }
+        for (topic, list) in lists {
+            if topic == ALL_TOPICS {
+                routes.all = list.into();
+            } else if list.is_empty() {
+                routes.topics.remove(topic.as_str());
+            } else {
+                routes.topics.insert(topic.into(), list.into());
+            }
+        }
+        let filter = TopicFilter::bits_of(&routes);
+        self.routes.store(Arc::new(routes));
+        // After the routes: a publish that sees a topic's bit also sees its subscribers.
+        self.topic_filter.store(filter);
+        taken
+    }
+
     /// Replaces the subscriber list of `topic` with `f(old list)`, in new routes.
     fn update_subscribers(&self, topic: &str, f: impl FnOnce(&Subscribers) -> Subscribers) {
         let _writer = self.routes_writer.lock().unwrap_or_else(|e| e.into_inner());
@@ -303,8 +359,15 @@ impl Shared {
             registration,
             Entry::Subscription(topic.to_owned()),
             |registration| {
-                self.events.add(topic, &Arc::new(registration));
-                Ok(())
+                let registration = Arc::new(registration);
+                if !registration.owner.is_staged() {
+                    self.events.add(topic, &registration);
+                    return Ok(());
+                }
+                // The new version of a reload: swapped in later (see `crate::reload`).
+                self.staging
+                    .add_subscription(topic, registration)
+                    .map_err(|r| (crate::commands::unshared(r), PhResult::ShutDown))
             },
         )
     }
@@ -314,6 +377,7 @@ impl Shared {
         let mut topics: Vec<(String, String)> = self
             .lock_handles()
             .values()
+            .filter(|(owner, _)| !owner.is_staged())
             .filter_map(|(owner, entry)| match entry {
                 Entry::Subscription(topic) => Some((topic.clone(), owner.name.clone())),
                 _ => None,

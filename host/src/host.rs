@@ -3,7 +3,7 @@
 use std::ffi::c_void;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 
 use plugin_api::abi::{
     PhBytes, PhDestroyCallback, PhEventCallback, PhHandle, PhHostContext, PhInterface,
@@ -28,7 +28,9 @@ use crate::services::HOST_SERVICES;
 ///
 /// Loading and shutting down take `&mut self` and belong to one thread (the ABI's
 /// `[main-thread]`). Everything else takes `&self`, and the host is `Send + Sync`: commands may be
-/// run and events published from any thread, concurrently.
+/// run and events published from any thread, concurrently, also while
+/// [`PluginHost::reload`] replaces a plugin or [`PluginHost::unload`] removes one (those two
+/// take `&self` and run one at a time).
 ///
 /// Dropping the host shuts its plugins down, in reverse load order. Libraries stay loaded until
 /// the process exits (see [`PluginHost::load`]), and so does each plugin's host context: a
@@ -47,17 +49,28 @@ use crate::services::HOST_SERVICES;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct PluginHost {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     /// The application's own context: the owner of what it registers through this host.
     application: Arc<PluginContext>,
-    /// Every plugin that passed `init`, in load order.
-    loaded: Vec<Arc<PluginContext>>,
+    /// Every plugin that passed `init` and was not unloaded, in load order (a reloaded plugin
+    /// takes the place of its old version). Written by `&mut self` methods and, under
+    /// `lifecycle`, by reload and unload.
+    pub(crate) loaded: RwLock<Vec<Arc<PluginContext>>>,
+    /// Held by [`PluginHost::reload`] and [`PluginHost::unload`], so that they run one at a time
+    /// (the ABI's `[main-thread]`: never two `init` or `shutdown` calls at once).
+    pub(crate) lifecycle: Mutex<()>,
     /// Libraries that were refused, in the order they were tried.
     refused: Vec<LoadError>,
     /// The plugins' configuration, for plugins loaded from now on.
-    config: Config,
+    pub(crate) config: Config,
     /// Whether files and folders that fail the trust rule load anyway.
-    allow_insecure: bool,
+    pub(crate) allow_insecure: bool,
+    /// Whether [`PluginHost::load`] loads a private copy of each library (see
+    /// [`PluginHost::set_private_copies`]).
+    private_copies: bool,
+    /// The private copies this host loaded, removed from the disk when it is dropped (after the
+    /// plugins' shutdowns: fields drop after `Drop::drop`).
+    pub(crate) copies: Mutex<Vec<crate::copy::PrivateCopy>>,
 }
 
 /// The path shown for a plugin linked into the application ([`PluginHost::load_static`]).
@@ -138,10 +151,13 @@ impl PluginHost {
         PluginHost {
             application: PluginContext::application(Arc::clone(&shared)),
             shared,
-            loaded: Vec::new(),
+            loaded: RwLock::new(Vec::new()),
+            lifecycle: Mutex::new(()),
             refused: Vec::new(),
             config: Config::default(),
             allow_insecure: false,
+            private_copies: false,
+            copies: Mutex::new(Vec::new()),
         }
     }
 
@@ -161,6 +177,22 @@ impl PluginHost {
         self.allow_insecure = allow;
     }
 
+    /// Whether [`PluginHost::load`] (and so [`PluginHost::load_dir`]) loads each library from a
+    /// private copy of the file, as [`PluginHost::reload`] always does. Default: `false`.
+    ///
+    /// A library is mapped into the process for as long as it runs, and writing over its file
+    /// in place (`cp new.so plugins/`, or a linker that rewrites its output) changes the code
+    /// that runs: the host may crash. A host that runs for long while plugins are rebuilt (an
+    /// application that reloads plugins, `plughost shell`) should load copies: the file can then
+    /// be changed in any way. The copy is made in a private folder of the user's cache folder,
+    /// checked and loaded as the file itself would be; the trust rule is checked on the file
+    /// itself. The copies stay on disk while the host lives (debuggers and backtraces read them)
+    /// and are removed when it is dropped; each keeps the file's size of disk until the process
+    /// exits (see the README's lifetime model).
+    pub fn set_private_copies(&mut self, private: bool) {
+        self.private_copies = private;
+    }
+
     /// Sets the configuration that plugins loaded from now on read through the host service
     /// `config_get` (each plugin its own table). Plugins already loaded keep what they had: a
     /// plugin's configuration does not change while it is loaded.
@@ -178,8 +210,14 @@ impl PluginHost {
     pub fn load_dir(&mut self, dir: &Path) -> Result<(), DiscoverError> {
         let mut candidates = Vec::new();
         for path in loader::discover(dir)? {
-            match loader::open(&path, self.allow_insecure) {
-                Ok(candidate) => candidates.push(Some((path, candidate))),
+            let opened = if self.private_copies {
+                crate::copy::open_copy(&path, self.allow_insecure)
+                    .map(|(candidate, copy)| (candidate, Some(copy)))
+            } else {
+                loader::open(&path, self.allow_insecure).map(|candidate| (candidate, None))
+            };
+            match opened {
+                Ok((candidate, copy)) => candidates.push(Some((path, candidate, copy))),
                 Err(error) => self.refuse(error),
             }
         }
@@ -187,7 +225,7 @@ impl PluginHost {
             let nodes: Vec<order::Node<'_>> = candidates
                 .iter()
                 .flatten()
-                .map(|(_, c)| order::Node {
+                .map(|(_, c, _)| order::Node {
                     name: &c.info.name,
                     provides: &c.info.provides,
                     requires: &c.info.requires,
@@ -200,14 +238,19 @@ impl PluginHost {
             })
         };
         for (index, kind) in refused {
-            if let Some((path, _)) = candidates[index].take() {
+            if let Some((path, _, _)) = candidates[index].take() {
                 self.refuse(LoadError { path, kind });
             }
         }
         for index in order {
-            if let Some((path, candidate)) = candidates[index].take() {
-                if let Err(error) = self.start(&path, candidate) {
-                    self.refuse(error);
+            if let Some((path, candidate, copy)) = candidates[index].take() {
+                match self.start(&path, candidate) {
+                    Ok(_) => self
+                        .copies
+                        .get_mut()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend(copy),
+                    Err(error) => self.refuse(error),
                 }
             }
         }
@@ -235,8 +278,17 @@ impl PluginHost {
     ///
     /// A [`LoadError`] naming the file and the first check that failed. The host is unchanged.
     pub fn load(&mut self, path: &Path) -> Result<String, LoadError> {
-        let candidate = loader::open(path, self.allow_insecure)?;
-        self.start(path, candidate)
+        if !self.private_copies {
+            let candidate = loader::open(path, self.allow_insecure)?;
+            return self.start(path, candidate);
+        }
+        let (candidate, copy) = crate::copy::open_copy(path, self.allow_insecure)?;
+        let name = self.start(path, candidate)?;
+        self.copies
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(copy);
+        Ok(name)
     }
 
     /// Loads a plugin linked into the application (a static plugin): `descriptor` is what its
@@ -286,47 +338,23 @@ impl PluginHost {
                 }));
             }
         }
-        if let Some(first) = self.loaded.iter().find(|p| p.name == candidate.info.name) {
+        let loaded = self.loaded.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(first) = loaded.iter().find(|p| p.name == candidate.info.name) {
             return Err(refuse(LoadErrorKind::Duplicate {
                 name: candidate.info.name,
                 first: first.file.clone(),
             }));
         }
         let layout = candidate.layout;
-        let settings = self.config.settings(&candidate.info.name);
-        let context = PluginContext::new(
-            Arc::clone(&self.shared),
-            candidate.descriptor,
-            candidate.info,
-            layout,
-            settings,
-        );
-        let Some(init) = context.vtable().init else {
-            return Err(refuse(LoadErrorKind::MissingFunction("init")));
-        };
-        let mut plugin_data: *mut c_void = std::ptr::null_mut();
-        let ctx = Arc::as_ptr(&context).cast::<PhHostContext>().cast_mut();
-        let call = crate::call::enter_call(&context.name, crate::call::CallKind::Init);
-        let started = std::time::Instant::now();
-        // SAFETY: the loader checked that `init` is the plugin's function of this ABI version;
-        // the context and the services table outlive the plugin, and `plugin_data` is writable.
-        let code = unsafe { (init.0)(ctx, &HOST_SERVICES, &mut plugin_data) };
-        loader::warn_if_slow(started, || {
-            format!("plugin `{}` ({}): init", context.name, context.path)
-        });
-        drop(call);
-        let code = PhResult::from_code(code);
-        if code != PhResult::Ok || !context.activate() {
-            context.set_state(PluginState::ShutDown);
-            self.shared.remove_all_of(&context);
-            let code = if code == PhResult::Ok {
-                PhResult::Panicked
-            } else {
-                code
-            };
-            return Err(refuse(LoadErrorKind::Init(code)));
+        let context = self.new_context(candidate);
+        let initialised = self.initialise(&context);
+        if let Err(kind) = initialised.and_then(|()| match context.activate() {
+            true => Ok(()),
+            false => Err(LoadErrorKind::Init(PhResult::Panicked)),
+        }) {
+            self.refuse_initialised(&context);
+            return Err(refuse(kind));
         }
-        context.plugin_data.set(plugin_data);
         log::debug!(
             "loaded plugin `{}` {} from {} (layout check: {layout:?})",
             context.name,
@@ -337,12 +365,59 @@ impl PluginHost {
             .plugins
             .write_or_recover()
             .push(Arc::clone(&context));
-        self.loaded.push(context);
-        Ok(self
-            .loaded
-            .last()
-            .map(|p| p.name.clone())
-            .unwrap_or_default())
+        let name = context.name.clone();
+        self.loaded
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(context);
+        Ok(name)
+    }
+
+    /// The context of a checked plugin, before its `init`, with its configuration.
+    pub(crate) fn new_context(&self, candidate: loader::Candidate) -> Arc<PluginContext> {
+        let settings = self.config.settings(&candidate.info.name);
+        PluginContext::new(
+            Arc::clone(&self.shared),
+            candidate.descriptor,
+            candidate.info,
+            candidate.layout,
+            settings,
+        )
+    }
+
+    /// Calls the plugin's `init` (while [`crate::current_call`] names it, warning if it is
+    /// slow) and keeps the plugin data it returns. The caller activates the plugin, or on error
+    /// calls [`PluginHost::refuse_initialised`].
+    pub(crate) fn initialise(&self, context: &Arc<PluginContext>) -> Result<(), LoadErrorKind> {
+        let Some(init) = context.vtable().init else {
+            return Err(LoadErrorKind::MissingFunction("init"));
+        };
+        let mut plugin_data: *mut c_void = std::ptr::null_mut();
+        let ctx = Arc::as_ptr(context).cast::<PhHostContext>().cast_mut();
+        let call = crate::call::enter_call(&context.name, crate::call::CallKind::Init);
+        let started = std::time::Instant::now();
+        // SAFETY: the loader checked that `init` is the plugin's function of this ABI version;
+        // the context and the services table outlive the plugin, and `plugin_data` is writable.
+        let code = unsafe { (init.0)(ctx, &HOST_SERVICES, &mut plugin_data) };
+        loader::warn_if_slow(started, || {
+            format!("plugin `{}` ({}): init", context.name, context.path)
+        });
+        drop(call);
+        match PhResult::from_code(code) {
+            PhResult::Ok => {
+                // Passed to the plugin only once it is active (see `enumerate`).
+                context.plugin_data.set(plugin_data);
+                Ok(())
+            }
+            code => Err(LoadErrorKind::Init(code)),
+        }
+    }
+
+    /// Ends a plugin whose `init` failed, or that faulted during it: it gets no call (not even
+    /// `shutdown`), and its registrations are removed (each `destroy` runs once).
+    pub(crate) fn refuse_initialised(&self, context: &Arc<PluginContext>) {
+        context.set_state(PluginState::ShutDown);
+        self.shared.remove_all_of(context);
     }
 
     /// The libraries that were refused, with the reasons, in the order they were tried.
@@ -352,7 +427,8 @@ impl PluginHost {
 
     /// Every plugin that was initialised, in load order, with its commands.
     pub fn plugins(&self) -> Vec<PluginSummary> {
-        self.loaded
+        let loaded = self.loaded.read_or_recover().clone();
+        loaded
             .iter()
             .map(|p| {
                 let mut commands = Vec::new();
@@ -413,6 +489,8 @@ impl PluginHost {
     where
         F: FnMut(&CommandInfo<'_>) -> bool,
     {
+        // Counted as a call under way: it may call the plugin's `enumerate_commands`.
+        let _inside = crate::quiesce::enter();
         let target = self
             .shared
             .active_plugins()
@@ -455,6 +533,9 @@ impl PluginHost {
         args: &[S],
         out: &mut dyn Write,
     ) -> Result<(), CommandError> {
+        // Inside before the lookup: a shutdown of the command's plugin (by `unload`, or of the old
+        // version after a reload) that begins after it waits for the call (see `crate::quiesce`).
+        let _inside = crate::quiesce::enter();
         let command = self
             .shared
             .command(name)
@@ -502,6 +583,8 @@ impl PluginHost {
     /// [`HostError::Code`] with [`PhResult::InvalidArgument`] for an invalid topic, or
     /// [`PhResult::LimitExceeded`] when publishes nest too deeply.
     pub fn publish(&self, topic: &str, payload: &[u8]) -> Result<(), HostError> {
+        // Counted as a call under way: a plugin's shutdown waits for the dispatch to end.
+        let _inside = crate::quiesce::enter();
         self.shared
             .publish(topic, payload)
             .map_err(|code| HostError::Code {
@@ -763,28 +846,13 @@ impl PluginHost {
     /// for, its `shutdown` runs, then its remaining registrations are removed. Faulted plugins get
     /// no call. Idempotent.
     pub fn shutdown(&mut self) {
-        for plugin in self.loaded.iter().rev() {
-            if !plugin.begin_shutdown() {
-                continue;
-            }
-            self.shared
-                .plugins
-                .write_or_recover()
-                .retain(|p| !Arc::ptr_eq(p, plugin));
-            // Every call that could still pass the plugin data or call the plugin has returned.
-            crate::quiesce::synchronize(&format_args!("shutdown of plugin `{}`", plugin.name));
-            if let Some(shutdown) = plugin.vtable().shutdown {
-                // SAFETY: the plugin's own function with the data its `init` returned, called
-                // once (`begin_shutdown` succeeds once).
-                let code = unsafe { (shutdown.0)(plugin.plugin_data.get()) };
-                let code = PhResult::from_code(code);
-                if code != PhResult::Ok {
-                    log::warn!("plugin `{}`: shutdown failed: {code}", plugin.name);
-                }
-            }
-            plugin.set_state(PluginState::ShutDown);
-            self.shared.remove_all_of(plugin);
-            log::debug!("plugin `{}` shut down", plugin.name);
+        let loaded = self
+            .loaded
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for plugin in loaded.iter().rev() {
+            self.shut_down(plugin);
         }
         if self
             .application
@@ -792,6 +860,36 @@ impl PluginHost {
         {
             self.shared.remove_all_of(&self.application);
         }
+    }
+}
+
+impl PluginHost {
+    /// Shuts one plugin down, if it is active (see [`PluginHost::shutdown`]): no new call
+    /// reaches it, the calls under way are waited for, its `shutdown` runs, its remaining
+    /// registrations are removed. False if it was not active (shut down, or faulted: no call).
+    pub(crate) fn shut_down(&self, plugin: &Arc<PluginContext>) -> bool {
+        if !plugin.begin_shutdown() {
+            return false;
+        }
+        self.shared
+            .plugins
+            .write_or_recover()
+            .retain(|p| !Arc::ptr_eq(p, plugin));
+        // Every call that could still pass the plugin data or call the plugin has returned.
+        crate::quiesce::synchronize(&format_args!("shutdown of plugin `{}`", plugin.name));
+        if let Some(shutdown) = plugin.vtable().shutdown {
+            // SAFETY: the plugin's own function with the data its `init` returned, called once
+            // (`begin_shutdown` succeeds once).
+            let code = unsafe { (shutdown.0)(plugin.plugin_data.get()) };
+            let code = PhResult::from_code(code);
+            if code != PhResult::Ok {
+                log::warn!("plugin `{}`: shutdown failed: {code}", plugin.name);
+            }
+        }
+        plugin.set_state(PluginState::ShutDown);
+        self.shared.remove_all_of(plugin);
+        log::debug!("plugin `{}` shut down", plugin.name);
+        true
     }
 }
 

@@ -253,6 +253,14 @@ impl Shared {
         Err((!found.is_empty()).then(|| found.join(", ")))
     }
 
+    /// Whether `plugin` provides any interface now.
+    pub(crate) fn provides_any(&self, plugin: &Arc<PluginContext>) -> bool {
+        self.interfaces
+            .read_or_recover()
+            .values()
+            .any(|p| Arc::ptr_eq(&p.registration.owner, plugin))
+    }
+
     /// Every interface provided now, as `(id, major, minor, provider)`, sorted.
     pub(crate) fn provided_interfaces(&self) -> Vec<(String, u16, u16, String)> {
         let mut all: Vec<_> = self

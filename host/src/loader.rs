@@ -154,7 +154,7 @@ pub fn inspect(path: &Path) -> (Inspection, Option<LoadError>) {
 /// (as [`crate::PluginHost::set_allow_insecure`] does for loading).
 pub fn inspect_with(path: &Path, allow_insecure: bool) -> (Inspection, Option<LoadError>) {
     let mut inspection = Inspection::default();
-    let error = check(path, allow_insecure, &mut inspection)
+    let error = check(path, allow_insecure, Via::Descriptor, &mut inspection)
         .err()
         .map(|kind| LoadError {
             path: path.to_owned(),
@@ -191,23 +191,47 @@ pub(crate) fn warn_if_slow(started: Instant, what: impl FnOnce() -> String) {
 /// The library stays loaded for the rest of the process, whatever the outcome: unloading code that
 /// may have registered thread-local destructors is not safe, and abi_stable never unloads either.
 pub(crate) fn open(path: &Path, allow_insecure: bool) -> Result<Candidate, LoadError> {
-    check(path, allow_insecure, &mut Inspection::default()).map_err(|kind| LoadError {
+    check(
+        path,
+        allow_insecure,
+        Via::Descriptor,
+        &mut Inspection::default(),
+    )
+    .map_err(|kind| LoadError {
         path: path.to_owned(),
         kind,
     })
+}
+
+/// [`open`] for a private copy that the host made in a folder of its own ([`crate::copy`]):
+/// the same checks, but the dynamic loader opens the file by its path, which is never used
+/// again in this process, so no descriptor needs to stay open (see [`open_library`]).
+pub(crate) fn open_private(path: &Path, allow_insecure: bool) -> Result<Candidate, LoadErrorKind> {
+    check(path, allow_insecure, Via::Path, &mut Inspection::default())
+}
+
+/// How the dynamic loader opens a checked file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// Through the open file that was checked (on Linux): nobody can swap the file in between.
+    Descriptor,
+    /// By its path: only for the host's private copies, in a folder that only the host's user
+    /// can change, each copy under a name used once.
+    Path,
 }
 
 /// The checks of [`open`], recording what they find in `seen`.
 fn check(
     path: &Path,
     allow_insecure: bool,
+    via: Via,
     seen: &mut Inspection,
 ) -> Result<Candidate, LoadErrorKind> {
     let file = check_file(path, allow_insecure)?;
     let started = Instant::now();
     // Never closed, whatever happens next: see `open`. (`ManuallyDrop` keeps the handle without
     // a heap allocation, so memory checkers see nothing lost.)
-    let library = std::mem::ManuallyDrop::new(open_library(path, file)?);
+    let library = std::mem::ManuallyDrop::new(open_library(path, file, via)?);
     warn_if_slow(started, || {
         format!("library {}: its initialisers", path.display())
     });
@@ -428,7 +452,10 @@ const HEAD_LEN: usize = 4096;
 /// One `stat` of the folder, one `open`, one `fstat` and (usually) one `read` of the file: this is
 /// what the checks add to each load. A symbolic link is judged by the file it leads to (the one
 /// opened) and by the link's own folder.
-fn check_file(path: &Path, allow_insecure: bool) -> Result<std::fs::File, LoadErrorKind> {
+pub(crate) fn check_file(
+    path: &Path,
+    allow_insecure: bool,
+) -> Result<std::fs::File, LoadErrorKind> {
     use std::io::Read;
 
     #[cfg(unix)]
@@ -576,14 +603,28 @@ fn read_prefix(file: &mut std::fs::File, len: u64) -> Result<Vec<u8>, LoadErrorK
 /// library's run path means `/proc/self/fd`.
 ///
 /// Elsewhere the loader opens `path` again after the checks.
-fn open_library(path: &Path, file: std::fs::File) -> Result<libloading::Library, LoadErrorKind> {
+///
+/// A private copy of the host's own ([`Via::Path`]) is opened by its path everywhere, and its
+/// descriptor closed: its name is used once in the process, and the file cannot be swapped, so a
+/// reload costs no descriptor for the rest of the process.
+fn open_library(
+    path: &Path,
+    file: std::fs::File,
+    via: Via,
+) -> Result<libloading::Library, LoadErrorKind> {
     #[cfg(target_os = "linux")]
-    let name = PathBuf::from(format!(
-        "/proc/self/fd/{}",
-        std::os::fd::AsRawFd::as_raw_fd(&file)
-    ));
+    let name = match via {
+        Via::Descriptor => PathBuf::from(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&file)
+        )),
+        Via::Path => path.to_owned(),
+    };
     #[cfg(not(target_os = "linux"))]
-    let name = path.to_owned();
+    let name = {
+        let _ = via;
+        path.to_owned()
+    };
     #[cfg(unix)]
     let opened = {
         use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
@@ -600,7 +641,9 @@ fn open_library(path: &Path, file: std::fs::File) -> Result<libloading::Library,
             // Kept open for as long as the library is loaded, that is until the process exits:
             // see above.
             #[cfg(target_os = "linux")]
-            let _ = std::os::fd::IntoRawFd::into_raw_fd(file);
+            if via == Via::Descriptor {
+                let _ = std::os::fd::IntoRawFd::into_raw_fd(file);
+            }
             #[cfg(not(target_os = "linux"))]
             drop(file);
             Ok(library)

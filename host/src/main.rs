@@ -71,6 +71,20 @@ enum Action {
         )]
         command_line: Vec<OsString>,
     },
+    /// A long-running host: each line runs a command, or a verb (list, load FILE, unload NAME,
+    /// reload [NAME], run COMMAND, help, exit).
+    ///
+    /// Plugins stay loaded for the session, each from a private copy of its file, so that a
+    /// rebuild of the file does not change the code that runs until `reload` loads it. On a
+    /// terminal: a line editor with history and completion. Otherwise one line per command, with
+    /// no prompt; a failing line prints its error and the shell goes on, and the exit status is 1
+    /// if any line failed.
+    Shell {
+        /// Watch the plugins folder: reload a library that changes, load a new one, unload a
+        /// removed one, each reported in one line.
+        #[arg(long)]
+        watch: bool,
+    },
     /// Print what the host finds in a library before `init`: descriptor, ABI version, type layout
     /// check, and the first check that fails. Does not call the plugin's `init`.
     ///
@@ -149,7 +163,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     // The configuration, for the actions that load or check plugins.
     let config = match (&cli.command, &cli.config) {
         (
-            Action::List | Action::Run { .. } | Action::Inspect { .. } | Action::Validate { .. },
+            Action::List
+            | Action::Run { .. }
+            | Action::Shell { .. }
+            | Action::Inspect { .. }
+            | Action::Validate { .. },
             Some(path),
         ) => Some(Config::load(path).map_err(|e| e.to_string())?),
         _ => None,
@@ -195,7 +213,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             println!("created {}", quote_path(&created));
             return Ok(ExitCode::SUCCESS);
         }
-        Action::List | Action::Run { .. } => {}
+        Action::List | Action::Run { .. } | Action::Shell { .. } => {}
     }
     // The words of `run`, checked before any plugin code runs.
     let command_line = match &cli.command {
@@ -215,6 +233,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     };
     let mut host = PluginHost::new();
     host.set_allow_insecure(allow_insecure);
+    // A long-running host loads private copies: a rebuild cannot change the code that runs.
+    host.set_private_copies(matches!(cli.command, Action::Shell { .. }));
     // The plugins the configuration has settings for, to report those that do not load.
     let mut configured = Vec::new();
     if let Some(config) = config {
@@ -230,6 +250,14 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
         }
     }
+    if let Action::Shell { watch } = cli.command {
+        let options = cli::shell::Options {
+            watch,
+            plugins: dir,
+            strict: cli.strict,
+        };
+        return cli::shell::run(host, &options);
+    }
     if !matches!(cli.command, Action::List) {
         // `list` shows them in its output.
         for refused in host.refused() {
@@ -244,7 +272,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 .split_first()
                 .expect("clap requires the command name");
             if args.first().map(String::as_str) == Some("--help") {
-                display::command_help(&host, command, &mut out)
+                display::command_help(&host, command, "plughost run ", &mut out)
             } else {
                 // Recorded for the exit handler, in case the plugin calls `exit`.
                 let plugin = host
@@ -259,6 +287,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
         }
         Action::Inspect { .. }
+        | Action::Shell { .. }
         | Action::Validate { .. }
         | Action::ValidateCheck { .. }
         | Action::New { .. } => unreachable!("handled above"),

@@ -100,6 +100,12 @@ pub(crate) fn enter() -> Inside {
     }
 }
 
+/// Whether this thread is inside a service call (or a call of the application into the host
+/// that calls plugins): [`synchronize`] would not wait for it.
+pub(crate) fn inside() -> bool {
+    DEPTH.with(Cell::get) > 0
+}
+
 /// A thread's stay inside a service call; leaving is dropping it.
 pub(crate) struct Inside {
     _not_send: std::marker::PhantomData<*const ()>,

@@ -74,6 +74,8 @@ pub(crate) struct Shared {
     /// Where plugins' log records and published events are reported; `None` for the `log`
     /// facade and no event reports (the default, checked with one branch on the call path).
     pub(crate) observer: Option<Arc<dyn crate::Observer>>,
+    /// The registrations of a reload's new version, until they are swapped in ([`crate::reload`]).
+    pub(crate) staging: crate::reload::Staging,
 }
 
 impl Shared {
@@ -86,6 +88,7 @@ impl Shared {
             events: Events::new(),
             handles: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
+            staging: crate::reload::Staging::default(),
         }
     }
 
@@ -132,18 +135,28 @@ impl Shared {
         owner: &PluginContext,
         handle: PhHandle,
     ) -> Result<(), PhResult> {
-        let entry = {
+        let (entry, unstaged) = {
             let mut handles = self.lock_handles();
             match handles.get(&handle) {
                 Some((registered_by, _)) if std::ptr::eq(Arc::as_ptr(registered_by), owner) => {}
                 _ => return Err(PhResult::UnknownHandle),
             }
-            handles.remove(&handle).map(|(_, entry)| entry)
+            let entry = handles.remove(&handle).map(|(_, entry)| entry);
+            // A reload's new version during its `init`: its registration leaves the staging
+            // under this lock, where the swap moves the staging (see `crate::reload`).
+            let unstaged = match owner.is_staged() {
+                true => self.staging.take_handle(handle),
+                false => None,
+            };
+            (entry, unstaged)
         };
         match entry {
             Some(entry) => {
                 owner.release_registrations(1);
-                self.remove_entry(handle, &entry);
+                if unstaged.is_none() {
+                    self.remove_entry(handle, &entry);
+                }
+                drop(unstaged);
                 Ok(())
             }
             None => Err(PhResult::UnknownHandle),
@@ -153,6 +166,12 @@ impl Shared {
     /// Removes one registration from the maps and deactivates it; it is dropped (and its
     /// `destroy` runs, unless a dispatch still holds it) here, outside every lock.
     pub(crate) fn remove_entry(&self, handle: PhHandle, entry: &Entry) {
+        // A registration of a reload's new version that is not swapped in yet (its `init`
+        // failed: no swap can come any more).
+        if let Some(unstaged) = self.staging.take_handle(handle) {
+            drop(unstaged);
+            return;
+        }
         match entry {
             Entry::Command(name) => {
                 let removed = {

@@ -195,6 +195,18 @@ pub fn reference_word_counts(text: &str) -> Vec<(String, u64)> {
 /// Compiles the C test plugin `tests/fixtures/c/descriptor.c` with the preprocessor `defines`
 /// (`NAME` or `NAME=VALUE`) into `dir`, as the library named for `stem`. Uses `$CC` or `cc`.
 pub fn compile_c_fixture(dir: &Path, stem: &str, defines: &[&str]) -> PathBuf {
+    compile_c(dir, "descriptor.c", stem, defines)
+}
+
+/// Compiles the C test plugin for hot reload, `tests/fixtures/c/reload.c`, with `defines` into
+/// `dir`, as the library named for `stem` (see the file for the defines).
+pub fn compile_reload_fixture(dir: &Path, stem: &str, defines: &[&str]) -> PathBuf {
+    compile_c(dir, "reload.c", stem, defines)
+}
+
+/// Compiles the C file `tests/fixtures/c/SOURCE` with `defines` into `dir`, as the library
+/// named for `stem`. Uses `$CC` or `cc`.
+pub fn compile_c(dir: &Path, source: &str, stem: &str, defines: &[&str]) -> PathBuf {
     let out = dir.join(library_file(stem));
     let root = workspace_root();
     let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
@@ -202,7 +214,7 @@ pub fn compile_c_fixture(dir: &Path, stem: &str, defines: &[&str]) -> PathBuf {
     command
         .args(["-std=c11", "-Wall", "-Wextra", "-shared", "-fPIC", "-I"])
         .arg(root.join("plugin-api/include"))
-        .arg(root.join("tests/fixtures/c/descriptor.c"))
+        .arg(root.join("tests/fixtures/c").join(source))
         .arg("-o")
         .arg(&out);
     for define in defines {
@@ -211,7 +223,7 @@ pub fn compile_c_fixture(dir: &Path, stem: &str, defines: &[&str]) -> PathBuf {
     let status = command.status().expect("run the C compiler");
     assert!(
         status.success(),
-        "compiling the C test plugin with {defines:?} failed"
+        "compiling the C test plugin {source} with {defines:?} failed"
     );
     out
 }

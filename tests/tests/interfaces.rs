@@ -188,3 +188,24 @@ fn a_caller_whose_provider_ended_stops_calling_it() {
     // The caller checks its reference's `alive` word before each call: no call after the end.
     assert_eq!(run(&host, "caller-ok", &[]).unwrap(), "ok gone\n");
 }
+
+#[test]
+fn reloading_a_provider_is_refused_and_it_keeps_serving() {
+    let dir = fixtures(&[
+        ("a", &["FIXTURE_REQUIRES=\"test.answer\""]),
+        ("b", &["FIXTURE_PROVIDES=\"test.answer\""]),
+    ]);
+    let host = load(dir.path());
+    let error = host.reload("b").unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("provides interfaces: reloading it is not supported yet"),
+        "{error}"
+    );
+    assert_eq!(run(&host, "a-ok", &[]).unwrap(), "ok answer=42\n");
+    // A plugin that only uses an interface reloads: its new build queries the provider again.
+    host.reload("a").unwrap();
+    assert_eq!(run(&host, "a-ok", &[]).unwrap(), "ok answer=42\n");
+    assert_eq!(names(&host), ["b", "a"]);
+}

@@ -149,6 +149,7 @@ fn write_table<const N: usize>(
 pub(crate) fn command_help(
     host: &PluginHost,
     command: &str,
+    prefix: &str,
     out: &mut impl Write,
 ) -> Result<(), String> {
     let found = host.plugins().into_iter().find_map(|plugin| {
@@ -161,13 +162,13 @@ pub(crate) fn command_help(
         host.command(command).map_err(|e| e.to_string())?;
         return writeln!(
             out,
-            "Usage: plughost run {command_shown} [ARGS]...\n\nIts plugin does not describe it."
+            "Usage: {prefix}{command_shown} [ARGS]...\n\nIts plugin does not describe it."
         )
         .map_err(|e| format!("writing output: {e}"));
     };
     let mut write = || -> io::Result<()> {
         let usage = format!(
-            "Usage: plughost run {command_shown} {}",
+            "Usage: {prefix}{command_shown} {}",
             escape(info.usage.trim())
         );
         writeln!(out, "{}", usage.trim_end())?;

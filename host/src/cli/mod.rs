@@ -1,6 +1,12 @@
 //! The `plughost` binary's parts apart from its argument parsing in `main.rs`: terminal output
-//! (`display`, `escape`) and what happens when a plugin calls `exit()` (`exit`).
+//! (`display`, `escape`), what happens when a plugin calls `exit()` (`exit`), and `plughost
+//! shell` (`shell`, with its line splitting in `words`, completion in `complete`, and `--watch`
+//! in `watch`).
 
+pub(crate) mod complete;
 pub(crate) mod display;
 pub(crate) mod escape;
 pub(crate) mod exit;
+pub(crate) mod shell;
+pub(crate) mod watch;
+pub(crate) mod words;
