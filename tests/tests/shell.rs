@@ -542,6 +542,30 @@ fn wait_for(output: &Receiver<String>, seen: &mut String, from: usize, wanted: &
     }
 }
 
+/// Waits for `child` to exit, at most [`PATIENCE`]; kills it and fails with the transcript if it
+/// does not (a hung shell must fail the test, not hang the test run).
+fn wait_or_kill(
+    child: &mut Child,
+    output: &Receiver<String>,
+    seen: &mut String,
+) -> std::process::ExitStatus {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            while let Ok(chunk) = output.recv_timeout(Duration::from_millis(200)) {
+                seen.push_str(&chunk);
+            }
+            panic!("the shell did not exit; the terminal showed:\n{seen}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn on_a_terminal_completion_ctrl_c_ctrl_d_and_the_history_work() {
     let dir = plugins_dir(&["wordfreq", "journal"]);
@@ -565,13 +589,18 @@ fn on_a_terminal_completion_ctrl_c_ctrl_d_and_the_history_work() {
     let mark = seen.len();
     type_keys(b"wordfreq --\t\t");
     wait_for(&output, &mut seen, mark, "--top");
-    // Ctrl-C drops the line: it does not run.
+    // The line is redrawn after the list; Ctrl-C must come after that, while the editor reads.
+    wait_for(&output, &mut seen, mark, "plughost> wordfreq --");
+    // Ctrl-C drops the line: it does not run. Wait for the next line's editor to be reading (it
+    // turns bracketed paste on, `ESC [?2004h`, once the terminal is raw again): a Ctrl-D typed
+    // in between would reach the terminal in its normal mode and be lost.
     let mark = seen.len();
     type_keys(b"\x03");
+    wait_for(&output, &mut seen, mark, "\x1b[?2004h");
     wait_for(&output, &mut seen, mark, "plughost> ");
     // Ctrl-D leaves.
     type_keys(b"\x04");
-    let status = child.wait().unwrap();
+    let status = wait_or_kill(&mut child, &output, &mut seen);
     while let Ok(chunk) = output.recv_timeout(Duration::from_secs(1)) {
         seen.push_str(&chunk);
     }
