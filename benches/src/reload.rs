@@ -1,5 +1,6 @@
-//! `reload` and `reload-rss-100`: hot reload of the Rust bench plugin (a release build of a plugin
-//! written with the safe layer, `libbench_plugin.so`).
+//! `reload` and `reload-rss-100`: hot reload of the `journal` example plugin (a release build of a
+//! plugin written with the safe layer, `libjournal.so`). Not the bench plugin: it provides
+//! interfaces, and reloading a provider of interfaces is not supported yet.
 //!
 //! - `reload`: from the moment a new build has been renamed over the plugin's file (as cargo puts
 //!   a build in place) to the new version having served its first command: [`PluginHost::reload`]
@@ -24,17 +25,17 @@ use crate::report::{Figure, Target};
 use crate::setup::Paths;
 use crate::Settings;
 
-/// The plugin's name and its cheapest command.
-const PLUGIN: &str = "bench";
-const COMMAND: &str = "bench-noop";
+/// The plugin's name and its cheapest command (with no event seen, it prints nothing).
+const PLUGIN: &str = "journal";
+const COMMAND: &str = "journal";
 
 /// Reloads (and `dlopen`s) of `reload-rss-100`.
 pub const RSS_RELOADS: usize = 100;
 
-/// The library file name of the Rust bench plugin.
+/// The library file name of the plugin.
 fn library_name() -> String {
     format!(
-        "{}bench_plugin{}",
+        "{}journal{}",
         std::env::consts::DLL_PREFIX,
         std::env::consts::DLL_SUFFIX
     )
@@ -57,7 +58,7 @@ fn serve(host: &PluginHost) -> Result<(), String> {
 /// The `reload` figure.
 pub fn reload_figure(paths: &Paths, settings: &Settings) -> Result<Figure, String> {
     let samples = settings.samples(15, 30) as usize;
-    let built = paths.rust_plugin("bench_plugin");
+    let built = paths.rust_plugin("journal");
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
     let plugins = work.path().join("plugins");
     let incoming = work.path().join("incoming");
@@ -159,7 +160,7 @@ fn descriptors() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
 }
 
-/// In a child process: loads the bench plugin from `dir`, reloads it once (not counted), then
+/// In a child process: loads the plugin from `dir`, reloads it once (not counted), then
 /// [`RSS_RELOADS`] times, each followed by a command; prints the growth of the resident memory
 /// (anonymous and file-backed KiB) and of the open descriptors.
 pub fn child_reloads(dir: &Path) -> Result<(), String> {
@@ -193,7 +194,7 @@ pub fn child_reloads(dir: &Path) -> Result<(), String> {
 pub fn child_dlopens(dir: &Path) -> Result<(), String> {
     let open = |i: usize| -> Result<(), String> {
         let path = dir.join(format!("copy-{i}{}", std::env::consts::DLL_SUFFIX));
-        // SAFETY: the bench plugin, a library of this workspace: opening it runs its initialisers
+        // SAFETY: the plugin, a library of this workspace: opening it runs its initialisers
         // (Rust's, which touch nothing of ours) and none of its plugin functions. The handle is
         // forgotten, never closed, as the host does.
         let library = unsafe {
@@ -253,7 +254,7 @@ fn run_child(kind: &str, dir: &Path) -> Result<(f64, f64, f64), String> {
 
 /// The `reload-rss-100` figure.
 pub fn rss_figure(paths: &Paths) -> Result<Figure, String> {
-    let built = paths.rust_plugin("bench_plugin");
+    let built = paths.rust_plugin("journal");
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
     let plugins: PathBuf = work.path().join("plugins");
     std::fs::create_dir(&plugins).map_err(|e| e.to_string())?;

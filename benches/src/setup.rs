@@ -9,7 +9,13 @@ use std::sync::Mutex;
 
 /// The Rust packages the figures run: the host binary, the host's C library, `wordfreq`, the
 /// Rust bench plugin.
-const PACKAGES: &[&str] = &["plughost", "plughost-capi", "wordfreq", "bench-plugin"];
+const PACKAGES: &[&str] = &[
+    "plughost",
+    "plughost-capi",
+    "wordfreq",
+    "journal",
+    "bench-plugin",
+];
 
 /// Where things are.
 pub struct Paths {
