@@ -6,7 +6,7 @@ use std::ffi::c_void;
 
 use crate::abi::{
     read_sized, PhCommandInfo, PhCommandInfoCallback, PhPluginInfo, PhPluginInfoCallback, PhResult,
-    PhResultCode, PhStr,
+    PhResultCode, PhStr, SizedStruct,
 };
 use crate::boundary::guard;
 use crate::error::Error;
@@ -56,6 +56,40 @@ struct Enumeration<'f, T: ?Sized> {
     panicked: bool,
 }
 
+/// One call of an enumeration callback of the safe layer: reads the host's `R` (skipping one too
+/// small for this ABI version; NULL stops the enumeration), lets `call` give it to the closure,
+/// all inside the boundary guard; a panic stops the enumeration and is remembered.
+///
+/// # Safety
+///
+/// `user_data` is the `Enumeration<F>` of the enumeration under way; `info` is NULL or an `R` of
+/// the host's ABI version, valid for the call.
+unsafe fn step<R: SizedStruct, F: ?Sized>(
+    user_data: *mut c_void,
+    info: *const R,
+    what: &str,
+    call: impl FnOnce(&mut F, &R) -> bool,
+) -> bool {
+    // SAFETY: `user_data` is the `Enumeration` on the stack of the `Host` method that started
+    // the enumeration, which is waiting for the host to return (this function's contract).
+    let state = unsafe { &mut *user_data.cast::<Enumeration<'_, F>>() };
+    let link = state.link;
+    let f = &mut *state.f;
+    let keep_going = guard(Some(link), what, None, || {
+        // SAFETY: NULL or an `R` of the host's ABI version, valid for the call (this function's
+        // contract).
+        match unsafe { read_sized(info) } {
+            Ok(info) => Some(call(f, info)),
+            Err(PhResult::NullPointer) => None,
+            Err(_) => Some(true),
+        }
+    });
+    keep_going.unwrap_or_else(|| {
+        state.panicked = true;
+        false
+    })
+}
+
 unsafe extern "C" fn plugin_info_trampoline<F>(
     user_data: *mut c_void,
     info: *const PhPluginInfo,
@@ -63,18 +97,7 @@ unsafe extern "C" fn plugin_info_trampoline<F>(
 where
     F: FnMut(&PluginInfo<'_>) -> bool,
 {
-    // SAFETY: `user_data` is the `Enumeration` on the stack of `Host::enumerate_plugins`, which
-    // is waiting for the host to return.
-    let state = unsafe { &mut *user_data.cast::<Enumeration<'_, F>>() };
-    let link = state.link;
-    let keep_going = guard(Some(link), "a plugin enumeration callback", None, || {
-        // SAFETY: the host passes NULL or an info of its ABI version, valid for the duration of
-        // the call (the contract of `PhPluginInfoCallback`).
-        let info = match unsafe { read_sized(info) } {
-            Ok(info) => info,
-            Err(PhResult::NullPointer) => return None,
-            Err(_) => return Some(true),
-        };
+    let call = |f: &mut F, info: &PhPluginInfo| {
         // SAFETY: the info's strings are the host's, valid for the duration of the call, and the
         // `PluginInfo` made of them does not outlive it.
         let info = unsafe {
@@ -86,12 +109,11 @@ where
                 abi_version: (info.abi_major, info.abi_minor),
             }
         };
-        Some((state.f)(&info))
-    });
-    keep_going.unwrap_or_else(|| {
-        state.panicked = true;
-        false
-    })
+        f(&info)
+    };
+    // SAFETY: the `Enumeration<F>` of `Host::enumerate_plugins` and the host's info, as the
+    // contract of `PhPluginInfoCallback` gives them.
+    unsafe { step(user_data, info, "a plugin enumeration callback", call) }
 }
 
 unsafe extern "C" fn command_info_trampoline<F>(
@@ -101,18 +123,7 @@ unsafe extern "C" fn command_info_trampoline<F>(
 where
     F: FnMut(&CommandInfo<'_>) -> bool,
 {
-    // SAFETY: `user_data` is the `Enumeration` on the stack of `Host::enumerate_commands`, which
-    // is waiting for the host to return.
-    let state = unsafe { &mut *user_data.cast::<Enumeration<'_, F>>() };
-    let link = state.link;
-    let keep_going = guard(Some(link), "a command enumeration callback", None, || {
-        // SAFETY: the host passes NULL or an info of its ABI version, valid for the duration of
-        // the call (the contract of `PhCommandInfoCallback`).
-        let info = match unsafe { read_sized(info) } {
-            Ok(info) => info,
-            Err(PhResult::NullPointer) => return None,
-            Err(_) => return Some(true),
-        };
+    let call = |f: &mut F, info: &PhCommandInfo| {
         // SAFETY: the info's strings are the host's, valid for the duration of the call, and the
         // `CommandInfo` made of them does not outlive it.
         let info = unsafe {
@@ -122,12 +133,11 @@ where
                 usage: lossy(info.usage),
             }
         };
-        Some((state.f)(&info))
-    });
-    keep_going.unwrap_or_else(|| {
-        state.panicked = true;
-        false
-    })
+        f(&info)
+    };
+    // SAFETY: the `Enumeration<F>` of `Host::enumerate_commands` and the host's info, as the
+    // contract of `PhCommandInfoCallback` gives them.
+    unsafe { step(user_data, info, "a command enumeration callback", call) }
 }
 
 impl Host {

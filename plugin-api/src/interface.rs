@@ -46,36 +46,31 @@ pub unsafe trait Interface: 'static {
     fn table() -> &'static Self::Table;
 }
 
-/// The entry of [`crate::Plugin::PROVIDES`] for the interface `I`.
-pub const fn provides<I: Interface + ?Sized>() -> PhInterfaceVersion {
+/// The descriptor entry of the interface `I` with `flags`.
+const fn version<I: Interface + ?Sized>(flags: u32) -> PhInterfaceVersion {
     PhInterfaceVersion {
         id: PhStr::new(I::ID),
         major: I::MAJOR,
         minor: I::MINOR,
-        flags: 0,
+        flags,
     }
+}
+
+/// The entry of [`crate::Plugin::PROVIDES`] for the interface `I`.
+pub const fn provides<I: Interface + ?Sized>() -> PhInterfaceVersion {
+    version::<I>(0)
 }
 
 /// The entry of [`crate::Plugin::REQUIRES`] for the interface `I`: the plugin needs at least
 /// `I`'s minor of `I`'s major.
 pub const fn requires<I: Interface + ?Sized>() -> PhInterfaceVersion {
-    PhInterfaceVersion {
-        id: PhStr::new(I::ID),
-        major: I::MAJOR,
-        minor: I::MINOR,
-        flags: 0,
-    }
+    version::<I>(0)
 }
 
 /// As [`requires`], for an interface the plugin can do without: the host inits its provider
 /// first if there is one, and loads the plugin anyway if there is none.
 pub const fn requires_optional<I: Interface + ?Sized>() -> PhInterfaceVersion {
-    PhInterfaceVersion {
-        id: PhStr::new(I::ID),
-        major: I::MAJOR,
-        minor: I::MINOR,
-        flags: PH_INTERFACE_OPTIONAL,
-    }
+    version::<I>(PH_INTERFACE_OPTIONAL)
 }
 
 /// How a [`Remote`] gives its reference back.
