@@ -211,6 +211,17 @@ pub enum HostError {
     },
 }
 
+impl HostError {
+    /// The ABI's code for this error, as a front end in another language reports it:
+    /// [`PhResult::NotFound`] for an unknown plugin, the operation's code otherwise.
+    pub fn code(&self) -> PhResult {
+        match self {
+            HostError::UnknownPlugin(_) => PhResult::NotFound,
+            HostError::Code { code, .. } => *code,
+        }
+    }
+}
+
 /// Why [`crate::PluginHost::reload`] or [`crate::PluginHost::unload`] failed. In every case the
 /// plugin is as it was: a reload that fails leaves the old version in place and serving.
 #[derive(Debug, Clone, thiserror::Error)]

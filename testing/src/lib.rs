@@ -366,10 +366,5 @@ fn load_error(error: LoadError) -> Error {
 
 /// A host error as a plugin-side error with its code.
 fn host_error(error: HostError) -> Error {
-    let code = match &error {
-        HostError::Code { code, .. } => *code,
-        HostError::UnknownPlugin(_) => PhResult::NotFound,
-        _ => PhResult::InvalidArgument,
-    };
-    Error::with_code(code, error.to_string())
+    Error::with_code(error.code(), error.to_string())
 }

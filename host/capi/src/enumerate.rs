@@ -2,7 +2,6 @@
 
 use std::ffi::c_void;
 
-use plughost::HostError;
 use plugin_api::abi::{PhCommandInfo, PhPluginInfo, PhResult, PhResultCode, PhStr};
 
 use crate::boundary::{boundary, code, shared, text, HOST_FAILED};
@@ -98,11 +97,7 @@ pub unsafe extern "C" fn ph_host_enumerate_commands(
                     // this thread; `info` and the strings it views outlive the call.
                     unsafe { (callback.0)(user_data, &info) == TRUE }
                 })
-                .map_err(|error| match error {
-                    HostError::Code { code, .. } => code,
-                    HostError::UnknownPlugin(_) => PhResult::NotFound,
-                    _ => PhResult::Error,
-                })
+                .map_err(|error| error.code())
         })())
     })
 }

@@ -2,22 +2,12 @@
 
 use std::ffi::c_void;
 
-use plughost::HostError;
 use plugin_api::abi::{
     PhBytes, PhDestroyCallback, PhEventCallback, PhHandle, PhResult, PhResultCode, PhStr,
 };
 
 use crate::boundary::{boundary, bytes, code, shared, text, write_out, HOST_FAILED};
 use crate::types::PhHost;
-
-/// The code of a host error.
-pub(crate) fn host_code(error: HostError) -> PhResult {
-    match error {
-        HostError::Code { code, .. } => code,
-        HostError::UnknownPlugin(_) => PhResult::NotFound,
-        _ => PhResult::Error,
-    }
-}
 
 /// Publishes an event from the application: every subscriber of `topic` (plugins' and the
 /// application's), then every subscriber of `*`, each in subscription order, runs on this thread
@@ -54,7 +44,7 @@ pub unsafe extern "C" fn ph_host_publish(
             let payload = unsafe { bytes(payload) }?;
             // SAFETY: as above.
             let topic = unsafe { text(topic) }?;
-            host.host.publish(topic, payload).map_err(host_code)
+            host.host.publish(topic, payload).map_err(|e| e.code())
         })())
     })
 }
@@ -126,7 +116,7 @@ pub unsafe extern "C" fn ph_host_subscribe(
                 unsafe { write_out(out_handle, handle) };
                 PhResult::Ok.code()
             }
-            Err(error) => host_code(error).code(),
+            Err(error) => error.code().code(),
         }
     })
 }
@@ -150,7 +140,7 @@ pub unsafe extern "C" fn ph_host_unregister(host: *const PhHost, handle: PhHandl
         code((|| {
             // SAFETY: the caller's contract is `shared`'s.
             let host = unsafe { shared(host) }?;
-            host.host.unregister(handle).map_err(host_code)
+            host.host.unregister(handle).map_err(|e| e.code())
         })())
     })
 }

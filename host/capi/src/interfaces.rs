@@ -8,7 +8,6 @@ use plugin_api::abi::{
 };
 
 use crate::boundary::{boundary, code, shared, text, write_out, HOST_FAILED};
-use crate::events::host_code;
 use crate::types::PhHost;
 
 /// Provides an interface to the plugins, as a plugin does with the host service
@@ -87,7 +86,7 @@ pub unsafe extern "C" fn ph_host_provide_interface(
                 unsafe { write_out(out_handle, handle) };
                 PhResult::Ok.code()
             }
-            Err(error) => host_code(error).code(),
+            Err(error) => error.code().code(),
         }
     })
 }
@@ -134,7 +133,7 @@ pub unsafe extern "C" fn ph_host_query_interface(
             let reference = host
                 .host
                 .query_raw(id, major, min_table_size)
-                .map_err(host_code)?;
+                .map_err(|e| e.code())?;
             // SAFETY: writable and at least this version's size (checked above).
             unsafe { out.write(reference) };
             Ok(())
@@ -161,7 +160,7 @@ pub unsafe extern "C" fn ph_host_release_interface(
         code((|| {
             // SAFETY: the caller's contract is `shared`'s.
             let host = unsafe { shared(host) }?;
-            host.host.release_interface(handle).map_err(host_code)
+            host.host.release_interface(handle).map_err(|e| e.code())
         })())
     })
 }
