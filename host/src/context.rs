@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use plugin_api::abi::{
-    PhPluginVtable, PhResult, PH_ABI_VERSION_MAJOR,
-    PH_ABI_VERSION_MINOR, PH_MAX_REGISTRATIONS_PER_PLUGIN,
+    PhPluginVtable, PhResult, PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR,
+    PH_MAX_REGISTRATIONS_PER_PLUGIN,
 };
 
 use crate::registry::Shared;
@@ -129,7 +129,6 @@ impl AtomicPtr {
         self.0.store(value, Ordering::Release)
     }
 }
-
 
 impl PluginContext {
     /// A new context in state `Initializing`, retained for the life of the process.

@@ -407,7 +407,11 @@ unsafe extern "C" fn append(context: *mut std::ffi::c_void, bytes: PhBytes) {
 
 /// Gives `saved`, the state of the build `from_version` that `plugin` replaced, to `plugin`'s
 /// `restore_state`. A panic faults the plugin.
-fn restore_state(plugin: &Arc<PluginContext>, from_version: &str, saved: SavedState) -> StateHandoff {
+fn restore_state(
+    plugin: &Arc<PluginContext>,
+    from_version: &str,
+    saved: SavedState,
+) -> StateHandoff {
     let state = match saved {
         SavedState::NotSaved => return StateHandoff::NotSaved,
         SavedState::Failed(why) => return StateHandoff::Lost(why),

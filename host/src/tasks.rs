@@ -48,12 +48,23 @@ fn pool() -> Option<&'static rayon::ThreadPool> {
 
 /// How many tasks run at once (the `task_threads` service): the pool's threads, at least 1.
 pub(crate) fn threads() -> u32 {
-    pool().map_or(1, |p| u32::try_from(p.current_num_threads()).unwrap_or(u32::MAX).max(1))
+    pool().map_or(1, |p| {
+        u32::try_from(p.current_num_threads())
+            .unwrap_or(u32::MAX)
+            .max(1)
+    })
 }
 
 /// The plugin's `user_data`, passed to its tasks on the pool's threads.
 #[derive(Clone, Copy)]
 struct UserData(*mut c_void);
+
+impl UserData {
+    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
+    fn get(self) -> *mut c_void {
+        self.0
+    }
+}
 
 // SAFETY: the host never dereferences the pointer, it only passes it back to the plugin's task
 // function, which the ABI requires to accept it on any thread (`PhTaskFn` is `[thread-safe]`).
@@ -91,12 +102,11 @@ pub(crate) fn run(
                 skipped.store(true, Ordering::Relaxed);
                 return;
             }
-            let user_data = user_data;
             // SAFETY: the plugin's own task function with the `user_data` it gave for this call,
             // which it keeps valid until `run_tasks` returns (the ABI's contract); the plugin is
             // active (checked just above) and cannot finish its shutdown before this call
             // returns, because its shutdown waits for the thread inside `run_tasks`.
-            let code = PhResult::from_code(unsafe { (task.0)(user_data.0, index) });
+            let code = PhResult::from_code(unsafe { (task.0)(user_data.get(), index) });
             if code == PhResult::Ok {
                 return;
             }

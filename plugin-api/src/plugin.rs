@@ -201,7 +201,11 @@ unsafe extern "C" fn save_state<P: Plugin>(
                 PhResult::Ok.code()
             }
             Err(error) => {
-                link.log(log::Level::Error, "", &format!("save_state failed: {error}"));
+                link.log(
+                    log::Level::Error,
+                    "",
+                    &format!("save_state failed: {error}"),
+                );
                 error_code(&error)
             }
         }
@@ -220,27 +224,32 @@ unsafe extern "C" fn restore_state<P: Plugin>(
     // SAFETY: as in `save_state`: the plugin data of an active plugin, only read here.
     let instance = unsafe { &*plugin_data.cast::<Instance<P>>() };
     let link = &instance.host.link;
-    guard(Some(link), "restore_state", PhResult::Panicked.code(), || {
-        // SAFETY: the host passes views valid for the call.
-        let (from_version, state) = match unsafe { (from_version.to_str(), state.to_bytes()) } {
-            (Ok(version), Ok(state)) => (version, state),
-            (Err(code), _) | (_, Err(code)) => return code.code(),
-        };
-        match instance
-            .plugin
-            .restore_state(&instance.host, from_version, state)
-        {
-            Ok(()) => PhResult::Ok.code(),
-            Err(error) => {
-                link.log(
-                    log::Level::Error,
-                    "",
-                    &format!("restore_state failed: {error}"),
-                );
-                error_code(&error)
+    guard(
+        Some(link),
+        "restore_state",
+        PhResult::Panicked.code(),
+        || {
+            // SAFETY: the host passes views valid for the call.
+            let (from_version, state) = match unsafe { (from_version.to_str(), state.to_bytes()) } {
+                (Ok(version), Ok(state)) => (version, state),
+                (Err(code), _) | (_, Err(code)) => return code.code(),
+            };
+            match instance
+                .plugin
+                .restore_state(&instance.host, from_version, state)
+            {
+                Ok(()) => PhResult::Ok.code(),
+                Err(error) => {
+                    link.log(
+                        log::Level::Error,
+                        "",
+                        &format!("restore_state failed: {error}"),
+                    );
+                    error_code(&error)
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// The code an `Err` crosses the boundary with: never `Ok`.

@@ -114,21 +114,26 @@ where
     // every task of it; it is only read here (`F: Sync`, the error slot is a mutex).
     let tasks = unsafe { &*user_data.cast::<Tasks<'_, F>>() };
     let index = index as usize;
-    guard(Some(tasks.link), "a task", PhResult::Panicked.code(), || {
-        match (tasks.task)(index) {
-            Ok(()) => PhResult::Ok.code(),
-            Err(error) => {
-                // An error must not read as success to the host.
-                let code = match error.code() {
-                    PhResult::Ok => PhResult::Error,
-                    code => code,
-                };
-                let mut failed = tasks.failed.lock().unwrap_or_else(|e| e.into_inner());
-                if failed.as_ref().map_or(true, |(at, _)| index < *at) {
-                    *failed = Some((index, Error::with_code(code, error.message())));
+    guard(
+        Some(tasks.link),
+        "a task",
+        PhResult::Panicked.code(),
+        || {
+            match (tasks.task)(index) {
+                Ok(()) => PhResult::Ok.code(),
+                Err(error) => {
+                    // An error must not read as success to the host.
+                    let code = match error.code() {
+                        PhResult::Ok => PhResult::Error,
+                        code => code,
+                    };
+                    let mut failed = tasks.failed.lock().unwrap_or_else(|e| e.into_inner());
+                    if failed.as_ref().map_or(true, |(at, _)| index < *at) {
+                        *failed = Some((index, Error::with_code(code, error.message())));
+                    }
+                    code.code()
                 }
-                code.code()
             }
-        }
-    })
+        },
+    )
 }

@@ -8,9 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use integration_tests::{compile_reload_fixture, library, library_file, run};
-use plughost::{
-    CommandError, LoadErrorKind, PluginHost, PluginState, ReloadError, StateHandoff,
-};
+use plughost::{CommandError, LoadErrorKind, PluginHost, PluginState, ReloadError, StateHandoff};
 use plugin_api::abi::PhResult;
 
 /// The fixture's plugin name and library stem.
@@ -525,11 +523,8 @@ fn events_published_during_reloads_are_all_counted_by_the_last_build() {
     let published = Arc::new(AtomicU64::new(0));
     let publishers: Vec<_> = (0..2)
         .map(|_| {
-            let (host, stop, published) = (
-                Arc::clone(&host),
-                Arc::clone(&stop),
-                Arc::clone(&published),
-            );
+            let (host, stop, published) =
+                (Arc::clone(&host), Arc::clone(&stop), Arc::clone(&published));
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     host.publish("reload.count", b"").unwrap();
@@ -578,7 +573,11 @@ fn a_restore_state_that_panics_faults_the_new_build_which_can_be_reloaded_again(
     host.publish("reload.count", b"").unwrap();
     let panics = setup.build(
         "panics",
-        &["FIXTURE_HANDS_OVER", "FIXTURE_RESTORE_PANICS", "FIXTURE_OUTPUT=\"v2\""],
+        &[
+            "FIXTURE_HANDS_OVER",
+            "FIXTURE_RESTORE_PANICS",
+            "FIXTURE_OUTPUT=\"v2\"",
+        ],
     );
     replace(&panics, &setup.file());
     let reloaded = host.reload(NAME).unwrap();

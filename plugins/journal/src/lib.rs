@@ -182,7 +182,10 @@ const STATE_HEADER: &str = "journal-state 1";
 fn encode_state(unsaved: &BTreeMap<String, TopicRecord>) -> Vec<u8> {
     let mut state = format!("{STATE_HEADER}\n");
     for (topic, record) in unsaved {
-        state.push_str(&format!("{}\t{topic}\t{}\n", record.count, record.last_payload));
+        state.push_str(&format!(
+            "{}\t{topic}\t{}\n",
+            record.count, record.last_payload
+        ));
     }
     state.into_bytes()
 }
@@ -308,7 +311,8 @@ mod tests {
         .into();
         let state = encode_state(&old);
         assert!(state.starts_with(b"journal-state 1\n"));
-        let mut new: BTreeMap<String, TopicRecord> = [("a.x".to_owned(), record(2, "new a"))].into();
+        let mut new: BTreeMap<String, TopicRecord> =
+            [("a.x".to_owned(), record(2, "new a"))].into();
         merge_state(&mut new, &state).unwrap();
         assert_eq!(new["a.x"].count, 5);
         assert_eq!(new["a.x"].last_payload, "new a");
@@ -319,7 +323,11 @@ mod tests {
     #[test]
     fn a_state_in_another_format_is_refused_and_changes_nothing() {
         let mut new: BTreeMap<String, TopicRecord> = [("a.x".to_owned(), record(2, "a"))].into();
-        for bad in [&b"journal-state 2\n1\ta\tb\n"[..], b"journal-state 1\nx\ta\tb\n", b"\xff"] {
+        for bad in [
+            &b"journal-state 2\n1\ta\tb\n"[..],
+            b"journal-state 1\nx\ta\tb\n",
+            b"\xff",
+        ] {
             assert!(merge_state(&mut new, bad).is_err(), "{bad:?}");
         }
         assert_eq!(new["a.x"].count, 2);
