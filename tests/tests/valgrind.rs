@@ -326,3 +326,38 @@ fn tasks_on_the_host_workers_and_a_shutdown_during_run_tasks() {
     assert!(stdout.starts_with("sum=4999950000 "), "{stdout}");
     assert!(stdout.contains("\nsum=499500 "), "{stdout}");
 }
+
+#[test]
+fn a_provider_reloaded_while_its_caller_holds_a_reference() {
+    // The provider's new build takes its interface in the swap; the caller's reference to the old
+    // build reads `alive` 0, it releases it and queries again: no access to the old build's
+    // freed state, every registration destroyed once.
+    let dir = tempfile::Builder::new()
+        .prefix("valgrind-provider-reload")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    integration_tests::compile_c_fixture(
+        dir.path(),
+        "caller",
+        &[
+            "FIXTURE_NAME=\"caller\"",
+            "FIXTURE_REQUIRES=\"test.answer\"",
+            "FIXTURE_REQUERY",
+        ],
+    );
+    integration_tests::compile_c_fixture(
+        dir.path(),
+        "provider",
+        &[
+            "FIXTURE_NAME=\"provider\"",
+            "FIXTURE_PROVIDES=\"test.answer\"",
+        ],
+    );
+    let script =
+        "caller-ok\nreload provider\ncaller-ok\nreload provider\nreload caller\ncaller-ok\n";
+    let output = memcheck_with_input(dir.path(), &["shell"], "warn", script.as_bytes());
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert_eq!(stdout.matches("ok answer=42\n").count(), 3, "{stdout}");
+    assert_eq!(stdout.matches("reloaded ").count(), 3, "{stdout}");
+}
