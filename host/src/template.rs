@@ -41,6 +41,10 @@ const RESERVED: &[(&str, &str)] = &[
     ("crate", "it is a Rust keyword"),
     ("super", "it is a Rust keyword"),
     ("plughost", "it is the name of the host crate"),
+    (
+        "plughost-host",
+        "its library would have the name of the host's C library, which plughost skips",
+    ),
     ("plugin-api", "it is the name of the plugin API crate"),
     (
         "plugin-api-macros",
@@ -177,6 +181,7 @@ mod name_tests {
             ("fn", "keyword"),
             ("plughost-testing", "mock host crate"),
             ("plugin_api", "plugin API crate"),
+            ("plughost_host", "host's C library"),
             ("hello-", "between letters"),
             ("a--b", "between letters"),
             ("9lives", "ASCII letter"),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The packages the tests need built: the host binary, the example plugins, the test plugins.
+/// The packages the tests need built: the host binary, its C library, the example plugins.
 const PACKAGES: &[&str] = &[
     "plughost",
     "plughost-capi",
@@ -14,22 +14,35 @@ const PACKAGES: &[&str] = &[
     "journal",
     "kv",
     "checksum-plugin",
-    "probe",
-    "misbehave",
-    "rawabi",
-    "not-a-plugin",
-    "crasher",
-    "hanger",
-    "stress",
-    "hostile-strings",
-    "hostile",
-    "kv-writer",
 ];
 
-/// Test plugins that are their own cargo workspace (see their manifests), built separately.
-const SEPARATE_WORKSPACES: &[&str] = &[
-    "tests/fixtures/layout-mismatch/Cargo.toml",
-    "tests/fixtures/abi-1.0/Cargo.toml",
+/// The test-only plugins of `tests/fixtures/` in this workspace: (package, library base name).
+///
+/// Each builds its library as a cargo *example* (see their manifests), so that `cargo build
+/// --workspace` does not build it and it never lands in `target/PROFILE`, the folder `plughost`
+/// loads by default: there these deliberately broken libraries would be listed as refused beside
+/// the real plugins. cargo puts examples in `target/PROFILE/examples` ([`fixtures_dir`]).
+const FIXTURES: &[(&str, &str)] = &[
+    ("probe", "probe"),
+    ("misbehave", "misbehave"),
+    ("rawabi", "rawabi"),
+    ("not-a-plugin", "not_a_plugin"),
+    ("crasher", "crasher"),
+    ("hanger", "hanger"),
+    ("stress", "stress"),
+    ("hostile-strings", "hostile_strings"),
+    ("hostile", "hostile"),
+    ("kv-writer", "kv_writer"),
+];
+
+/// Test plugins that are their own cargo workspace (see their manifests), built separately, also
+/// as examples; their library base names.
+const SEPARATE_WORKSPACES: &[(&str, &str)] = &[
+    (
+        "tests/fixtures/layout-mismatch/Cargo.toml",
+        "layout_mismatch",
+    ),
+    ("tests/fixtures/abi-1.0/Cargo.toml", "abi_1_0"),
 ];
 
 /// The workspace root.
@@ -50,40 +63,59 @@ fn profile_dir() -> PathBuf {
         .to_owned()
 }
 
-/// Builds the host binary and the plugins once per test binary (with the same profile as the
-/// tests), and returns the folder holding them.
+/// A `cargo build` in the workspace root, with the profile of this test binary.
+pub fn cargo_build() -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = Command::new(cargo);
+    command.arg("build").current_dir(workspace_root());
+    if profile_dir().file_name().is_some_and(|n| n == "release") {
+        command.arg("--release");
+    }
+    command
+}
+
+/// Runs `command`, a cargo build, and fails the test if it fails.
+fn must_succeed(mut command: Command, what: &str) {
+    let status = command.status().expect("run cargo build");
+    assert!(status.success(), "cargo build of {what} failed");
+}
+
+/// Builds the host binary, the plugins and the test-only plugins once per test binary (with the
+/// same profile as the tests), and returns the folder holding the binary and the plugins
+/// (`target/PROFILE`; the test-only plugins are in [`fixtures_dir`]).
 pub fn build() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let dir = profile_dir();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut command = Command::new(cargo);
-        command.arg("build").current_dir(workspace_root());
-        if dir.file_name().is_some_and(|n| n == "release") {
-            command.arg("--release");
-        }
+        let mut command = cargo_build();
         for package in PACKAGES {
             command.args(["-p", package]);
         }
-        let status = command.status().expect("run cargo build");
-        assert!(status.success(), "cargo build of the plugins failed");
+        must_succeed(command, "the host and the plugins");
+        let mut command = cargo_build();
+        for (package, _) in FIXTURES {
+            command.args(["-p", package]);
+        }
+        command.arg("--examples");
+        must_succeed(command, "the test-only plugins");
         let target = dir.parent().expect("target/PROFILE has a parent");
-        for manifest in SEPARATE_WORKSPACES {
-            let mut command =
-                Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+        for (manifest, _) in SEPARATE_WORKSPACES {
+            let mut command = cargo_build();
             command
-                .args(["build", "--manifest-path"])
+                .arg("--manifest-path")
                 .arg(workspace_root().join(manifest))
+                .arg("--examples")
                 .arg("--target-dir")
                 .arg(target);
-            if dir.file_name().is_some_and(|n| n == "release") {
-                command.arg("--release");
-            }
-            let status = command.status().expect("run cargo build");
-            assert!(status.success(), "cargo build of {manifest} failed");
+            must_succeed(command, manifest);
         }
         dir
     })
+}
+
+/// The folder of the test-only plugins' libraries, `target/PROFILE/examples`.
+pub fn fixtures_dir() -> PathBuf {
+    build().join("examples")
 }
 
 /// The file name of the library of the plugin crate `krate` on this platform.
@@ -99,9 +131,19 @@ pub fn library_file(krate: &str) -> String {
     )
 }
 
-/// The built library of the plugin crate `krate`.
+/// The built library of the plugin crate `krate`: a test-only plugin's in [`fixtures_dir`], any
+/// other in [`build`]'s folder.
 pub fn library(krate: &str) -> PathBuf {
-    build().join(library_file(krate))
+    let test_only = FIXTURES
+        .iter()
+        .map(|(_, lib)| lib)
+        .chain(SEPARATE_WORKSPACES.iter().map(|(_, lib)| lib))
+        .any(|lib| *lib == krate);
+    if test_only {
+        fixtures_dir().join(library_file(krate))
+    } else {
+        build().join(library_file(krate))
+    }
 }
 
 /// A temporary plugins folder holding copies of the libraries of the plugin crates `krates`.
@@ -114,10 +156,14 @@ pub fn plugins_dir(krates: &[&str]) -> tempfile::TempDir {
     dir
 }
 
+/// The built `plughost` binary.
+pub fn plughost_binary() -> PathBuf {
+    build().join(format!("plughost{}", std::env::consts::EXE_SUFFIX))
+}
+
 /// The real `plughost` binary, with its plugins folder set to `plugins`.
 pub fn plughost(plugins: &Path) -> Command {
-    let mut command =
-        Command::new(build().join(format!("plughost{}", std::env::consts::EXE_SUFFIX)));
+    let mut command = Command::new(plughost_binary());
     command
         .arg("--plugins")
         .arg(plugins)

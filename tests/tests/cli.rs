@@ -1,7 +1,11 @@
 //! The `plughost` binary on real plugins in a temporary plugins folder.
 
+use std::path::Path;
+use std::process::Command;
+
 use integration_tests::{
-    plughost, plugins_dir, reference_word_counts, stderr, stdout, workspace_root, EXAMPLE_PLUGINS,
+    library, library_file, plughost, plughost_binary, plugins_dir, reference_word_counts, stderr,
+    stdout, workspace_root, EXAMPLE_PLUGINS,
 };
 
 #[test]
@@ -283,4 +287,187 @@ fn a_missing_plugins_folder_is_an_error() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("cannot read plugins folder /no/such/folder"));
+}
+
+/// `plughost` with no `--plugins` and no `PLUGHOST_PLUGINS`, its data folder in `home`: the
+/// binary `binary`, with a temporary home (`kv`, if found, opens its database there).
+fn without_plugins_option(binary: &Path, home: &Path) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .env_remove("PLUGHOST_PLUGINS")
+        .env_remove("PLUGHOST_CONFIG")
+        .env_remove("PLUGHOST_ALLOW_INSECURE")
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"));
+    command
+}
+
+/// The names in the first column of `list`'s table (after the header).
+fn listed(text: &str) -> Vec<&str> {
+    text.lines()
+        .skip(1)
+        .take_while(|l| !l.contains(": "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect()
+}
+
+#[test]
+fn the_default_folder_after_a_workspace_build_lists_every_plugin_and_refuses_nothing() {
+    // The README's `cargo build --workspace && target/PROFILE/plughost list`. Only libraries are
+    // plugin candidates, so building the libraries of every member is that build, for the folder.
+    let mut cargo = integration_tests::cargo_build();
+    cargo.args(["--workspace", "--lib"]);
+    assert!(cargo.status().unwrap().success(), "cargo build --workspace");
+    let home = tempfile::tempdir().unwrap();
+    let output = without_plugins_option(&plughost_binary(), home.path())
+        .args(["--strict", "list"])
+        .output()
+        .unwrap();
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}{}", stderr(&output));
+    assert!(!text.contains("refused"), "{text}");
+    let names = listed(&text);
+    for name in ["checksum", "inventory", "journal", "kv", "wordfreq"] {
+        assert!(names.contains(&name), "{name} is missing:\n{text}");
+    }
+    // None of the test-only plugins of tests/fixtures.
+    for name in [
+        "probe",
+        "misbehave",
+        "crasher",
+        "hanger",
+        "stress",
+        "hostile",
+    ] {
+        assert!(!names.contains(&name), "{name} is listed:\n{text}");
+    }
+}
+
+/// A folder `bin` with a copy of the `plughost` binary in it, as `cargo install` leaves it;
+/// returns the copy.
+fn installed_binary(root: &Path) -> std::path::PathBuf {
+    let bin = root.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let copy = bin.join(plughost_binary().file_name().unwrap());
+    std::fs::copy(plughost_binary(), &copy).unwrap();
+    copy
+}
+
+#[test]
+fn a_bad_library_beside_the_binary_is_still_reported() {
+    let root = tempfile::tempdir().unwrap();
+    let binary = installed_binary(root.path());
+    let folder = binary.parent().unwrap();
+    std::fs::copy(library("wordfreq"), folder.join(library_file("wordfreq"))).unwrap();
+    std::fs::write(folder.join(library_file("broken")), b"not a library").unwrap();
+    let output = without_plugins_option(&binary, root.path())
+        .arg("list")
+        .output()
+        .unwrap();
+    let text = stdout(&output);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(listed(&text), ["wordfreq"], "{text}");
+    let refused: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("refused: "))
+        .collect();
+    assert_eq!(refused.len(), 1, "{text}");
+    assert!(
+        refused[0].contains(&format!("{}: ", library_file("broken"))),
+        "{text}"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "the data folder is $XDG_DATA_HOME on Linux only"
+)]
+fn an_installed_plughost_finds_plugins_in_the_data_folder_or_where_it_is_told() {
+    let root = tempfile::tempdir().unwrap();
+    // Only the binary: what `cargo install --path host` puts in ~/.cargo/bin.
+    let binary = installed_binary(root.path());
+    let data_plugins = root.path().join("data/plughost/plugins");
+
+    // No plugins folder yet: one line saying where plughost looked and what to do.
+    let output = without_plugins_option(&binary, root.path())
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("plughost: no plugins folder: "), "{err}");
+    assert!(err.contains(&data_plugins.display().to_string()), "{err}");
+    assert!(err.contains("--plugins DIR"), "{err}");
+
+    // The data folder's plugins.
+    std::fs::create_dir_all(&data_plugins).unwrap();
+    std::fs::copy(
+        library("wordfreq"),
+        data_plugins.join(library_file("wordfreq")),
+    )
+    .unwrap();
+    let output = without_plugins_option(&binary, root.path())
+        .arg("list")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        listed(&stdout(&output)),
+        ["wordfreq"],
+        "{}",
+        stdout(&output)
+    );
+
+    // PLUGHOST_PLUGINS before the data folder, --plugins before both.
+    let elsewhere = plugins_dir(&["inventory"]);
+    let output = without_plugins_option(&binary, root.path())
+        .env("PLUGHOST_PLUGINS", elsewhere.path())
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(
+        listed(&stdout(&output)),
+        ["inventory"],
+        "{}",
+        stderr(&output)
+    );
+    let third = plugins_dir(&["journal"]);
+    let output = without_plugins_option(&binary, root.path())
+        .env("PLUGHOST_PLUGINS", elsewhere.path())
+        .arg("--plugins")
+        .arg(third.path())
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(listed(&stdout(&output)), ["journal"], "{}", stderr(&output));
+
+    // A plugin beside the binary: that folder (a build folder such as target/release).
+    std::fs::copy(
+        library("inventory"),
+        binary.parent().unwrap().join(library_file("inventory")),
+    )
+    .unwrap();
+    let output = without_plugins_option(&binary, root.path())
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(
+        listed(&stdout(&output)),
+        ["inventory"],
+        "{}",
+        stderr(&output)
+    );
+
+    // --help says all this.
+    let output = Command::new(&binary).arg("--help").output().unwrap();
+    let help = stdout(&output).replace('\n', " ");
+    for words in [
+        "PLUGHOST_PLUGINS",
+        "folder that holds the plughost binary",
+        "$XDG_DATA_HOME/plughost/plugins",
+    ] {
+        assert!(help.contains(words), "{words}: {help}");
+    }
 }

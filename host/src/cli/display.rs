@@ -186,11 +186,24 @@ pub(crate) fn command_help(
     write().map_err(|e| format!("writing output: {e}"))
 }
 
-/// `plughost inspect FILE`: one line per finding, then the verdict. The plugin's strings are
-/// shown up to the ABI's limit for each, so that an over-long one (which refuses the plugin)
-/// does not flood the terminal.
-pub(crate) fn inspect(file: &Path, allow_insecure: bool) -> ExitCode {
+/// `plughost inspect FILE`: one line per finding, then the verdict; or with `json`, the same as
+/// one JSON object ([`super::json::inspect`]). The plugin's strings are shown up to the ABI's
+/// limit for each, so that an over-long one (which refuses the plugin) does not flood the
+/// terminal. Failure if the library would be refused.
+pub(crate) fn inspect(file: &Path, allow_insecure: bool, json: bool) -> Result<ExitCode, String> {
     let (seen, error) = plughost::inspect_with(file, allow_insecure);
+    let verdict = if error.is_none() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    };
+    if json {
+        let mut out = io::stdout().lock();
+        super::json::inspect(file, &seen, error.as_ref(), &mut out)
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("writing output: {e}"))?;
+        return Ok(verdict);
+    }
     let row = |label: &str, value: &dyn std::fmt::Display| {
         let label = format!("{label}:");
         println!("{label:<20}{value}");
@@ -251,18 +264,13 @@ pub(crate) fn inspect(file: &Path, allow_insecure: bool) -> ExitCode {
         }
     }
     match error {
-        None => {
-            row("result", &"loadable (init not called)");
-            ExitCode::SUCCESS
-        }
-        Some(error) => {
-            row(
-                "result",
-                &format!("refused: {}", escape(&error.kind.to_string())),
-            );
-            ExitCode::FAILURE
-        }
+        None => row("result", &"loadable (init not called)"),
+        Some(error) => row(
+            "result",
+            &format!("refused: {}", escape(&error.kind.to_string())),
+        ),
     }
+    Ok(verdict)
 }
 
 /// One file's `validate` results as a table: the file, then one row per check.
