@@ -323,7 +323,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     plughost::enter_call(&plugin, CallKind::Command(command.clone()))
                 });
                 host.run_command(command, args, &mut out)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| display::command_error(&e))
             }
         }
         Action::Inspect { .. }

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use plughost::validate::CheckResult;
-use plughost::{InterfaceVersion, LayoutCheck, LoadError, LoadErrorKind, PluginHost};
+use plughost::{CommandError, InterfaceVersion, LayoutCheck, LoadError, LoadErrorKind, PluginHost};
 use plugin_api::abi::{
     PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR, PH_ENTRY_POINT_SYMBOL, PH_MAX_DESCRIPTION_LEN,
     PH_MAX_NAME_LEN, PH_MAX_VERSION_LEN,
@@ -90,6 +90,29 @@ pub(crate) fn list(host: &PluginHost, out: &mut impl Write) -> io::Result<()> {
         writeln!(out, "refused: {}", refusal(refused))?;
     }
     Ok(())
+}
+
+/// The message of a failed command, for plughost's one-line error: the command's name, then the
+/// plugin's message without an `error:` of its own in front (as a plugin that formats its errors
+/// for a terminal, with clap for instance, starts them), so that the line carries plughost's
+/// prefix only. Not yet escaped.
+pub(crate) fn command_error(error: &CommandError) -> String {
+    match error {
+        CommandError::Failed {
+            command, message, ..
+        } => {
+            let mut message = message.trim();
+            while let Some(rest) = message
+                .get(..6)
+                .filter(|start| start.eq_ignore_ascii_case("error:"))
+                .map(|_| &message[6..])
+            {
+                message = rest.trim_start();
+            }
+            format!("{command}: {message}")
+        }
+        error => error.to_string(),
+    }
 }
 
 /// `provides A 1.0, B 2.1; requires C 1.0 (optional)`, or `None` for a plugin without
