@@ -132,11 +132,19 @@ enum Action {
         #[arg(long, exclusive = true)]
         list_checks: bool,
     },
-    /// Write a new plugin crate, ready to build, test and validate, from the template.
+    /// Write a new plugin crate, ready to build, test and validate, from the template; with
+    /// `--c`, a plugin in C.
+    ///
+    /// A name that would not build or would clash is refused in one line saying why.
     New {
         /// The plugin name (also the crate and command name): an ASCII letter, then ASCII
         /// letters, digits, '-' or '_'.
         name: String,
+        /// Write a plugin in C instead: a folder with NAME.c (one command that greets), the
+        /// ABI's header plughost.h, test.sh (builds it with cc, runs `plughost validate` and the
+        /// command) and README.md (the build command, where to install, the valgrind command).
+        #[arg(long, conflicts_with = "api_path")]
+        c: bool,
         /// The folder in which to create the crate's folder.
         #[arg(long, default_value = ".", value_name = "DIR")]
         dir: PathBuf,
@@ -234,9 +242,17 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             return validate(files, include, exclude, &options);
         }
         Action::New {
+            name, dir, c: true, ..
+        } => {
+            let created = plughost::template::create_c(name, dir)?;
+            println!("created {}", quote_path(&created));
+            return Ok(ExitCode::SUCCESS);
+        }
+        Action::New {
             name,
             dir,
             api_path,
+            c: false,
         } => {
             let api_path = match api_path {
                 Some(path) => path.clone(),

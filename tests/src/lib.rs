@@ -33,6 +33,7 @@ const FIXTURES: &[(&str, &str)] = &[
     ("hostile-strings", "hostile_strings"),
     ("hostile", "hostile"),
     ("kv-writer", "kv_writer"),
+    ("tasks", "tasks"),
 ];
 
 /// Test plugins that are their own cargo workspace (see their manifests), built separately, also
@@ -87,17 +88,17 @@ pub fn build() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let dir = profile_dir();
+        // One cargo invocation: the same packages, so the same features of their dependencies,
+        // and nothing compiled twice.
         let mut command = cargo_build();
-        for package in PACKAGES {
+        for package in PACKAGES
+            .iter()
+            .chain(FIXTURES.iter().map(|(package, _)| package))
+        {
             command.args(["-p", package]);
         }
-        must_succeed(command, "the host and the plugins");
-        let mut command = cargo_build();
-        for (package, _) in FIXTURES {
-            command.args(["-p", package]);
-        }
-        command.arg("--examples");
-        must_succeed(command, "the test-only plugins");
+        command.args(["--lib", "--bins", "--examples"]);
+        must_succeed(command, "the host, the plugins and the test-only plugins");
         let target = dir.parent().expect("target/PROFILE has a parent");
         for (manifest, _) in SEPARATE_WORKSPACES {
             let mut command = cargo_build();
@@ -273,6 +274,19 @@ pub fn compile_c(dir: &Path, source: &str, stem: &str, defines: &[&str]) -> Path
     );
     out
 }
+
+/// The flags of valgrind with which the tests run `plughost` and its C plugins under memcheck,
+/// which the C guide (`docs/writing-a-plugin-in-c.md`) and `plughost new --c`'s README show
+/// (tests check that they show exactly these): memcheck, a failure status when it finds an error,
+/// and leaks reported and counted as errors only when definitely lost (the dynamic loader keeps
+/// libraries reachable, and plughost never unloads one).
+pub const MEMCHECK: &[&str] = &[
+    "--tool=memcheck",
+    "--error-exitcode=1",
+    "--leak-check=full",
+    "--errors-for-leak-kinds=definite",
+    "--show-leak-kinds=definite",
+];
 
 /// Fails the test, clearly, if valgrind cannot run (`.ci/run` installs it).
 pub fn require_valgrind() {
