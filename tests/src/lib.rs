@@ -5,35 +5,24 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The packages the tests need built: the host binary, its C library, the example plugins.
-const PACKAGES: &[&str] = &[
-    "plughost",
-    "plughost-capi",
-    "wordfreq",
-    "inventory",
-    "journal",
-    "kv",
-    "checksum-plugin",
-];
-
-/// The test-only plugins of `tests/fixtures/` in this workspace: (package, library base name).
+/// The test-only plugins of `tests/fixtures/` in this workspace, by library base name.
 ///
 /// Each builds its library as a cargo *example* (see their manifests), so that `cargo build
 /// --workspace` does not build it and it never lands in `target/PROFILE`, the folder `plughost`
 /// loads by default: there these deliberately broken libraries would be listed as refused beside
 /// the real plugins. cargo puts examples in `target/PROFILE/examples` ([`fixtures_dir`]).
-const FIXTURES: &[(&str, &str)] = &[
-    ("probe", "probe"),
-    ("misbehave", "misbehave"),
-    ("rawabi", "rawabi"),
-    ("not-a-plugin", "not_a_plugin"),
-    ("crasher", "crasher"),
-    ("hanger", "hanger"),
-    ("stress", "stress"),
-    ("hostile-strings", "hostile_strings"),
-    ("hostile", "hostile"),
-    ("kv-writer", "kv_writer"),
-    ("tasks", "tasks"),
+const FIXTURES: &[&str] = &[
+    "probe",
+    "misbehave",
+    "rawabi",
+    "not_a_plugin",
+    "crasher",
+    "hanger",
+    "stress",
+    "hostile_strings",
+    "hostile",
+    "kv_writer",
+    "tasks",
 ];
 
 /// Test plugins that are their own cargo workspace (see their manifests), built separately, also
@@ -65,7 +54,7 @@ fn profile_dir() -> PathBuf {
 }
 
 /// A `cargo build` in the workspace root, with the profile of this test binary.
-pub fn cargo_build() -> Command {
+fn cargo_build() -> Command {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);
     command.arg("build").current_dir(workspace_root());
@@ -81,24 +70,21 @@ fn must_succeed(mut command: Command, what: &str) {
     assert!(status.success(), "cargo build of {what} failed");
 }
 
-/// Builds the host binary, the plugins and the test-only plugins once per test binary (with the
-/// same profile as the tests), and returns the folder holding the binary and the plugins
-/// (`target/PROFILE`; the test-only plugins are in [`fixtures_dir`]).
+/// Builds the workspace once per test binary, with the same profile as the tests: `cargo build
+/// --workspace` (every library and binary, so `target/PROFILE` holds what the README's build
+/// puts there) plus the examples (the test-only plugins). Returns the folder holding the binary
+/// and the plugins (`target/PROFILE`; the test-only plugins are in [`fixtures_dir`]).
+///
+/// One cargo invocation over the whole workspace: the features of the dependencies are the same
+/// for every test binary (each resolution of other features would rebuild the plugins, whose
+/// files cargo names without a hash).
 pub fn build() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let dir = profile_dir();
-        // One cargo invocation: the same packages, so the same features of their dependencies,
-        // and nothing compiled twice.
         let mut command = cargo_build();
-        for package in PACKAGES
-            .iter()
-            .chain(FIXTURES.iter().map(|(package, _)| package))
-        {
-            command.args(["-p", package]);
-        }
-        command.args(["--lib", "--bins", "--examples"]);
-        must_succeed(command, "the host, the plugins and the test-only plugins");
+        command.args(["--workspace", "--lib", "--bins", "--examples"]);
+        must_succeed(command, "the workspace and the test-only plugins");
         let target = dir.parent().expect("target/PROFILE has a parent");
         for (manifest, _) in SEPARATE_WORKSPACES {
             let mut command = cargo_build();
@@ -137,7 +123,6 @@ pub fn library_file(krate: &str) -> String {
 pub fn library(krate: &str) -> PathBuf {
     let test_only = FIXTURES
         .iter()
-        .map(|(_, lib)| lib)
         .chain(SEPARATE_WORKSPACES.iter().map(|(_, lib)| lib))
         .any(|lib| *lib == krate);
     if test_only {
