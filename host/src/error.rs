@@ -19,6 +19,11 @@ pub struct LoadError {
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadErrorKind {
+    /// An isolated plugin's child process failed: it could not start, died, timed out or broke
+    /// the protocol before the plugin's `init` returned. The message names the plugin, the phase
+    /// and the cause.
+    #[error("{0}")]
+    Isolated(String),
     /// The path is not a regular file: a directory, a dangling symbolic link, a device.
     #[error("not a plugin library: {0}")]
     NotAFile(&'static str),

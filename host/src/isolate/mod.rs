@@ -1,0 +1,478 @@
+//! Isolation: a plugin in a child process of its own.
+//!
+//! The child is the `plughost` binary run with the hidden first argument `__isolate-child`
+//! ([`child_main_if_requested`]): it loads the same library, in its own process, through the same
+//! host core, and talks to the host over a socket pair ([`wire`]). In the host, the plugin is a
+//! plugin like the others: its entry is a *proxy* ([`proxy`]), a plugin built by the host whose
+//! `init`, commands, subscriptions and `shutdown` forward to the child, and which registers,
+//! publishes and logs in the host what the plugin does in the child. So the host's checks,
+//! limits, event order and fault rules apply to it unchanged.
+//!
+//! When the child dies (a signal, `exit`, being killed), breaks the protocol, or takes longer than
+//! the call timeout, the plugin is faulted with one line naming it, the call under way, and the
+//! cause; the child is killed and reaped, and the host and its other plugins go on.
+
+pub(crate) mod child;
+pub(crate) mod proxy;
+pub(crate) mod wire;
+
+use std::collections::BTreeSet;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+pub use child::child_main_if_requested;
+
+/// The default of [`crate::PluginHost::set_call_timeout`] and `plughost --call-timeout`: how long
+/// one call into an isolated plugin (its `init`, a command, an event delivery, its `shutdown`)
+/// may take before the plugin is faulted and its child process killed.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The hidden first argument that makes `plughost` an isolated plugin's child process.
+pub(crate) const CHILD_ARGUMENT: &str = "__isolate-child";
+
+/// The file descriptor on which the child finds its end of the socket pair.
+pub(crate) const CHILD_FD: i32 = 3;
+
+/// Where a plugin runs, as [`crate::PluginHost::plugins`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PluginMode {
+    /// In the host's process.
+    InProcess,
+    /// In a child process of its own.
+    Isolated {
+        /// The child's process id.
+        pid: u32,
+    },
+}
+
+impl std::fmt::Display for PluginMode {
+    /// `in-process`, or `isolated (pid N)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PluginMode::InProcess => f.write_str("in-process"),
+            PluginMode::Isolated { pid } => write!(f, "isolated (pid {pid})"),
+        }
+    }
+}
+
+/// Which plugins a host isolates, and how.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// Every plugin.
+    pub(crate) all: bool,
+    /// These plugins, by name.
+    pub(crate) names: BTreeSet<String>,
+    /// How long one call may take; `None` for no limit.
+    pub(crate) call_timeout: Option<Duration>,
+    /// The program to run as the child; `None` for [`default_program`].
+    pub(crate) program: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            all: false,
+            names: BTreeSet::new(),
+            call_timeout: Some(DEFAULT_CALL_TIMEOUT),
+            program: None,
+        }
+    }
+}
+
+impl Settings {
+    /// Whether any plugin may be isolated.
+    pub(crate) fn any(&self) -> bool {
+        self.all || !self.names.is_empty()
+    }
+
+    /// Whether the plugin named `name` is isolated.
+    pub(crate) fn wants(&self, name: &str) -> bool {
+        self.all || self.names.contains(name)
+    }
+}
+
+/// The `plughost` binary: this program if it is `plughost`, else `plughost` in its folder or the
+/// folder above (where cargo puts a test binary's `plughost`).
+pub(crate) fn default_program() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot locate plughost: {e}"))?;
+    let file = format!("plughost{}", std::env::consts::EXE_SUFFIX);
+    if exe.file_name().is_some_and(|n| n == file.as_str()) {
+        return Ok(exe);
+    }
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join(&file))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| {
+            format!(
+                "cannot find the plughost binary beside {} (set it with PluginHost::set_child_program)",
+                exe.display()
+            )
+        })
+}
+
+/// What a child is told at its start, besides the library file.
+pub(crate) struct ChildOptions {
+    pub(crate) allow_insecure: bool,
+    pub(crate) private_copies: bool,
+    /// The host's maximum log level (0 = off ... 5 = trace): the child filters records by it.
+    pub(crate) log_level: u32,
+}
+
+/// A child process: its pid, and its exit status once the reaper thread has reaped it.
+pub(crate) struct Process {
+    pub(crate) pid: u32,
+    /// `None` once reaped. Locked to kill (so that a reaped pid, which may be reused, is never
+    /// signalled) and to reap.
+    child: Mutex<Option<std::process::Child>>,
+    status: Mutex<Option<ExitStatus>>,
+    exited: Condvar,
+}
+
+impl Process {
+    /// Starts `program` as the child of the library `file`, with its end of a new socket pair on
+    /// [`CHILD_FD`]; returns it with the host's end. A thread waits for the child's exit and
+    /// reaps it, so that no zombie is left.
+    pub(crate) fn spawn(
+        program: &Path,
+        file: &Path,
+        options: &ChildOptions,
+    ) -> std::io::Result<(Arc<Process>, UnixStream)> {
+        let (host_end, child_end) = UnixStream::pair()?;
+        let child_fd = std::os::fd::AsRawFd::as_raw_fd(&child_end);
+        let parent = std::process::id();
+        let mut command = std::process::Command::new(program);
+        command
+            .arg(CHILD_ARGUMENT)
+            .arg(file)
+            .arg(u8::from(options.allow_insecure).to_string())
+            .arg(u8::from(options.private_copies).to_string())
+            .arg(options.log_level.to_string())
+            .stdin(std::process::Stdio::null());
+        // SAFETY: the closure runs in the child between fork and exec and makes only system
+        // calls that are async-signal-safe (dup2, prctl, getppid, _exit), touching no lock and
+        // allocating nothing.
+        unsafe {
+            command.pre_exec(move || {
+                // `dup2` clears close-on-exec on the new descriptor, so the child keeps it.
+                if child_fd == CHILD_FD {
+                    let flags = rustix::io::fcntl_getfd(std::os::fd::BorrowedFd::borrow_raw(
+                        CHILD_FD,
+                    ))?;
+                    rustix::io::fcntl_setfd(
+                        std::os::fd::BorrowedFd::borrow_raw(CHILD_FD),
+                        flags - rustix::io::FdFlags::CLOEXEC,
+                    )?;
+                } else if libc::dup2(child_fd, CHILD_FD) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // Never outlive the host: killed when the thread that started it ends (the
+                // kernel's rule), and if the host died already, exit now.
+                rustix::process::set_parent_process_death_signal(Some(
+                    rustix::process::Signal::KILL,
+                ))?;
+                if rustix::process::getppid().map(|p| p.as_raw_nonzero().get() as u32)
+                    != Some(parent)
+                {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn()?;
+        drop(child_end);
+        let process = Arc::new(Process {
+            pid: child.id(),
+            child: Mutex::new(Some(child)),
+            status: Mutex::new(None),
+            exited: Condvar::new(),
+        });
+        let reaper = Arc::clone(&process);
+        std::thread::Builder::new()
+            .name(format!("plughost-reaper-{}", process.pid))
+            .spawn(move || reaper.reap())?;
+        Ok((process, host_end))
+    }
+
+    /// Waits for the child's exit without reaping it, then reaps it under the lock that `kill`
+    /// takes, and records its status.
+    fn reap(&self) {
+        let pid = rustix::process::Pid::from_raw(self.pid as i32);
+        if let Some(pid) = pid {
+            loop {
+                match rustix::process::waitid(
+                    rustix::process::WaitId::Pid(pid),
+                    rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOWAIT,
+                ) {
+                    Err(rustix::io::Errno::INTR) => continue,
+                    _ => break,
+                }
+            }
+        }
+        let status = {
+            let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+            let status = child.as_mut().and_then(|c| c.wait().ok());
+            *child = None;
+            status
+        };
+        let mut recorded = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        // An unknown status (the wait failed) still ends the wait of `status`.
+        *recorded = Some(status.unwrap_or_else(|| ExitStatus::from_raw(0x7f00)));
+        self.exited.notify_all();
+    }
+
+    /// Kills the child (SIGKILL) unless it was reaped already.
+    pub(crate) fn kill(&self) {
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(child) = child.as_mut() {
+            let _ = child.kill();
+        }
+    }
+
+    /// The child's exit status, waiting up to `wait` for it.
+    pub(crate) fn status(&self, wait: Duration) -> Option<ExitStatus> {
+        let status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let (status, _) = self
+            .exited
+            .wait_timeout_while(status, wait, |s| s.is_none())
+            .unwrap_or_else(|e| e.into_inner());
+        *status
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        // The reaper thread holds a reference until it reaped the child, so this runs after.
+    }
+}
+
+/// How a child ended, for the fault's one line: `exited with status 3`, `was killed by signal
+/// SIGSEGV (segmentation fault)`.
+pub(crate) fn describe_exit(status: Option<ExitStatus>) -> String {
+    let Some(status) = status else {
+        return "did not exit".to_owned();
+    };
+    if let Some(code) = status.code() {
+        return format!("exited with status {code}");
+    }
+    match status.signal() {
+        Some(signal) => format!("was killed by signal {}", signal_name(signal)),
+        None => format!("ended ({status})"),
+    }
+}
+
+/// A signal's name and what it usually means.
+fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        libc::SIGSEGV => "SIGSEGV (segmentation fault)",
+        libc::SIGABRT => "SIGABRT (abort)",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGBUS => "SIGBUS (bus error)",
+        libc::SIGILL => "SIGILL (illegal instruction)",
+        libc::SIGFPE => "SIGFPE (arithmetic error)",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGPIPE => "SIGPIPE (broken pipe)",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGSYS => "SIGSYS (bad system call)",
+        libc::SIGXCPU => "SIGXCPU (CPU time limit)",
+        libc::SIGXFSZ => "SIGXFSZ (file size limit)",
+        other => return format!("{other}"),
+    };
+    name.to_owned()
+}
+
+/// The host's isolated plugins, by name, for `list` and shutdown.
+#[derive(Default)]
+pub(crate) struct Registry {
+    links: Mutex<Vec<Arc<proxy::Link>>>,
+}
+
+impl Registry {
+    pub(crate) fn add(&self, link: Arc<proxy::Link>) {
+        self.links
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(link);
+    }
+
+    /// The mode of the plugin whose host context is `context`.
+    pub(crate) fn mode_of(&self, context: *const crate::context::PluginContext) -> PluginMode {
+        self.links
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|l| l.context_ptr() == context.cast())
+            .map_or(PluginMode::InProcess, |l| PluginMode::Isolated {
+                pid: l.process.pid,
+            })
+    }
+}
+
+impl Drop for Registry {
+    /// A host dropped: its children are killed if still running (those of plugins shut down
+    /// exited already).
+    fn drop(&mut self) {
+        for link in self.links.get_mut().unwrap_or_else(|e| e.into_inner()).iter() {
+            link.process.kill();
+        }
+    }
+}
+
+impl crate::PluginHost {
+    /// Runs the plugin named `name` in a child process of its own, if it is loaded from now on
+    /// ([`crate::PluginHost::load`], [`crate::PluginHost::load_dir`]). `plughost --isolate NAME`
+    /// and `isolate = ["NAME"]` in its configuration file set this.
+    ///
+    /// The child is the `plughost` binary (see [`crate::PluginHost::set_child_program`]) run
+    /// with a hidden argument: it loads the same library file through a host core of its own,
+    /// and the host talks to it over a socket pair. The plugin is served as any other (its
+    /// commands, events, log records and configuration cross; enumeration and interfaces do not:
+    /// the child sees only its own plugin, and a plugin that provides or requires an interface
+    /// is refused). When the child dies (a crash, `exit`, a signal), breaks the protocol or
+    /// exceeds the call timeout ([`crate::PluginHost::set_call_timeout`]), the plugin is faulted
+    /// with one line naming it, the call and the cause, and the host and the other plugins go
+    /// on.
+    ///
+    /// To learn a library's plugin name without loading it in the host's process, while any
+    /// plugin is isolated each library is opened in a child first; one that is not isolated is
+    /// then loaded in-process as usual.
+    ///
+    /// # Platform-specific behaviour
+    ///
+    /// Linux only. The child is killed when the thread that loaded the plugin ends (the kernel's
+    /// parent-death signal, which follows the thread), and exits when the host's end of the
+    /// socket closes.
+    pub fn isolate(&mut self, name: &str) {
+        self.isolation.names.insert(name.to_owned());
+    }
+
+    /// Runs every plugin loaded from now on in a child process of its own (`plughost --isolate
+    /// all`, `isolate = "all"` in its configuration file); see [`crate::PluginHost::isolate`].
+    pub fn isolate_all(&mut self, all: bool) {
+        self.isolation.all = all;
+    }
+
+    /// How long one call into an isolated plugin (its `init`, a command with all its output, an
+    /// event delivery, its `shutdown`) may take before the plugin is faulted and its child
+    /// process killed; `None` for no limit. Time the host spends serving the plugin's requests
+    /// (the handlers of an event it publishes) does not count. Default:
+    /// [`DEFAULT_CALL_TIMEOUT`]. `plughost --call-timeout SECONDS` and `call_timeout = SECONDS`
+    /// in its configuration file set this.
+    pub fn set_call_timeout(&mut self, timeout: Option<Duration>) {
+        self.isolation.call_timeout = timeout;
+    }
+
+    /// The program that runs isolated plugins: the `plughost` binary. Default: this program if
+    /// it is `plughost`, else `plughost` in its folder or the folder above it.
+    pub fn set_child_program(&mut self, program: PathBuf) {
+        self.isolation.program = Some(program);
+    }
+
+    /// Loads `path` in a child process if it holds a plugin that is isolated; `None` if it holds
+    /// one that is not (the caller loads it in-process).
+    pub(crate) fn load_isolated(&mut self, path: &Path) -> Option<Result<String, crate::LoadError>> {
+        let refuse = |message: String| crate::LoadError {
+            path: path.to_owned(),
+            kind: crate::LoadErrorKind::Isolated(message),
+        };
+        let program = match &self.isolation.program {
+            Some(program) => program.clone(),
+            None => match default_program() {
+                Ok(program) => program,
+                Err(e) => return Some(Err(refuse(e))),
+            },
+        };
+        let level = self
+            .shared
+            .observer
+            .as_ref()
+            .map_or_else(log::max_level, |o| o.max_level());
+        let options = ChildOptions {
+            allow_insecure: self.allow_insecure,
+            private_copies: self.private_copies,
+            log_level: level as u32,
+        };
+        let (process, stream) = match Process::spawn(&program, path, &options) {
+            Ok(spawned) => spawned,
+            Err(e) => {
+                return Some(Err(refuse(format!(
+                    "cannot start {} for an isolated plugin: {e}",
+                    program.display()
+                ))))
+            }
+        };
+        let link = match proxy::Link::new(
+            String::new(),
+            Arc::clone(&process),
+            stream,
+            self.isolation.call_timeout,
+        ) {
+            Ok(link) => link,
+            Err(e) => return Some(Err(refuse(format!("isolation: {e}")))),
+        };
+        let hello = match link.hello() {
+            Ok(hello) => hello,
+            // The child's own one-line reason, or how it died.
+            Err(message) => return Some(Err(refuse(message))),
+        };
+        if !self.isolation.wants(&hello.name) {
+            link.bye();
+            return None;
+        }
+        let mut link = link;
+        link.name = hello.name.clone();
+        *link.config.lock().unwrap_or_else(|e| e.into_inner()) =
+            self.config.plugin_toml(&hello.name);
+        let link = Arc::new(link);
+        let descriptor = proxy::descriptor(&hello);
+        let mut inspection = crate::loader::Inspection::default();
+        // SAFETY: a leaked descriptor, valid with its strings and table for the rest of the
+        // process.
+        let candidate = unsafe {
+            crate::loader::check_descriptor(descriptor, path, &mut inspection, |_| {
+                Ok(crate::LayoutCheck::Linked)
+            })
+        };
+        let candidate = match candidate {
+            Ok(mut candidate) => {
+                candidate.info.abi_version = hello.abi;
+                candidate.layout = match hello.layout_checked {
+                    true => crate::LayoutCheck::Passed,
+                    false => crate::LayoutCheck::NotCarried,
+                };
+                candidate
+            }
+            Err(kind) => {
+                process.kill();
+                return Some(Err(crate::LoadError {
+                    path: path.to_owned(),
+                    kind,
+                }));
+            }
+        };
+        proxy::PENDING.with(|p| *p.borrow_mut() = Some(Arc::clone(&link)));
+        let started = self.start(path, candidate);
+        proxy::PENDING.with(|p| p.borrow_mut().take());
+        Some(match started {
+            Ok(name) => {
+                self.shared.isolated.add(link);
+                Ok(name)
+            }
+            Err(error) => {
+                process.kill();
+                match link.fault() {
+                    Some(reason) => Err(refuse(format!("plugin `{}`: {reason}", hello.name))),
+                    None => Err(error),
+                }
+            }
+        })
+    }
+}

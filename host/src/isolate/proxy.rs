@@ -1,0 +1,658 @@
+//! The host's side of an isolated plugin: [`Link`], the conversation with its child process, and
+//! the proxy plugin whose `init`, commands, subscriptions and `shutdown` forward to the child.
+//!
+//! The proxy is a plugin of the ABI, with a descriptor built from what the child found in the
+//! library ([`descriptor`]), so the host core serves it as any plugin: it registers, publishes
+//! and logs through the host services, with its own host context.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+use plugin_api::abi::{
+    PhBytes, PhCommandCallback, PhCommandInfo, PhCommandOutput, PhDestroyCallback,
+    PhEventCallback, PhHandle, PhHostContext, PhHostServices, PhInitFn, PhPluginDescriptor,
+    PhPluginVtable, PhResult, PhResultCode, PhShutdownFn, PhStr, PH_ABI_VERSION_MAJOR,
+    PH_ABI_VERSION_MINOR,
+};
+
+use super::wire::{self, decode_up, Down, FrameReader, Up, WireError};
+use super::Process;
+use crate::boundary::guard;
+use crate::context::PluginContext;
+use crate::services::HOST_SERVICES;
+
+/// The call under way in the child, for the fault's message: `init`, ``command `NAME` ``...
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Phase<'a> {
+    Opening,
+    Init,
+    Command(&'a str),
+    Event(&'a str),
+    Shutdown,
+}
+
+impl std::fmt::Display for Phase<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Phase::Opening => f.write_str("while opening the library"),
+            Phase::Init => f.write_str("in init"),
+            Phase::Command(name) => write!(f, "in command `{name}`"),
+            Phase::Event(topic) => write!(f, "in its handler of event `{topic}`"),
+            Phase::Shutdown => f.write_str("in shutdown"),
+        }
+    }
+}
+
+/// The socket and its buffers; locked for one read or write at a time.
+struct Io {
+    stream: UnixStream,
+    reader: FrameReader,
+    scratch: Vec<u8>,
+}
+
+/// Which thread converses with the child: one at a time, and that one again for nested calls
+/// (a request from the child served by the host calling back into the plugin).
+#[derive(Default)]
+struct Turn {
+    owner: Mutex<(Option<ThreadId>, usize)>,
+    free: Condvar,
+}
+
+struct TurnGuard<'a>(&'a Turn);
+
+impl Turn {
+    fn enter(&self) -> TurnGuard<'_> {
+        let me = std::thread::current().id();
+        let mut owner = self.owner.lock().unwrap_or_else(|e| e.into_inner());
+        while owner.0.is_some_and(|t| t != me) {
+            owner = self.free.wait(owner).unwrap_or_else(|e| e.into_inner());
+        }
+        owner.0 = Some(me);
+        owner.1 += 1;
+        TurnGuard(self)
+    }
+}
+
+impl Drop for TurnGuard<'_> {
+    fn drop(&mut self) {
+        let mut owner = self.0.owner.lock().unwrap_or_else(|e| e.into_inner());
+        owner.1 -= 1;
+        if owner.1 == 0 {
+            owner.0 = None;
+            self.0.free.notify_one();
+        }
+    }
+}
+
+/// One isolated plugin: its child process and the conversation with it.
+pub(crate) struct Link {
+    /// The plugin's name.
+    pub(crate) name: String,
+    pub(crate) process: Arc<Process>,
+    io: Mutex<Io>,
+    turn: Turn,
+    timeout: Option<Duration>,
+    /// Why the link failed, once it did; every later call fails at once.
+    fault: Mutex<Option<String>>,
+    /// The proxy's host context, from its `init` on.
+    ctx: AtomicPtr<PhHostContext>,
+    /// The child's registration handles and the proxy's, for unregister.
+    handles: Mutex<HashMap<u64, PhHandle>>,
+    /// The plugin's configuration, as TOML text, for its `init`.
+    pub(crate) config: Mutex<String>,
+}
+
+/// A request of the child, copied out of the reader's buffer before it is served (serving it
+/// may read more frames).
+enum Request {
+    Register {
+        handle: u64,
+        name: String,
+        description: String,
+        usage: String,
+    },
+    Subscribe {
+        handle: u64,
+        topic: String,
+    },
+    Unregister {
+        handle: u64,
+    },
+    Publish {
+        topic: String,
+        payload: Vec<u8>,
+    },
+}
+
+/// What the child said of the library: its descriptor's fields.
+pub(crate) struct Hello {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) description: String,
+    pub(crate) abi: (u16, u16),
+    pub(crate) layout_checked: bool,
+}
+
+thread_local! {
+    /// The link whose proxy `init` is about to run on this thread ([`PluginHost::start`] calls
+    /// it on the loading thread).
+    pub(crate) static PENDING: RefCell<Option<Arc<Link>>> = const { RefCell::new(None) };
+    /// The events this thread publishes for a child, as (link, payload address): the proxy's
+    /// own subscriptions skip them, as the child delivered them to its plugin already.
+    static ECHO: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Link {
+    pub(crate) fn new(
+        name: String,
+        process: Arc<Process>,
+        stream: UnixStream,
+        timeout: Option<Duration>,
+    ) -> std::io::Result<Link> {
+        stream.set_read_timeout(timeout)?;
+        Ok(Link {
+            name,
+            process,
+            io: Mutex::new(Io {
+                stream,
+                reader: FrameReader::new(),
+                scratch: Vec::new(),
+            }),
+            turn: Turn::default(),
+            timeout,
+            fault: Mutex::new(None),
+            ctx: AtomicPtr::new(std::ptr::null_mut()),
+            handles: Mutex::new(HashMap::new()),
+            config: Mutex::new(String::new()),
+        })
+    }
+
+    pub(crate) fn context_ptr(&self) -> *const c_void {
+        self.ctx.load(Ordering::Acquire).cast_const().cast()
+    }
+
+    /// Why the link failed, if it did.
+    pub(crate) fn fault(&self) -> Option<String> {
+        self.fault.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The child's first message: the library's descriptor, or why it refused the library.
+    pub(crate) fn hello(&self) -> Result<Hello, String> {
+        let _turn = self.turn.enter();
+        let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
+        let Io { stream, reader, .. } = &mut *io;
+        let message = reader.next(stream).and_then(|frame| {
+            Ok(match decode_up(frame)? {
+                Up::Hello {
+                    name,
+                    version,
+                    description,
+                    abi,
+                    layout_checked,
+                } => Ok(Hello {
+                    layout_checked,
+                    name: name.to_owned(),
+                    version: version.to_owned(),
+                    description: description.to_owned(),
+                    abi,
+                }),
+                Up::Refused { message } => Err(message.to_owned()),
+                _ => Err(String::new()),
+            })
+        });
+        drop(io);
+        match message {
+            Ok(Ok(hello)) => Ok(hello),
+            Ok(Err(message)) if !message.is_empty() => Err(message),
+            Ok(Err(_)) => Err(self.fail(
+                Phase::Opening,
+                WireError::Malformed(postcard::Error::DeserializeBadEncoding),
+            )),
+            Err(e) => Err(self.fail(Phase::Opening, e)),
+        }
+    }
+
+    /// Tells a child that found a plugin the host does not isolate to exit.
+    pub(crate) fn bye(&self) {
+        let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
+        let Io {
+            stream, scratch, ..
+        } = &mut *io;
+        if wire::send(stream, scratch, &Down::Bye).is_err() {
+            self.process.kill();
+        }
+    }
+
+    /// Records why the link failed (the first cause only), kills the child and waits for its
+    /// status; returns the one-line reason.
+    fn fail(&self, phase: Phase<'_>, error: WireError) -> String {
+        let mut fault = self.fault.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(reason) = &*fault {
+            return reason.clone();
+        }
+        self.process.kill();
+        let pid = self.process.pid;
+        let reason = match error {
+            WireError::TimedOut => format!(
+                "timed out {phase} after {} s (--call-timeout); its child process (pid {pid}) was killed",
+                self.timeout.map_or(0.0, |t| t.as_secs_f64())
+            ),
+            WireError::Closed | WireError::Io(_) => {
+                let status = self.process.status(Duration::from_secs(10));
+                format!(
+                    "its child process (pid {pid}) {} {phase}",
+                    super::describe_exit(status)
+                )
+            }
+            error => format!("its child process (pid {pid}) sent {error} {phase}; it was killed"),
+        };
+        *fault = Some(reason.clone());
+        reason
+    }
+
+    /// Sends `request` to the child and serves it until its answer, [`Up::Done`]: its code and
+    /// message. Output goes to `output` (a command's). Fails, with the reason, if the child
+    /// died, broke the protocol or timed out: the link is then failed for good.
+    pub(crate) fn call(
+        self: &Arc<Link>,
+        request: &Down<'_>,
+        phase: Phase<'_>,
+        output: Option<&PhCommandOutput>,
+    ) -> Result<(u32, Option<String>), String> {
+        let _turn = self.turn.enter();
+        if let Some(reason) = self.fault() {
+            return Err(reason);
+        }
+        let mut deadline = self.timeout.map(|t| Instant::now() + t);
+        {
+            let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
+            let Io {
+                stream, scratch, ..
+            } = &mut *io;
+            if let Err(e) = wire::send(stream, scratch, request) {
+                drop(io);
+                return Err(self.fail(phase, WireError::Io(e)));
+            }
+        }
+        loop {
+            let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
+            let Io { stream, reader, .. } = &mut *io;
+            let message = match reader.next(stream).and_then(decode_up) {
+                Ok(message) => message,
+                Err(e) => {
+                    drop(io);
+                    return Err(self.fail(phase, e));
+                }
+            };
+            if deadline.is_some_and(|d| Instant::now() > d) {
+                drop(io);
+                return Err(self.fail(phase, WireError::TimedOut));
+            }
+            let request = match message {
+                Up::Output { bytes } => {
+                    if let Some(output) = output {
+                        // An error (the host's output failed) is kept by the host's sink and
+                        // reported when the command returns.
+                        // SAFETY: `output` is the running command's, valid for its call, on
+                        // this thread (the command's).
+                        unsafe { (output.write.0)(output.context, PhBytes::new(bytes)) };
+                    }
+                    continue;
+                }
+                Up::Log {
+                    level,
+                    target,
+                    message,
+                } => {
+                    let ctx = self.ctx.load(Ordering::Acquire);
+                    // SAFETY: the proxy's context (or NULL before its init, which the service
+                    // refuses); the strings are borrowed for the call.
+                    unsafe {
+                        (HOST_SERVICES.log)(ctx, level, PhStr::new(target), PhStr::new(message))
+                    };
+                    continue;
+                }
+                Up::Done { code, message } => return Ok((code, message.map(str::to_owned))),
+                Up::Hello { .. } | Up::Refused { .. } => {
+                    drop(io);
+                    return Err(self.fail(
+                        phase,
+                        WireError::Malformed(postcard::Error::DeserializeBadEnum),
+                    ));
+                }
+                Up::Register {
+                    handle,
+                    name,
+                    description,
+                    usage,
+                } => Request::Register {
+                    handle,
+                    name: name.to_owned(),
+                    description: description.to_owned(),
+                    usage: usage.to_owned(),
+                },
+                Up::Subscribe { handle, topic } => Request::Subscribe {
+                    handle,
+                    topic: topic.to_owned(),
+                },
+                Up::Unregister { handle } => Request::Unregister { handle },
+                Up::Publish { topic, payload } => Request::Publish {
+                    topic: topic.to_owned(),
+                    payload: payload.to_owned(),
+                },
+            };
+            drop(io);
+            let started = Instant::now();
+            let answer = self.serve(request);
+            // The time the host spent serving is not the child's.
+            deadline = deadline.map(|d| d + started.elapsed());
+            if let Some(code) = answer {
+                let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
+                let Io {
+                    stream, scratch, ..
+                } = &mut *io;
+                if let Err(e) = wire::send(stream, scratch, &Down::Answer { code }) {
+                    drop(io);
+                    return Err(self.fail(phase, WireError::Io(e)));
+                }
+            }
+        }
+    }
+
+    /// Serves a request of the child through the host services, as the proxy plugin; returns
+    /// the answer's code, if the request has one.
+    fn serve(self: &Arc<Link>, request: Request) -> Option<u32> {
+        let ctx = self.ctx.load(Ordering::Acquire);
+        match request {
+            Request::Register {
+                handle,
+                name,
+                description,
+                usage,
+            } => {
+                let info = PhCommandInfo {
+                    struct_size: std::mem::size_of::<PhCommandInfo>() as u32,
+                    name: PhStr::new(&name),
+                    description: PhStr::new(&description),
+                    usage: PhStr::new(&usage),
+                };
+                let proxy = Box::into_raw(Box::new(CommandProxy {
+                    link: Arc::clone(self),
+                    name,
+                }));
+                let mut out = 0;
+                // SAFETY: the proxy's context; `info` is borrowed for the call; the user data is
+                // a `CommandProxy` that `destroy_command` frees, once (also on error: the proxy
+                // declares the current ABI minor).
+                let code = unsafe {
+                    (HOST_SERVICES.register_command_with_info)(
+                        ctx,
+                        &info,
+                        Some(PhCommandCallback(proxy_command)),
+                        proxy.cast(),
+                        Some(PhDestroyCallback(destroy_command)),
+                        &mut out,
+                    )
+                };
+                if code == PhResult::Ok.code() {
+                    self.handles_map().insert(handle, out);
+                }
+                Some(code)
+            }
+            Request::Subscribe { handle, topic } => {
+                let proxy = Box::into_raw(Box::new(EventProxy {
+                    link: Arc::clone(self),
+                    handle,
+                }));
+                let mut out = 0;
+                // SAFETY: as for `Register`, with an `EventProxy` that `destroy_event` frees.
+                let code = unsafe {
+                    (HOST_SERVICES.subscribe)(
+                        ctx,
+                        PhStr::new(&topic),
+                        Some(PhEventCallback(proxy_event)),
+                        proxy.cast(),
+                        Some(PhDestroyCallback(destroy_event)),
+                        &mut out,
+                    )
+                };
+                if code == PhResult::Ok.code() {
+                    self.handles_map().insert(handle, out);
+                }
+                Some(code)
+            }
+            Request::Unregister { handle } => {
+                if let Some(handle) = self.handles_map().remove(&handle) {
+                    // SAFETY: the proxy's context and one of its handles.
+                    unsafe { (HOST_SERVICES.unregister)(ctx, handle) };
+                }
+                None
+            }
+            Request::Publish { topic, payload } => {
+                let key = (Arc::as_ptr(self) as usize, payload.as_ptr() as usize);
+                ECHO.with(|e| e.borrow_mut().push(key));
+                // SAFETY: the proxy's context; topic and payload are borrowed for the call.
+                let code = unsafe {
+                    (HOST_SERVICES.publish)(ctx, PhStr::new(&topic), PhBytes::new(&payload))
+                };
+                ECHO.with(|e| e.borrow_mut().pop());
+                Some(code)
+            }
+        }
+    }
+
+    fn handles_map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, PhHandle>> {
+        self.handles.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Faults the proxy plugin in the host after the link failed with `reason`: its
+    /// registrations end and it gets no more calls. `quiet` when the caller reports the reason
+    /// itself (a command's error).
+    fn fault_plugin(&self, reason: &str, quiet: bool) {
+        let ctx = self.context_ptr().cast::<PluginContext>();
+        if ctx.is_null() {
+            return;
+        }
+        // SAFETY: the proxy's context, which the host never frees (`context::RETAINED`).
+        let context = unsafe { &*ctx };
+        let found = context
+            .shared
+            .active_plugins()
+            .into_iter()
+            .find(|p| std::ptr::eq(Arc::as_ptr(p), ctx));
+        if let Some(plugin) = found {
+            context.shared.fault_with(&plugin, reason, !quiet);
+        }
+    }
+}
+
+/// The user data of a proxy command.
+struct CommandProxy {
+    link: Arc<Link>,
+    name: String,
+}
+
+/// The user data of a proxy subscription: the child's handle.
+struct EventProxy {
+    link: Arc<Link>,
+    handle: u64,
+}
+
+unsafe extern "C" fn destroy_command(user_data: *mut c_void) {
+    guard("isolation: destroy", (), || {
+        // SAFETY: the `CommandProxy` made by `Link::serve`, freed once (the host's rule).
+        drop(unsafe { Box::from_raw(user_data.cast::<CommandProxy>()) });
+    })
+}
+
+unsafe extern "C" fn destroy_event(user_data: *mut c_void) {
+    guard("isolation: destroy", (), || {
+        // SAFETY: the `EventProxy` made by `Link::serve`, freed once (the host's rule).
+        drop(unsafe { Box::from_raw(user_data.cast::<EventProxy>()) });
+    })
+}
+
+/// A command of the isolated plugin: runs it in the child, its output streamed to `output`.
+unsafe extern "C" fn proxy_command(
+    user_data: *mut c_void,
+    args: *const PhStr,
+    arg_count: usize,
+    output: *const PhCommandOutput,
+) -> PhResultCode {
+    guard("isolation: command", PhResult::HostFailed.code(), || {
+        // SAFETY: the `CommandProxy` of this registration, alive while the host dispatches it.
+        let proxy = unsafe { &*user_data.cast::<CommandProxy>() };
+        // SAFETY: the host passes `arg_count` valid views (or none) and a valid output.
+        let (args, output) = unsafe {
+            (
+                match arg_count {
+                    0 => &[][..],
+                    n => std::slice::from_raw_parts(args, n),
+                },
+                &*output,
+            )
+        };
+        // SAFETY: the host's own views of UTF-8 strings, valid for the call.
+        let args: Vec<&str> = args.iter().map(|a| unsafe { a.to_str() }.unwrap_or("")).collect();
+        let request = Down::Call {
+            command: &proxy.name,
+            args,
+        };
+        let set_error = |message: &str| {
+            // SAFETY: the running command's output, on its thread.
+            unsafe { (output.set_error.0)(output.context, PhStr::new(message)) };
+        };
+        match proxy
+            .link
+            .call(&request, Phase::Command(&proxy.name), Some(output))
+        {
+            Ok((code, message)) => {
+                if let Some(message) = message {
+                    set_error(&message);
+                }
+                code
+            }
+            Err(reason) => {
+                proxy.link.fault_plugin(&reason, true);
+                set_error(&format!("plugin `{}` is faulted: {reason}", proxy.link.name));
+                PhResult::HostFailed.code()
+            }
+        }
+    })
+}
+
+/// A subscription of the isolated plugin: delivers the event to it in the child.
+unsafe extern "C" fn proxy_event(
+    user_data: *mut c_void,
+    topic: PhStr,
+    payload: PhBytes,
+) -> PhResultCode {
+    guard("isolation: event", PhResult::HostFailed.code(), || {
+        // SAFETY: the `EventProxy` of this registration, alive while the host dispatches it.
+        let proxy = unsafe { &*user_data.cast::<EventProxy>() };
+        let key = (Arc::as_ptr(&proxy.link) as usize, payload.ptr as usize);
+        if ECHO.with(|e| e.borrow().contains(&key)) {
+            return PhResult::Ok.code();
+        }
+        // SAFETY: the host's views of the event, valid for the call.
+        let (topic, payload) = match unsafe { (topic.to_str(), payload.to_bytes()) } {
+            (Ok(topic), Ok(payload)) => (topic, payload),
+            _ => return PhResult::InvalidArgument.code(),
+        };
+        let request = Down::Deliver {
+            handle: proxy.handle,
+            topic,
+            payload,
+        };
+        match proxy.link.call(&request, Phase::Event(topic), None) {
+            Ok((code, _)) => code,
+            Err(reason) => {
+                proxy.link.fault_plugin(&reason, false);
+                PhResult::Ok.code()
+            }
+        }
+    })
+}
+
+/// The proxy's `init`: the plugin's `init` in the child, registering in the host what the
+/// plugin registers there.
+unsafe extern "C" fn proxy_init(
+    ctx: *mut PhHostContext,
+    _host: *const PhHostServices,
+    out_plugin_data: *mut *mut c_void,
+) -> PhResultCode {
+    guard("isolation: init", PhResult::HostFailed.code(), || {
+        let Some(link) = PENDING.with(|p| p.borrow_mut().take()) else {
+            return PhResult::HostFailed.code();
+        };
+        link.ctx.store(ctx, Ordering::Release);
+        let config = link.config.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let request = Down::Init { config: &config };
+        match link.call(&request, Phase::Init, None) {
+            Ok((code, _)) if code == PhResult::Ok.code() => {
+                // SAFETY: the host gives a writable pointer to `init`.
+                unsafe { *out_plugin_data = Arc::into_raw(link).cast_mut().cast() };
+                code
+            }
+            Ok((code, message)) => {
+                if let Some(message) = message {
+                    *link.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+                }
+                code
+            }
+            Err(_) => PhResult::HostFailed.code(),
+        }
+    })
+}
+
+/// The proxy's `shutdown`: the plugin's `shutdown` in the child, which then exits.
+unsafe extern "C" fn proxy_shutdown(plugin_data: *mut c_void) -> PhResultCode {
+    guard("isolation: shutdown", PhResult::HostFailed.code(), || {
+        // SAFETY: the `Arc<Link>` that `proxy_init` gave as plugin data; `shutdown` is called
+        // once.
+        let link = unsafe { Arc::from_raw(plugin_data.cast_const().cast::<Link>()) };
+        let code = match link.call(&Down::Shutdown, Phase::Shutdown, None) {
+            Ok((code, _)) => code,
+            Err(reason) => {
+                log::error!("plugin `{}`: {reason}", link.name);
+                PhResult::HostFailed.code()
+            }
+        };
+        if link.process.status(Duration::from_secs(5)).is_none() {
+            link.process.kill();
+        }
+        code
+    })
+}
+
+static PROXY_VTABLE: PhPluginVtable = PhPluginVtable {
+    struct_size: std::mem::size_of::<PhPluginVtable>() as u32,
+    init: Some(PhInitFn(proxy_init)),
+    shutdown: Some(PhShutdownFn(proxy_shutdown)),
+    enumerate_commands: None,
+};
+
+/// The proxy's descriptor for the plugin the child described. Leaked: a descriptor must stay
+/// valid for the rest of the process, as a library's does.
+pub(crate) fn descriptor(hello: &Hello) -> &'static PhPluginDescriptor {
+    let leak = |s: &str| -> PhStr { PhStr::new(Box::leak(s.to_owned().into_boxed_str())) };
+    Box::leak(Box::new(PhPluginDescriptor {
+        abi_major: PH_ABI_VERSION_MAJOR,
+        abi_minor: PH_ABI_VERSION_MINOR,
+        struct_size: std::mem::size_of::<PhPluginDescriptor>() as u32,
+        name: leak(&hello.name),
+        version: leak(&hello.version),
+        description: leak(&hello.description),
+        vtable: &PROXY_VTABLE,
+        provides: std::ptr::null(),
+        provides_count: 0,
+        requires: std::ptr::null(),
+        requires_count: 0,
+    }))
+}
