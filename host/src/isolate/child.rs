@@ -65,6 +65,16 @@ impl ChildLink {
         }
     }
 
+    /// Sends a chunk of output.
+    fn send_output(&self, bytes: &[u8]) {
+        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let (stream, scratch) = &mut *writer;
+        wire::encode_output(bytes, scratch);
+        if stream.write_all(scratch).is_err() {
+            std::process::exit(0);
+        }
+    }
+
     /// Reads the host's next request.
     fn receive(&self) -> Result<Request, Stop> {
         let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
@@ -203,7 +213,7 @@ struct ChunkWriter<'a> {
 impl Write for ChunkWriter<'_> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         for chunk in bytes.chunks(CHUNK) {
-            self.link.send(&Up::Output { bytes: chunk });
+            self.link.send_output(chunk);
         }
         Ok(bytes.len())
     }
