@@ -237,6 +237,9 @@ impl Link {
             return reason.clone();
         }
         self.process.kill();
+        // Killed (or dead already): wait until the reaper thread reaped it, so that no zombie
+        // is left once the call returns.
+        let status = self.process.status(Duration::from_secs(10));
         let pid = self.process.pid;
         let reason = match error {
             WireError::TimedOut => format!(
@@ -244,7 +247,6 @@ impl Link {
                 self.timeout.map_or(0.0, |t| t.as_secs_f64())
             ),
             WireError::Closed | WireError::Io(_) => {
-                let status = self.process.status(Duration::from_secs(10));
                 format!(
                     "its child process (pid {pid}) {} {phase}",
                     super::describe_exit(status)
