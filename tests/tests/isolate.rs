@@ -477,3 +477,62 @@ fn a_child_does_not_outlive_its_host() {
     assert!(gone(pid), "the child {pid} outlived its host");
     drop(stdin);
 }
+
+#[test]
+fn enumerations_cross_both_ways() {
+    build();
+    let dir = integration_tests::plugins_dir(&["inventory", "wordfreq"]);
+    let mut outputs = Vec::new();
+    for isolated in [false, true] {
+        let mut args = vec!["run", "plugins"];
+        if isolated {
+            args.splice(0..0, ["--isolate", "inventory"]);
+        }
+        let output = plughost(dir.path()).args(&args).output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        outputs.push(stdout(&output));
+    }
+    // The isolated inventory lists the host's plugins, itself among them, with their commands,
+    // as it does in-process.
+    assert!(outputs[1].contains("wordfreq 0.1.0"), "{}", outputs[1]);
+    assert!(outputs[1].contains("plugins [--limit N]"), "{}", outputs[1]);
+    assert_eq!(outputs[0], outputs[1]);
+}
+
+#[test]
+fn a_plugin_that_provides_an_interface_is_not_isolated() {
+    build();
+    let dir = integration_tests::plugins_dir(&["kv"]);
+    let output = plughost(dir.path())
+        .env("XDG_DATA_HOME", dir.path())
+        .args(["--isolate", "kv", "list"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains(&format!(
+            "refused: {}: plugin `kv` provides plughost.kv 1.0: interfaces do not cross to a child process; it cannot be isolated",
+            dir.path().join(library_file("kv")).display()
+        )),
+        "{}",
+        stdout(&output)
+    );
+    // With `--isolate all` it runs in-process, with a warning.
+    let output = plughost(dir.path())
+        .env("XDG_DATA_HOME", dir.path())
+        .args(["--isolate", "all", "list"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("interfaces: kv: provides plughost.kv 1.0")
+            && !stdout(&output).contains("refused"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        stderr(&output).contains("plugin `kv` provides plughost.kv 1.0: interfaces do not cross to a child process; it runs in-process"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -18,7 +18,11 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::ThreadId;
 
-use plugin_api::abi::PhResult;
+use std::ffi::c_void;
+
+use plugin_api::abi::{
+    PhCommandInfo, PhCommandInfoCallback, PhPluginInfo, PhPluginInfoCallback, PhResult, PhStr,
+};
 
 use super::wire::{self, decode_down, Down, FrameReader, Up, CHUNK};
 use crate::observer::Observer;
@@ -33,6 +37,8 @@ enum Request {
     Call(String, Vec<String>),
     Deliver(u64, String, Vec<u8>),
     Answer(u32),
+    Plugins(Vec<([String; 4], (u16, u16))>),
+    Commands(u32, Vec<(String, String, String)>),
     Shutdown,
 }
 
@@ -94,24 +100,54 @@ impl ChildLink {
             } => Request::Deliver(handle, topic.to_owned(), payload.to_owned()),
             Down::Answer { code } => Request::Answer(code),
             Down::Shutdown => Request::Shutdown,
+            Down::Plugins { plugins } => Request::Plugins(
+                plugins
+                    .into_iter()
+                    .map(|p| {
+                        (
+                            [p.name, p.version, p.description, p.path].map(str::to_owned),
+                            p.abi,
+                        )
+                    })
+                    .collect(),
+            ),
+            Down::Commands { code, commands } => Request::Commands(
+                code,
+                commands
+                    .into_iter()
+                    .map(|(n, d, u)| (n.to_owned(), d.to_owned(), u.to_owned()))
+                    .collect(),
+            ),
         })
     }
 
     /// Sends a request and serves the host until its answer. Only on the main thread.
-    fn request(&self, message: &Up<'_>) -> u32 {
+    fn request(&self, message: &Up<'_>) -> Request {
         self.send(message);
         match self.serve(true) {
-            Ok(code) => code,
+            Ok(answer) => answer,
             Err(Stop::Gone | Stop::Shutdown) => std::process::exit(0),
+        }
+    }
+
+    /// A request answered with a code (a protocol error, any other answer: exit).
+    fn request_code(&self, message: &Up<'_>) -> u32 {
+        match self.request(message) {
+            Request::Answer(code) => code,
+            _ => std::process::exit(1),
         }
     }
 
     /// Serves the host's requests: until an answer (`until_answer`, returned), or until a
     /// shutdown or the host's end.
-    fn serve(&self, until_answer: bool) -> Result<u32, Stop> {
+    fn serve(&self, until_answer: bool) -> Result<Request, Stop> {
         loop {
             match self.receive()? {
-                Request::Answer(code) if until_answer => return Ok(code),
+                answer @ (Request::Answer(_) | Request::Plugins(_) | Request::Commands(..))
+                    if until_answer =>
+                {
+                    return Ok(answer)
+                }
                 Request::Call(command, args) => {
                     let host = self.host.load(Ordering::Acquire);
                     let (code, message) = if host.is_null() {
@@ -148,7 +184,11 @@ impl ChildLink {
                     });
                 }
                 Request::Shutdown => return Err(Stop::Shutdown),
-                Request::Answer(_) | Request::Init(_) | Request::Bye => return Err(Stop::Gone),
+                Request::Answer(_)
+                | Request::Plugins(_)
+                | Request::Commands(..)
+                | Request::Init(_)
+                | Request::Bye => return Err(Stop::Gone),
             }
         }
     }
@@ -178,10 +218,76 @@ impl ChildLink {
             },
             Registered::Subscription { handle, topic } => Up::Subscribe { handle, topic },
         };
-        match self.request(&message) {
+        match self.request_code(&message) {
             0 => Ok(()),
             code => Err(PhResult::from_code(code)),
         }
+    }
+
+    /// The plugin enumerates the plugins (the host service `enumerate_plugins`): the host's,
+    /// the isolated plugin among them, each given to `callback` until it returns `false`.
+    pub(crate) fn enumerate_plugins(
+        &self,
+        callback: PhPluginInfoCallback,
+        user_data: *mut c_void,
+    ) -> Result<(), PhResult> {
+        if !self.on_main_thread() {
+            return Err(PhResult::WrongThread);
+        }
+        let Request::Plugins(plugins) = self.request(&Up::EnumeratePlugins) else {
+            std::process::exit(1);
+        };
+        for ([name, version, description, path], (abi_major, abi_minor)) in &plugins {
+            let info = PhPluginInfo {
+                struct_size: std::mem::size_of::<PhPluginInfo>() as u32,
+                abi_major: *abi_major,
+                abi_minor: *abi_minor,
+                name: PhStr::new(name),
+                version: PhStr::new(version),
+                description: PhStr::new(description),
+                path: PhStr::new(path),
+            };
+            // SAFETY: the plugin's callback with its user data; `info` and its strings outlive
+            // the call.
+            if !unsafe { (callback.0)(user_data, &info) } {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The plugin enumerates the commands of the plugin `plugin` (the host service
+    /// `enumerate_commands`), from the host's records.
+    pub(crate) fn enumerate_commands(
+        &self,
+        plugin: &str,
+        callback: PhCommandInfoCallback,
+        user_data: *mut c_void,
+    ) -> Result<(), PhResult> {
+        if !self.on_main_thread() {
+            return Err(PhResult::WrongThread);
+        }
+        let Request::Commands(code, commands) = self.request(&Up::EnumerateCommands { plugin })
+        else {
+            std::process::exit(1);
+        };
+        if code != PhResult::Ok.code() {
+            return Err(PhResult::from_code(code));
+        }
+        for (name, description, usage) in &commands {
+            let info = PhCommandInfo {
+                struct_size: std::mem::size_of::<PhCommandInfo>() as u32,
+                name: PhStr::new(name),
+                description: PhStr::new(description),
+                usage: PhStr::new(usage),
+            };
+            // SAFETY: the plugin's callback with its user data; `info` and its strings outlive
+            // the call.
+            if !unsafe { (callback.0)(user_data, &info) } {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// The plugin ended a registration (a hook of the registry).
@@ -250,7 +356,7 @@ impl Observer for ChildObserver {
             );
             return;
         }
-        self.link.request(&Up::Publish { topic, payload });
+        self.link.request_code(&Up::Publish { topic, payload });
     }
 }
 
@@ -330,7 +436,21 @@ fn run(file: PathBuf, allow_insecure: bool, private_copies: bool, level: log::Le
             .push(copy);
     }
     let info = &candidate.info;
+    let interfaces: Vec<(String, bool, bool)> = info
+        .provides
+        .iter()
+        .map(|i| (format!("{} {}.{}", i.id, i.major, i.minor), true, false))
+        .chain(
+            info.requires
+                .iter()
+                .map(|i| (format!("{} {}.{}", i.id, i.major, i.minor), false, i.optional)),
+        )
+        .collect();
     link.send(&Up::Hello {
+        interfaces: interfaces
+            .iter()
+            .map(|(id, provided, optional)| (id.as_str(), *provided, *optional))
+            .collect(),
         name: &info.name,
         version: &info.version,
         description: &info.description,

@@ -427,6 +427,34 @@ impl crate::PluginHost {
             link.bye();
             return None;
         }
+        // Interfaces are tables of functions called in-process: they do not cross to a child.
+        let held: Vec<String> = hello
+            .interfaces
+            .iter()
+            .filter(|(_, provided, optional)| *provided || !*optional)
+            .map(|(id, provided, _)| {
+                format!("{} {id}", if *provided { "provides" } else { "requires" })
+            })
+            .collect();
+        if !held.is_empty() {
+            link.bye();
+            let why = format!(
+                "plugin `{}` {}: interfaces do not cross to a child process",
+                hello.name,
+                held.join(", ")
+            );
+            if self.isolation.names.contains(&hello.name) {
+                return Some(Err(refuse(format!("{why}; it cannot be isolated"))));
+            }
+            log::warn!("{why}; it runs in-process");
+            return None;
+        }
+        for (id, _, _) in &hello.interfaces {
+            log::warn!(
+                "plugin `{}` is isolated: the interface it may use, {id}, does not cross to its child process",
+                hello.name
+            );
+        }
         let mut link = link;
         link.name = hello.name.clone();
         *link.config.lock().unwrap_or_else(|e| e.into_inner()) =

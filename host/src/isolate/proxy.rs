@@ -15,7 +15,8 @@ use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use plugin_api::abi::{
-    PhBytes, PhCommandCallback, PhCommandInfo, PhCommandOutput, PhDestroyCallback,
+    PhBytes, PhCommandCallback, PhCommandInfo, PhCommandInfoCallback, PhPluginInfo,
+    PhPluginInfoCallback, PhCommandOutput, PhDestroyCallback,
     PhEventCallback, PhHandle, PhHostContext, PhHostServices, PhInitFn, PhPluginDescriptor,
     PhPluginVtable, PhResult, PhResultCode, PhShutdownFn, PhStr, PH_ABI_VERSION_MAJOR,
     PH_ABI_VERSION_MINOR,
@@ -128,6 +129,17 @@ enum Request {
         topic: String,
         payload: Vec<u8>,
     },
+    EnumeratePlugins,
+    EnumerateCommands {
+        plugin: String,
+    },
+}
+
+/// The host's answer to a request of the child.
+enum Reply {
+    Code(u32),
+    Plugins(Vec<[String; 4]>, Vec<(u16, u16)>),
+    Commands(u32, Vec<(String, String, String)>),
 }
 
 /// What the child said of the library: its descriptor's fields.
@@ -137,6 +149,8 @@ pub(crate) struct Hello {
     pub(crate) description: String,
     pub(crate) abi: (u16, u16),
     pub(crate) layout_checked: bool,
+    /// The interfaces it declares, as (`id major.minor`, provided, optional).
+    pub(crate) interfaces: Vec<(String, bool, bool)>,
 }
 
 thread_local! {
@@ -195,8 +209,13 @@ impl Link {
                     description,
                     abi,
                     layout_checked,
+                    interfaces,
                 } => Ok(Hello {
                     layout_checked,
+                    interfaces: interfaces
+                        .into_iter()
+                        .map(|(id, provided, optional)| (id.to_owned(), provided, optional))
+                        .collect(),
                     name: name.to_owned(),
                     version: version.to_owned(),
                     description: description.to_owned(),
@@ -348,18 +367,46 @@ impl Link {
                     topic: topic.to_owned(),
                     payload: payload.to_owned(),
                 },
+                Up::EnumeratePlugins => Request::EnumeratePlugins,
+                Up::EnumerateCommands { plugin } => Request::EnumerateCommands {
+                    plugin: plugin.to_owned(),
+                },
             };
             drop(io);
             let started = Instant::now();
             let answer = self.serve(request);
             // The time the host spent serving is not the child's.
             deadline = deadline.map(|d| d + started.elapsed());
-            if let Some(code) = answer {
+            if let Some(reply) = answer {
                 let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
                 let Io {
                     stream, scratch, ..
                 } = &mut *io;
-                if let Err(e) = wire::send(stream, scratch, &Down::Answer { code }) {
+                let sent = match &reply {
+                    Reply::Code(code) => wire::send(stream, scratch, &Down::Answer { code: *code }),
+                    Reply::Plugins(texts, abis) => {
+                        let plugins = texts
+                            .iter()
+                            .zip(abis)
+                            .map(|([name, version, description, path], abi)| wire::PluginRow {
+                                name,
+                                version,
+                                description,
+                                path,
+                                abi: *abi,
+                            })
+                            .collect();
+                        wire::send(stream, scratch, &Down::Plugins { plugins })
+                    }
+                    Reply::Commands(code, commands) => {
+                        let commands = commands
+                            .iter()
+                            .map(|(n, d, u)| (n.as_str(), d.as_str(), u.as_str()))
+                            .collect();
+                        wire::send(stream, scratch, &Down::Commands { code: *code, commands })
+                    }
+                };
+                if let Err(e) = sent {
                     drop(io);
                     return Err(self.fail(phase, WireError::Io(e)));
                 }
@@ -369,7 +416,7 @@ impl Link {
 
     /// Serves a request of the child through the host services, as the proxy plugin; returns
     /// the answer's code, if the request has one.
-    fn serve(self: &Arc<Link>, request: Request) -> Option<u32> {
+    fn serve(self: &Arc<Link>, request: Request) -> Option<Reply> {
         let ctx = self.ctx.load(Ordering::Acquire);
         match request {
             Request::Register {
@@ -405,7 +452,7 @@ impl Link {
                 if code == PhResult::Ok.code() {
                     self.handles_map().insert(handle, out);
                 }
-                Some(code)
+                Some(Reply::Code(code))
             }
             Request::Subscribe { handle, topic } => {
                 let proxy = Box::into_raw(Box::new(EventProxy {
@@ -427,7 +474,7 @@ impl Link {
                 if code == PhResult::Ok.code() {
                     self.handles_map().insert(handle, out);
                 }
-                Some(code)
+                Some(Reply::Code(code))
             }
             Request::Unregister { handle } => {
                 if let Some(handle) = self.handles_map().remove(&handle) {
@@ -444,7 +491,72 @@ impl Link {
                     (HOST_SERVICES.publish)(ctx, PhStr::new(&topic), PhBytes::new(&payload))
                 };
                 ECHO.with(|e| e.borrow_mut().pop());
-                Some(code)
+                Some(Reply::Code(code))
+            }
+            Request::EnumeratePlugins => {
+                let mut listed: (Vec<[String; 4]>, Vec<(u16, u16)>) = Default::default();
+                unsafe extern "C" fn collect(user_data: *mut c_void, info: *const PhPluginInfo) -> bool {
+                    guard("isolation: plugin enumeration", false, || {
+                        // SAFETY: the lists on the stack of `serve`, which waits for the
+                        // enumeration; the host passes a valid info for the call.
+                        let (listed, info) = unsafe {
+                            (
+                                &mut *user_data.cast::<(Vec<[String; 4]>, Vec<(u16, u16)>)>(),
+                                &*info,
+                            )
+                        };
+                        // SAFETY: the host's own strings, valid for the call.
+                        let text = |s: PhStr| unsafe { s.to_str() }.unwrap_or("").to_owned();
+                        listed.0.push([
+                            text(info.name),
+                            text(info.version),
+                            text(info.description),
+                            text(info.path),
+                        ]);
+                        listed.1.push((info.abi_major, info.abi_minor));
+                        true
+                    })
+                }
+                // SAFETY: the proxy's context; `collect` matches the callback type and the
+                // lists outlive the call.
+                unsafe {
+                    (HOST_SERVICES.enumerate_plugins)(
+                        ctx,
+                        Some(PhPluginInfoCallback(collect)),
+                        (&mut listed as *mut (Vec<[String; 4]>, Vec<(u16, u16)>)).cast(),
+                    )
+                };
+                Some(Reply::Plugins(listed.0, listed.1))
+            }
+            Request::EnumerateCommands { plugin } => {
+                let mut listed: Vec<(String, String, String)> = Vec::new();
+                unsafe extern "C" fn collect(
+                    user_data: *mut c_void,
+                    info: *const PhCommandInfo,
+                ) -> bool {
+                    guard("isolation: command enumeration", false, || {
+                        // SAFETY: the list on the stack of `serve`, which waits for the
+                        // enumeration; the host passes a valid info for the call.
+                        let (listed, info) = unsafe {
+                            (&mut *user_data.cast::<Vec<(String, String, String)>>(), &*info)
+                        };
+                        // SAFETY: the host's own strings, valid for the call.
+                        let text = |s: PhStr| unsafe { s.to_str() }.unwrap_or("").to_owned();
+                        listed.push((text(info.name), text(info.description), text(info.usage)));
+                        true
+                    })
+                }
+                // SAFETY: the proxy's context; the name is borrowed for the call; `collect`
+                // matches the callback type and the list outlives the call.
+                let code = unsafe {
+                    (HOST_SERVICES.enumerate_commands)(
+                        ctx,
+                        PhStr::new(&plugin),
+                        Some(PhCommandInfoCallback(collect)),
+                        (&mut listed as *mut Vec<(String, String, String)>).cast(),
+                    )
+                };
+                Some(Reply::Commands(code, listed))
             }
         }
     }

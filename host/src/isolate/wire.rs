@@ -63,6 +63,31 @@ pub(crate) enum Down<'a> {
     },
     /// Call the plugin's `shutdown`, then exit. Answered with [`Up::Done`].
     Shutdown,
+    /// The answer to [`Up::EnumeratePlugins`]: the host's active plugins, in load order.
+    Plugins {
+        /// Each plugin as the enumeration shows it.
+        #[serde(borrow)]
+        plugins: Vec<PluginRow<'a>>,
+    },
+    /// The answer to [`Up::EnumerateCommands`]: a result code and, if it is `OK`, the commands
+    /// as (name, description, usage), in registration order.
+    Commands {
+        /// The `PhResult` code.
+        code: u32,
+        /// The commands.
+        #[serde(borrow)]
+        commands: Vec<(&'a str, &'a str, &'a str)>,
+    },
+}
+
+/// A plugin as the host's enumeration shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PluginRow<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) version: &'a str,
+    pub(crate) description: &'a str,
+    pub(crate) path: &'a str,
+    pub(crate) abi: (u16, u16),
 }
 
 /// A message from the child to the host.
@@ -81,6 +106,9 @@ pub(crate) enum Up<'a> {
         abi: (u16, u16),
         /// Whether abi_stable's layout check ran (and passed).
         layout_checked: bool,
+        /// The interfaces it declares, as (`id major.minor`, provided, optional).
+        #[serde(borrow)]
+        interfaces: Vec<(&'a str, bool, bool)>,
     },
     /// The child refused the library; the message names the file and the cause.
     Refused {
@@ -133,6 +161,14 @@ pub(crate) enum Up<'a> {
         /// The payload.
         #[serde(borrow)]
         payload: &'a [u8],
+    },
+    /// The plugin enumerates the plugins. Answered with [`Down::Plugins`].
+    EnumeratePlugins,
+    /// The plugin enumerates the commands of the plugin `plugin`. Answered with
+    /// [`Down::Commands`].
+    EnumerateCommands {
+        /// The plugin's name.
+        plugin: &'a str,
     },
     /// The answer to the host's request: a result code and, for a failed call, the message.
     Done {
@@ -328,6 +364,7 @@ mod tests {
                 description: "a plugin",
                 abi: (1, 3),
                 layout_checked: true,
+                interfaces: vec![("plughost.kv 1.0", false, true)],
             },
             Up::Log {
                 level: 3,
