@@ -235,6 +235,10 @@ pub enum ReloadError {
     /// No plugin of that name is loaded (active or faulted).
     #[error("no plugin named `{0}` is loaded")]
     UnknownPlugin(String),
+    /// The plugin runs in a child process ([`crate::PluginHost::isolate`]): reloading one is not
+    /// done yet; unload it and load it again.
+    #[error("plugin `{0}` is isolated: reload does not replace a child process yet; unload it and load it again")]
+    Isolated(String),
     /// The plugin is linked into the application: it has no file to reload.
     #[error("plugin `{0}` is linked into the application: there is no file to reload")]
     Linked(String),

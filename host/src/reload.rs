@@ -375,6 +375,9 @@ impl PluginHost {
         if old.file == std::path::Path::new(crate::LINKED_PATH) {
             return Err(ReloadError::Linked(name.to_owned()));
         }
+        if self.shared.isolated.mode_of(Arc::as_ptr(&old)) != crate::PluginMode::InProcess {
+            return Err(ReloadError::Isolated(name.to_owned()));
+        }
         if !old.provides.is_empty() || self.shared.provides_any(&old) {
             // Staging a provided interface (so that callers switch in the swap) is not done
             // yet: refused rather than half done. The old version keeps serving.

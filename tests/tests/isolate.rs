@@ -536,3 +536,21 @@ fn a_plugin_that_provides_an_interface_is_not_isolated() {
         stderr(&output)
     );
 }
+
+#[test]
+fn reloading_an_isolated_plugin_is_refused_and_unload_then_load_isolates_it_again() {
+    let dir = fixtures(false);
+    let mut host = host(dir.path());
+    let first = pid_of(&host, "iso");
+    let error = host.reload("iso").unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "plugin `iso` is isolated: reload does not replace a child process yet; unload it and load it again"
+    );
+    assert_eq!(run(&host, "iso-echo", &["kept"]).0, "kept\n");
+    host.unload("iso").unwrap();
+    assert!(gone(first), "the child {first} exited at unload and was reaped");
+    host.load(&dir.path().join(library_file("iso"))).unwrap();
+    assert_ne!(pid_of(&host, "iso"), first);
+    assert_eq!(run(&host, "iso-echo", &["back"]).0, "back\n");
+}
