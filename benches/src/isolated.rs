@@ -15,10 +15,10 @@ use crate::report::{Figure, Target};
 use crate::setup::Paths;
 use crate::Settings;
 
-/// The frames of a call of `bench-noop` and of its answer, as the host and the child send them
+/// The frames of a call of `noop` and of its answer, as the host and the child send them
 /// (`plughost::isolate`'s wire format: a 4-byte length, then the postcard message): `Call {
-/// command: "bench-noop", args: [] }` and `Done { code: 0, message: None }`.
-const REQUEST_BYTES: usize = 4 + 1 + 1 + "bench-noop".len() + 1;
+/// command: "noop", args: [] }` and `Done { code: 0, message: None }`.
+const REQUEST_BYTES: usize = 4 + 1 + 1 + "noop".len() + 1;
 const ANSWER_BYTES: usize = 4 + 1 + 1 + 1;
 
 /// The descriptor on which the ping-pong child finds its socket.
@@ -59,17 +59,36 @@ fn spawn_pingpong() -> Result<(std::process::Child, UnixStream), String> {
     Ok((child, ours))
 }
 
-/// `isolated-call`: `CommandHandle::run` of `bench-noop` in the bench plugin, isolated, against
-/// a request and answer of the same sizes over a socket pair with a process that only echoes.
+/// The C plugin `noop` (`benches/plugins/c/noop_plugin.c`), compiled into `dir`.
+fn noop_plugin(paths: &Paths, dir: &std::path::Path) -> Result<std::path::PathBuf, String> {
+    let library = dir.join("libnoop.so");
+    let status = Command::new("gcc")
+        .args(["-O2", "-shared", "-fPIC", "-fvisibility=hidden", "-std=c11", "-Wall", "-Werror"])
+        .arg("-I")
+        .arg(paths.root.join("plugin-api/include"))
+        .arg(paths.root.join("benches/plugins/c/noop_plugin.c"))
+        .arg("-o")
+        .arg(&library)
+        .status()
+        .map_err(|e| format!("running gcc: {e}"))?;
+    if !status.success() {
+        return Err("gcc failed on noop_plugin.c".into());
+    }
+    Ok(library)
+}
+
+/// `isolated-call`: `CommandHandle::run` of the C plugin's `noop`, isolated, against a request
+/// and answer of the same sizes over a socket pair with a process that only answers.
 pub fn call_figure(paths: &Paths, settings: &Settings) -> Result<Figure, String> {
     let iters = settings.scale(100_000);
     let samples = settings.samples(5, 15);
+    let dir = tempfile::tempdir().map_err(|e| format!("temporary folder: {e}"))?;
+    let library = noop_plugin(paths, dir.path())?;
     let mut host = PluginHost::new();
     host.set_child_program(paths.plughost());
-    host.isolate("bench");
-    host.load(&paths.rust_plugin("bench_plugin"))
-        .map_err(|e| e.to_string())?;
-    let command = host.command("bench-noop").map_err(|e| e.to_string())?;
+    host.isolate("noop");
+    host.load(&library).map_err(|e| e.to_string())?;
+    let command = host.command("noop").map_err(|e| e.to_string())?;
     let (mut child, mut socket) = spawn_pingpong()?;
     let no_args: [&str; 0] = [];
     let mut sink = std::io::sink();
@@ -93,12 +112,12 @@ pub fn call_figure(paths: &Paths, settings: &Settings) -> Result<Figure, String>
     drop(socket);
     let _ = child.wait();
     let mut out = Vec::new();
-    host.run_command("bench-count", &no_args, &mut out)
+    host.run_command("noop-count", &no_args, &mut out)
         .map_err(|e| e.to_string())?;
     let count: u64 = String::from_utf8_lossy(&out)
         .trim()
         .parse()
-        .map_err(|e| format!("bench-count: {e}"))?;
+        .map_err(|e| format!("noop-count: {e}"))?;
     if failures.get() > 0 || count == 0 {
         return Err(format!(
             "isolated-call: {} failed calls, {count} counted",
@@ -143,7 +162,7 @@ pub fn wordfreq_figure(paths: &Paths, settings: &Settings) -> Result<Figure, Str
             .env_remove("RUST_LOG");
         crate::wordfreq::run_measured(command)
     };
-    let samples = settings.samples(2, 3);
+    let samples = settings.samples(4, 6);
     let (mut inproc, mut isolated) = (f64::INFINITY, f64::INFINITY);
     let mut outputs = (String::new(), String::new());
     for _ in 0..samples {
