@@ -63,7 +63,15 @@ fn spawn_pingpong() -> Result<(std::process::Child, UnixStream), String> {
 fn noop_plugin(paths: &Paths, dir: &std::path::Path) -> Result<std::path::PathBuf, String> {
     let library = dir.join("libnoop.so");
     let status = Command::new("gcc")
-        .args(["-O2", "-shared", "-fPIC", "-fvisibility=hidden", "-std=c11", "-Wall", "-Werror"])
+        .args([
+            "-O2",
+            "-shared",
+            "-fPIC",
+            "-fvisibility=hidden",
+            "-std=c11",
+            "-Wall",
+            "-Werror",
+        ])
         .arg("-I")
         .arg(paths.root.join("plugin-api/include"))
         .arg(paths.root.join("benches/plugins/c/noop_plugin.c"))
@@ -148,8 +156,11 @@ pub fn wordfreq_figure(paths: &Paths, settings: &Settings) -> Result<Figure, Str
     let plugins = dir.path().join("plugins");
     std::fs::create_dir(&plugins).map_err(|e| e.to_string())?;
     let library = paths.rust_plugin("wordfreq");
-    std::fs::copy(&library, plugins.join(library.file_name().unwrap_or_default()))
-        .map_err(|e| format!("{}: {e}", library.display()))?;
+    std::fs::copy(
+        &library,
+        plugins.join(library.file_name().unwrap_or_default()),
+    )
+    .map_err(|e| format!("{}: {e}", library.display()))?;
     let run = |isolated: bool| {
         let mut command = Command::new(paths.plughost());
         command.arg("--plugins").arg(&plugins);

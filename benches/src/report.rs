@@ -47,9 +47,7 @@ impl Figure {
             Target::FasterAndBounded => {
                 self.ratio < 1.0 && self.bound.is_some_and(|(used, max)| used <= max)
             }
-            Target::RatioAndValueAtMost(ratio, value) => {
-                self.ratio <= ratio && self.value <= value
-            }
+            Target::RatioAndValueAtMost(ratio, value) => self.ratio <= ratio && self.value <= value,
         }
     }
 }

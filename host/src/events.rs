@@ -388,7 +388,12 @@ impl Shared {
     /// Delivers an event to the one subscription `handle` (of `topic`), as a publish would: for
     /// the host of an isolated plugin, whose proxy holds one subscription per subscription of
     /// the plugin. Returns the handler's code (`UNKNOWN_HANDLE` if it ended meanwhile).
-    pub(crate) fn deliver_one(&self, handle: PhHandle, topic: &str, payload: &[u8]) -> PhResultCode {
+    pub(crate) fn deliver_one(
+        &self,
+        handle: PhHandle,
+        topic: &str,
+        payload: &[u8],
+    ) -> PhResultCode {
         let subscribed = match self.lock_handles().get(&handle) {
             Some((_, Entry::Subscription(topic))) => topic.clone(),
             _ => return PhResult::UnknownHandle.code(),
@@ -410,7 +415,11 @@ impl Shared {
         // SAFETY: the plugin registered this callback with this user data, alive while we hold
         // the registration; topic and payload outlive the call.
         let code = unsafe {
-            (registration.callback.0)(registration.user_data, PhStr::new(topic), PhBytes::new(payload))
+            (registration.callback.0)(
+                registration.user_data,
+                PhStr::new(topic),
+                PhBytes::new(payload),
+            )
         };
         if code != PhResult::Ok.code() {
             self.handler_failed(&registration, topic, code);

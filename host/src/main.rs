@@ -432,9 +432,7 @@ fn isolation(
                 "--call-timeout: {seconds} is not a number of seconds, 0 or more"
             ));
         }
-        host.set_call_timeout(
-            (seconds > 0.0).then(|| std::time::Duration::from_secs_f64(seconds)),
-        );
+        host.set_call_timeout((seconds > 0.0).then(|| std::time::Duration::from_secs_f64(seconds)));
     }
     Ok(())
 }

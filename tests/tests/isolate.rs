@@ -114,14 +114,19 @@ fn a_segfault_in_a_command_faults_that_plugin_in_one_line_and_the_others_go_on()
     let lines = plughost_lines(&output);
     assert_eq!(lines.len(), 2, "{}", stderr(&output));
     assert!(
-        lines[0].starts_with("plughost: iso-segv: plugin `iso` is faulted: its child process (pid ")
+        lines[0]
+            .starts_with("plughost: iso-segv: plugin `iso` is faulted: its child process (pid ")
             && lines[0].ends_with(
                 "was killed by signal SIGSEGV (segmentation fault) in command `iso-segv`"
             ),
         "{}",
         lines[0]
     );
-    assert!(lines[1].contains("no command named `iso-echo`"), "{}", lines[1]);
+    assert!(
+        lines[1].contains("no command named `iso-echo`"),
+        "{}",
+        lines[1]
+    );
     assert!(
         out.contains("faulted: iso (") && out.contains("SIGSEGV"),
         "list shows the fault:\n{out}"
@@ -182,18 +187,18 @@ fn exit_0_in_a_command_faults_the_plugin_and_keeps_the_output() {
     );
     assert!(gone(pid), "the child {pid} is reaped");
     assert_eq!(run(&host, "pong-ok", &[]), ("ok\n".to_owned(), Ok(())));
-    let iso = host.plugins().into_iter().find(|p| p.name == "iso").unwrap();
+    let iso = host
+        .plugins()
+        .into_iter()
+        .find(|p| p.name == "iso")
+        .unwrap();
     assert_eq!(iso.state, PluginState::Faulted);
 }
 
 #[test]
 fn a_call_past_the_timeout_faults_the_plugin_and_kills_its_child() {
     let dir = fixtures(false);
-    let output = shell(
-        dir.path(),
-        &["--call-timeout", "1"],
-        "iso-hang\npong-ok\n",
-    );
+    let output = shell(dir.path(), &["--call-timeout", "1"], "iso-hang\npong-ok\n");
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert_eq!(stdout(&output), "before iso-hang\nok\n");
     let lines = plughost_lines(&output);
@@ -332,7 +337,8 @@ fn a_gibibyte_of_output_streams_through_with_bounded_memory() {
     let pid = pid_of(&host, "iso");
     let before = peak_kib("self");
     let mut count = Count(0);
-    host.run_command("iso-flood", &["1024"], &mut count).unwrap();
+    host.run_command("iso-flood", &["1024"], &mut count)
+        .unwrap();
     assert_eq!(count.0, 1 << 30);
     // Neither process came near holding the output: the child's peak is its own size, and the
     // host's grew by less than 64 MiB (other tests of this binary run meanwhile).
@@ -344,17 +350,25 @@ fn a_gibibyte_of_output_streams_through_with_bounded_memory() {
 }
 
 #[test]
-fn an_isolated_command_publishing_an_event_handled_in_process_that_calls_back_does_not_deadlock()
-{
+fn an_isolated_command_publishing_an_event_handled_in_process_that_calls_back_does_not_deadlock() {
     let dir = fixtures(false);
     let host = host(dir.path());
     // iso-ping publishes `isolate.ping` (in the child); pong (in-process) handles it by
     // publishing `isolate.pong`, which iso (in the child, still inside its command) receives.
-    assert_eq!(run(&host, "iso-ping", &[]), ("pongs=1\n".to_owned(), Ok(())));
-    assert_eq!(run(&host, "iso-ping", &[]), ("pongs=2\n".to_owned(), Ok(())));
+    assert_eq!(
+        run(&host, "iso-ping", &[]),
+        ("pongs=1\n".to_owned(), Ok(()))
+    );
+    assert_eq!(
+        run(&host, "iso-ping", &[]),
+        ("pongs=2\n".to_owned(), Ok(()))
+    );
     // An event of the application reaches the isolated plugin too.
     host.publish("isolate.pong", b"").unwrap();
-    assert_eq!(run(&host, "iso-ping", &[]), ("pongs=4\n".to_owned(), Ok(())));
+    assert_eq!(
+        run(&host, "iso-ping", &[]),
+        ("pongs=4\n".to_owned(), Ok(()))
+    );
 }
 
 /// Records the plugins' log records.
@@ -399,7 +413,10 @@ fn output_log_records_and_configuration_cross_and_shutdown_reaps_the_child() {
         )]
     );
     host.shutdown();
-    assert!(gone(pid), "the child {pid} exited at shutdown and was reaped");
+    assert!(
+        gone(pid),
+        "the child {pid} exited at shutdown and was reaped"
+    );
 
     // The configuration reaches an isolated plugin: wordfreq's default for --top.
     let wordfreq = tempfile::tempdir().unwrap();
@@ -436,8 +453,14 @@ fn list_shows_each_plugins_mode_and_the_childs_pid() {
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stdout(&output);
-    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
-    assert_eq!(lines[0][..6], ["NAME", "VERSION", "ABI", "MODE", "PID", "FILE"]);
+    let lines: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines[0][..6],
+        ["NAME", "VERSION", "ABI", "MODE", "PID", "FILE"]
+    );
     let row = |name: &str| lines.iter().find(|l| l[0] == name).unwrap().clone();
     // NAME VERSION ABI (no layout data) MODE PID FILE COMMANDS: a C plugin carries no layout.
     let iso = row("iso");
@@ -549,7 +572,10 @@ fn reloading_an_isolated_plugin_is_refused_and_unload_then_load_isolates_it_agai
     );
     assert_eq!(run(&host, "iso-echo", &["kept"]).0, "kept\n");
     host.unload("iso").unwrap();
-    assert!(gone(first), "the child {first} exited at unload and was reaped");
+    assert!(
+        gone(first),
+        "the child {first} exited at unload and was reaped"
+    );
     host.load(&dir.path().join(library_file("iso"))).unwrap();
     assert_ne!(pid_of(&host, "iso"), first);
     assert_eq!(run(&host, "iso-echo", &["back"]).0, "back\n");

@@ -72,7 +72,10 @@ pub(crate) fn list(host: &PluginHost, out: &mut impl Write) -> io::Result<()> {
         .collect();
     let header = ["NAME", "VERSION", "ABI", "FILE", "COMMANDS"].map(String::from);
     // While any plugin is isolated, each one's mode and its child's pid, after the ABI.
-    if plugins.iter().any(|p| p.mode != plughost::PluginMode::InProcess) {
+    if plugins
+        .iter()
+        .any(|p| p.mode != plughost::PluginMode::InProcess)
+    {
         let with_mode = |row: &[String; 5], mode: [String; 2]| -> [String; 7] {
             let [a, b, c, d, e] = row.clone();
             let [m, pid] = mode;

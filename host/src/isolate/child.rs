@@ -151,7 +151,10 @@ impl ChildLink {
                 Request::Call(command, args) => {
                     let host = self.host.load(Ordering::Acquire);
                     let (code, message) = if host.is_null() {
-                        (PhResult::ShutDown.code(), Some("not initialised".to_owned()))
+                        (
+                            PhResult::ShutDown.code(),
+                            Some("not initialised".to_owned()),
+                        )
                     } else {
                         // SAFETY: the host core lives in `run`'s frame until the process ends,
                         // and is only borrowed shared while it serves.
@@ -367,7 +370,7 @@ impl Observer for ChildObserver {
 #[doc(hidden)]
 pub fn child_main_if_requested() -> Option<ExitCode> {
     let mut args = std::env::args_os().skip(1);
-    if args.next().is_none_or(|a| a != super::CHILD_ARGUMENT) {
+    if !matches!(args.next(), Some(a) if a == super::CHILD_ARGUMENT) {
         return None;
     }
     let args: Vec<_> = args.collect();
@@ -392,7 +395,12 @@ pub fn child_main_if_requested() -> Option<ExitCode> {
     ))
 }
 
-fn run(file: PathBuf, allow_insecure: bool, private_copies: bool, level: log::LevelFilter) -> ExitCode {
+fn run(
+    file: PathBuf,
+    allow_insecure: bool,
+    private_copies: bool,
+    level: log::LevelFilter,
+) -> ExitCode {
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .try_init();
     // SAFETY: the host put its end of the socket pair on this descriptor for this process, which
@@ -416,7 +424,8 @@ fn run(file: PathBuf, allow_insecure: bool, private_copies: bool, level: log::Le
     let _ = link.shared.set(Arc::clone(&host.shared));
     let _ = host.shared.child.set(Arc::clone(&link));
     let opened = if private_copies {
-        crate::copy::open_copy(&file, allow_insecure).map(|(candidate, copy)| (candidate, Some(copy)))
+        crate::copy::open_copy(&file, allow_insecure)
+            .map(|(candidate, copy)| (candidate, Some(copy)))
     } else {
         crate::loader::open(&file, allow_insecure).map(|candidate| (candidate, None))
     };
@@ -440,11 +449,13 @@ fn run(file: PathBuf, allow_insecure: bool, private_copies: bool, level: log::Le
         .provides
         .iter()
         .map(|i| (format!("{} {}.{}", i.id, i.major, i.minor), true, false))
-        .chain(
-            info.requires
-                .iter()
-                .map(|i| (format!("{} {}.{}", i.id, i.major, i.minor), false, i.optional)),
-        )
+        .chain(info.requires.iter().map(|i| {
+            (
+                format!("{} {}.{}", i.id, i.major, i.minor),
+                false,
+                i.optional,
+            )
+        }))
         .collect();
     link.send(&Up::Hello {
         interfaces: interfaces

@@ -162,9 +162,8 @@ impl Process {
             command.pre_exec(move || {
                 // `dup2` clears close-on-exec on the new descriptor, so the child keeps it.
                 if child_fd == CHILD_FD {
-                    let flags = rustix::io::fcntl_getfd(std::os::fd::BorrowedFd::borrow_raw(
-                        CHILD_FD,
-                    ))?;
+                    let flags =
+                        rustix::io::fcntl_getfd(std::os::fd::BorrowedFd::borrow_raw(CHILD_FD))?;
                     rustix::io::fcntl_setfd(
                         std::os::fd::BorrowedFd::borrow_raw(CHILD_FD),
                         flags - rustix::io::FdFlags::CLOEXEC,
@@ -205,15 +204,11 @@ impl Process {
     fn reap(&self) {
         let pid = rustix::process::Pid::from_raw(self.pid as i32);
         if let Some(pid) = pid {
-            loop {
-                match rustix::process::waitid(
-                    rustix::process::WaitId::Pid(pid),
-                    rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOWAIT,
-                ) {
-                    Err(rustix::io::Errno::INTR) => continue,
-                    _ => break,
-                }
-            }
+            let options =
+                rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOWAIT;
+            while let Err(rustix::io::Errno::INTR) =
+                rustix::process::waitid(rustix::process::WaitId::Pid(pid), options)
+            {}
         }
         let status = {
             let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
@@ -320,7 +315,12 @@ impl Drop for Registry {
     /// A host dropped: its children are killed if still running (those of plugins shut down
     /// exited already).
     fn drop(&mut self) {
-        for link in self.links.get_mut().unwrap_or_else(|e| e.into_inner()).iter() {
+        for link in self
+            .links
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
             link.process.kill();
         }
     }
@@ -378,7 +378,10 @@ impl crate::PluginHost {
 
     /// Loads `path` in a child process if it holds a plugin that is isolated; `None` if it holds
     /// one that is not (the caller loads it in-process).
-    pub(crate) fn load_isolated(&mut self, path: &Path) -> Option<Result<String, crate::LoadError>> {
+    pub(crate) fn load_isolated(
+        &mut self,
+        path: &Path,
+    ) -> Option<Result<String, crate::LoadError>> {
         let refuse = |message: String| crate::LoadError {
             path: path.to_owned(),
             kind: crate::LoadErrorKind::Isolated(message),

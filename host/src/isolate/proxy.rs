@@ -15,11 +15,10 @@ use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use plugin_api::abi::{
-    PhBytes, PhCommandCallback, PhCommandInfo, PhCommandInfoCallback, PhPluginInfo,
-    PhPluginInfoCallback, PhCommandOutput, PhDestroyCallback,
-    PhEventCallback, PhHandle, PhHostContext, PhHostServices, PhInitFn, PhPluginDescriptor,
-    PhPluginVtable, PhResult, PhResultCode, PhShutdownFn, PhStr, PH_ABI_VERSION_MAJOR,
-    PH_ABI_VERSION_MINOR,
+    PhBytes, PhCommandCallback, PhCommandInfo, PhCommandInfoCallback, PhCommandOutput,
+    PhDestroyCallback, PhEventCallback, PhHandle, PhHostContext, PhHostServices, PhInitFn,
+    PhPluginDescriptor, PhPluginInfo, PhPluginInfoCallback, PhPluginVtable, PhResult, PhResultCode,
+    PhShutdownFn, PhStr, PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR,
 };
 
 use super::wire::{self, decode_up, Down, FrameReader, Up, WireError};
@@ -388,13 +387,15 @@ impl Link {
                         let plugins = texts
                             .iter()
                             .zip(abis)
-                            .map(|([name, version, description, path], abi)| wire::PluginRow {
-                                name,
-                                version,
-                                description,
-                                path,
-                                abi: *abi,
-                            })
+                            .map(
+                                |([name, version, description, path], abi)| wire::PluginRow {
+                                    name,
+                                    version,
+                                    description,
+                                    path,
+                                    abi: *abi,
+                                },
+                            )
                             .collect();
                         wire::send(stream, scratch, &Down::Plugins { plugins })
                     }
@@ -403,7 +404,14 @@ impl Link {
                             .iter()
                             .map(|(n, d, u)| (n.as_str(), d.as_str(), u.as_str()))
                             .collect();
-                        wire::send(stream, scratch, &Down::Commands { code: *code, commands })
+                        wire::send(
+                            stream,
+                            scratch,
+                            &Down::Commands {
+                                code: *code,
+                                commands,
+                            },
+                        )
                     }
                 };
                 if let Err(e) = sent {
@@ -495,7 +503,10 @@ impl Link {
             }
             Request::EnumeratePlugins => {
                 let mut listed: (Vec<[String; 4]>, Vec<(u16, u16)>) = Default::default();
-                unsafe extern "C" fn collect(user_data: *mut c_void, info: *const PhPluginInfo) -> bool {
+                unsafe extern "C" fn collect(
+                    user_data: *mut c_void,
+                    info: *const PhPluginInfo,
+                ) -> bool {
                     guard("isolation: plugin enumeration", false, || {
                         // SAFETY: the lists on the stack of `serve`, which waits for the
                         // enumeration; the host passes a valid info for the call.
@@ -538,7 +549,10 @@ impl Link {
                         // SAFETY: the list on the stack of `serve`, which waits for the
                         // enumeration; the host passes a valid info for the call.
                         let (listed, info) = unsafe {
-                            (&mut *user_data.cast::<Vec<(String, String, String)>>(), &*info)
+                            (
+                                &mut *user_data.cast::<Vec<(String, String, String)>>(),
+                                &*info,
+                            )
                         };
                         // SAFETY: the host's own strings, valid for the call.
                         let text = |s: PhStr| unsafe { s.to_str() }.unwrap_or("").to_owned();
@@ -633,7 +647,10 @@ unsafe extern "C" fn proxy_command(
             )
         };
         // SAFETY: the host's own views of UTF-8 strings, valid for the call.
-        let args: Vec<&str> = args.iter().map(|a| unsafe { a.to_str() }.unwrap_or("")).collect();
+        let args: Vec<&str> = args
+            .iter()
+            .map(|a| unsafe { a.to_str() }.unwrap_or(""))
+            .collect();
         let request = Down::Call {
             command: &proxy.name,
             args,
@@ -654,7 +671,10 @@ unsafe extern "C" fn proxy_command(
             }
             Err(reason) => {
                 proxy.link.fault_plugin(&reason, true);
-                set_error(&format!("plugin `{}` is faulted: {reason}", proxy.link.name));
+                set_error(&format!(
+                    "plugin `{}` is faulted: {reason}",
+                    proxy.link.name
+                ));
                 PhResult::HostFailed.code()
             }
         }
@@ -706,7 +726,11 @@ unsafe extern "C" fn proxy_init(
             return PhResult::HostFailed.code();
         };
         link.ctx.store(ctx, Ordering::Release);
-        let config = link.config.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let config = link
+            .config
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let request = Down::Init { config: &config };
         match link.call(&request, Phase::Init, None) {
             Ok((code, _)) if code == PhResult::Ok.code() => {

@@ -212,8 +212,10 @@ pub(crate) fn decode_down(frame: &[u8]) -> Result<Down<'_>, WireError> {
 fn decode<'a, T: Deserialize<'a>>(frame: &'a [u8]) -> Result<T, WireError> {
     match postcard::take_from_bytes(frame) {
         Ok((message, [])) => Ok(message),
-        Ok((_, rest)) => Err(WireError::Malformed(postcard::Error::DeserializeBadEncoding))
-            .inspect_err(|_| log::debug!("{} trailing bytes after a message", rest.len())),
+        Ok((_, rest)) => Err(WireError::Malformed(
+            postcard::Error::DeserializeBadEncoding,
+        ))
+        .inspect_err(|_| log::debug!("{} trailing bytes after a message", rest.len())),
         Err(e) => Err(WireError::Malformed(e)),
     }
 }
@@ -406,7 +408,10 @@ mod tests {
         bytes.extend_from_slice(&second);
         let mut reader = FrameReader::new();
         let mut stream = &bytes[..];
-        assert_eq!(decode_down(reader.next(&mut stream).unwrap()).unwrap(), message);
+        assert_eq!(
+            decode_down(reader.next(&mut stream).unwrap()).unwrap(),
+            message
+        );
         assert_eq!(
             decode_down(reader.next(&mut stream).unwrap()).unwrap(),
             Down::Shutdown
@@ -440,14 +445,9 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
             let mut reader = FrameReader::new();
             let mut stream = &bytes[..];
-            loop {
-                match reader.next(&mut stream) {
-                    Ok(frame) => {
-                        prop_assert!(frame.len() <= MAX_FRAME);
-                        let _ = decode_up(frame);
-                    }
-                    Err(_) => break,
-                }
+            while let Ok(frame) = reader.next(&mut stream) {
+                prop_assert!(frame.len() <= MAX_FRAME);
+                let _ = decode_up(frame);
             }
         }
 
