@@ -40,6 +40,9 @@ pub struct Config {
     /// The top-level key `call_timeout`; see [`Config::call_timeout`].
     #[serde(default)]
     call_timeout: Option<f64>,
+    /// The top-level key `restart`; see [`Config::restart`].
+    #[serde(default)]
+    restart: Option<String>,
 }
 
 /// The top-level key `isolate`: `"all"`, or a list of plugin names.
@@ -93,6 +96,13 @@ impl Config {
             if word != "all" {
                 return Err(invalid(format!(
                     "isolate = \"{word}\": expected \"all\" or a list of plugin names"
+                )));
+            }
+        }
+        if let Some(restart) = &config.restart {
+            if crate::isolate::Restart::parse(restart).is_none() {
+                return Err(invalid(format!(
+                    "restart = \"{restart}\": expected \"never\" or \"on-crash\""
                 )));
             }
         }
@@ -168,6 +178,15 @@ impl Config {
     /// it as it does `--call-timeout`; see [`crate::PluginHost::set_call_timeout`].
     pub fn call_timeout(&self) -> Option<f64> {
         self.call_timeout
+    }
+
+    /// The top-level key `restart` (`"never"` or `"on-crash"`): what a crash of an isolated
+    /// plugin does. `None` if the key is not set. The `plughost` binary applies it as it does
+    /// `--restart`; see [`crate::PluginHost::set_restart`].
+    pub fn restart(&self) -> Option<crate::isolate::Restart> {
+        self.restart
+            .as_deref()
+            .and_then(crate::isolate::Restart::parse)
     }
 
     /// The names of the plugins that have a table, in alphabetical order.

@@ -40,7 +40,7 @@ pub use error::{CommandError, DiscoverError, HostError, LoadError, LoadErrorKind
 pub use events::ALL_TOPICS;
 pub use host::{CommandSummary, PluginHost, PluginSummary, LINKED_PATH};
 pub use interfaces::INTERFACE_ENDED_TOPIC;
-pub use isolate::{PluginMode, DEFAULT_CALL_TIMEOUT};
+pub use isolate::{PluginMode, Restart, DEFAULT_CALL_TIMEOUT};
 pub use loader::{
     discover, inspect, inspect_with, Inspection, InterfaceVersion, LayoutCheck, C_LIBRARY_NAME,
     SLOW_CALL,

@@ -57,6 +57,12 @@ struct Cli {
     #[arg(long, value_name = "SECONDS")]
     call_timeout: Option<f64>,
 
+    /// What a crash of an isolated plugin does: `never` restart it (it stays faulted), or
+    /// restart it `on-crash` at its next call, after a delay that doubles with each crash in a
+    /// row (at most 30 s). The configuration file's `restart` does the same. Default: never.
+    #[arg(long, value_name = "POLICY", value_parser = ["never", "on-crash"])]
+    restart: Option<String>,
+
     #[command(subcommand)]
     command: Action,
 }
@@ -254,6 +260,14 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     // The plugins the configuration has settings for, to report those that do not load.
     let mut configured = Vec::new();
     isolation(&mut host, &cli.isolate, cli.call_timeout, config.as_ref())?;
+    if let Some(restart) = cli
+        .restart
+        .as_deref()
+        .and_then(plughost::Restart::parse)
+        .or_else(|| config.as_ref().and_then(Config::restart))
+    {
+        host.set_restart(restart);
+    }
     if let Some(config) = config {
         configured = config.plugin_names().map(str::to_owned).collect();
         host.set_config(config);

@@ -227,7 +227,8 @@ impl Shared {
     /// dispatch uses it any more. Its `shutdown` is never called, so its plugin data is never
     /// released. Reported once.
     pub(crate) fn fault(&self, plugin: &Arc<PluginContext>, why: &str) {
-        self.fault_with(plugin, why, true);
+        // In an isolated plugin's child the host reports the fault (`crate::isolate`).
+        self.fault_with(plugin, why, self.child.get().is_none());
     }
 
     /// [`Shared::fault`], logging the reason only if `report` (a caller that reports it in its

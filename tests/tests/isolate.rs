@@ -580,3 +580,79 @@ fn reloading_an_isolated_plugin_is_refused_and_unload_then_load_isolates_it_agai
     assert_ne!(pid_of(&host, "iso"), first);
     assert_eq!(run(&host, "iso-echo", &["back"]).0, "back\n");
 }
+
+#[test]
+fn on_crash_the_plugin_restarts_at_its_next_call() {
+    let dir = fixtures(false);
+    let mut host = PluginHost::new();
+    host.set_child_program(build().join("plughost"));
+    host.isolate("iso");
+    host.set_restart(plughost::Restart::OnCrash);
+    host.load_dir(dir.path()).unwrap();
+    let first = pid_of(&host, "iso");
+    let (out, result) = run(&host, "iso-segv", &[]);
+    assert_eq!(out, "before iso-segv\n");
+    let error = result.unwrap_err();
+    assert!(
+        error.contains(&format!(
+            "plugin `iso` crashed: its child process (pid {first}) was killed by signal SIGSEGV (segmentation fault) in command `iso-segv`; it restarts at its next call"
+        )),
+        "{error}"
+    );
+    assert!(gone(first));
+    // The next call starts a new child, which registers the commands again.
+    assert_eq!(
+        run(&host, "iso-echo", &["again"]),
+        ("again\n".to_owned(), Ok(()))
+    );
+    let second = pid_of(&host, "iso");
+    assert_ne!(second, first);
+    assert_eq!(
+        host.plugins()
+            .iter()
+            .find(|p| p.name == "iso")
+            .unwrap()
+            .state,
+        PluginState::Active
+    );
+    assert_eq!(run(&host, "pong-ok", &[]), ("ok\n".to_owned(), Ok(())));
+    // Events reach the new child too.
+    assert_eq!(
+        run(&host, "iso-ping", &[]),
+        ("pongs=1\n".to_owned(), Ok(()))
+    );
+    drop(host);
+    assert!(gone(second), "the restarted child exits with its host");
+
+    // The same from the configuration file, through plughost.
+    let config = dir.path().join("plughost.toml");
+    std::fs::write(&config, "isolate = [\"iso\"]\nrestart = \"on-crash\"\n").unwrap();
+    let mut child = plughost(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .arg("shell")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"iso-exit 7\niso-echo back\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "before iso-exit\nback\n");
+    let lines = plughost_lines(&output);
+    assert_eq!(lines.len(), 1, "{}", stderr(&output));
+    assert!(
+        lines[0].contains("plugin `iso` crashed: its child process")
+            && lines[0].contains(
+                "exited with status 7 in command `iso-exit`; it restarts at its next call"
+            ),
+        "{}",
+        lines[0]
+    );
+}

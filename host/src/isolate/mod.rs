@@ -60,6 +60,55 @@ impl std::fmt::Display for PluginMode {
     }
 }
 
+/// What the host does when an isolated plugin's child process crashes (dies, times out or
+/// breaks the protocol) during a command or an event delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Restart {
+    /// The plugin is faulted for good (the default).
+    #[default]
+    Never,
+    /// The plugin stays loaded, down: the call that crashed fails, and the next call starts a
+    /// new child process (its `init` runs again, with a fresh state), after a delay that doubles
+    /// with each crash in a row, from none for the first to at most [`MAX_RESTART_DELAY`]; a
+    /// call during the delay fails at once. A crash during `init` at load time still refuses
+    /// the plugin.
+    OnCrash,
+}
+
+impl Restart {
+    /// `never` or `on-crash`, as the command line and the configuration file spell them.
+    pub fn parse(text: &str) -> Option<Restart> {
+        match text {
+            "never" => Some(Restart::Never),
+            "on-crash" => Some(Restart::OnCrash),
+            _ => None,
+        }
+    }
+}
+
+/// The longest delay before restarting a plugin that keeps crashing ([`Restart::OnCrash`]).
+pub const MAX_RESTART_DELAY: Duration = Duration::from_secs(30);
+
+/// The delay before the next start after `crashes` crashes in a row: none after the first,
+/// then 100 ms, doubling, at most [`MAX_RESTART_DELAY`].
+pub(crate) fn restart_delay(crashes: u32) -> Duration {
+    match crashes {
+        0 | 1 => Duration::ZERO,
+        n => Duration::from_millis(100)
+            .saturating_mul(1 << (n - 2).min(16))
+            .min(MAX_RESTART_DELAY),
+    }
+}
+
+/// How to start an isolated plugin's child again.
+pub(crate) struct Respawn {
+    pub(crate) program: PathBuf,
+    pub(crate) file: PathBuf,
+    pub(crate) options: ChildOptions,
+    pub(crate) restart: Restart,
+}
+
 /// Which plugins a host isolates, and how.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
@@ -71,6 +120,8 @@ pub(crate) struct Settings {
     pub(crate) call_timeout: Option<Duration>,
     /// The program to run as the child; `None` for [`default_program`].
     pub(crate) program: Option<PathBuf>,
+    /// What a crash does.
+    pub(crate) restart: Restart,
 }
 
 impl Default for Settings {
@@ -80,6 +131,7 @@ impl Default for Settings {
             names: BTreeSet::new(),
             call_timeout: Some(DEFAULT_CALL_TIMEOUT),
             program: None,
+            restart: Restart::Never,
         }
     }
 }
@@ -118,6 +170,7 @@ pub(crate) fn default_program() -> Result<PathBuf, String> {
 }
 
 /// What a child is told at its start, besides the library file.
+#[derive(Clone)]
 pub(crate) struct ChildOptions {
     pub(crate) allow_insecure: bool,
     pub(crate) private_copies: bool,
@@ -285,6 +338,21 @@ fn signal_name(signal: i32) -> String {
 }
 
 /// The host's isolated plugins, by name, for `list` and shutdown.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_delays_double_from_the_second_crash_up_to_the_cap() {
+        let delays: Vec<u64> = (0..8)
+            .map(|n| restart_delay(n).as_millis() as u64)
+            .collect();
+        assert_eq!(delays, [0, 0, 100, 200, 400, 800, 1600, 3200]);
+        assert_eq!(restart_delay(20), MAX_RESTART_DELAY);
+        assert_eq!(restart_delay(u32::MAX), MAX_RESTART_DELAY);
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Registry {
     links: Mutex<Vec<Arc<proxy::Link>>>,
@@ -306,7 +374,7 @@ impl Registry {
             .iter()
             .find(|l| l.context_ptr() == context.cast())
             .map_or(PluginMode::InProcess, |l| PluginMode::Isolated {
-                pid: l.process.pid,
+                pid: l.process().pid,
             })
     }
 }
@@ -321,7 +389,7 @@ impl Drop for Registry {
             .unwrap_or_else(|e| e.into_inner())
             .iter()
         {
-            link.process.kill();
+            link.process().kill();
         }
     }
 }
@@ -370,6 +438,13 @@ impl crate::PluginHost {
         self.isolation.call_timeout = timeout;
     }
 
+    /// What happens when an isolated plugin crashes (see [`Restart`]); default
+    /// [`Restart::Never`]. `plughost --restart on-crash` and `restart = "on-crash"` in its
+    /// configuration file set this.
+    pub fn set_restart(&mut self, restart: Restart) {
+        self.isolation.restart = restart;
+    }
+
     /// The program that runs isolated plugins: the `plughost` binary. Default: this program if
     /// it is `plughost`, else `plughost` in its folder or the folder above it.
     pub fn set_child_program(&mut self, program: PathBuf) {
@@ -403,6 +478,12 @@ impl crate::PluginHost {
             private_copies: self.private_copies,
             log_level: level as u32,
         };
+        let respawn = Respawn {
+            program: program.clone(),
+            file: path.to_owned(),
+            options: options.clone(),
+            restart: self.isolation.restart,
+        };
         let (process, stream) = match Process::spawn(&program, path, &options) {
             Ok(spawned) => spawned,
             Err(e) => {
@@ -417,6 +498,7 @@ impl crate::PluginHost {
             Arc::clone(&process),
             stream,
             self.isolation.call_timeout,
+            respawn,
         ) {
             Ok(link) => link,
             Err(e) => return Some(Err(refuse(format!("isolation: {e}")))),

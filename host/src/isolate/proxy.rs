@@ -94,7 +94,12 @@ impl Drop for TurnGuard<'_> {
 pub(crate) struct Link {
     /// The plugin's name.
     pub(crate) name: String,
-    pub(crate) process: Arc<Process>,
+    /// The child process; replaced when the plugin is restarted.
+    process: Mutex<Arc<Process>>,
+    /// How to start the child again, and whether to ([`super::Restart`]).
+    respawn: super::Respawn,
+    /// The crashes since the last call that succeeded, and when the last one was.
+    crashes: Mutex<(u32, Option<Instant>)>,
     io: Mutex<Io>,
     turn: Turn,
     timeout: Option<Duration>,
@@ -167,11 +172,14 @@ impl Link {
         process: Arc<Process>,
         stream: UnixStream,
         timeout: Option<Duration>,
+        respawn: super::Respawn,
     ) -> std::io::Result<Link> {
         stream.set_read_timeout(timeout)?;
         Ok(Link {
             name,
-            process,
+            process: Mutex::new(process),
+            respawn,
+            crashes: Mutex::new((0, None)),
             io: Mutex::new(Io {
                 stream,
                 reader: FrameReader::new(),
@@ -184,6 +192,102 @@ impl Link {
             handles: Mutex::new(HashMap::new()),
             config: Mutex::new(String::new()),
         })
+    }
+
+    /// The child process (the current one, after restarts).
+    pub(crate) fn process(&self) -> Arc<Process> {
+        Arc::clone(&self.process.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Whether a crash restarts the plugin rather than faulting it.
+    fn restarts(&self) -> bool {
+        self.respawn.restart == super::Restart::OnCrash
+    }
+
+    /// Records a crash of the plugin (under the restart policy `on-crash`); returns how many in a
+    /// row, and the delay before the next start.
+    fn crashed(&self) -> (u32, Duration) {
+        let mut crashes = self.crashes.lock().unwrap_or_else(|e| e.into_inner());
+        crashes.0 += 1;
+        crashes.1 = Some(Instant::now());
+        (crashes.0, super::restart_delay(crashes.0))
+    }
+
+    /// Starts the plugin again in a new child process, if its restart delay has passed: the
+    /// proxy's registrations end, and the new child's `init` makes them again. Called with the
+    /// turn held, after the link failed.
+    fn restart(self: &Arc<Link>, failed: &str) -> Result<(), String> {
+        let (count, last) = *self.crashes.lock().unwrap_or_else(|e| e.into_inner());
+        let delay = super::restart_delay(count);
+        let waited = last.map_or(delay, |at| at.elapsed());
+        if waited < delay {
+            return Err(format!(
+                "{failed}; it restarts in {:.1} s",
+                (delay - waited).as_secs_f64()
+            ));
+        }
+        let (process, stream) = Process::spawn(
+            &self.respawn.program,
+            &self.respawn.file,
+            &self.respawn.options,
+        )
+        .map_err(|e| format!("{failed}; restarting it failed: {e}"))?;
+        stream
+            .set_read_timeout(self.timeout)
+            .map_err(|e| format!("{failed}; restarting it failed: {e}"))?;
+        *self.process.lock().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&process);
+        *self.io.lock().unwrap_or_else(|e| e.into_inner()) = Io {
+            stream,
+            reader: FrameReader::new(),
+            scratch: Vec::new(),
+        };
+        *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        match self.hello() {
+            Ok(hello) if hello.name == self.name => {}
+            Ok(hello) => {
+                process.kill();
+                let reason = format!(
+                    "its file now holds plugin `{}`, not `{}`",
+                    hello.name, self.name
+                );
+                *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.clone());
+                return Err(reason);
+            }
+            Err(reason) => return Err(reason),
+        }
+        // The old child's registrations end; the new one registers its own during `init`.
+        let ctx = self.ctx.load(Ordering::Acquire);
+        let handles: Vec<PhHandle> = self.handles_map().drain().map(|(_, h)| h).collect();
+        for handle in handles {
+            // SAFETY: the proxy's context and one of its handles.
+            unsafe { (HOST_SERVICES.unregister)(ctx, handle) };
+        }
+        let config = self
+            .config
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match self.call(&Down::Init { config: &config }, Phase::Init, None) {
+            Ok((0, _)) => {
+                log::info!(
+                    "plugin `{}` restarted after {count} crash{} in a row: its child process is pid {}",
+                    self.name,
+                    if count == 1 { "" } else { "es" },
+                    process.pid
+                );
+                Ok(())
+            }
+            Ok((code, message)) => {
+                process.kill();
+                let reason = format!(
+                    "its init failed after a restart: {}",
+                    message.unwrap_or_else(|| PhResult::from_code(code).to_string())
+                );
+                *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.clone());
+                Err(reason)
+            }
+            Err(reason) => Err(reason),
+        }
     }
 
     pub(crate) fn context_ptr(&self) -> *const c_void {
@@ -243,7 +347,7 @@ impl Link {
             stream, scratch, ..
         } = &mut *io;
         if wire::send(stream, scratch, &Down::Bye).is_err() {
-            self.process.kill();
+            self.process().kill();
         }
     }
 
@@ -254,11 +358,12 @@ impl Link {
         if let Some(reason) = &*fault {
             return reason.clone();
         }
-        self.process.kill();
+        let process = self.process();
+        process.kill();
         // Killed (or dead already): wait until the reaper thread reaped it, so that no zombie
         // is left once the call returns.
-        let status = self.process.status(Duration::from_secs(10));
-        let pid = self.process.pid;
+        let status = process.status(Duration::from_secs(10));
+        let pid = process.pid;
         let reason = match error {
             WireError::TimedOut => format!(
                 "timed out {phase} after {} s (--call-timeout); its child process (pid {pid}) was killed",
@@ -287,7 +392,11 @@ impl Link {
     ) -> Result<(u32, Option<String>), String> {
         let _turn = self.turn.enter();
         if let Some(reason) = self.fault() {
-            return Err(reason);
+            let down = matches!(phase, Phase::Command(_) | Phase::Event(_));
+            if !(down && self.restarts()) {
+                return Err(reason);
+            }
+            self.restart(&format!("it crashed ({reason})"))?;
         }
         let mut deadline = self.timeout.map(|t| Instant::now() + t);
         {
@@ -338,7 +447,12 @@ impl Link {
                     };
                     continue;
                 }
-                Up::Done { code, message } => return Ok((code, message.map(str::to_owned))),
+                Up::Done { code, message } => {
+                    if !matches!(phase, Phase::Init) {
+                        *self.crashes.lock().unwrap_or_else(|e| e.into_inner()) = (0, None);
+                    }
+                    return Ok((code, message.map(str::to_owned)));
+                }
                 Up::Hello { .. } | Up::Refused { .. } => {
                     drop(io);
                     return Err(self.fail(
@@ -626,6 +740,17 @@ unsafe extern "C" fn destroy_event(user_data: *mut c_void) {
     })
 }
 
+/// When a plugin that crashed `count` times in a row restarts: the end of its crash's line.
+fn when_restarted(count: u32, delay: Duration) -> String {
+    match delay.is_zero() {
+        true => "it restarts at its next call".to_owned(),
+        false => format!(
+            "it restarts at its first call after {:.1} s ({count} crashes in a row)",
+            delay.as_secs_f64()
+        ),
+    }
+}
+
 /// A command of the isolated plugin: runs it in the child, its output streamed to `output`.
 unsafe extern "C" fn proxy_command(
     user_data: *mut c_void,
@@ -669,6 +794,20 @@ unsafe extern "C" fn proxy_command(
                 }
                 code
             }
+            Err(reason) if proxy.link.restarts() => {
+                // Down, or crashed just now: a restart at a later call.
+                if proxy.link.fault().as_deref() == Some(reason.as_str()) {
+                    let (count, delay) = proxy.link.crashed();
+                    set_error(&format!(
+                        "plugin `{}` crashed: {reason}; {}",
+                        proxy.link.name,
+                        when_restarted(count, delay)
+                    ));
+                } else {
+                    set_error(&format!("plugin `{}` is down: {reason}", proxy.link.name));
+                }
+                PhResult::HostFailed.code()
+            }
             Err(reason) => {
                 proxy.link.fault_plugin(&reason, true);
                 set_error(&format!(
@@ -706,6 +845,17 @@ unsafe extern "C" fn proxy_event(
         };
         match proxy.link.call(&request, Phase::Event(topic), None) {
             Ok((code, _)) => code,
+            Err(reason) if proxy.link.restarts() => {
+                if proxy.link.fault().as_deref() == Some(reason.as_str()) {
+                    let (count, delay) = proxy.link.crashed();
+                    log::error!(
+                        "plugin `{}` crashed: {reason}; {}",
+                        proxy.link.name,
+                        when_restarted(count, delay)
+                    );
+                }
+                PhResult::Ok.code()
+            }
             Err(reason) => {
                 proxy.link.fault_plugin(&reason, false);
                 PhResult::Ok.code()
@@ -755,15 +905,19 @@ unsafe extern "C" fn proxy_shutdown(plugin_data: *mut c_void) -> PhResultCode {
         // SAFETY: the `Arc<Link>` that `proxy_init` gave as plugin data; `shutdown` is called
         // once.
         let link = unsafe { Arc::from_raw(plugin_data.cast_const().cast::<Link>()) };
+        let down = link.restarts() && link.fault().is_some();
         let code = match link.call(&Down::Shutdown, Phase::Shutdown, None) {
             Ok((code, _)) => code,
+            // A plugin down after a crash has nothing to shut down.
+            Err(_) if down => PhResult::Ok.code(),
             Err(reason) => {
                 log::error!("plugin `{}`: {reason}", link.name);
                 PhResult::HostFailed.code()
             }
         };
-        if link.process.status(Duration::from_secs(5)).is_none() {
-            link.process.kill();
+        let process = link.process();
+        if process.status(Duration::from_secs(5)).is_none() {
+            process.kill();
         }
         code
     })
