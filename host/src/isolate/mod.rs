@@ -184,7 +184,8 @@ pub(crate) struct Process {
     /// `None` once reaped. Locked to kill (so that a reaped pid, which may be reused, is never
     /// signalled) and to reap.
     child: Mutex<Option<std::process::Child>>,
-    status: Mutex<Option<ExitStatus>>,
+    /// Once reaped: the exit status, or `None` if waiting for it failed.
+    status: Mutex<Option<Option<ExitStatus>>>,
     exited: Condvar,
 }
 
@@ -269,9 +270,7 @@ impl Process {
             *child = None;
             status
         };
-        let mut recorded = self.status.lock().unwrap_or_else(|e| e.into_inner());
-        // An unknown status (the wait failed) still ends the wait of `status`.
-        *recorded = Some(status.unwrap_or_else(|| ExitStatus::from_raw(0x7f00)));
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = Some(status);
         self.exited.notify_all();
     }
 
@@ -283,8 +282,9 @@ impl Process {
         }
     }
 
-    /// The child's exit status, waiting up to `wait` for it.
-    pub(crate) fn status(&self, wait: Duration) -> Option<ExitStatus> {
+    /// Whether the child was reaped, waiting up to `wait` for it, with its exit status if it is
+    /// known: `None` if it is still running, `Some(None)` if reaped without a status.
+    pub(crate) fn status(&self, wait: Duration) -> Option<Option<ExitStatus>> {
         let status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         let (status, _) = self
             .exited
@@ -294,17 +294,13 @@ impl Process {
     }
 }
 
-impl Drop for Process {
-    fn drop(&mut self) {
-        // The reaper thread holds a reference until it reaped the child, so this runs after.
-    }
-}
-
 /// How a child ended, for the fault's one line: `exited with status 3`, `was killed by signal
 /// SIGSEGV (segmentation fault)`.
-pub(crate) fn describe_exit(status: Option<ExitStatus>) -> String {
-    let Some(status) = status else {
-        return "did not exit".to_owned();
+pub(crate) fn describe_exit(status: Option<Option<ExitStatus>>) -> String {
+    let status = match status {
+        None => return "did not exit when killed".to_owned(),
+        Some(None) => return "ended (its exit status is unknown)".to_owned(),
+        Some(Some(status)) => status,
     };
     if let Some(code) = status.code() {
         return format!("exited with status {code}");
