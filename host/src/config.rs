@@ -204,6 +204,7 @@ impl Config {
 
     /// The configuration of the plugin named `plugin` alone, as TOML text (its `[plugins.NAME]`
     /// table, or nothing): what an isolated plugin's child process reads.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn plugin_toml(&self, plugin: &str) -> String {
         let Some(table) = self.plugins.get(plugin) else {
             return String::new();

@@ -388,6 +388,7 @@ impl Shared {
     /// Delivers an event to the one subscription `handle` (of `topic`), as a publish would: for
     /// the host of an isolated plugin, whose proxy holds one subscription per subscription of
     /// the plugin. Returns the handler's code (`UNKNOWN_HANDLE` if it ended meanwhile).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn deliver_one(
         &self,
         handle: PhHandle,
