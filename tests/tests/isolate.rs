@@ -656,3 +656,52 @@ fn on_crash_the_plugin_restarts_at_its_next_call() {
         lines[0]
     );
 }
+
+/// A writer that runs an isolated command from inside its first write.
+struct Reentrant<'h> {
+    host: &'h PluginHost,
+    out: Vec<u8>,
+    nested: Option<Result<(), String>>,
+}
+
+impl Write for Reentrant<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.nested.is_none() {
+            let mut out = Vec::new();
+            self.nested = Some(
+                self.host
+                    .run_command("iso-echo", &["nested"], &mut out)
+                    .map_err(|e| e.to_string()),
+            );
+        }
+        self.out.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_call_from_the_writer_of_the_plugins_own_output_is_refused_and_the_outputs_stay_apart() {
+    let dir = fixtures(false);
+    let host = host(dir.path());
+    let mut writer = Reentrant {
+        host: &host,
+        out: Vec::new(),
+        nested: None,
+    };
+    host.run_command("iso-echo", &["outer"], &mut writer)
+        .unwrap();
+    assert_eq!(String::from_utf8(writer.out).unwrap(), "outer\n");
+    let nested = writer.nested.unwrap().unwrap_err();
+    assert!(
+        nested.contains("plugin `iso` is isolated: it cannot be called from the writer of its own command's output"),
+        "{nested}"
+    );
+    // Refused, not faulted: the plugin goes on.
+    assert_eq!(
+        run(&host, "iso-echo", &["after"]),
+        ("after\n".to_owned(), Ok(()))
+    );
+}

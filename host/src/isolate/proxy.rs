@@ -67,6 +67,12 @@ struct Turn {
 struct TurnGuard<'a>(&'a Turn);
 
 impl Turn {
+    /// Whether this thread holds the turn.
+    fn is_mine(&self) -> bool {
+        let owner = self.owner.lock().unwrap_or_else(|e| e.into_inner());
+        owner.0 == Some(std::thread::current().id())
+    }
+
     fn enter(&self) -> TurnGuard<'_> {
         let me = std::thread::current().id();
         let mut owner = self.owner.lock().unwrap_or_else(|e| e.into_inner());
@@ -102,6 +108,9 @@ pub(crate) struct Link {
     crashes: Mutex<(u32, Option<Instant>)>,
     io: Mutex<Io>,
     turn: Turn,
+    /// Set while the turn's thread hands output or a log record to the application, which the
+    /// child sent without waiting: a call into the plugin from there cannot be served in order.
+    delivering: std::sync::atomic::AtomicBool,
     timeout: Option<Duration>,
     /// Why the link failed, once it did; every later call fails at once.
     fault: Mutex<Option<String>>,
@@ -186,6 +195,7 @@ impl Link {
                 scratch: Vec::new(),
             }),
             turn: Turn::default(),
+            delivering: std::sync::atomic::AtomicBool::new(false),
             timeout,
             fault: Mutex::new(None),
             ctx: AtomicPtr::new(std::ptr::null_mut()),
@@ -399,6 +409,8 @@ impl Link {
             self.restart(&format!("it crashed ({reason})"))?;
         }
         let mut deadline = self.timeout.map(|t| Instant::now() + t);
+        // A chunk of output, copied out of the reader's buffer.
+        let mut chunk = Vec::new();
         {
             let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
             let Io {
@@ -424,14 +436,20 @@ impl Link {
                 return Err(self.fail(phase, WireError::TimedOut));
             }
             let request = match message {
+                // Output and log records go to the application's writer and observer, which may
+                // call back into this plugin (on this thread): copied out, outside the lock.
                 Up::Output { bytes } => {
-                    if let Some(output) = output {
-                        // An error (the host's output failed) is kept by the host's sink and
-                        // reported when the command returns.
-                        // SAFETY: `output` is the running command's, valid for its call, on
-                        // this thread (the command's).
-                        unsafe { (output.write.0)(output.context, PhBytes::new(bytes)) };
-                    }
+                    let Some(output) = output else { continue };
+                    chunk.clear();
+                    chunk.extend_from_slice(bytes);
+                    drop(io);
+                    // An error (the host's output failed) is kept by the host's sink and
+                    // reported when the command returns.
+                    self.delivering.store(true, Ordering::Relaxed);
+                    // SAFETY: `output` is the running command's, valid for its call, on this
+                    // thread (the command's).
+                    unsafe { (output.write.0)(output.context, PhBytes::new(&chunk)) };
+                    self.delivering.store(false, Ordering::Relaxed);
                     continue;
                 }
                 Up::Log {
@@ -439,12 +457,16 @@ impl Link {
                     target,
                     message,
                 } => {
+                    let (target, message) = (target.to_owned(), message.to_owned());
+                    drop(io);
                     let ctx = self.ctx.load(Ordering::Acquire);
+                    self.delivering.store(true, Ordering::Relaxed);
                     // SAFETY: the proxy's context (or NULL before its init, which the service
                     // refuses); the strings are borrowed for the call.
                     unsafe {
-                        (HOST_SERVICES.log)(ctx, level, PhStr::new(target), PhStr::new(message))
+                        (HOST_SERVICES.log)(ctx, level, PhStr::new(&target), PhStr::new(&message))
                     };
+                    self.delivering.store(false, Ordering::Relaxed);
                     continue;
                 }
                 Up::Done { code, message } => {
@@ -689,6 +711,12 @@ impl Link {
         }
     }
 
+    /// Whether this thread is handing the plugin's output or a log record to the application
+    /// (see `delivering`): a call into the plugin from there is refused.
+    fn reentered(&self) -> bool {
+        self.delivering.load(Ordering::Relaxed) && self.turn.is_mine()
+    }
+
     fn handles_map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, PhHandle>> {
         self.handles.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -784,6 +812,13 @@ unsafe extern "C" fn proxy_command(
             // SAFETY: the running command's output, on its thread.
             unsafe { (output.set_error.0)(output.context, PhStr::new(message)) };
         };
+        if proxy.link.reentered() {
+            set_error(&format!(
+                "plugin `{}` is isolated: it cannot be called from the writer of its own command's output or from the observer of its log records",
+                proxy.link.name
+            ));
+            return PhResult::WrongThread.code();
+        }
         match proxy
             .link
             .call(&request, Phase::Command(&proxy.name), Some(output))
@@ -832,6 +867,10 @@ unsafe extern "C" fn proxy_event(
         let key = (Arc::as_ptr(&proxy.link) as usize, payload.ptr as usize);
         if ECHO.with(|e| e.borrow().contains(&key)) {
             return PhResult::Ok.code();
+        }
+        if proxy.link.reentered() {
+            // The host logs the code as the handler's failure.
+            return PhResult::WrongThread.code();
         }
         // SAFETY: the host's views of the event, valid for the call.
         let (topic, payload) = match unsafe { (topic.to_str(), payload.to_bytes()) } {
