@@ -987,3 +987,143 @@ pub(crate) fn descriptor(hello: &Hello) -> &'static PhPluginDescriptor {
         requires_count: 0,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::isolate::{ChildOptions, Respawn, Restart};
+    use proptest::prelude::*;
+
+    /// A stand-in child: a shell script that writes `bytes` to the socket (after a valid hello)
+    /// and exits, closing it.
+    fn fake_child(dir: &std::path::Path, bytes: &[u8]) -> Arc<Link> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut hello = Vec::new();
+        wire::encode(
+            &Up::Hello {
+                name: "fake",
+                version: "1.0.0",
+                description: "",
+                abi: (1, 3),
+                layout_checked: false,
+                interfaces: Vec::new(),
+            },
+            &mut hello,
+        );
+        hello.extend_from_slice(bytes);
+        let data = dir.join("frames.bin");
+        std::fs::write(&data, &hello).unwrap();
+        let script = dir.join("child.sh");
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\ncat '{}' >&3\n", data.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let options = ChildOptions {
+            allow_insecure: false,
+            private_copies: false,
+            log_level: 0,
+        };
+        let (process, stream) = Process::spawn(&script, &data, &options).unwrap();
+        let respawn = Respawn {
+            program: script,
+            file: data,
+            options,
+            restart: Restart::Never,
+        };
+        let link = Link::new(
+            "fake".to_owned(),
+            process,
+            stream,
+            Some(Duration::from_secs(20)),
+            respawn,
+        )
+        .unwrap();
+        Arc::new(link)
+    }
+
+    /// One frame of a well-formed message of the child, with arbitrary contents.
+    fn message() -> impl Strategy<Value = Vec<u8>> {
+        let text = "[a-z.*]{0,12}|\\PC{0,8}";
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..64)
+                .prop_map(|b| frame(&Up::Output { bytes: &b })),
+            (0u32..8, text, text).prop_map(|(level, t, m)| frame(&Up::Log {
+                level,
+                target: &t,
+                message: &m
+            })),
+            (any::<u64>(), text, text).prop_map(|(handle, n, d)| frame(&Up::Register {
+                handle,
+                name: &n,
+                description: &d,
+                usage: ""
+            })),
+            (any::<u64>(), text)
+                .prop_map(|(handle, t)| frame(&Up::Subscribe { handle, topic: &t })),
+            any::<u64>().prop_map(|handle| frame(&Up::Unregister { handle })),
+            (text, proptest::collection::vec(any::<u8>(), 0..16)).prop_map(|(t, p)| frame(
+                &Up::Publish {
+                    topic: &t,
+                    payload: &p
+                }
+            )),
+            Just(frame(&Up::EnumeratePlugins)),
+            text.prop_map(|p| frame(&Up::EnumerateCommands { plugin: &p })),
+            (any::<u32>(), proptest::option::of(text)).prop_map(|(code, m)| frame(&Up::Done {
+                code,
+                message: m.as_deref()
+            })),
+            Just(frame(&Up::Refused { message: "again" })),
+        ]
+    }
+
+    fn frame(message: &Up<'_>) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        wire::encode(message, &mut bytes);
+        bytes
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Well-formed messages in any order, with any contents (requests the proxy serves
+        /// without a host context here, answers out of turn), then any bytes: the call returns.
+        #[test]
+        fn the_host_survives_any_messages_from_a_child(
+            messages in proptest::collection::vec(message(), 0..12),
+            tail in proptest::collection::vec(any::<u8>(), 0..32),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut bytes: Vec<u8> = messages.concat();
+            bytes.extend_from_slice(&tail);
+            let link = fake_child(dir.path(), &bytes);
+            prop_assert!(link.hello().is_ok());
+            let request = Down::Call { command: "fake-go", args: vec![] };
+            if let Err(reason) = link.call(&request, Phase::Command("fake-go"), None) {
+                prop_assert_eq!(link.fault(), Some(reason));
+            }
+        }
+
+        /// Whatever a child sends after its hello, a call returns: an answer, or the link
+        /// fails with a reason and the child is reaped. Never a panic, never a hang.
+        #[test]
+        fn the_host_survives_any_bytes_from_a_child(
+            bytes in proptest::collection::vec(any::<u8>(), 0..512),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let link = fake_child(dir.path(), &bytes);
+            prop_assert_eq!(link.hello().map(|h| h.name), Ok("fake".to_owned()));
+            let request = Down::Call { command: "fake-go", args: vec!["a"] };
+            match link.call(&request, Phase::Command("fake-go"), None) {
+                Ok(_) => {}
+                Err(reason) => {
+                    prop_assert_eq!(link.fault(), Some(reason.clone()));
+                    prop_assert!(reason.contains("in command `fake-go`"), "{}", reason);
+                    prop_assert!(link.process().status(Duration::ZERO).is_some(), "reaped");
+                }
+            }
+        }
+    }
+}
