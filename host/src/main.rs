@@ -273,6 +273,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         host.set_config(config);
     }
     host.load_dir(&dir).map_err(|e| e.to_string())?;
+    for name in cli.isolate.iter().filter(|n| *n != "all") {
+        if !host.plugins().iter().any(|p| p.name == *name) {
+            log::warn!("--isolate {name}: no plugin of that name was loaded");
+        }
+    }
     if !configured.is_empty() {
         let loaded = host.plugins();
         for name in configured {

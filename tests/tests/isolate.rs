@@ -705,3 +705,31 @@ fn a_call_from_the_writer_of_the_plugins_own_output_is_refused_and_the_outputs_s
         ("after\n".to_owned(), Ok(()))
     );
 }
+
+#[test]
+fn a_library_refused_by_its_checks_is_refused_as_in_process_and_the_others_load() {
+    let dir = fixtures(false);
+    // An ABI major the host does not support: the child's checks refuse it, and so does the
+    // in-process loader, with its own reason and kind.
+    integration_tests::compile_c_fixture(
+        dir.path(),
+        "badabi",
+        &["FIXTURE_NAME=\"badabi\"", "FIXTURE_MAJOR=99"],
+    );
+    let mut host = PluginHost::new();
+    host.set_child_program(build().join("plughost"));
+    host.isolate_all(true);
+    host.load_dir(dir.path()).unwrap();
+    let refused = host.refused();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        matches!(
+            refused[0].kind,
+            plughost::LoadErrorKind::AbiVersion { major: 99, .. }
+        ),
+        "{:?}",
+        refused[0]
+    );
+    assert_eq!(run(&host, "iso-echo", &["x"]), ("x\n".to_owned(), Ok(())));
+    assert_eq!(run(&host, "pong-ok", &[]), ("ok\n".to_owned(), Ok(())));
+}

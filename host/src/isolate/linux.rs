@@ -306,8 +306,11 @@ impl crate::PluginHost {
         };
         let hello = match link.hello() {
             Ok(hello) => hello,
-            // The child's own one-line reason, or how it died.
-            Err(message) => return Some(Err(refuse(message))),
+            // The library's checks failed: the in-process loader refuses it with the same
+            // reason, as a `LoadError` of its kind, without calling any of its plugin's code.
+            Err(proxy::HelloError::Refused(_)) => return None,
+            // How the child died while opening the library.
+            Err(proxy::HelloError::Failed(reason)) => return Some(Err(refuse(reason))),
         };
         if !self.isolation.wants(&hello.name) {
             link.bye();

@@ -155,6 +155,22 @@ enum Reply {
     Commands(u32, Vec<(String, String, String)>),
 }
 
+/// Why a child gave no descriptor.
+pub(crate) enum HelloError {
+    /// Its checks refused the library (the message is the reason, without the file).
+    Refused(String),
+    /// It died, timed out or broke the protocol while opening the library; the link failed.
+    Failed(String),
+}
+
+impl HelloError {
+    fn reason(self) -> String {
+        match self {
+            HelloError::Refused(reason) | HelloError::Failed(reason) => reason,
+        }
+    }
+}
+
 /// What the child said of the library: its descriptor's fields.
 pub(crate) struct Hello {
     pub(crate) name: String,
@@ -263,7 +279,7 @@ impl Link {
                 *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.clone());
                 return Err(reason);
             }
-            Err(reason) => return Err(reason),
+            Err(error) => return Err(error.reason()),
         }
         // The old child's registrations end; the new one registers its own during `init`.
         let ctx = self.ctx.load(Ordering::Acquire);
@@ -310,7 +326,7 @@ impl Link {
     }
 
     /// The child's first message: the library's descriptor, or why it refused the library.
-    pub(crate) fn hello(&self) -> Result<Hello, String> {
+    pub(crate) fn hello(&self) -> Result<Hello, HelloError> {
         let _turn = self.turn.enter();
         let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
         let Io { stream, reader, .. } = &mut *io;
@@ -334,19 +350,19 @@ impl Link {
                     description: description.to_owned(),
                     abi,
                 }),
-                Up::Refused { message } => Err(message.to_owned()),
-                _ => Err(String::new()),
+                Up::Refused { message } => Err(Some(message.to_owned())),
+                _ => Err(None),
             })
         });
         drop(io);
         match message {
             Ok(Ok(hello)) => Ok(hello),
-            Ok(Err(message)) if !message.is_empty() => Err(message),
-            Ok(Err(_)) => Err(self.fail(
+            Ok(Err(Some(message))) => Err(HelloError::Refused(message)),
+            Ok(Err(None)) => Err(HelloError::Failed(self.fail(
                 Phase::Opening,
                 WireError::Malformed(postcard::Error::DeserializeBadEncoding),
-            )),
-            Err(e) => Err(self.fail(Phase::Opening, e)),
+            ))),
+            Err(e) => Err(HelloError::Failed(self.fail(Phase::Opening, e))),
         }
     }
 
@@ -1114,7 +1130,7 @@ mod tests {
         ) {
             let dir = tempfile::tempdir().unwrap();
             let link = fake_child(dir.path(), &bytes);
-            prop_assert_eq!(link.hello().map(|h| h.name), Ok("fake".to_owned()));
+            prop_assert_eq!(link.hello().ok().map(|h| h.name), Some("fake".to_owned()));
             let request = Down::Call { command: "fake-go", args: vec!["a"] };
             match link.call(&request, Phase::Command("fake-go"), None) {
                 Ok(_) => {}
