@@ -18,6 +18,7 @@
 mod calls;
 mod embed;
 mod fanout;
+mod isolated;
 mod load;
 mod measure;
 mod reload;
@@ -52,6 +53,8 @@ const FIGURES: &[&str] = &[
     "reload",
     "reload-rss-100",
     "wordfreq",
+    "isolated-call",
+    "wordfreq-isolated",
 ];
 
 /// Measures the cost of crossing the plugin boundary against its limits.
@@ -152,6 +155,7 @@ fn run_child(args: &[String]) -> Result<ExitCode, String> {
         "load-dlopen" => load::child_dlopen(&dir)?,
         "reload-rss" => reload::child_reloads(&dir)?,
         "dlopen-rss" => reload::child_dlopens(&dir)?,
+        "pingpong" => isolated::child_pingpong()?,
         _ => return Err(format!("unknown child {kind}")),
     }
     Ok(ExitCode::SUCCESS)
@@ -248,6 +252,12 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
     }
     if wanted("wordfreq") {
         report(wordfreq::figure(&paths, &settings)?);
+    }
+    if wanted("isolated-call") {
+        report(isolated::call_figure(&paths, &settings)?);
+    }
+    if wanted("wordfreq-isolated") {
+        report(isolated::wordfreq_figure(&paths, &settings)?);
     }
 
     let missed = figures.iter().filter(|f| !f.passes()).count();

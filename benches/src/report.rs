@@ -13,6 +13,9 @@ pub enum Target {
     ValueBelow(f64),
     /// The ratio must be below 1 and the value given in `Figure::bound` at most the bound.
     FasterAndBounded,
+    /// The ratio to the limit must be at most the first number, and the value at most the
+    /// second.
+    RatioAndValueAtMost(f64, f64),
 }
 
 /// One measured figure.
@@ -44,6 +47,7 @@ impl Figure {
             Target::FasterAndBounded => {
                 self.ratio < 1.0 && self.bound.is_some_and(|(used, max)| used <= max)
             }
+            Target::RatioAndValueAtMost(ratio, value) => self.ratio <= ratio && self.value <= value,
         }
     }
 }
@@ -55,6 +59,9 @@ impl fmt::Display for Target {
             Target::RatioAtLeast(min) => write!(f, "ratio>={min}"),
             Target::ValueBelow(max) => write!(f, "value<{max}"),
             Target::FasterAndBounded => write!(f, "ratio<1,bounded-memory"),
+            Target::RatioAndValueAtMost(ratio, value) => {
+                write!(f, "ratio<={ratio},value<={value}")
+            }
         }
     }
 }

@@ -19,10 +19,10 @@ const PIPELINE: &str = "LC_ALL=C tr -cs '[:alnum:]' '\\n' < \"$1\" | tr '[:upper
 /// The peak memory `plughost run wordfreq` may use, in MiB, whatever the input size.
 const MEMORY_BOUND_MIB: f64 = 64.0;
 
-const MIB: u64 = 1024 * 1024;
+pub(crate) const MIB: u64 = 1024 * 1024;
 
 /// The real texts the input is made of.
-fn sources(paths: &Paths) -> Vec<PathBuf> {
+pub(crate) fn sources(paths: &Paths) -> Vec<PathBuf> {
     [
         "tests/data/udhr-article-1.txt",
         "README.md",
@@ -35,7 +35,7 @@ fn sources(paths: &Paths) -> Vec<PathBuf> {
 
 /// Writes `size` bytes (rounded up to a whole line) of the lines of `sources`, shuffled again for
 /// each pass, to `path`.
-fn generate(path: &Path, size: u64, sources: &[PathBuf]) -> Result<(), String> {
+pub(crate) fn generate(path: &Path, size: u64, sources: &[PathBuf]) -> Result<(), String> {
     let mut lines: Vec<Vec<u8>> = Vec::new();
     for source in sources {
         let text = std::fs::read(source).map_err(|e| format!("{}: {e}", source.display()))?;
@@ -86,15 +86,15 @@ fn free_bytes(dir: &Path) -> Result<u64, String> {
 }
 
 /// What a measured child process did.
-struct Run {
-    seconds: f64,
-    max_rss_mib: f64,
-    stdout: String,
+pub(crate) struct Run {
+    pub(crate) seconds: f64,
+    pub(crate) max_rss_mib: f64,
+    pub(crate) stdout: String,
 }
 
 /// Runs `command`, reaping it with `wait4` for its resource usage: wall time, and the peak
 /// resident memory of the child or of the largest of the children it waited for.
-fn run_measured(mut command: Command) -> Result<Run, String> {
+pub(crate) fn run_measured(mut command: Command) -> Result<Run, String> {
     command.stdout(Stdio::piped()).stderr(Stdio::inherit());
     let start = Instant::now();
     let mut child = command.spawn().map_err(|e| format!("{command:?}: {e}"))?;

@@ -61,6 +61,11 @@ impl Shared {
                 return Err(registration.refuse(PhResult::LimitExceeded));
             }
         }
+        // In an isolated plugin's child: the host registers the same command for its proxy.
+        let hook_text = self.child.get().map(|_| match &text {
+            Some(text) => (text.description.to_owned(), text.usage.to_owned()),
+            None => Default::default(),
+        });
         let (description, usage, described) = match text {
             Some(text) => (text.description.into(), text.usage.into(), true),
             None => (Box::default(), Box::default(), false),
@@ -113,6 +118,20 @@ impl Shared {
                 first.name,
                 first.path
             );
+        }
+        if let (Some(child), Ok(handle), Some((description, usage))) =
+            (self.child.get(), &added, hook_text)
+        {
+            let registered = crate::isolate::child::Registered::Command {
+                handle: *handle,
+                name,
+                description: &description,
+                usage: &usage,
+            };
+            if let Err(code) = child.registered(registered) {
+                let _ = self.unregister(&owner, *handle);
+                return Err(code);
+            }
         }
         added
     }

@@ -34,6 +34,23 @@ pub struct Config {
     /// The top-level key `allow_insecure`; see [`Config::allow_insecure`].
     #[serde(default)]
     allow_insecure: bool,
+    /// The top-level key `isolate`; see [`Config::isolate`].
+    #[serde(default)]
+    isolate: Option<Isolate>,
+    /// The top-level key `call_timeout`; see [`Config::call_timeout`].
+    #[serde(default)]
+    call_timeout: Option<f64>,
+    /// The top-level key `restart`; see [`Config::restart`].
+    #[serde(default)]
+    restart: Option<String>,
+}
+
+/// The top-level key `isolate`: `"all"`, or a list of plugin names.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+enum Isolate {
+    All(String),
+    Names(Vec<String>),
 }
 
 /// Why a configuration file could not be used. Shown as one line naming the file.
@@ -67,10 +84,36 @@ impl Config {
     /// `allow_insecure`, an `allow_insecure` that is not a boolean, or a `plugins.NAME` that is
     /// not a table.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Invalid {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
             path: None,
             message: one_line(&e),
-        })
+        })?;
+        let invalid = |message: String| ConfigError::Invalid {
+            path: None,
+            message,
+        };
+        if let Some(Isolate::All(word)) = &config.isolate {
+            if word != "all" {
+                return Err(invalid(format!(
+                    "isolate = \"{word}\": expected \"all\" or a list of plugin names"
+                )));
+            }
+        }
+        if let Some(restart) = &config.restart {
+            if crate::isolate::Restart::parse(restart).is_none() {
+                return Err(invalid(format!(
+                    "restart = \"{restart}\": expected \"never\" or \"on-crash\""
+                )));
+            }
+        }
+        if let Some(seconds) = config.call_timeout {
+            if !(seconds.is_finite() && seconds >= 0.0) {
+                return Err(invalid(format!(
+                    "call_timeout = {seconds}: expected a number of seconds, 0 or more"
+                )));
+            }
+        }
+        Ok(config)
     }
 
     /// Reads and parses a configuration file.
@@ -118,6 +161,34 @@ impl Config {
         self.allow_insecure
     }
 
+    /// The top-level key `isolate`: the names of the plugins to run in child processes of their
+    /// own (`isolate = ["wordfreq"]`), or `["all"]` for every plugin (`isolate = "all"`). Empty
+    /// if the key is not set. The `plughost` binary applies it as it does `--isolate`; for the
+    /// library, see [`crate::PluginHost::isolate`].
+    pub fn isolate(&self) -> Vec<String> {
+        match &self.isolate {
+            None => Vec::new(),
+            Some(Isolate::All(all)) => vec![all.clone()],
+            Some(Isolate::Names(names)) => names.clone(),
+        }
+    }
+
+    /// The top-level key `call_timeout`, in seconds (`0` for no limit): how long one call into
+    /// an isolated plugin may take. `None` if the key is not set. The `plughost` binary applies
+    /// it as it does `--call-timeout`; see [`crate::PluginHost::set_call_timeout`].
+    pub fn call_timeout(&self) -> Option<f64> {
+        self.call_timeout
+    }
+
+    /// The top-level key `restart` (`"never"` or `"on-crash"`): what a crash of an isolated
+    /// plugin does. `None` if the key is not set. The `plughost` binary applies it as it does
+    /// `--restart`; see [`crate::PluginHost::set_restart`].
+    pub fn restart(&self) -> Option<crate::isolate::Restart> {
+        self.restart
+            .as_deref()
+            .and_then(crate::isolate::Restart::parse)
+    }
+
     /// The names of the plugins that have a table, in alphabetical order.
     pub fn plugin_names(&self) -> impl Iterator<Item = &str> {
         self.plugins.keys().map(String::as_str)
@@ -129,6 +200,20 @@ impl Config {
     /// `{ b = true }`; see docs/abi.md). `None` if it is not set.
     pub fn value(&self, plugin: &str, key: &str) -> Option<String> {
         self.settings(plugin).remove(key).map(String::from)
+    }
+
+    /// The configuration of the plugin named `plugin` alone, as TOML text (its `[plugins.NAME]`
+    /// table, or nothing): what an isolated plugin's child process reads.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub(crate) fn plugin_toml(&self, plugin: &str) -> String {
+        let Some(table) = self.plugins.get(plugin) else {
+            return String::new();
+        };
+        let mut plugins = toml::Table::new();
+        plugins.insert(plugin.to_owned(), toml::Value::Table(table.clone()));
+        let mut document = toml::Table::new();
+        document.insert("plugins".to_owned(), toml::Value::Table(plugins));
+        toml::to_string(&document).unwrap_or_default()
     }
 
     /// Every key of a plugin's table (nested tables also by dotted path) with its value as text.

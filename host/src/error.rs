@@ -19,6 +19,11 @@ pub struct LoadError {
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadErrorKind {
+    /// An isolated plugin's child process failed: it could not start, died, timed out or broke
+    /// the protocol before the plugin's `init` returned. The message names the plugin, the phase
+    /// and the cause.
+    #[error("{0}")]
+    Isolated(String),
     /// The path is not a regular file: a directory, a dangling symbolic link, a device.
     #[error("not a plugin library: {0}")]
     NotAFile(&'static str),
@@ -230,6 +235,10 @@ pub enum ReloadError {
     /// No plugin of that name is loaded (active or faulted).
     #[error("no plugin named `{0}` is loaded")]
     UnknownPlugin(String),
+    /// The plugin runs in a child process ([`crate::PluginHost::isolate`]): reloading one is not
+    /// done yet; unload it and load it again.
+    #[error("plugin `{0}` is isolated: reload does not replace a child process yet; unload it and load it again")]
+    Isolated(String),
     /// The plugin is linked into the application: it has no file to reload.
     #[error("plugin `{0}` is linked into the application: there is no file to reload")]
     Linked(String),

@@ -355,7 +355,8 @@ impl Shared {
         if topic != ALL_TOPICS && !plugin_api::abi::is_valid_topic(topic) {
             return Err(registration.refuse(PhResult::InvalidArgument));
         }
-        self.add(
+        let owner = Arc::clone(&registration.owner);
+        let added = self.add(
             registration,
             Entry::Subscription(topic.to_owned()),
             |registration| {
@@ -369,7 +370,62 @@ impl Shared {
                     .add_subscription(topic, registration)
                     .map_err(|r| (crate::commands::unshared(r), PhResult::ShutDown))
             },
-        )
+        );
+        // In an isolated plugin's child: the host subscribes its proxy to the same topic.
+        if let (Some(child), Ok(handle)) = (self.child.get(), &added) {
+            let registered = crate::isolate::child::Registered::Subscription {
+                handle: *handle,
+                topic,
+            };
+            if let Err(code) = child.registered(registered) {
+                let _ = self.unregister(&owner, *handle);
+                return Err(code);
+            }
+        }
+        added
+    }
+
+    /// Delivers an event to the one subscription `handle` (of `topic`), as a publish would: for
+    /// the host of an isolated plugin, whose proxy holds one subscription per subscription of
+    /// the plugin. Returns the handler's code (`UNKNOWN_HANDLE` if it ended meanwhile).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub(crate) fn deliver_one(
+        &self,
+        handle: PhHandle,
+        topic: &str,
+        payload: &[u8],
+    ) -> PhResultCode {
+        let subscribed = match self.lock_handles().get(&handle) {
+            Some((_, Entry::Subscription(topic))) => topic.clone(),
+            _ => return PhResult::UnknownHandle.code(),
+        };
+        let routes = self.events.routes.load();
+        let list = match subscribed.as_str() {
+            ALL_TOPICS => Some(&routes.all),
+            topic => routes.topics.get(topic),
+        };
+        let Some(registration) = list
+            .and_then(|l| l.iter().find(|r| r.handle == handle))
+            .filter(|r| r.is_active())
+            .cloned()
+        else {
+            return PhResult::UnknownHandle.code();
+        };
+        drop(routes);
+        let _inside = crate::quiesce::enter();
+        // SAFETY: the plugin registered this callback with this user data, alive while we hold
+        // the registration; topic and payload outlive the call.
+        let code = unsafe {
+            (registration.callback.0)(
+                registration.user_data,
+                PhStr::new(topic),
+                PhBytes::new(payload),
+            )
+        };
+        if code != PhResult::Ok.code() {
+            self.handler_failed(&registration, topic, code);
+        }
+        code
     }
 
     /// The topics of all subscriptions with the plugin of each, sorted.

@@ -67,7 +67,9 @@ pub struct PluginHost {
     pub(crate) allow_insecure: bool,
     /// Whether [`PluginHost::load`] loads a private copy of each library (see
     /// [`PluginHost::set_private_copies`]).
-    private_copies: bool,
+    pub(crate) private_copies: bool,
+    /// Which plugins run in child processes ([`PluginHost::isolate`]).
+    pub(crate) isolation: crate::isolate::Settings,
     /// The private copies this host loaded, removed from the disk when it is dropped (after the
     /// plugins' shutdowns: fields drop after `Drop::drop`).
     pub(crate) copies: Mutex<Vec<crate::copy::PrivateCopy>>,
@@ -101,6 +103,9 @@ pub struct PluginSummary {
     pub provides: Vec<InterfaceVersion>,
     /// The interfaces it declares it requires (ABI 1.3).
     pub requires: Vec<InterfaceVersion>,
+    /// Where it runs: in the host's process, or isolated in a child process
+    /// ([`PluginHost::isolate`]).
+    pub mode: crate::PluginMode,
 }
 
 /// A command, as its plugin enumerates it.
@@ -157,6 +162,7 @@ impl PluginHost {
             config: Config::default(),
             allow_insecure: false,
             private_copies: false,
+            isolation: crate::isolate::Settings::default(),
             copies: Mutex::new(Vec::new()),
         }
     }
@@ -210,6 +216,16 @@ impl PluginHost {
     pub fn load_dir(&mut self, dir: &Path) -> Result<(), DiscoverError> {
         let mut candidates = Vec::new();
         for path in loader::discover(dir)? {
+            if self.isolation.any() {
+                match self.load_isolated(&path) {
+                    Some(Ok(_)) => continue,
+                    Some(Err(error)) => {
+                        self.refuse(error);
+                        continue;
+                    }
+                    None => {}
+                }
+            }
             let opened = if self.private_copies {
                 crate::copy::open_copy(&path, self.allow_insecure)
                     .map(|(candidate, copy)| (candidate, Some(copy)))
@@ -258,7 +274,7 @@ impl PluginHost {
     }
 
     /// Records a refused library.
-    fn refuse(&mut self, error: LoadError) {
+    pub(crate) fn refuse(&mut self, error: LoadError) {
         log::debug!("refused {error}");
         self.refused.push(error);
     }
@@ -278,6 +294,11 @@ impl PluginHost {
     ///
     /// A [`LoadError`] naming the file and the first check that failed. The host is unchanged.
     pub fn load(&mut self, path: &Path) -> Result<String, LoadError> {
+        if self.isolation.any() {
+            if let Some(loaded) = self.load_isolated(path) {
+                return loaded;
+            }
+        }
         if !self.private_copies {
             let candidate = loader::open(path, self.allow_insecure)?;
             return self.start(path, candidate);
@@ -322,7 +343,11 @@ impl PluginHost {
 
     /// Initialises a checked plugin: the second half of [`PluginHost::load`]. Its required
     /// interfaces (but the optional ones) must be provided now.
-    fn start(&mut self, path: &Path, candidate: loader::Candidate) -> Result<String, LoadError> {
+    pub(crate) fn start(
+        &mut self,
+        path: &Path,
+        candidate: loader::Candidate,
+    ) -> Result<String, LoadError> {
         let refuse = |kind| LoadError {
             path: path.to_owned(),
             kind,
@@ -455,6 +480,7 @@ impl PluginHost {
                     fault: p.fault_reason(),
                     provides: p.provides.clone(),
                     requires: p.requires.clone(),
+                    mode: self.shared.isolated.mode_of(Arc::as_ptr(p)),
                 }
             })
             .collect()

@@ -18,6 +18,7 @@ mod error;
 mod events;
 mod host;
 mod interfaces;
+pub mod isolate;
 mod loader;
 mod observer;
 mod order;
@@ -40,6 +41,7 @@ pub use error::{CommandError, DiscoverError, HostError, LoadError, LoadErrorKind
 pub use events::ALL_TOPICS;
 pub use host::{CommandSummary, PluginHost, PluginSummary, LINKED_PATH};
 pub use interfaces::{INTERFACE_ENDED_TOPIC, INTERFACE_REPLACED_TOPIC};
+pub use isolate::{PluginMode, Restart, DEFAULT_CALL_TIMEOUT};
 pub use loader::{
     discover, inspect, inspect_with, Inspection, InterfaceVersion, LayoutCheck, C_LIBRARY_NAME,
     SLOW_CALL,

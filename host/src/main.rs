@@ -47,6 +47,24 @@ struct Cli {
     )]
     allow_insecure: bool,
 
+    /// Run the plugin NAME in a child process of its own (repeatable; `all` for every plugin):
+    /// a crash, `exit`, a signal or a call past --call-timeout faults that plugin only. The
+    /// configuration file's `isolate = ["NAME"]` (or `"all"`) does the same.
+    #[arg(long, value_name = "NAME")]
+    isolate: Vec<String>,
+
+    /// Seconds one call into an isolated plugin (init, a command, an event) may take before the
+    /// plugin is faulted and its child killed; 0 for no limit. Default: 60, or the configuration
+    /// file's `call_timeout`.
+    #[arg(long, value_name = "SECONDS")]
+    call_timeout: Option<f64>,
+
+    /// What a crash of an isolated plugin does: `never` restart it (it stays faulted), or
+    /// restart it `on-crash` at its next call, after a delay that doubles with each crash in a
+    /// row (at most 30 s). The configuration file's `restart` does the same. Default: never.
+    #[arg(long, value_name = "POLICY", value_parser = ["never", "on-crash"])]
+    restart: Option<String>,
+
     #[command(subcommand)]
     command: Action,
 }
@@ -164,6 +182,10 @@ enum Action {
 }
 
 fn main() -> ExitCode {
+    // An isolated plugin's child process (`plughost::isolate`): it serves its host and exits.
+    if let Some(code) = plughost::isolate::child_main_if_requested() {
+        return code;
+    }
     cli::exit::install_exit_handler();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .format(display::log_record)
@@ -288,11 +310,25 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     host.set_private_copies(matches!(cli.command, Action::Shell { .. }));
     // The plugins the configuration has settings for, to report those that do not load.
     let mut configured = Vec::new();
+    isolation(&mut host, &cli.isolate, cli.call_timeout, config.as_ref())?;
+    if let Some(restart) = cli
+        .restart
+        .as_deref()
+        .and_then(plughost::Restart::parse)
+        .or_else(|| config.as_ref().and_then(Config::restart))
+    {
+        host.set_restart(restart);
+    }
     if let Some(config) = config {
         configured = config.plugin_names().map(str::to_owned).collect();
         host.set_config(config);
     }
     host.load_dir(&dir).map_err(|e| e.to_string())?;
+    for name in cli.isolate.iter().filter(|n| *n != "all") {
+        if !host.plugins().iter().any(|p| p.name == *name) {
+            log::warn!("--isolate {name}: no plugin of that name was loaded");
+        }
+    }
     if !configured.is_empty() {
         let loaded = host.plugins();
         for name in configured {
@@ -448,4 +484,30 @@ fn validate(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Applies `--isolate` and `--call-timeout`, and the configuration file's `isolate` and
+/// `call_timeout` (the command line's timeout wins; the names add up).
+fn isolation(
+    host: &mut PluginHost,
+    names: &[String],
+    timeout: Option<f64>,
+    config: Option<&Config>,
+) -> Result<(), String> {
+    let from_config = config.map(Config::isolate).unwrap_or_default();
+    for name in names.iter().chain(&from_config) {
+        match name.as_str() {
+            "all" => host.isolate_all(true),
+            name => host.isolate(name),
+        }
+    }
+    if let Some(seconds) = timeout.or_else(|| config.and_then(Config::call_timeout)) {
+        if !(seconds.is_finite() && seconds >= 0.0) {
+            return Err(format!(
+                "--call-timeout: {seconds} is not a number of seconds, 0 or more"
+            ));
+        }
+        host.set_call_timeout((seconds > 0.0).then(|| std::time::Duration::from_secs_f64(seconds)));
+    }
+    Ok(())
 }

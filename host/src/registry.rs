@@ -76,6 +76,11 @@ pub(crate) struct Shared {
     pub(crate) observer: Option<Arc<dyn crate::Observer>>,
     /// The registrations of a reload's new version, until they are swapped in ([`crate::reload`]).
     pub(crate) staging: crate::reload::Staging,
+    /// In an isolated plugin's child process: the link to the host, told of each registration
+    /// ([`crate::isolate::child`]).
+    pub(crate) child: std::sync::OnceLock<Arc<crate::isolate::child::ChildLink>>,
+    /// The isolated plugins of this host ([`crate::isolate`]).
+    pub(crate) isolated: crate::isolate::Registry,
 }
 
 impl Shared {
@@ -89,6 +94,8 @@ impl Shared {
             handles: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
             staging: crate::reload::Staging::default(),
+            child: std::sync::OnceLock::new(),
+            isolated: crate::isolate::Registry::default(),
         }
     }
 
@@ -150,6 +157,9 @@ impl Shared {
             };
             (entry, unstaged)
         };
+        if let (Some(child), Some(_)) = (self.child.get(), &entry) {
+            child.unregistered(handle);
+        }
         match entry {
             Some(entry) => {
                 owner.release_registrations(1);
@@ -217,6 +227,13 @@ impl Shared {
     /// dispatch uses it any more. Its `shutdown` is never called, so its plugin data is never
     /// released. Reported once.
     pub(crate) fn fault(&self, plugin: &Arc<PluginContext>, why: &str) {
+        // In an isolated plugin's child the host reports the fault (`crate::isolate`).
+        self.fault_with(plugin, why, self.child.get().is_none());
+    }
+
+    /// [`Shared::fault`], logging the reason only if `report` (a caller that reports it in its
+    /// own error passes `false`, so that the user reads it once).
+    pub(crate) fn fault_with(&self, plugin: &Arc<PluginContext>, why: &str, report: bool) {
         let previous = plugin.state();
         if matches!(previous, PluginState::Faulted | PluginState::ShutDown) {
             return;
@@ -224,10 +241,12 @@ impl Shared {
         if !plugin.transition(previous, PluginState::Faulted) {
             return;
         }
-        log::error!(
-            "plugin `{}` is faulted: {why}; its callbacks are unregistered and it gets no more calls",
-            plugin.name
-        );
+        if report {
+            log::error!(
+                "plugin `{}` is faulted: {why}; its callbacks are unregistered and it gets no more calls",
+                plugin.name
+            );
+        }
         *plugin
             .fault_reason
             .lock()

@@ -621,6 +621,9 @@ impl PluginHost {
         if old.file == std::path::Path::new(crate::LINKED_PATH) {
             return Err(ReloadError::Linked(name.to_owned()));
         }
+        if self.shared.isolated.mode_of(Arc::as_ptr(&old)) != crate::PluginMode::InProcess {
+            return Err(ReloadError::Isolated(name.to_owned()));
+        }
         let file = old.file.clone();
         let (candidate, copy) = crate::copy::open_copy(&file, self.allow_insecure)?;
         if candidate.info.name != old.name {

@@ -340,6 +340,10 @@ unsafe extern "C" fn host_enumerate_plugins(
 ) -> PhResultCode {
     with_context(ctx, "enumerate_plugins", |context| {
         let callback = callback.ok_or(PhResult::NullPointer)?;
+        // An isolated plugin's child process: the host's plugins (`crate::isolate`).
+        if let Some(child) = context.shared.child.get() {
+            return child.enumerate_plugins(callback, user_data);
+        }
         context.shared.enumerate_plugins(|plugin| {
             let info = plugin_info(plugin);
             // SAFETY: the plugin's callback with its user data; `info` and its strings outlive
@@ -381,6 +385,10 @@ unsafe extern "C" fn host_enumerate_commands(
         let callback = callback.ok_or(PhResult::NullPointer)?;
         // SAFETY: the plugin passes a view valid for the call.
         let plugin_name = unsafe { arg(plugin_name)? };
+        // An isolated plugin's child process: the host's records (`crate::isolate`).
+        if let Some(child) = context.shared.child.get() {
+            return child.enumerate_commands(plugin_name, callback, user_data);
+        }
         let target = context
             .shared
             .active_plugins()

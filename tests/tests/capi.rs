@@ -945,3 +945,42 @@ fn the_c_api_queries_and_provides_interfaces() {
     assert_eq!(code, PhResult::AlreadyExists.code());
     assert_eq!(destroyed.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn an_application_isolates_a_plugin_and_survives_its_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    integration_tests::compile_c(dir.path(), "isolate.c", "iso", &[]);
+    integration_tests::compile_c(
+        dir.path(),
+        "isolate.c",
+        "pong",
+        &["FIXTURE_PONGER", "FIXTURE_NAME=\"pong\""],
+    );
+    let program = integration_tests::build().join("plughost");
+    let host = Host::new();
+    // SAFETY: a live host used by this thread only; the views are valid for the calls.
+    unsafe {
+        assert_eq!(ph_host_set_child_program(host.0, path_bytes(&program)), OK);
+        assert_eq!(ph_host_isolate(host.0, PhStr::new("iso")), OK);
+        assert_eq!(ph_host_set_call_timeout(host.0, 60_000), OK);
+        assert_eq!(
+            ph_host_isolate(std::ptr::null_mut(), PhStr::new("iso")),
+            code(PhResult::NullPointer)
+        );
+    }
+    assert_eq!(host.load_dir(dir.path()), (OK, Vec::new()));
+    let ran = host.run("iso-echo", &["hi"]);
+    assert_eq!((ran.code, ran.output.as_slice()), (OK, &b"hi\n"[..]));
+    let ran = host.run("iso-segv", &[]);
+    assert_ne!(ran.code, OK);
+    assert_eq!(ran.output, b"before iso-segv\n");
+    let (_, message) = ran.error.unwrap();
+    assert!(
+        message.contains("plugin `iso` is faulted")
+            && message.contains("SIGSEGV")
+            && message.contains("in command `iso-segv`"),
+        "{message}"
+    );
+    let ran = host.run("pong-ok", &[]);
+    assert_eq!((ran.code, ran.output.as_slice()), (OK, &b"ok\n"[..]));
+}

@@ -294,6 +294,54 @@ PhResultCode ph_host_set_config(struct PhHost *host,
 PhResultCode ph_host_set_allow_insecure(struct PhHost *host, bool allow);
 
 /**
+ * Runs the plugin named `name` in a child process of its own, if it is loaded from now on; the
+ * name `all` runs every plugin so. `[main-thread]`
+ *
+ * The plugin is served as any other, and a crash, an `exit`, a signal or a call longer than the
+ * call timeout (`ph_host_set_call_timeout`) faults that plugin only: this application goes on.
+ * The child is the `plughost` program (`ph_host_set_child_program`). README.md, "Isolation: a
+ * plugin in a child process", says what crosses and what it costs. Linux only: elsewhere the
+ * plugin is refused when it loads.
+ *
+ * Returns `PH_RESULT_OK`; `PH_RESULT_NULL_POINTER` if `host` is NULL or `name` has a NULL
+ * pointer with a length; `PH_RESULT_INVALID_UTF8` if `name` is not UTF-8.
+ *
+ * # Safety
+ *
+ * `host` must be NULL or a live host (no other call on it under way); `name` must be a valid
+ * view for the call.
+ */
+PhResultCode ph_host_isolate(struct PhHost *host, PhStr name);
+
+/**
+ * How long, in milliseconds, one call into an isolated plugin (its `init`, a command, an event
+ * delivery, its `shutdown`) may take before the plugin is faulted and its child process killed;
+ * 0 for no limit. Default: 60000. `[main-thread]`
+ *
+ * Returns `PH_RESULT_OK`; `PH_RESULT_NULL_POINTER` if `host` is NULL.
+ *
+ * # Safety
+ *
+ * `host` must be NULL or a live host (no other call on it under way).
+ */
+PhResultCode ph_host_set_call_timeout(struct PhHost *host, uint64_t milliseconds);
+
+/**
+ * The program that runs isolated plugins: the `plughost` binary, `path` (any bytes on Unix).
+ * Default: `plughost` in the folder of this application's program or the folder above it.
+ * `[main-thread]`
+ *
+ * Returns `PH_RESULT_OK`; `PH_RESULT_NULL_POINTER` if `host` is NULL or `path` has a NULL
+ * pointer with a length.
+ *
+ * # Safety
+ *
+ * `host` must be NULL or a live host (no other call on it under way); `path` must be a valid
+ * view for the call.
+ */
+PhResultCode ph_host_set_child_program(struct PhHost *host, PhBytes program);
+
+/**
  * Loads every plugin library in the folder `dir`: the files with this platform's
  * shared-library extension, in bytewise file-name order, except this library's own file
  * (`libplughost_host.so`). `[main-thread]`

@@ -231,6 +231,92 @@ pub unsafe extern "C" fn ph_host_set_allow_insecure(
     })
 }
 
+/// Runs the plugin named `name` in a child process of its own, if it is loaded from now on; the
+/// name `all` runs every plugin so. `[main-thread]`
+///
+/// The plugin is served as any other, and a crash, an `exit`, a signal or a call longer than the
+/// call timeout (`ph_host_set_call_timeout`) faults that plugin only: this application goes on.
+/// The child is the `plughost` program (`ph_host_set_child_program`). README.md, "Isolation: a
+/// plugin in a child process", says what crosses and what it costs. Linux only: elsewhere the
+/// plugin is refused when it loads.
+///
+/// Returns `PH_RESULT_OK`; `PH_RESULT_NULL_POINTER` if `host` is NULL or `name` has a NULL
+/// pointer with a length; `PH_RESULT_INVALID_UTF8` if `name` is not UTF-8.
+///
+/// # Safety
+///
+/// `host` must be NULL or a live host (no other call on it under way); `name` must be a valid
+/// view for the call.
+#[no_mangle]
+pub unsafe extern "C" fn ph_host_isolate(host: *mut PhHost, name: PhStr) -> PhResultCode {
+    boundary(HOST_FAILED, || {
+        code((|| {
+            // SAFETY: the caller's contract is `exclusive`'s.
+            let host = unsafe { exclusive(host) }?;
+            // SAFETY: the caller passes a view valid for the call.
+            match unsafe { text(name) }? {
+                "all" => host.host.isolate_all(true),
+                name => host.host.isolate(name),
+            }
+            Ok(())
+        })())
+    })
+}
+
+/// How long, in milliseconds, one call into an isolated plugin (its `init`, a command, an event
+/// delivery, its `shutdown`) may take before the plugin is faulted and its child process killed;
+/// 0 for no limit. Default: 60000. `[main-thread]`
+///
+/// Returns `PH_RESULT_OK`; `PH_RESULT_NULL_POINTER` if `host` is NULL.
+///
+/// # Safety
+///
+/// `host` must be NULL or a live host (no other call on it under way).
+#[no_mangle]
+pub unsafe extern "C" fn ph_host_set_call_timeout(
+    host: *mut PhHost,
+    milliseconds: u64,
+) -> PhResultCode {
+    boundary(HOST_FAILED, || {
+        code((|| {
+            // SAFETY: the caller's contract is `exclusive`'s.
+            let host = unsafe { exclusive(host) }?;
+            host.host.set_call_timeout(
+                (milliseconds > 0).then(|| std::time::Duration::from_millis(milliseconds)),
+            );
+            Ok(())
+        })())
+    })
+}
+
+/// The program that runs isolated plugins: the `plughost` binary, `path` (any bytes on Unix).
+/// Default: `plughost` in the folder of this application's program or the folder above it.
+/// `[main-thread]`
+///
+/// Returns `PH_RESULT_OK`; `PH_RESULT_NULL_POINTER` if `host` is NULL or `path` has a NULL
+/// pointer with a length.
+///
+/// # Safety
+///
+/// `host` must be NULL or a live host (no other call on it under way); `path` must be a valid
+/// view for the call.
+#[no_mangle]
+pub unsafe extern "C" fn ph_host_set_child_program(
+    host: *mut PhHost,
+    program: PhBytes,
+) -> PhResultCode {
+    boundary(HOST_FAILED, || {
+        code((|| {
+            // SAFETY: the caller's contract is `exclusive`'s.
+            let host = unsafe { exclusive(host) }?;
+            // SAFETY: the caller passes a view valid for the call.
+            let program = unsafe { path(program) }?;
+            host.host.set_child_program(program.to_owned());
+            Ok(())
+        })())
+    })
+}
+
 /// Calls the refusal callback, if there is one, with a path and a reason.
 ///
 /// # Safety

@@ -88,8 +88,9 @@ mod types;
 pub use enumerate::{ph_host_enumerate_commands, ph_host_enumerate_plugins};
 pub use events::{ph_host_publish, ph_host_subscribe, ph_host_unregister};
 pub use host::{
-    ph_host_free, ph_host_load_dir, ph_host_load_file, ph_host_new, ph_host_new_with_log,
-    ph_host_result_message, ph_host_set_allow_insecure, ph_host_set_config, ph_host_shutdown,
+    ph_host_free, ph_host_isolate, ph_host_load_dir, ph_host_load_file, ph_host_new,
+    ph_host_new_with_log, ph_host_result_message, ph_host_set_allow_insecure,
+    ph_host_set_call_timeout, ph_host_set_child_program, ph_host_set_config, ph_host_shutdown,
 };
 pub use interfaces::{
     ph_host_provide_interface, ph_host_query_interface, ph_host_release_interface,

@@ -71,7 +71,31 @@ pub(crate) fn list(host: &PluginHost, out: &mut impl Write) -> io::Result<()> {
         })
         .collect();
     let header = ["NAME", "VERSION", "ABI", "FILE", "COMMANDS"].map(String::from);
-    write_table(&header, &rows, out)?;
+    // While any plugin is isolated, each one's mode and its child's pid, after the ABI.
+    if plugins
+        .iter()
+        .any(|p| p.mode != plughost::PluginMode::InProcess)
+    {
+        let with_mode = |row: &[String; 5], mode: [String; 2]| -> [String; 7] {
+            let [a, b, c, d, e] = row.clone();
+            let [m, pid] = mode;
+            [a, b, c, m, pid, d, e]
+        };
+        let header = with_mode(&header, ["MODE".into(), "PID".into()]);
+        let rows: Vec<[String; 7]> = rows
+            .iter()
+            .zip(&plugins)
+            .map(|(row, p)| match p.mode {
+                plughost::PluginMode::Isolated { pid } => {
+                    with_mode(row, ["isolated".into(), pid.to_string()])
+                }
+                _ => with_mode(row, ["in-process".into(), "-".into()]),
+            })
+            .collect();
+        write_table(&header, &rows, out)?;
+    } else {
+        write_table(&header, &rows, out)?;
+    }
     for plugin in &plugins {
         if let Some(line) = interfaces_line(&plugin.provides, &plugin.requires) {
             writeln!(out, "interfaces: {}: {line}", escape(&plugin.name))?;

@@ -1,0 +1,395 @@
+//! Isolation on Linux: the child process (start, parent-death signal, reaping), the host's
+//! registry of isolated plugins, and loading a plugin in a child.
+
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use super::{proxy, PluginMode, Restart};
+
+/// The hidden first argument that makes `plughost` an isolated plugin's child process.
+pub(crate) const CHILD_ARGUMENT: &str = "__isolate-child";
+
+/// The file descriptor on which the child finds its end of the socket pair.
+pub(crate) const CHILD_FD: i32 = 3;
+
+/// How to start an isolated plugin's child again.
+pub(crate) struct Respawn {
+    pub(crate) program: PathBuf,
+    pub(crate) file: PathBuf,
+    pub(crate) options: ChildOptions,
+    pub(crate) restart: Restart,
+}
+
+/// The `plughost` binary: this program if it is `plughost`, else `plughost` in its folder or the
+/// folder above (where cargo puts a test binary's `plughost`).
+pub(crate) fn default_program() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot locate plughost: {e}"))?;
+    let file = format!("plughost{}", std::env::consts::EXE_SUFFIX);
+    if exe.file_name().is_some_and(|n| n == file.as_str()) {
+        return Ok(exe);
+    }
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join(&file))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| {
+            format!(
+                "cannot find the plughost binary beside {} (set it with PluginHost::set_child_program)",
+                exe.display()
+            )
+        })
+}
+
+/// What a child is told at its start, besides the library file.
+#[derive(Clone)]
+pub(crate) struct ChildOptions {
+    pub(crate) allow_insecure: bool,
+    pub(crate) private_copies: bool,
+    /// The host's maximum log level (0 = off ... 5 = trace): the child filters records by it.
+    pub(crate) log_level: u32,
+}
+
+/// A child process: its pid, and its exit status once the reaper thread has reaped it.
+pub(crate) struct Process {
+    pub(crate) pid: u32,
+    /// `None` once reaped. Locked to kill (so that a reaped pid, which may be reused, is never
+    /// signalled) and to reap.
+    child: Mutex<Option<std::process::Child>>,
+    /// Once reaped: the exit status, or `None` if waiting for it failed.
+    status: Mutex<Option<Option<ExitStatus>>>,
+    exited: Condvar,
+}
+
+impl Process {
+    /// Starts `program` as the child of the library `file`, with its end of a new socket pair on
+    /// [`CHILD_FD`]; returns it with the host's end. A thread waits for the child's exit and
+    /// reaps it, so that no zombie is left.
+    pub(crate) fn spawn(
+        program: &Path,
+        file: &Path,
+        options: &ChildOptions,
+    ) -> std::io::Result<(Arc<Process>, UnixStream)> {
+        let (host_end, child_end) = UnixStream::pair()?;
+        let child_fd = std::os::fd::AsRawFd::as_raw_fd(&child_end);
+        let parent = std::process::id();
+        let mut command = std::process::Command::new(program);
+        command
+            .arg(CHILD_ARGUMENT)
+            .arg(file)
+            .arg(u8::from(options.allow_insecure).to_string())
+            .arg(u8::from(options.private_copies).to_string())
+            .arg(options.log_level.to_string())
+            .stdin(std::process::Stdio::null());
+        // SAFETY: the closure runs in the child between fork and exec and makes only system
+        // calls that are async-signal-safe (dup2, prctl, getppid, _exit), touching no lock and
+        // allocating nothing.
+        unsafe {
+            command.pre_exec(move || {
+                // `dup2` clears close-on-exec on the new descriptor, so the child keeps it.
+                if child_fd == CHILD_FD {
+                    let flags =
+                        rustix::io::fcntl_getfd(std::os::fd::BorrowedFd::borrow_raw(CHILD_FD))?;
+                    rustix::io::fcntl_setfd(
+                        std::os::fd::BorrowedFd::borrow_raw(CHILD_FD),
+                        flags - rustix::io::FdFlags::CLOEXEC,
+                    )?;
+                } else if libc::dup2(child_fd, CHILD_FD) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // Never outlive the host: killed when the thread that started it ends (the
+                // kernel's rule), and if the host died already, exit now.
+                rustix::process::set_parent_process_death_signal(Some(
+                    rustix::process::Signal::KILL,
+                ))?;
+                if rustix::process::getppid().map(|p| p.as_raw_nonzero().get() as u32)
+                    != Some(parent)
+                {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn()?;
+        drop(child_end);
+        let process = Arc::new(Process {
+            pid: child.id(),
+            child: Mutex::new(Some(child)),
+            status: Mutex::new(None),
+            exited: Condvar::new(),
+        });
+        let reaper = Arc::clone(&process);
+        std::thread::Builder::new()
+            .name(format!("plughost-reaper-{}", process.pid))
+            .spawn(move || reaper.reap())?;
+        Ok((process, host_end))
+    }
+
+    /// Waits for the child's exit without reaping it, then reaps it under the lock that `kill`
+    /// takes, and records its status.
+    fn reap(&self) {
+        let pid = rustix::process::Pid::from_raw(self.pid as i32);
+        if let Some(pid) = pid {
+            let options =
+                rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOWAIT;
+            while let Err(rustix::io::Errno::INTR) =
+                rustix::process::waitid(rustix::process::WaitId::Pid(pid), options)
+            {}
+        }
+        let status = {
+            let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+            let status = child.as_mut().and_then(|c| c.wait().ok());
+            *child = None;
+            status
+        };
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = Some(status);
+        self.exited.notify_all();
+    }
+
+    /// Kills the child (SIGKILL) unless it was reaped already.
+    pub(crate) fn kill(&self) {
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(child) = child.as_mut() {
+            let _ = child.kill();
+        }
+    }
+
+    /// Whether the child was reaped, waiting up to `wait` for it, with its exit status if it is
+    /// known: `None` if it is still running, `Some(None)` if reaped without a status.
+    pub(crate) fn status(&self, wait: Duration) -> Option<Option<ExitStatus>> {
+        let status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let (status, _) = self
+            .exited
+            .wait_timeout_while(status, wait, |s| s.is_none())
+            .unwrap_or_else(|e| e.into_inner());
+        *status
+    }
+}
+
+/// How a child ended, for the fault's one line: `exited with status 3`, `was killed by signal
+/// SIGSEGV (segmentation fault)`.
+pub(crate) fn describe_exit(status: Option<Option<ExitStatus>>) -> String {
+    let status = match status {
+        None => return "did not exit when killed".to_owned(),
+        Some(None) => return "ended (its exit status is unknown)".to_owned(),
+        Some(Some(status)) => status,
+    };
+    if let Some(code) = status.code() {
+        return format!("exited with status {code}");
+    }
+    match status.signal() {
+        Some(signal) => format!("was killed by signal {}", signal_name(signal)),
+        None => format!("ended ({status})"),
+    }
+}
+
+/// A signal's name and what it usually means.
+fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        libc::SIGSEGV => "SIGSEGV (segmentation fault)",
+        libc::SIGABRT => "SIGABRT (abort)",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGBUS => "SIGBUS (bus error)",
+        libc::SIGILL => "SIGILL (illegal instruction)",
+        libc::SIGFPE => "SIGFPE (arithmetic error)",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGPIPE => "SIGPIPE (broken pipe)",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGSYS => "SIGSYS (bad system call)",
+        libc::SIGXCPU => "SIGXCPU (CPU time limit)",
+        libc::SIGXFSZ => "SIGXFSZ (file size limit)",
+        other => return format!("{other}"),
+    };
+    name.to_owned()
+}
+
+/// The host's isolated plugins, by name, for `list` and shutdown.
+#[derive(Default)]
+pub(crate) struct Registry {
+    links: Mutex<Vec<Arc<proxy::Link>>>,
+}
+
+impl Registry {
+    pub(crate) fn add(&self, link: Arc<proxy::Link>) {
+        self.links
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(link);
+    }
+
+    /// The mode of the plugin whose host context is `context`.
+    pub(crate) fn mode_of(&self, context: *const crate::context::PluginContext) -> PluginMode {
+        self.links
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|l| l.context_ptr() == context.cast())
+            .map_or(PluginMode::InProcess, |l| PluginMode::Isolated {
+                pid: l.process().pid,
+            })
+    }
+}
+
+impl Drop for Registry {
+    /// A host dropped: its children are killed if still running (those of plugins shut down
+    /// exited already).
+    fn drop(&mut self) {
+        for link in self
+            .links
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            link.process().kill();
+        }
+    }
+}
+
+impl crate::PluginHost {
+    /// Loads `path` in a child process if it holds a plugin that is isolated; `None` if it holds
+    /// one that is not (the caller loads it in-process).
+    pub(crate) fn load_isolated(
+        &mut self,
+        path: &Path,
+    ) -> Option<Result<String, crate::LoadError>> {
+        let refuse = |message: String| crate::LoadError {
+            path: path.to_owned(),
+            kind: crate::LoadErrorKind::Isolated(message),
+        };
+        let program = match &self.isolation.program {
+            Some(program) => program.clone(),
+            None => match default_program() {
+                Ok(program) => program,
+                Err(e) => return Some(Err(refuse(e))),
+            },
+        };
+        let level = self
+            .shared
+            .observer
+            .as_ref()
+            .map_or_else(log::max_level, |o| o.max_level());
+        let options = ChildOptions {
+            allow_insecure: self.allow_insecure,
+            private_copies: self.private_copies,
+            log_level: level as u32,
+        };
+        let respawn = Respawn {
+            program: program.clone(),
+            file: path.to_owned(),
+            options: options.clone(),
+            restart: self.isolation.restart,
+        };
+        let (process, stream) = match Process::spawn(&program, path, &options) {
+            Ok(spawned) => spawned,
+            Err(e) => {
+                return Some(Err(refuse(format!(
+                    "cannot start {} for an isolated plugin: {e}",
+                    program.display()
+                ))))
+            }
+        };
+        let link = match proxy::Link::new(
+            String::new(),
+            Arc::clone(&process),
+            stream,
+            self.isolation.call_timeout,
+            respawn,
+        ) {
+            Ok(link) => link,
+            Err(e) => return Some(Err(refuse(format!("isolation: {e}")))),
+        };
+        let hello = match link.hello() {
+            Ok(hello) => hello,
+            // The library's checks failed: the in-process loader refuses it with the same
+            // reason, as a `LoadError` of its kind, without calling any of its plugin's code.
+            Err(proxy::HelloError::Refused(_)) => return None,
+            // How the child died while opening the library.
+            Err(proxy::HelloError::Failed(reason)) => return Some(Err(refuse(reason))),
+        };
+        if !self.isolation.wants(&hello.name) {
+            link.bye();
+            return None;
+        }
+        // Interfaces are tables of functions called in-process: they do not cross to a child.
+        let held: Vec<String> = hello
+            .interfaces
+            .iter()
+            .filter(|(_, provided, optional)| *provided || !*optional)
+            .map(|(id, provided, _)| {
+                format!("{} {id}", if *provided { "provides" } else { "requires" })
+            })
+            .collect();
+        if !held.is_empty() {
+            link.bye();
+            let why = format!(
+                "plugin `{}` {}: interfaces do not cross to a child process",
+                hello.name,
+                held.join(", ")
+            );
+            if self.isolation.names.contains(&hello.name) {
+                return Some(Err(refuse(format!("{why}; it cannot be isolated"))));
+            }
+            log::warn!("{why}; it runs in-process");
+            return None;
+        }
+        for (id, _, _) in &hello.interfaces {
+            log::warn!(
+                "plugin `{}` is isolated: the interface it may use, {id}, does not cross to its child process",
+                hello.name
+            );
+        }
+        let mut link = link;
+        link.name = hello.name.clone();
+        *link.config.lock().unwrap_or_else(|e| e.into_inner()) =
+            self.config.plugin_toml(&hello.name);
+        let link = Arc::new(link);
+        let descriptor = proxy::descriptor(&hello);
+        let mut inspection = crate::loader::Inspection::default();
+        // SAFETY: a leaked descriptor, valid with its strings and table for the rest of the
+        // process.
+        let candidate = unsafe {
+            crate::loader::check_descriptor(descriptor, path, &mut inspection, |_| {
+                Ok(crate::LayoutCheck::Linked)
+            })
+        };
+        let candidate = match candidate {
+            Ok(mut candidate) => {
+                candidate.info.abi_version = hello.abi;
+                candidate.layout = match hello.layout_checked {
+                    true => crate::LayoutCheck::Passed,
+                    false => crate::LayoutCheck::NotCarried,
+                };
+                candidate
+            }
+            Err(kind) => {
+                process.kill();
+                return Some(Err(crate::LoadError {
+                    path: path.to_owned(),
+                    kind,
+                }));
+            }
+        };
+        proxy::PENDING.with(|p| *p.borrow_mut() = Some(Arc::clone(&link)));
+        let started = self.start(path, candidate);
+        proxy::PENDING.with(|p| p.borrow_mut().take());
+        Some(match started {
+            Ok(name) => {
+                self.shared.isolated.add(link);
+                Ok(name)
+            }
+            Err(error) => {
+                process.kill();
+                match link.fault() {
+                    Some(reason) => Err(refuse(format!("plugin `{}`: {reason}", hello.name))),
+                    None => Err(error),
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,1145 @@
+//! The host's side of an isolated plugin: [`Link`], the conversation with its child process, and
+//! the proxy plugin whose `init`, commands, subscriptions and `shutdown` forward to the child.
+//!
+//! The proxy is a plugin of the ABI, with a descriptor built from what the child found in the
+//! library ([`descriptor`]), so the host core serves it as any plugin: it registers, publishes
+//! and logs through the host services, with its own host context.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+use plugin_api::abi::{
+    PhBytes, PhCommandCallback, PhCommandInfo, PhCommandInfoCallback, PhCommandOutput,
+    PhDestroyCallback, PhEventCallback, PhHandle, PhHostContext, PhHostServices, PhInitFn,
+    PhPluginDescriptor, PhPluginInfo, PhPluginInfoCallback, PhPluginVtable, PhResult, PhResultCode,
+    PhShutdownFn, PhStr, PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR,
+};
+
+use super::wire::{self, decode_up, Down, FrameReader, Up, WireError};
+use super::Process;
+use crate::boundary::guard;
+use crate::context::PluginContext;
+use crate::services::HOST_SERVICES;
+
+/// The call under way in the child, for the fault's message: `init`, ``command `NAME` ``...
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Phase<'a> {
+    Opening,
+    Init,
+    Command(&'a str),
+    Event(&'a str),
+    Shutdown,
+}
+
+impl std::fmt::Display for Phase<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Phase::Opening => f.write_str("while opening the library"),
+            Phase::Init => f.write_str("in init"),
+            Phase::Command(name) => write!(f, "in command `{name}`"),
+            Phase::Event(topic) => write!(f, "in its handler of event `{topic}`"),
+            Phase::Shutdown => f.write_str("in shutdown"),
+        }
+    }
+}
+
+/// The socket and its buffers; locked for one read or write at a time.
+struct Io {
+    stream: UnixStream,
+    reader: FrameReader,
+    scratch: Vec<u8>,
+}
+
+/// Which thread converses with the child: one at a time, and that one again for nested calls
+/// (a request from the child served by the host calling back into the plugin).
+#[derive(Default)]
+struct Turn {
+    owner: Mutex<(Option<ThreadId>, usize)>,
+    free: Condvar,
+}
+
+struct TurnGuard<'a>(&'a Turn);
+
+impl Turn {
+    /// Whether this thread holds the turn.
+    fn is_mine(&self) -> bool {
+        let owner = self.owner.lock().unwrap_or_else(|e| e.into_inner());
+        owner.0 == Some(std::thread::current().id())
+    }
+
+    fn enter(&self) -> TurnGuard<'_> {
+        let me = std::thread::current().id();
+        let mut owner = self.owner.lock().unwrap_or_else(|e| e.into_inner());
+        while owner.0.is_some_and(|t| t != me) {
+            owner = self.free.wait(owner).unwrap_or_else(|e| e.into_inner());
+        }
+        owner.0 = Some(me);
+        owner.1 += 1;
+        TurnGuard(self)
+    }
+}
+
+impl Drop for TurnGuard<'_> {
+    fn drop(&mut self) {
+        let mut owner = self.0.owner.lock().unwrap_or_else(|e| e.into_inner());
+        owner.1 -= 1;
+        if owner.1 == 0 {
+            owner.0 = None;
+            self.0.free.notify_one();
+        }
+    }
+}
+
+/// One isolated plugin: its child process and the conversation with it.
+pub(crate) struct Link {
+    /// The plugin's name.
+    pub(crate) name: String,
+    /// The child process; replaced when the plugin is restarted.
+    process: Mutex<Arc<Process>>,
+    /// How to start the child again, and whether to ([`super::Restart`]).
+    respawn: super::Respawn,
+    /// The crashes since the last call that succeeded, and when the last one was.
+    crashes: Mutex<(u32, Option<Instant>)>,
+    io: Mutex<Io>,
+    turn: Turn,
+    /// Set while the turn's thread hands output or a log record to the application, which the
+    /// child sent without waiting: a call into the plugin from there cannot be served in order.
+    delivering: std::sync::atomic::AtomicBool,
+    timeout: Option<Duration>,
+    /// Why the link failed, once it did; every later call fails at once.
+    fault: Mutex<Option<String>>,
+    /// The proxy's host context, from its `init` on.
+    ctx: AtomicPtr<PhHostContext>,
+    /// The child's registration handles and the proxy's, for unregister.
+    handles: Mutex<HashMap<u64, PhHandle>>,
+    /// The plugin's configuration, as TOML text, for its `init`.
+    pub(crate) config: Mutex<String>,
+}
+
+/// A request of the child, copied out of the reader's buffer before it is served (serving it
+/// may read more frames).
+enum Request {
+    Register {
+        handle: u64,
+        name: String,
+        description: String,
+        usage: String,
+    },
+    Subscribe {
+        handle: u64,
+        topic: String,
+    },
+    Unregister {
+        handle: u64,
+    },
+    Publish {
+        topic: String,
+        payload: Vec<u8>,
+    },
+    EnumeratePlugins,
+    EnumerateCommands {
+        plugin: String,
+    },
+}
+
+/// The host's answer to a request of the child.
+enum Reply {
+    Code(u32),
+    Plugins(Vec<[String; 4]>, Vec<(u16, u16)>),
+    Commands(u32, Vec<(String, String, String)>),
+}
+
+/// Why a child gave no descriptor.
+pub(crate) enum HelloError {
+    /// Its checks refused the library (the message is the reason, without the file).
+    Refused(String),
+    /// It died, timed out or broke the protocol while opening the library; the link failed.
+    Failed(String),
+}
+
+impl HelloError {
+    fn reason(self) -> String {
+        match self {
+            HelloError::Refused(reason) | HelloError::Failed(reason) => reason,
+        }
+    }
+}
+
+/// What the child said of the library: its descriptor's fields.
+pub(crate) struct Hello {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) description: String,
+    pub(crate) abi: (u16, u16),
+    pub(crate) layout_checked: bool,
+    /// The interfaces it declares, as (`id major.minor`, provided, optional).
+    pub(crate) interfaces: Vec<(String, bool, bool)>,
+}
+
+thread_local! {
+    /// The link whose proxy `init` is about to run on this thread ([`PluginHost::start`] calls
+    /// it on the loading thread).
+    pub(crate) static PENDING: RefCell<Option<Arc<Link>>> = const { RefCell::new(None) };
+    /// The events this thread publishes for a child, as (link, payload address): the proxy's
+    /// own subscriptions skip them, as the child delivered them to its plugin already.
+    static ECHO: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Link {
+    pub(crate) fn new(
+        name: String,
+        process: Arc<Process>,
+        stream: UnixStream,
+        timeout: Option<Duration>,
+        respawn: super::Respawn,
+    ) -> std::io::Result<Link> {
+        stream.set_read_timeout(timeout)?;
+        Ok(Link {
+            name,
+            process: Mutex::new(process),
+            respawn,
+            crashes: Mutex::new((0, None)),
+            io: Mutex::new(Io {
+                stream,
+                reader: FrameReader::new(),
+                scratch: Vec::new(),
+            }),
+            turn: Turn::default(),
+            delivering: std::sync::atomic::AtomicBool::new(false),
+            timeout,
+            fault: Mutex::new(None),
+            ctx: AtomicPtr::new(std::ptr::null_mut()),
+            handles: Mutex::new(HashMap::new()),
+            config: Mutex::new(String::new()),
+        })
+    }
+
+    /// The child process (the current one, after restarts).
+    pub(crate) fn process(&self) -> Arc<Process> {
+        Arc::clone(&self.process.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Whether a crash restarts the plugin rather than faulting it.
+    fn restarts(&self) -> bool {
+        self.respawn.restart == super::Restart::OnCrash
+    }
+
+    /// Records a crash of the plugin (under the restart policy `on-crash`); returns how many in a
+    /// row, and the delay before the next start.
+    fn crashed(&self) -> (u32, Duration) {
+        let mut crashes = self.crashes.lock().unwrap_or_else(|e| e.into_inner());
+        crashes.0 += 1;
+        crashes.1 = Some(Instant::now());
+        (crashes.0, super::restart_delay(crashes.0))
+    }
+
+    /// Starts the plugin again in a new child process, if its restart delay has passed: the
+    /// proxy's registrations end, and the new child's `init` makes them again. Called with the
+    /// turn held, after the link failed.
+    fn restart(self: &Arc<Link>, failed: &str) -> Result<(), String> {
+        let (count, last) = *self.crashes.lock().unwrap_or_else(|e| e.into_inner());
+        let delay = super::restart_delay(count);
+        let waited = last.map_or(delay, |at| at.elapsed());
+        if waited < delay {
+            return Err(format!(
+                "{failed}; it restarts in {:.1} s",
+                (delay - waited).as_secs_f64()
+            ));
+        }
+        let (process, stream) = Process::spawn(
+            &self.respawn.program,
+            &self.respawn.file,
+            &self.respawn.options,
+        )
+        .map_err(|e| format!("{failed}; restarting it failed: {e}"))?;
+        stream
+            .set_read_timeout(self.timeout)
+            .map_err(|e| format!("{failed}; restarting it failed: {e}"))?;
+        *self.process.lock().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&process);
+        *self.io.lock().unwrap_or_else(|e| e.into_inner()) = Io {
+            stream,
+            reader: FrameReader::new(),
+            scratch: Vec::new(),
+        };
+        *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        match self.hello() {
+            Ok(hello) if hello.name == self.name => {}
+            Ok(hello) => {
+                process.kill();
+                let reason = format!(
+                    "its file now holds plugin `{}`, not `{}`",
+                    hello.name, self.name
+                );
+                *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.clone());
+                return Err(reason);
+            }
+            Err(error) => return Err(error.reason()),
+        }
+        // The old child's registrations end; the new one registers its own during `init`.
+        let ctx = self.ctx.load(Ordering::Acquire);
+        let handles: Vec<PhHandle> = self.handles_map().drain().map(|(_, h)| h).collect();
+        for handle in handles {
+            // SAFETY: the proxy's context and one of its handles.
+            unsafe { (HOST_SERVICES.unregister)(ctx, handle) };
+        }
+        let config = self
+            .config
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match self.call(&Down::Init { config: &config }, Phase::Init, None) {
+            Ok((0, _)) => {
+                log::info!(
+                    "plugin `{}` restarted after {count} crash{} in a row: its child process is pid {}",
+                    self.name,
+                    if count == 1 { "" } else { "es" },
+                    process.pid
+                );
+                Ok(())
+            }
+            Ok((code, message)) => {
+                process.kill();
+                let reason = format!(
+                    "its init failed after a restart: {}",
+                    message.unwrap_or_else(|| PhResult::from_code(code).to_string())
+                );
+                *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.clone());
+                Err(reason)
+            }
+            Err(reason) => Err(reason),
+        }
+    }
+
+    pub(crate) fn context_ptr(&self) -> *const c_void {
+        self.ctx.load(Ordering::Acquire).cast_const().cast()
+    }
+
+    /// Why the link failed, if it did.
+    pub(crate) fn fault(&self) -> Option<String> {
+        self.fault.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The child's first message: the library's descriptor, or why it refused the library.
+    pub(crate) fn hello(&self) -> Result<Hello, HelloError> {
+        let _turn = self.turn.enter();
+        let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
+        let Io { stream, reader, .. } = &mut *io;
+        let message = reader.next(stream).and_then(|frame| {
+            Ok(match decode_up(frame)? {
+                Up::Hello {
+                    name,
+                    version,
+                    description,
+                    abi,
+                    layout_checked,
+                    interfaces,
+                } => Ok(Hello {
+                    layout_checked,
+                    interfaces: interfaces
+                        .into_iter()
+                        .map(|(id, provided, optional)| (id.to_owned(), provided, optional))
+                        .collect(),
+                    name: name.to_owned(),
+                    version: version.to_owned(),
+                    description: description.to_owned(),
+                    abi,
+                }),
+                Up::Refused { message } => Err(Some(message.to_owned())),
+                _ => Err(None),
+            })
+        });
+        drop(io);
+        match message {
+            Ok(Ok(hello)) => Ok(hello),
+            Ok(Err(Some(message))) => Err(HelloError::Refused(message)),
+            Ok(Err(None)) => Err(HelloError::Failed(self.fail(
+                Phase::Opening,
+                WireError::Malformed(postcard::Error::DeserializeBadEncoding),
+            ))),
+            Err(e) => Err(HelloError::Failed(self.fail(Phase::Opening, e))),
+        }
+    }
+
+    /// Tells a child that found a plugin the host does not isolate to exit.
+    pub(crate) fn bye(&self) {
+        let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
+        let Io {
+            stream, scratch, ..
+        } = &mut *io;
+        if wire::send(stream, scratch, &Down::Bye).is_err() {
+            self.process().kill();
+        }
+    }
+
+    /// Records why the link failed (the first cause only), kills the child and waits for its
+    /// status; returns the one-line reason.
+    fn fail(&self, phase: Phase<'_>, error: WireError) -> String {
+        let mut fault = self.fault.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(reason) = &*fault {
+            return reason.clone();
+        }
+        let process = self.process();
+        process.kill();
+        // Killed (or dead already): wait until the reaper thread reaped it, so that no zombie
+        // is left once the call returns.
+        let status = process.status(Duration::from_secs(10));
+        let pid = process.pid;
+        let reason = match error {
+            WireError::TimedOut => format!(
+                "timed out {phase} after {} s (--call-timeout); its child process (pid {pid}) was killed",
+                self.timeout.map_or(0.0, |t| t.as_secs_f64())
+            ),
+            WireError::Closed | WireError::Io(_) => {
+                format!(
+                    "its child process (pid {pid}) {} {phase}",
+                    super::describe_exit(status)
+                )
+            }
+            error => format!("its child process (pid {pid}) sent {error} {phase}; it was killed"),
+        };
+        *fault = Some(reason.clone());
+        reason
+    }
+
+    /// Sends `request` to the child and serves it until its answer, [`Up::Done`]: its code and
+    /// message. Output goes to `output` (a command's). Fails, with the reason, if the child
+    /// died, broke the protocol or timed out: the link is then failed for good.
+    pub(crate) fn call(
+        self: &Arc<Link>,
+        request: &Down<'_>,
+        phase: Phase<'_>,
+        output: Option<&PhCommandOutput>,
+    ) -> Result<(u32, Option<String>), String> {
+        let _turn = self.turn.enter();
+        if let Some(reason) = self.fault() {
+            let down = matches!(phase, Phase::Command(_) | Phase::Event(_));
+            if !(down && self.restarts()) {
+                return Err(reason);
+            }
+            self.restart(&format!("it crashed ({reason})"))?;
+        }
+        let mut deadline = self.timeout.map(|t| Instant::now() + t);
+        // A chunk of output, copied out of the reader's buffer.
+        let mut chunk = Vec::new();
+        {
+            let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
+            let Io {
+                stream, scratch, ..
+            } = &mut *io;
+            if let Err(e) = wire::send(stream, scratch, request) {
+                drop(io);
+                return Err(self.fail(phase, WireError::Io(e)));
+            }
+        }
+        loop {
+            let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
+            let Io { stream, reader, .. } = &mut *io;
+            let message = match reader.next(stream).and_then(decode_up) {
+                Ok(message) => message,
+                Err(e) => {
+                    drop(io);
+                    return Err(self.fail(phase, e));
+                }
+            };
+            if deadline.is_some_and(|d| Instant::now() > d) {
+                drop(io);
+                return Err(self.fail(phase, WireError::TimedOut));
+            }
+            let request = match message {
+                // Output and log records go to the application's writer and observer, which may
+                // call back into this plugin (on this thread): copied out, outside the lock.
+                Up::Output { bytes } => {
+                    let Some(output) = output else { continue };
+                    chunk.clear();
+                    chunk.extend_from_slice(bytes);
+                    drop(io);
+                    // An error (the host's output failed) is kept by the host's sink and
+                    // reported when the command returns.
+                    self.delivering.store(true, Ordering::Relaxed);
+                    // SAFETY: `output` is the running command's, valid for its call, on this
+                    // thread (the command's).
+                    unsafe { (output.write.0)(output.context, PhBytes::new(&chunk)) };
+                    self.delivering.store(false, Ordering::Relaxed);
+                    continue;
+                }
+                Up::Log {
+                    level,
+                    target,
+                    message,
+                } => {
+                    let (target, message) = (target.to_owned(), message.to_owned());
+                    drop(io);
+                    let ctx = self.ctx.load(Ordering::Acquire);
+                    self.delivering.store(true, Ordering::Relaxed);
+                    // SAFETY: the proxy's context (or NULL before its init, which the service
+                    // refuses); the strings are borrowed for the call.
+                    unsafe {
+                        (HOST_SERVICES.log)(ctx, level, PhStr::new(&target), PhStr::new(&message))
+                    };
+                    self.delivering.store(false, Ordering::Relaxed);
+                    continue;
+                }
+                Up::Done { code, message } => {
+                    if !matches!(phase, Phase::Init) {
+                        *self.crashes.lock().unwrap_or_else(|e| e.into_inner()) = (0, None);
+                    }
+                    return Ok((code, message.map(str::to_owned)));
+                }
+                Up::Hello { .. } | Up::Refused { .. } => {
+                    drop(io);
+                    return Err(self.fail(
+                        phase,
+                        WireError::Malformed(postcard::Error::DeserializeBadEnum),
+                    ));
+                }
+                Up::Register {
+                    handle,
+                    name,
+                    description,
+                    usage,
+                } => Request::Register {
+                    handle,
+                    name: name.to_owned(),
+                    description: description.to_owned(),
+                    usage: usage.to_owned(),
+                },
+                Up::Subscribe { handle, topic } => Request::Subscribe {
+                    handle,
+                    topic: topic.to_owned(),
+                },
+                Up::Unregister { handle } => Request::Unregister { handle },
+                Up::Publish { topic, payload } => Request::Publish {
+                    topic: topic.to_owned(),
+                    payload: payload.to_owned(),
+                },
+                Up::EnumeratePlugins => Request::EnumeratePlugins,
+                Up::EnumerateCommands { plugin } => Request::EnumerateCommands {
+                    plugin: plugin.to_owned(),
+                },
+            };
+            drop(io);
+            let started = Instant::now();
+            let answer = self.serve(request);
+            // The time the host spent serving is not the child's.
+            deadline = deadline.map(|d| d + started.elapsed());
+            if let Some(reply) = answer {
+                let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
+                let Io {
+                    stream, scratch, ..
+                } = &mut *io;
+                let sent = match &reply {
+                    Reply::Code(code) => wire::send(stream, scratch, &Down::Answer { code: *code }),
+                    Reply::Plugins(texts, abis) => {
+                        let plugins = texts
+                            .iter()
+                            .zip(abis)
+                            .map(
+                                |([name, version, description, path], abi)| wire::PluginRow {
+                                    name,
+                                    version,
+                                    description,
+                                    path,
+                                    abi: *abi,
+                                },
+                            )
+                            .collect();
+                        wire::send(stream, scratch, &Down::Plugins { plugins })
+                    }
+                    Reply::Commands(code, commands) => {
+                        let commands = commands
+                            .iter()
+                            .map(|(n, d, u)| (n.as_str(), d.as_str(), u.as_str()))
+                            .collect();
+                        wire::send(
+                            stream,
+                            scratch,
+                            &Down::Commands {
+                                code: *code,
+                                commands,
+                            },
+                        )
+                    }
+                };
+                if let Err(e) = sent {
+                    drop(io);
+                    return Err(self.fail(phase, WireError::Io(e)));
+                }
+            }
+        }
+    }
+
+    /// Serves a request of the child through the host services, as the proxy plugin; returns
+    /// the answer's code, if the request has one.
+    fn serve(self: &Arc<Link>, request: Request) -> Option<Reply> {
+        let ctx = self.ctx.load(Ordering::Acquire);
+        match request {
+            Request::Register {
+                handle,
+                name,
+                description,
+                usage,
+            } => {
+                let info = PhCommandInfo {
+                    struct_size: std::mem::size_of::<PhCommandInfo>() as u32,
+                    name: PhStr::new(&name),
+                    description: PhStr::new(&description),
+                    usage: PhStr::new(&usage),
+                };
+                let proxy = Box::into_raw(Box::new(CommandProxy {
+                    link: Arc::clone(self),
+                    name,
+                }));
+                let mut out = 0;
+                // SAFETY: the proxy's context; `info` is borrowed for the call; the user data is
+                // a `CommandProxy` that `destroy_command` frees, once (also on error: the proxy
+                // declares the current ABI minor).
+                let code = unsafe {
+                    (HOST_SERVICES.register_command_with_info)(
+                        ctx,
+                        &info,
+                        Some(PhCommandCallback(proxy_command)),
+                        proxy.cast(),
+                        Some(PhDestroyCallback(destroy_command)),
+                        &mut out,
+                    )
+                };
+                if code == PhResult::Ok.code() {
+                    self.handles_map().insert(handle, out);
+                }
+                Some(Reply::Code(code))
+            }
+            Request::Subscribe { handle, topic } => {
+                let proxy = Box::into_raw(Box::new(EventProxy {
+                    link: Arc::clone(self),
+                    handle,
+                }));
+                let mut out = 0;
+                // SAFETY: as for `Register`, with an `EventProxy` that `destroy_event` frees.
+                let code = unsafe {
+                    (HOST_SERVICES.subscribe)(
+                        ctx,
+                        PhStr::new(&topic),
+                        Some(PhEventCallback(proxy_event)),
+                        proxy.cast(),
+                        Some(PhDestroyCallback(destroy_event)),
+                        &mut out,
+                    )
+                };
+                if code == PhResult::Ok.code() {
+                    self.handles_map().insert(handle, out);
+                }
+                Some(Reply::Code(code))
+            }
+            Request::Unregister { handle } => {
+                if let Some(handle) = self.handles_map().remove(&handle) {
+                    // SAFETY: the proxy's context and one of its handles.
+                    unsafe { (HOST_SERVICES.unregister)(ctx, handle) };
+                }
+                None
+            }
+            Request::Publish { topic, payload } => {
+                let key = (Arc::as_ptr(self) as usize, payload.as_ptr() as usize);
+                ECHO.with(|e| e.borrow_mut().push(key));
+                // SAFETY: the proxy's context; topic and payload are borrowed for the call.
+                let code = unsafe {
+                    (HOST_SERVICES.publish)(ctx, PhStr::new(&topic), PhBytes::new(&payload))
+                };
+                ECHO.with(|e| e.borrow_mut().pop());
+                Some(Reply::Code(code))
+            }
+            Request::EnumeratePlugins => {
+                let mut listed: (Vec<[String; 4]>, Vec<(u16, u16)>) = Default::default();
+                unsafe extern "C" fn collect(
+                    user_data: *mut c_void,
+                    info: *const PhPluginInfo,
+                ) -> bool {
+                    guard("isolation: plugin enumeration", false, || {
+                        // SAFETY: the lists on the stack of `serve`, which waits for the
+                        // enumeration; the host passes a valid info for the call.
+                        let (listed, info) = unsafe {
+                            (
+                                &mut *user_data.cast::<(Vec<[String; 4]>, Vec<(u16, u16)>)>(),
+                                &*info,
+                            )
+                        };
+                        // SAFETY: the host's own strings, valid for the call.
+                        let text = |s: PhStr| unsafe { s.to_str() }.unwrap_or("").to_owned();
+                        listed.0.push([
+                            text(info.name),
+                            text(info.version),
+                            text(info.description),
+                            text(info.path),
+                        ]);
+                        listed.1.push((info.abi_major, info.abi_minor));
+                        true
+                    })
+                }
+                // SAFETY: the proxy's context; `collect` matches the callback type and the
+                // lists outlive the call.
+                unsafe {
+                    (HOST_SERVICES.enumerate_plugins)(
+                        ctx,
+                        Some(PhPluginInfoCallback(collect)),
+                        (&mut listed as *mut (Vec<[String; 4]>, Vec<(u16, u16)>)).cast(),
+                    )
+                };
+                Some(Reply::Plugins(listed.0, listed.1))
+            }
+            Request::EnumerateCommands { plugin } => {
+                let mut listed: Vec<(String, String, String)> = Vec::new();
+                unsafe extern "C" fn collect(
+                    user_data: *mut c_void,
+                    info: *const PhCommandInfo,
+                ) -> bool {
+                    guard("isolation: command enumeration", false, || {
+                        // SAFETY: the list on the stack of `serve`, which waits for the
+                        // enumeration; the host passes a valid info for the call.
+                        let (listed, info) = unsafe {
+                            (
+                                &mut *user_data.cast::<Vec<(String, String, String)>>(),
+                                &*info,
+                            )
+                        };
+                        // SAFETY: the host's own strings, valid for the call.
+                        let text = |s: PhStr| unsafe { s.to_str() }.unwrap_or("").to_owned();
+                        listed.push((text(info.name), text(info.description), text(info.usage)));
+                        true
+                    })
+                }
+                // SAFETY: the proxy's context; the name is borrowed for the call; `collect`
+                // matches the callback type and the list outlives the call.
+                let code = unsafe {
+                    (HOST_SERVICES.enumerate_commands)(
+                        ctx,
+                        PhStr::new(&plugin),
+                        Some(PhCommandInfoCallback(collect)),
+                        (&mut listed as *mut Vec<(String, String, String)>).cast(),
+                    )
+                };
+                Some(Reply::Commands(code, listed))
+            }
+        }
+    }
+
+    /// Whether this thread is handing the plugin's output or a log record to the application
+    /// (see `delivering`): a call into the plugin from there is refused.
+    fn reentered(&self) -> bool {
+        self.delivering.load(Ordering::Relaxed) && self.turn.is_mine()
+    }
+
+    fn handles_map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, PhHandle>> {
+        self.handles.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Faults the proxy plugin in the host after the link failed with `reason`: its
+    /// registrations end and it gets no more calls. `quiet` when the caller reports the reason
+    /// itself (a command's error).
+    fn fault_plugin(&self, reason: &str, quiet: bool) {
+        let ctx = self.context_ptr().cast::<PluginContext>();
+        if ctx.is_null() {
+            return;
+        }
+        // SAFETY: the proxy's context, which the host never frees (`context::RETAINED`).
+        let context = unsafe { &*ctx };
+        let found = context
+            .shared
+            .active_plugins()
+            .into_iter()
+            .find(|p| std::ptr::eq(Arc::as_ptr(p), ctx));
+        if let Some(plugin) = found {
+            context.shared.fault_with(&plugin, reason, !quiet);
+        }
+    }
+}
+
+/// The user data of a proxy command.
+struct CommandProxy {
+    link: Arc<Link>,
+    name: String,
+}
+
+/// The user data of a proxy subscription: the child's handle.
+struct EventProxy {
+    link: Arc<Link>,
+    handle: u64,
+}
+
+unsafe extern "C" fn destroy_command(user_data: *mut c_void) {
+    guard("isolation: destroy", (), || {
+        // SAFETY: the `CommandProxy` made by `Link::serve`, freed once (the host's rule).
+        drop(unsafe { Box::from_raw(user_data.cast::<CommandProxy>()) });
+    })
+}
+
+unsafe extern "C" fn destroy_event(user_data: *mut c_void) {
+    guard("isolation: destroy", (), || {
+        // SAFETY: the `EventProxy` made by `Link::serve`, freed once (the host's rule).
+        drop(unsafe { Box::from_raw(user_data.cast::<EventProxy>()) });
+    })
+}
+
+/// When a plugin that crashed `count` times in a row restarts: the end of its crash's line.
+fn when_restarted(count: u32, delay: Duration) -> String {
+    match delay.is_zero() {
+        true => "it restarts at its next call".to_owned(),
+        false => format!(
+            "it restarts at its first call after {:.1} s ({count} crashes in a row)",
+            delay.as_secs_f64()
+        ),
+    }
+}
+
+/// A command of the isolated plugin: runs it in the child, its output streamed to `output`.
+unsafe extern "C" fn proxy_command(
+    user_data: *mut c_void,
+    args: *const PhStr,
+    arg_count: usize,
+    output: *const PhCommandOutput,
+) -> PhResultCode {
+    guard("isolation: command", PhResult::HostFailed.code(), || {
+        // SAFETY: the `CommandProxy` of this registration, alive while the host dispatches it.
+        let proxy = unsafe { &*user_data.cast::<CommandProxy>() };
+        // SAFETY: the host passes `arg_count` valid views (or none) and a valid output.
+        let (args, output) = unsafe {
+            (
+                match arg_count {
+                    0 => &[][..],
+                    n => std::slice::from_raw_parts(args, n),
+                },
+                &*output,
+            )
+        };
+        // SAFETY: the host's own views of UTF-8 strings, valid for the call.
+        let args: Vec<&str> = args
+            .iter()
+            .map(|a| unsafe { a.to_str() }.unwrap_or(""))
+            .collect();
+        let request = Down::Call {
+            command: &proxy.name,
+            args,
+        };
+        let set_error = |message: &str| {
+            // SAFETY: the running command's output, on its thread.
+            unsafe { (output.set_error.0)(output.context, PhStr::new(message)) };
+        };
+        if proxy.link.reentered() {
+            set_error(&format!(
+                "plugin `{}` is isolated: it cannot be called from the writer of its own command's output or from the observer of its log records",
+                proxy.link.name
+            ));
+            return PhResult::WrongThread.code();
+        }
+        match proxy
+            .link
+            .call(&request, Phase::Command(&proxy.name), Some(output))
+        {
+            Ok((code, message)) => {
+                if let Some(message) = message {
+                    set_error(&message);
+                }
+                code
+            }
+            Err(reason) if proxy.link.restarts() => {
+                // Down, or crashed just now: a restart at a later call.
+                if proxy.link.fault().as_deref() == Some(reason.as_str()) {
+                    let (count, delay) = proxy.link.crashed();
+                    set_error(&format!(
+                        "plugin `{}` crashed: {reason}; {}",
+                        proxy.link.name,
+                        when_restarted(count, delay)
+                    ));
+                } else {
+                    set_error(&format!("plugin `{}` is down: {reason}", proxy.link.name));
+                }
+                PhResult::HostFailed.code()
+            }
+            Err(reason) => {
+                proxy.link.fault_plugin(&reason, true);
+                set_error(&format!(
+                    "plugin `{}` is faulted: {reason}",
+                    proxy.link.name
+                ));
+                PhResult::HostFailed.code()
+            }
+        }
+    })
+}
+
+/// A subscription of the isolated plugin: delivers the event to it in the child.
+unsafe extern "C" fn proxy_event(
+    user_data: *mut c_void,
+    topic: PhStr,
+    payload: PhBytes,
+) -> PhResultCode {
+    guard("isolation: event", PhResult::HostFailed.code(), || {
+        // SAFETY: the `EventProxy` of this registration, alive while the host dispatches it.
+        let proxy = unsafe { &*user_data.cast::<EventProxy>() };
+        let key = (Arc::as_ptr(&proxy.link) as usize, payload.ptr as usize);
+        if ECHO.with(|e| e.borrow().contains(&key)) {
+            return PhResult::Ok.code();
+        }
+        if proxy.link.reentered() {
+            // The host logs the code as the handler's failure.
+            return PhResult::WrongThread.code();
+        }
+        // SAFETY: the host's views of the event, valid for the call.
+        let (topic, payload) = match unsafe { (topic.to_str(), payload.to_bytes()) } {
+            (Ok(topic), Ok(payload)) => (topic, payload),
+            _ => return PhResult::InvalidArgument.code(),
+        };
+        let request = Down::Deliver {
+            handle: proxy.handle,
+            topic,
+            payload,
+        };
+        match proxy.link.call(&request, Phase::Event(topic), None) {
+            Ok((code, _)) => code,
+            Err(reason) if proxy.link.restarts() => {
+                if proxy.link.fault().as_deref() == Some(reason.as_str()) {
+                    let (count, delay) = proxy.link.crashed();
+                    log::error!(
+                        "plugin `{}` crashed: {reason}; {}",
+                        proxy.link.name,
+                        when_restarted(count, delay)
+                    );
+                }
+                PhResult::Ok.code()
+            }
+            Err(reason) => {
+                proxy.link.fault_plugin(&reason, false);
+                PhResult::Ok.code()
+            }
+        }
+    })
+}
+
+/// The proxy's `init`: the plugin's `init` in the child, registering in the host what the
+/// plugin registers there.
+unsafe extern "C" fn proxy_init(
+    ctx: *mut PhHostContext,
+    _host: *const PhHostServices,
+    out_plugin_data: *mut *mut c_void,
+) -> PhResultCode {
+    guard("isolation: init", PhResult::HostFailed.code(), || {
+        let Some(link) = PENDING.with(|p| p.borrow_mut().take()) else {
+            return PhResult::HostFailed.code();
+        };
+        link.ctx.store(ctx, Ordering::Release);
+        let config = link
+            .config
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let request = Down::Init { config: &config };
+        match link.call(&request, Phase::Init, None) {
+            Ok((code, _)) if code == PhResult::Ok.code() => {
+                // SAFETY: the host gives a writable pointer to `init`.
+                unsafe { *out_plugin_data = Arc::into_raw(link).cast_mut().cast() };
+                code
+            }
+            Ok((code, message)) => {
+                if let Some(message) = message {
+                    *link.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+                }
+                code
+            }
+            Err(_) => PhResult::HostFailed.code(),
+        }
+    })
+}
+
+/// The proxy's `shutdown`: the plugin's `shutdown` in the child, which then exits.
+unsafe extern "C" fn proxy_shutdown(plugin_data: *mut c_void) -> PhResultCode {
+    guard("isolation: shutdown", PhResult::HostFailed.code(), || {
+        // SAFETY: the `Arc<Link>` that `proxy_init` gave as plugin data; `shutdown` is called
+        // once.
+        let link = unsafe { Arc::from_raw(plugin_data.cast_const().cast::<Link>()) };
+        let down = link.restarts() && link.fault().is_some();
+        let code = match link.call(&Down::Shutdown, Phase::Shutdown, None) {
+            Ok((code, _)) => code,
+            // A plugin down after a crash has nothing to shut down.
+            Err(_) if down => PhResult::Ok.code(),
+            Err(reason) => {
+                log::error!("plugin `{}`: {reason}", link.name);
+                PhResult::HostFailed.code()
+            }
+        };
+        let process = link.process();
+        if process.status(Duration::from_secs(5)).is_none() {
+            process.kill();
+        }
+        code
+    })
+}
+
+static PROXY_VTABLE: PhPluginVtable = PhPluginVtable {
+    struct_size: std::mem::size_of::<PhPluginVtable>() as u32,
+    init: Some(PhInitFn(proxy_init)),
+    shutdown: Some(PhShutdownFn(proxy_shutdown)),
+    enumerate_commands: None,
+};
+
+/// The proxy's descriptor for the plugin the child described. Leaked: a descriptor must stay
+/// valid for the rest of the process, as a library's does.
+pub(crate) fn descriptor(hello: &Hello) -> &'static PhPluginDescriptor {
+    let leak = |s: &str| -> PhStr { PhStr::new(Box::leak(s.to_owned().into_boxed_str())) };
+    Box::leak(Box::new(PhPluginDescriptor {
+        abi_major: PH_ABI_VERSION_MAJOR,
+        abi_minor: PH_ABI_VERSION_MINOR,
+        struct_size: std::mem::size_of::<PhPluginDescriptor>() as u32,
+        name: leak(&hello.name),
+        version: leak(&hello.version),
+        description: leak(&hello.description),
+        vtable: &PROXY_VTABLE,
+        provides: std::ptr::null(),
+        provides_count: 0,
+        requires: std::ptr::null(),
+        requires_count: 0,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::isolate::{ChildOptions, Respawn, Restart};
+    use proptest::prelude::*;
+
+    /// A stand-in child: a shell script that writes `bytes` to the socket (after a valid hello)
+    /// and exits, closing it.
+    fn fake_child(dir: &std::path::Path, bytes: &[u8]) -> Arc<Link> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut hello = Vec::new();
+        wire::encode(
+            &Up::Hello {
+                name: "fake",
+                version: "1.0.0",
+                description: "",
+                abi: (1, 3),
+                layout_checked: false,
+                interfaces: Vec::new(),
+            },
+            &mut hello,
+        );
+        hello.extend_from_slice(bytes);
+        let data = dir.join("frames.bin");
+        std::fs::write(&data, &hello).unwrap();
+        let script = dir.join("child.sh");
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\ncat '{}' >&3\n", data.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let options = ChildOptions {
+            allow_insecure: false,
+            private_copies: false,
+            log_level: 0,
+        };
+        let (process, stream) = Process::spawn(&script, &data, &options).unwrap();
+        let respawn = Respawn {
+            program: script,
+            file: data,
+            options,
+            restart: Restart::Never,
+        };
+        let link = Link::new(
+            "fake".to_owned(),
+            process,
+            stream,
+            Some(Duration::from_secs(20)),
+            respawn,
+        )
+        .unwrap();
+        Arc::new(link)
+    }
+
+    /// One frame of a well-formed message of the child, with arbitrary contents.
+    fn message() -> impl Strategy<Value = Vec<u8>> {
+        let text = "[a-z.*]{0,12}|\\PC{0,8}";
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..64)
+                .prop_map(|b| frame(&Up::Output { bytes: &b })),
+            (0u32..8, text, text).prop_map(|(level, t, m)| frame(&Up::Log {
+                level,
+                target: &t,
+                message: &m
+            })),
+            (any::<u64>(), text, text).prop_map(|(handle, n, d)| frame(&Up::Register {
+                handle,
+                name: &n,
+                description: &d,
+                usage: ""
+            })),
+            (any::<u64>(), text)
+                .prop_map(|(handle, t)| frame(&Up::Subscribe { handle, topic: &t })),
+            any::<u64>().prop_map(|handle| frame(&Up::Unregister { handle })),
+            (text, proptest::collection::vec(any::<u8>(), 0..16)).prop_map(|(t, p)| frame(
+                &Up::Publish {
+                    topic: &t,
+                    payload: &p
+                }
+            )),
+            Just(frame(&Up::EnumeratePlugins)),
+            text.prop_map(|p| frame(&Up::EnumerateCommands { plugin: &p })),
+            (any::<u32>(), proptest::option::of(text)).prop_map(|(code, m)| frame(&Up::Done {
+                code,
+                message: m.as_deref()
+            })),
+            Just(frame(&Up::Refused { message: "again" })),
+        ]
+    }
+
+    fn frame(message: &Up<'_>) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        wire::encode(message, &mut bytes);
+        bytes
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Well-formed messages in any order, with any contents (requests the proxy serves
+        /// without a host context here, answers out of turn), then any bytes: the call returns.
+        #[test]
+        fn the_host_survives_any_messages_from_a_child(
+            messages in proptest::collection::vec(message(), 0..12),
+            tail in proptest::collection::vec(any::<u8>(), 0..32),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut bytes: Vec<u8> = messages.concat();
+            bytes.extend_from_slice(&tail);
+            let link = fake_child(dir.path(), &bytes);
+            prop_assert!(link.hello().is_ok());
+            let request = Down::Call { command: "fake-go", args: vec![] };
+            if let Err(reason) = link.call(&request, Phase::Command("fake-go"), None) {
+                prop_assert_eq!(link.fault(), Some(reason));
+            }
+        }
+
+        /// Whatever a child sends after its hello, a call returns: an answer, or the link
+        /// fails with a reason and the child is reaped. Never a panic, never a hang.
+        #[test]
+        fn the_host_survives_any_bytes_from_a_child(
+            bytes in proptest::collection::vec(any::<u8>(), 0..512),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let link = fake_child(dir.path(), &bytes);
+            prop_assert_eq!(link.hello().ok().map(|h| h.name), Some("fake".to_owned()));
+            let request = Down::Call { command: "fake-go", args: vec!["a"] };
+            match link.call(&request, Phase::Command("fake-go"), None) {
+                Ok(_) => {}
+                Err(reason) => {
+                    prop_assert_eq!(link.fault(), Some(reason.clone()));
+                    prop_assert!(reason.contains("in command `fake-go`"), "{}", reason);
+                    prop_assert!(link.process().status(Duration::ZERO).is_some(), "reaped");
+                }
+            }
+        }
+    }
+}

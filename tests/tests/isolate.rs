@@ -1,0 +1,735 @@
+//! Isolation: plugins run in child processes (`plughost --isolate`, `PluginHost::isolate`). A
+//! crash, an `exit`, a stack overflow, a kill, a hang past the call timeout or a malformed
+//! message faults that plugin with one line naming it, the call and the cause; its output so far
+//! is kept, and the host and the other plugins go on. The plugins are the C fixture
+//! `tests/fixtures/c/isolate.c`, compiled here: `iso` (the isolated one) and `pong` (in-process).
+#![cfg(target_os = "linux")]
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use integration_tests::{build, compile_c, library, library_file, plughost, stderr, stdout};
+use plughost::{PluginHost, PluginMode, PluginState};
+
+/// A plugins folder with `iso` and `pong`, and `isoinit` (whose `init` aborts) if `init_aborts`.
+fn fixtures(init_aborts: bool) -> tempfile::TempDir {
+    build();
+    let dir = tempfile::tempdir().unwrap();
+    compile_c(dir.path(), "isolate.c", "iso", &[]);
+    compile_c(
+        dir.path(),
+        "isolate.c",
+        "pong",
+        &["FIXTURE_PONGER", "FIXTURE_NAME=\"pong\""],
+    );
+    if init_aborts {
+        compile_c(
+            dir.path(),
+            "isolate.c",
+            "isoinit",
+            &["FIXTURE_ABORT_IN_INIT", "FIXTURE_NAME=\"isoinit\""],
+        );
+    }
+    dir
+}
+
+/// A host of the library that isolates `iso`, with the fixtures of `dir` loaded.
+fn host(dir: &Path) -> PluginHost {
+    let mut host = PluginHost::new();
+    host.set_child_program(build().join("plughost"));
+    host.isolate("iso");
+    host.load_dir(dir).unwrap();
+    assert!(host.refused().is_empty(), "{:?}", host.refused());
+    host
+}
+
+/// Runs a command; its output, and its error as one line.
+fn run(host: &PluginHost, command: &str, args: &[&str]) -> (String, Result<(), String>) {
+    let mut out = Vec::new();
+    let result = host
+        .run_command(command, args, &mut out)
+        .map_err(|e| e.to_string());
+    (String::from_utf8(out).unwrap(), result)
+}
+
+/// The child process of the isolated plugin `name`.
+fn pid_of(host: &PluginHost, name: &str) -> u32 {
+    match host.plugins().iter().find(|p| p.name == name).unwrap().mode {
+        PluginMode::Isolated { pid } => pid,
+        mode => panic!("{name} is {mode}"),
+    }
+}
+
+/// The lines of standard error that plughost itself wrote (not the logger's).
+fn plughost_lines(output: &std::process::Output) -> Vec<String> {
+    stderr(output)
+        .lines()
+        .filter(|l| l.starts_with("plughost: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `plughost --isolate iso shell` fed `script` on standard input.
+fn shell(dir: &Path, extra: &[&str], script: &str) -> std::process::Output {
+    let mut child = plughost(dir)
+        .args(["--isolate", "iso"])
+        .args(extra)
+        .arg("shell")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Whether the process `pid` is gone: reaped (no zombie left) or never there.
+fn gone(pid: u32) -> bool {
+    !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn a_segfault_in_a_command_faults_that_plugin_in_one_line_and_the_others_go_on() {
+    let dir = fixtures(false);
+    let output = shell(
+        dir.path(),
+        &[],
+        "iso-echo first\niso-segv\npong-ok\niso-echo again\nlist\n",
+    );
+    // A line failed: status 1, as for any failing line of the shell.
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(
+        out.starts_with("first\nbefore iso-segv\nok\n"),
+        "the output before the crash is kept, and pong still serves:\n{out}"
+    );
+    let lines = plughost_lines(&output);
+    assert_eq!(lines.len(), 2, "{}", stderr(&output));
+    assert!(
+        lines[0]
+            .starts_with("plughost: iso-segv: plugin `iso` is faulted: its child process (pid ")
+            && lines[0].ends_with(
+                "was killed by signal SIGSEGV (segmentation fault) in command `iso-segv`"
+            ),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("no command named `iso-echo`"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        out.contains("faulted: iso (") && out.contains("SIGSEGV"),
+        "list shows the fault:\n{out}"
+    );
+}
+
+#[test]
+fn abort_in_init_refuses_the_plugin_and_the_others_load() {
+    let dir = fixtures(true);
+    let output = plughost(dir.path())
+        .args(["--isolate", "isoinit", "run", "pong-ok"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "ok\n");
+    let lines = plughost_lines(&output);
+    assert_eq!(lines.len(), 1, "{}", stderr(&output));
+    let file = dir.path().join(library_file("isoinit"));
+    assert!(
+        lines[0].starts_with(&format!(
+            "plughost: refused {}: plugin `isoinit`: its child process (pid ",
+            file.display()
+        )) && lines[0].ends_with("was killed by signal SIGABRT (abort) in init"),
+        "{}",
+        lines[0]
+    );
+}
+
+#[test]
+fn exit_0_in_a_command_faults_the_plugin_and_keeps_the_output() {
+    let dir = fixtures(false);
+    let output = plughost(dir.path())
+        .args(["--isolate", "iso", "run", "iso-exit", "0"])
+        .output()
+        .unwrap();
+    // The host did not exit: the command failed (status 1), where an in-process exit(0)
+    // ends plughost with status 70.
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "before iso-exit\n");
+    let lines = plughost_lines(&output);
+    assert_eq!(lines.len(), 1, "{}", stderr(&output));
+    assert!(
+        lines[0].starts_with("plughost: iso-exit: plugin `iso` is faulted: its child process")
+            && lines[0].ends_with("exited with status 0 in command `iso-exit`"),
+        "{}",
+        lines[0]
+    );
+
+    // Through the library: any status, and the other plugin goes on.
+    let host = host(dir.path());
+    let pid = pid_of(&host, "iso");
+    let (out, result) = run(&host, "iso-exit", &["3"]);
+    assert_eq!(out, "before iso-exit\n");
+    let error = result.unwrap_err();
+    assert!(
+        error.contains("exited with status 3 in command `iso-exit`"),
+        "{error}"
+    );
+    assert!(gone(pid), "the child {pid} is reaped");
+    assert_eq!(run(&host, "pong-ok", &[]), ("ok\n".to_owned(), Ok(())));
+    let iso = host
+        .plugins()
+        .into_iter()
+        .find(|p| p.name == "iso")
+        .unwrap();
+    assert_eq!(iso.state, PluginState::Faulted);
+}
+
+#[test]
+fn a_call_past_the_timeout_faults_the_plugin_and_kills_its_child() {
+    let dir = fixtures(false);
+    let output = shell(dir.path(), &["--call-timeout", "1"], "iso-hang\npong-ok\n");
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "before iso-hang\nok\n");
+    let lines = plughost_lines(&output);
+    assert_eq!(lines.len(), 1, "{}", stderr(&output));
+    assert!(
+        lines[0].starts_with(
+            "plughost: iso-hang: plugin `iso` is faulted: timed out in command `iso-hang` after 1 s"
+        ) && lines[0].ends_with("was killed"),
+        "{}",
+        lines[0]
+    );
+}
+
+#[test]
+fn the_configuration_file_isolates_and_sets_the_call_timeout() {
+    let dir = fixtures(false);
+    let config = dir.path().join("plughost.toml");
+    std::fs::write(&config, "isolate = [\"iso\"]\ncall_timeout = 1\n").unwrap();
+    let output = plughost(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .args(["run", "iso-hang"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "before iso-hang\n");
+    assert!(
+        stderr(&output).contains("timed out in command `iso-hang` after 1 s"),
+        "{}",
+        stderr(&output)
+    );
+
+    std::fs::write(&config, "isolate = \"some\"\n").unwrap();
+    let output = plughost(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("expected \"all\" or a list of plugin names"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_stack_overflow_faults_the_plugin() {
+    let dir = fixtures(false);
+    let host = host(dir.path());
+    let pid = pid_of(&host, "iso");
+    let (out, result) = run(&host, "iso-overflow", &[]);
+    assert_eq!(out, "before iso-overflow\n");
+    let error = result.unwrap_err();
+    // The child's runtime turns the guard page's fault into an abort (and says so on its
+    // standard error); either signal names the cause.
+    assert!(
+        error.contains("plugin `iso` is faulted")
+            && error.contains("was killed by signal SIG")
+            && error.contains("in command `iso-overflow`"),
+        "{error}"
+    );
+    assert!(gone(pid));
+    assert_eq!(run(&host, "pong-ok", &[]), ("ok\n".to_owned(), Ok(())));
+}
+
+#[test]
+fn a_killed_child_faults_the_plugin_at_its_next_call() {
+    let dir = fixtures(false);
+    let host = host(dir.path());
+    let pid = pid_of(&host, "iso");
+    let status = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (out, result) = run(&host, "iso-echo", &["hello"]);
+    assert_eq!(out, "");
+    let error = result.unwrap_err();
+    assert!(
+        error.contains(&format!(
+            "plugin `iso` is faulted: its child process (pid {pid}) was killed by signal SIGKILL in command `iso-echo`"
+        )),
+        "{error}"
+    );
+    assert!(gone(pid));
+    assert_eq!(run(&host, "pong-ok", &[]), ("ok\n".to_owned(), Ok(())));
+}
+
+#[test]
+fn malformed_messages_fault_the_plugin_without_harm_to_the_host() {
+    let dir = fixtures(false);
+    let host = host(dir.path());
+    let pid = pid_of(&host, "iso");
+    let (out, result) = run(&host, "iso-garbage", &[]);
+    assert_eq!(out, "before iso-garbage\n");
+    let error = result.unwrap_err();
+    assert!(
+        error.contains(&format!(
+            "plugin `iso` is faulted: its child process (pid {pid}) sent a malformed message"
+        )) && error.ends_with("in command `iso-garbage`; it was killed"),
+        "{error}"
+    );
+    assert!(gone(pid));
+    assert_eq!(run(&host, "pong-ok", &[]), ("ok\n".to_owned(), Ok(())));
+}
+
+/// Counts what it is given, keeping nothing.
+struct Count(u64);
+
+impl Write for Count {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len() as u64;
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The peak resident memory of a process, in KiB (`VmHWM`).
+fn peak_kib(pid: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_gibibyte_of_output_streams_through_with_bounded_memory() {
+    let dir = fixtures(false);
+    let host = host(dir.path());
+    let pid = pid_of(&host, "iso");
+    let before = peak_kib("self");
+    let mut count = Count(0);
+    host.run_command("iso-flood", &["1024"], &mut count)
+        .unwrap();
+    assert_eq!(count.0, 1 << 30);
+    // Neither process came near holding the output: the child's peak is its own size, and the
+    // host's grew by less than 64 MiB (other tests of this binary run meanwhile).
+    let child = peak_kib(&pid.to_string());
+    let grown = peak_kib("self").saturating_sub(before);
+    assert!(child < 64 * 1024, "child peak {child} KiB");
+    assert!(grown < 64 * 1024, "host peak grew {grown} KiB");
+    assert_eq!(run(&host, "iso-echo", &["still", "here"]).0, "still here\n");
+}
+
+#[test]
+fn an_isolated_command_publishing_an_event_handled_in_process_that_calls_back_does_not_deadlock() {
+    let dir = fixtures(false);
+    let host = host(dir.path());
+    // iso-ping publishes `isolate.ping` (in the child); pong (in-process) handles it by
+    // publishing `isolate.pong`, which iso (in the child, still inside its command) receives.
+    assert_eq!(
+        run(&host, "iso-ping", &[]),
+        ("pongs=1\n".to_owned(), Ok(()))
+    );
+    assert_eq!(
+        run(&host, "iso-ping", &[]),
+        ("pongs=2\n".to_owned(), Ok(()))
+    );
+    // An event of the application reaches the isolated plugin too.
+    host.publish("isolate.pong", b"").unwrap();
+    assert_eq!(
+        run(&host, "iso-ping", &[]),
+        ("pongs=4\n".to_owned(), Ok(()))
+    );
+}
+
+/// Records the plugins' log records.
+#[derive(Default)]
+struct Records(Mutex<Vec<(String, log::Level, String, String)>>);
+
+impl plughost::Observer for Records {
+    fn max_level(&self) -> log::LevelFilter {
+        log::LevelFilter::Info
+    }
+    fn log(&self, plugin: &str, record: &log::Record<'_>) {
+        self.0.lock().unwrap().push((
+            plugin.to_owned(),
+            record.level(),
+            record.target().to_owned(),
+            record.args().to_string(),
+        ));
+    }
+}
+
+#[test]
+fn output_log_records_and_configuration_cross_and_shutdown_reaps_the_child() {
+    let dir = fixtures(false);
+    let records = Arc::new(Records::default());
+    let mut host = PluginHost::with_observer(records.clone());
+    host.set_child_program(build().join("plughost"));
+    host.isolate_all(true);
+    host.load_dir(dir.path()).unwrap();
+    let pid = pid_of(&host, "iso");
+    assert_ne!(pid_of(&host, "pong"), pid);
+    assert_eq!(
+        run(&host, "iso-echo", &["a", "", "ü b"]),
+        ("a  ü b\n".to_owned(), Ok(()))
+    );
+    assert_eq!(
+        records.0.lock().unwrap().as_slice(),
+        [(
+            "iso".to_owned(),
+            log::Level::Info,
+            "iso".to_owned(),
+            "echo called".to_owned()
+        )]
+    );
+    host.shutdown();
+    assert!(
+        gone(pid),
+        "the child {pid} exited at shutdown and was reaped"
+    );
+
+    // The configuration reaches an isolated plugin: wordfreq's default for --top.
+    let wordfreq = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        library("wordfreq"),
+        wordfreq.path().join(library_file("wordfreq")),
+    )
+    .unwrap();
+    let text = integration_tests::workspace_root().join("tests/data/udhr-article-1.txt");
+    let text = text.to_str().unwrap();
+    let mut results = Vec::new();
+    for isolated in [false, true] {
+        let mut host = PluginHost::new();
+        host.set_child_program(build().join("plughost"));
+        if isolated {
+            host.isolate("wordfreq");
+        }
+        host.set_config(plughost::Config::from_toml("[plugins.wordfreq]\ntop = 2\n").unwrap());
+        host.load_dir(wordfreq.path()).unwrap();
+        let (out, result) = run(&host, "wordfreq", &[text]);
+        result.unwrap();
+        assert_eq!(out.lines().count(), 2, "{out}");
+        results.push(out);
+    }
+    assert_eq!(results[0], results[1]);
+}
+
+#[test]
+fn list_shows_each_plugins_mode_and_the_childs_pid() {
+    let dir = fixtures(false);
+    let output = plughost(dir.path())
+        .args(["--isolate", "iso", "list"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let lines: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines[0][..6],
+        ["NAME", "VERSION", "ABI", "MODE", "PID", "FILE"]
+    );
+    let row = |name: &str| lines.iter().find(|l| l[0] == name).unwrap().clone();
+    // NAME VERSION ABI (no layout data) MODE PID FILE COMMANDS: a C plugin carries no layout.
+    let iso = row("iso");
+    assert_eq!(iso[6], "isolated", "{text}");
+    assert!(iso[7].parse::<u32>().is_ok(), "{text}");
+    let pong = row("pong");
+    assert_eq!(pong[6..8], ["in-process", "-"], "{text}");
+}
+
+#[test]
+fn a_child_does_not_outlive_its_host() {
+    let dir = fixtures(false);
+    let mut parent = plughost(dir.path())
+        .args(["--isolate", "iso", "shell"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = parent.stdin.take().unwrap();
+    stdin.write_all(b"iso-pid\n").unwrap();
+    stdin.flush().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(parent.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let pid: u32 = line.trim().parse().unwrap();
+    assert!(!gone(pid));
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+    // The kernel's parent-death signal kills the child; init reaps it. Wait for that (bounded).
+    let mut waited = 0;
+    while !gone(pid) && waited < 200 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        waited += 1;
+    }
+    assert!(gone(pid), "the child {pid} outlived its host");
+    drop(stdin);
+}
+
+#[test]
+fn enumerations_cross_both_ways() {
+    build();
+    let dir = integration_tests::plugins_dir(&["inventory", "wordfreq"]);
+    let mut outputs = Vec::new();
+    for isolated in [false, true] {
+        let mut args = vec!["run", "plugins"];
+        if isolated {
+            args.splice(0..0, ["--isolate", "inventory"]);
+        }
+        let output = plughost(dir.path()).args(&args).output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        outputs.push(stdout(&output));
+    }
+    // The isolated inventory lists the host's plugins, itself among them, with their commands,
+    // as it does in-process.
+    assert!(outputs[1].contains("wordfreq 0.1.0"), "{}", outputs[1]);
+    assert!(outputs[1].contains("plugins [--limit N]"), "{}", outputs[1]);
+    assert_eq!(outputs[0], outputs[1]);
+}
+
+#[test]
+fn a_plugin_that_provides_an_interface_is_not_isolated() {
+    build();
+    let dir = integration_tests::plugins_dir(&["kv"]);
+    let output = plughost(dir.path())
+        .env("XDG_DATA_HOME", dir.path())
+        .args(["--isolate", "kv", "list"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains(&format!(
+            "refused: {}: plugin `kv` provides plughost.kv 1.0: interfaces do not cross to a child process; it cannot be isolated",
+            dir.path().join(library_file("kv")).display()
+        )),
+        "{}",
+        stdout(&output)
+    );
+    // With `--isolate all` it runs in-process, with a warning.
+    let output = plughost(dir.path())
+        .env("XDG_DATA_HOME", dir.path())
+        .args(["--isolate", "all", "list"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("interfaces: kv: provides plughost.kv 1.0")
+            && !stdout(&output).contains("refused"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        stderr(&output).contains("plugin `kv` provides plughost.kv 1.0: interfaces do not cross to a child process; it runs in-process"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn reloading_an_isolated_plugin_is_refused_and_unload_then_load_isolates_it_again() {
+    let dir = fixtures(false);
+    let mut host = host(dir.path());
+    let first = pid_of(&host, "iso");
+    let error = host.reload("iso").unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "plugin `iso` is isolated: reload does not replace a child process yet; unload it and load it again"
+    );
+    assert_eq!(run(&host, "iso-echo", &["kept"]).0, "kept\n");
+    host.unload("iso").unwrap();
+    assert!(
+        gone(first),
+        "the child {first} exited at unload and was reaped"
+    );
+    host.load(&dir.path().join(library_file("iso"))).unwrap();
+    assert_ne!(pid_of(&host, "iso"), first);
+    assert_eq!(run(&host, "iso-echo", &["back"]).0, "back\n");
+}
+
+#[test]
+fn on_crash_the_plugin_restarts_at_its_next_call() {
+    let dir = fixtures(false);
+    let mut host = PluginHost::new();
+    host.set_child_program(build().join("plughost"));
+    host.isolate("iso");
+    host.set_restart(plughost::Restart::OnCrash);
+    host.load_dir(dir.path()).unwrap();
+    let first = pid_of(&host, "iso");
+    let (out, result) = run(&host, "iso-segv", &[]);
+    assert_eq!(out, "before iso-segv\n");
+    let error = result.unwrap_err();
+    assert!(
+        error.contains(&format!(
+            "plugin `iso` crashed: its child process (pid {first}) was killed by signal SIGSEGV (segmentation fault) in command `iso-segv`; it restarts at its next call"
+        )),
+        "{error}"
+    );
+    assert!(gone(first));
+    // The next call starts a new child, which registers the commands again.
+    assert_eq!(
+        run(&host, "iso-echo", &["again"]),
+        ("again\n".to_owned(), Ok(()))
+    );
+    let second = pid_of(&host, "iso");
+    assert_ne!(second, first);
+    assert_eq!(
+        host.plugins()
+            .iter()
+            .find(|p| p.name == "iso")
+            .unwrap()
+            .state,
+        PluginState::Active
+    );
+    assert_eq!(run(&host, "pong-ok", &[]), ("ok\n".to_owned(), Ok(())));
+    // Events reach the new child too.
+    assert_eq!(
+        run(&host, "iso-ping", &[]),
+        ("pongs=1\n".to_owned(), Ok(()))
+    );
+    drop(host);
+    assert!(gone(second), "the restarted child exits with its host");
+
+    // The same from the configuration file, through plughost.
+    let config = dir.path().join("plughost.toml");
+    std::fs::write(&config, "isolate = [\"iso\"]\nrestart = \"on-crash\"\n").unwrap();
+    let mut child = plughost(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .arg("shell")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"iso-exit 7\niso-echo back\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "before iso-exit\nback\n");
+    let lines = plughost_lines(&output);
+    assert_eq!(lines.len(), 1, "{}", stderr(&output));
+    assert!(
+        lines[0].contains("plugin `iso` crashed: its child process")
+            && lines[0].contains(
+                "exited with status 7 in command `iso-exit`; it restarts at its next call"
+            ),
+        "{}",
+        lines[0]
+    );
+}
+
+/// A writer that runs an isolated command from inside its first write.
+struct Reentrant<'h> {
+    host: &'h PluginHost,
+    out: Vec<u8>,
+    nested: Option<Result<(), String>>,
+}
+
+impl Write for Reentrant<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.nested.is_none() {
+            let mut out = Vec::new();
+            self.nested = Some(
+                self.host
+                    .run_command("iso-echo", &["nested"], &mut out)
+                    .map_err(|e| e.to_string()),
+            );
+        }
+        self.out.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_call_from_the_writer_of_the_plugins_own_output_is_refused_and_the_outputs_stay_apart() {
+    let dir = fixtures(false);
+    let host = host(dir.path());
+    let mut writer = Reentrant {
+        host: &host,
+        out: Vec::new(),
+        nested: None,
+    };
+    host.run_command("iso-echo", &["outer"], &mut writer)
+        .unwrap();
+    assert_eq!(String::from_utf8(writer.out).unwrap(), "outer\n");
+    let nested = writer.nested.unwrap().unwrap_err();
+    assert!(
+        nested.contains("plugin `iso` is isolated: it cannot be called from the writer of its own command's output"),
+        "{nested}"
+    );
+    // Refused, not faulted: the plugin goes on.
+    assert_eq!(
+        run(&host, "iso-echo", &["after"]),
+        ("after\n".to_owned(), Ok(()))
+    );
+}
+
+#[test]
+fn a_library_refused_by_its_checks_is_refused_as_in_process_and_the_others_load() {
+    let dir = fixtures(false);
+    // An ABI major the host does not support: the child's checks refuse it, and so does the
+    // in-process loader, with its own reason and kind.
+    integration_tests::compile_c_fixture(
+        dir.path(),
+        "badabi",
+        &["FIXTURE_NAME=\"badabi\"", "FIXTURE_MAJOR=99"],
+    );
+    let mut host = PluginHost::new();
+    host.set_child_program(build().join("plughost"));
+    host.isolate_all(true);
+    host.load_dir(dir.path()).unwrap();
+    let refused = host.refused();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        matches!(
+            refused[0].kind,
+            plughost::LoadErrorKind::AbiVersion { major: 99, .. }
+        ),
+        "{:?}",
+        refused[0]
+    );
+    assert_eq!(run(&host, "iso-echo", &["x"]), ("x\n".to_owned(), Ok(())));
+    assert_eq!(run(&host, "pong-ok", &[]), ("ok\n".to_owned(), Ok(())));
+}
