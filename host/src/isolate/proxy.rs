@@ -983,6 +983,9 @@ static PROXY_VTABLE: PhPluginVtable = PhPluginVtable {
     init: Some(PhInitFn(proxy_init)),
     shutdown: Some(PhShutdownFn(proxy_shutdown)),
     enumerate_commands: None,
+    // An isolated plugin is not reloaded (it is unloaded and loaded again): no state handoff.
+    save_state: None,
+    restore_state: None,
 };
 
 /// The proxy's descriptor for the plugin the child described. Leaked: a descriptor must stay
