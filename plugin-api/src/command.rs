@@ -1,9 +1,11 @@
-//! Commands: [`Command`], [`Host::register_command`], the command callback of the safe layer
-//! and the [`Output`] a command writes to.
+//! Commands: [`Command`], [`Host::register_command`] and [`Host::command`] (the same, with a
+//! handler bound to the plugin's state and typed arguments), the command callback of the safe
+//! layer and the [`Output`] a command writes to.
 
 use std::ffi::c_void;
 use std::io;
 
+use crate::args::{Args, FromArgs};
 use crate::abi::{
     read_sized, PhBytes, PhCommandCallback, PhCommandInfo, PhCommandOutput, PhDestroyCallback,
     PhResult, PhResultCode, PhStr,
@@ -12,6 +14,7 @@ use crate::boundary::guard;
 use crate::callback::{drop_callback, Callback};
 use crate::error::Error;
 use crate::host::{Handle, Host};
+use crate::plugin::Plugin;
 
 /// The description of a command to register: its name, a one-line description and its usage.
 #[derive(Debug, Clone)]
@@ -42,6 +45,20 @@ impl Command {
     pub fn usage(mut self, usage: impl Into<String>) -> Command {
         self.usage = usage.into();
         self
+    }
+}
+
+impl From<&str> for Command {
+    /// [`Command::new`]: a command with no description or usage.
+    fn from(name: &str) -> Command {
+        Command::new(name)
+    }
+}
+
+impl From<String> for Command {
+    /// [`Command::new`]: a command with no description or usage.
+    fn from(name: String) -> Command {
+        Command::new(name)
     }
 }
 
@@ -89,6 +106,70 @@ impl Host {
                 }
             },
         )
+    }
+}
+
+impl Host {
+    /// Registers a command whose handler gets the plugin's state and its arguments parsed: `f`
+    /// runs with `&S`, the value [`Plugin::init`] returned, the arguments as an `A` (see
+    /// [`FromArgs`]: `()`, `String`, `(String, Option<u32>)`, `Vec<PathBuf>`, your own type),
+    /// and the [`Output`]. `command` is a [`Command`] or just its name.
+    ///
+    /// This is [`Host::register_command`] with the state found for you: the same registration,
+    /// threads and errors, and no lock, allocation or reference count on the call path beyond
+    /// what `A` allocates. Arguments that do not parse fail the command with one line (such as
+    /// `argument 2: invalid value `x`: invalid digit found in string`) and `f` does not run.
+    ///
+    /// `f` runs only while the state exists: from the return of `init` until the host begins the
+    /// plugin's `shutdown` (it calls nothing of the plugin after that). A call before `init`
+    /// returned, which the host may make as soon as the registration succeeds, fails without
+    /// running `f`.
+    ///
+    /// ```
+    /// use plugin_api::{Error, Host, Plugin};
+    /// use std::io::Write;
+    ///
+    /// struct Greeter {
+    ///     greeting: String,
+    /// }
+    ///
+    /// impl Plugin for Greeter {
+    ///     const NAME: &'static str = "greeter";
+    ///
+    ///     fn init(host: &Host) -> Result<Self, Error> {
+    ///         host.command("greet", |me: &Self, (name, times): (String, Option<u32>), out| {
+    ///             for _ in 0..times.unwrap_or(1) {
+    ///                 writeln!(out, "{}, {name}!", me.greeting)?;
+    ///             }
+    ///             Ok(())
+    ///         })?;
+    ///         Ok(Greeter { greeting: "Hello".into() })
+    ///     }
+    /// }
+    /// # let mut host = plughost_testing::MockHost::new();
+    /// # host.load::<Greeter>().unwrap();
+    /// # assert_eq!(host.run("greet", &["Ada", "2"]).unwrap(), "Hello, Ada!\nHello, Ada!\n");
+    /// # assert_eq!(host.run("greet", &[]).unwrap_err().message(), "missing argument 1");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`Host::register_command`]; [`PhResult::InvalidArgument`] if `S` is not this
+    /// plugin's type.
+    pub fn command<S, A, F>(&self, command: impl Into<Command>, f: F) -> Result<Handle, Error>
+    where
+        S: Plugin,
+        A: FromArgs,
+        F: Fn(&S, A, &mut Output<'_>) -> Result<(), Error> + Send + Sync + 'static,
+    {
+        let command = command.into();
+        let slot = self.state_slot::<S>(&format!("command `{}`", command.name))?;
+        self.register_command(command, move |args, out| {
+            // SAFETY: this closure runs only in the command trampoline, during a call the host
+            // dispatched into the plugin (it is moved into the registration, which nothing else
+            // calls).
+            unsafe { slot.with(|state| f(state, Args::parse(args)?, out)) }
+        })
     }
 }
 

@@ -1,5 +1,5 @@
-//! Events: [`Event`], [`Host::subscribe`], [`Host::publish`] and the event callback of the safe
-//! layer.
+//! Events: [`Event`], [`Host::subscribe`] and [`Host::on`] (the same, with a handler bound to
+//! the plugin's state), [`Host::publish`] and the event callback of the safe layer.
 
 use std::ffi::c_void;
 
@@ -8,6 +8,7 @@ use crate::boundary::guard;
 use crate::callback::{drop_callback, Callback};
 use crate::error::Error;
 use crate::host::{Handle, Host};
+use crate::plugin::Plugin;
 
 /// A published event, as a subscriber receives it.
 #[derive(Debug, Clone, Copy)]
@@ -52,6 +53,59 @@ impl Host {
                 }
             },
         )
+    }
+
+    /// Subscribes a handler bound to the plugin's state to events published on `topic` (or `*`):
+    /// `f` runs with `&S`, the value [`Plugin::init`] returned, and the event.
+    ///
+    /// This is [`Host::subscribe`] with the state found for you: the same registration, threads
+    /// and errors, and no lock, allocation or reference count per event. `f` runs only while the
+    /// state exists, as for [`Host::command`]: an event published before `init` returned (by
+    /// the plugin's own `init`, or another thread) is not given to `f`, and a warning says so.
+    ///
+    /// ```
+    /// use plugin_api::{Error, Event, Host, Plugin};
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// #[derive(Default)]
+    /// struct Counter {
+    ///     seen: AtomicUsize,
+    /// }
+    ///
+    /// impl Plugin for Counter {
+    ///     const NAME: &'static str = "counter";
+    ///
+    ///     fn init(host: &Host) -> Result<Self, Error> {
+    ///         host.on("*", |me: &Self, event: &Event<'_>| {
+    ///             log::info!("{} bytes on {}", event.payload.len(), event.topic);
+    ///             me.seen.fetch_add(1, Ordering::Relaxed);
+    ///             Ok(())
+    ///         })?;
+    ///         Ok(Counter::default())
+    ///     }
+    /// }
+    /// # let mut host = plughost_testing::MockHost::new();
+    /// # host.load::<Counter>().unwrap();
+    /// # host.publish("a.b", b"xyz").unwrap();
+    /// # assert!(host.logs().iter().any(|r| r.message == "3 bytes on a.b"));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`Host::subscribe`]; [`PhResult::InvalidArgument`] if `S` is not this plugin's
+    /// type.
+    pub fn on<S, F>(&self, topic: &str, f: F) -> Result<Handle, Error>
+    where
+        S: Plugin,
+        F: Fn(&S, &Event<'_>) -> Result<(), Error> + Send + Sync + 'static,
+    {
+        let slot = self.state_slot::<S>(&format!("subscription to `{topic}`"))?;
+        self.subscribe(topic, move |event| {
+            // SAFETY: this closure runs only in the event trampoline, during a call the host
+            // dispatched into the plugin (it is moved into the registration, which nothing else
+            // calls).
+            unsafe { slot.with(|state| f(state, event)) }
+        })
     }
 
     /// Publishes an event: every subscriber of `topic` runs before this returns.

@@ -48,6 +48,7 @@
 //    `enumerate`, `event`, `interface`;
 // 4. `plugin` (the `Plugin` trait and the exported function table).
 pub mod abi;
+mod args;
 mod boundary;
 mod callback;
 mod command;
@@ -61,7 +62,9 @@ pub mod layout;
 mod link;
 mod logger;
 mod plugin;
+mod state;
 
+pub use args::{Args, FromArg, FromArgs};
 pub use command::{Command, Output};
 pub use enumerate::{CommandInfo, PluginInfo};
 pub use error::Error;
@@ -77,6 +80,6 @@ pub use plugin_api_macros::interface;
 pub mod __private {
     pub use crate::interface::rt as iface;
     pub use crate::logger::route_every_call;
-    pub use crate::plugin::{descriptor, vtable};
+    pub use crate::plugin::{descriptor, vtable, Package};
     pub use abi_stable;
 }
