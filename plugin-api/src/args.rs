@@ -15,6 +15,7 @@ use crate::error::Error;
 /// use plugin_api::{Args, Error, FromArgs};
 ///
 /// /// `[--limit N]`
+/// #[derive(Debug)]
 /// struct Limit(Option<usize>);
 ///
 /// impl FromArgs for Limit {
@@ -84,6 +85,13 @@ impl<'a> Args<'a> {
         self.rest = rest;
         self.taken += 1;
         Some(first)
+    }
+
+    /// Takes every argument left: for a parser of its own that reads a slice.
+    pub fn take_rest(&mut self) -> &'a [&'a str] {
+        let rest = std::mem::take(&mut self.rest);
+        self.taken += rest.len();
+        rest
     }
 
     /// Takes the next argument if it is `flag` (such as `--verbose`); whether it was.
@@ -276,7 +284,10 @@ mod tests {
             "argument 2: invalid value `three`: invalid digit found in string"
         );
         assert_eq!(message::<()>(&["x"]), "unexpected argument `x`");
-        assert_eq!(message::<Option<u8>>(&["1", "2"]), "unexpected argument `2`");
+        assert_eq!(
+            message::<Option<u8>>(&["1", "2"]),
+            "unexpected argument `2`"
+        );
         assert_eq!(
             message::<Vec<bool>>(&["true", "yes"]),
             "argument 2: invalid value `yes`: provided string was not `true` or `false`"

@@ -5,14 +5,14 @@
 use std::ffi::c_void;
 use std::io;
 
-use crate::args::{Args, FromArgs};
 use crate::abi::{
     read_sized, PhBytes, PhCommandCallback, PhCommandInfo, PhCommandOutput, PhDestroyCallback,
     PhResult, PhResultCode, PhStr,
 };
+use crate::args::{Args, FromArgs};
 use crate::boundary::guard;
 use crate::callback::{drop_callback, Callback};
-use crate::error::Error;
+use crate::error::{Error, Outcome};
 use crate::host::{Handle, Host};
 use crate::plugin::Plugin;
 
@@ -113,7 +113,8 @@ impl Host {
     /// Registers a command whose handler gets the plugin's state and its arguments parsed: `f`
     /// runs with `&S`, the value [`Plugin::init`] returned, the arguments as an `A` (see
     /// [`FromArgs`]: `()`, `String`, `(String, Option<u32>)`, `Vec<PathBuf>`, your own type),
-    /// and the [`Output`]. `command` is a [`Command`] or just its name.
+    /// and the [`Output`]; it returns `Result<(), Error>` or `()` (see [`Outcome`]). `command` is a
+    /// [`Command`] or just its name.
     ///
     /// This is [`Host::register_command`] with the state found for you: the same registration,
     /// threads and errors, and no lock, allocation or reference count on the call path beyond
@@ -156,11 +157,12 @@ impl Host {
     ///
     /// As for [`Host::register_command`]; [`PhResult::InvalidArgument`] if `S` is not this
     /// plugin's type.
-    pub fn command<S, A, F>(&self, command: impl Into<Command>, f: F) -> Result<Handle, Error>
+    pub fn command<S, A, R, F>(&self, command: impl Into<Command>, f: F) -> Result<Handle, Error>
     where
         S: Plugin,
         A: FromArgs,
-        F: Fn(&S, A, &mut Output<'_>) -> Result<(), Error> + Send + Sync + 'static,
+        R: Outcome,
+        F: Fn(&S, A, &mut Output<'_>) -> R + Send + Sync + 'static,
     {
         let command = command.into();
         let slot = self.state_slot::<S>(&format!("command `{}`", command.name))?;
@@ -168,7 +170,7 @@ impl Host {
             // SAFETY: this closure runs only in the command trampoline, during a call the host
             // dispatched into the plugin (it is moved into the registration, which nothing else
             // calls).
-            unsafe { slot.with(|state| f(state, Args::parse(args)?, out)) }
+            unsafe { slot.with(|state| f(state, Args::parse(args)?, out).into_result()) }
         })
     }
 }
@@ -320,6 +322,23 @@ impl<'a> Output<'a> {
         // SAFETY: the host's output is valid for the duration of the command; the message
         // outlives the call.
         unsafe { (self.raw.set_error.0)(self.raw.context, PhStr::new(message)) }
+    }
+}
+
+/// An `Output` is also a `dyn std::io::Write`, so that `write!`, `writeln!` and the other methods
+/// of [`std::io::Write`] work on it without `use std::io::Write` (with the import, they call the
+/// implementation below directly).
+impl<'a> std::ops::Deref for Output<'a> {
+    type Target = dyn io::Write + 'a;
+
+    fn deref(&self) -> &Self::Target {
+        self
+    }
+}
+
+impl std::ops::DerefMut for Output<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self
     }
 }
 

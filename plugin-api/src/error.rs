@@ -4,6 +4,34 @@ use std::fmt;
 
 use crate::abi::{PhResult, PhResultCode};
 
+/// The result of a plugin operation: `plugin_api::Result<T>` is `Result<T, plugin_api::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a handler bound to the plugin's state returns ([`Host::command`](crate::Host::command),
+/// [`Host::on`](crate::Host::on)): `Result<(), Error>`, or `()` for a handler that cannot fail.
+pub trait Outcome {
+    /// The handler's result.
+    ///
+    /// # Errors
+    ///
+    /// The handler's error.
+    fn into_result(self) -> Result<(), Error>;
+}
+
+impl Outcome for () {
+    #[inline]
+    fn into_result(self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+impl Outcome for Result<(), Error> {
+    #[inline]
+    fn into_result(self) -> Result<(), Error> {
+        self
+    }
+}
+
 /// An error of a plugin operation: a [`PhResult`] code and a message for the user.
 ///
 /// Any `std::error::Error` converts into it with `?` (code [`PhResult::Error`]), so command

@@ -6,7 +6,7 @@ use std::ffi::c_void;
 use crate::abi::{PhBytes, PhDestroyCallback, PhEventCallback, PhResult, PhResultCode, PhStr};
 use crate::boundary::guard;
 use crate::callback::{drop_callback, Callback};
-use crate::error::Error;
+use crate::error::{Error, Outcome};
 use crate::host::{Handle, Host};
 use crate::plugin::Plugin;
 
@@ -56,7 +56,8 @@ impl Host {
     }
 
     /// Subscribes a handler bound to the plugin's state to events published on `topic` (or `*`):
-    /// `f` runs with `&S`, the value [`Plugin::init`] returned, and the event.
+    /// `f` runs with `&S`, the value [`Plugin::init`] returned, and the event; it returns
+    /// `Result<(), Error>` or `()` (see [`Outcome`]).
     ///
     /// This is [`Host::subscribe`] with the state found for you: the same registration, threads
     /// and errors, and no lock, allocation or reference count per event. `f` runs only while the
@@ -76,10 +77,11 @@ impl Host {
     ///     const NAME: &'static str = "counter";
     ///
     ///     fn init(host: &Host) -> Result<Self, Error> {
+    ///         // The handler's signature: `Fn(&Self, &Event<'_>) -> R`, where `R` is
+    ///         // `Result<(), Error>` or `()`.
     ///         host.on("*", |me: &Self, event: &Event<'_>| {
     ///             log::info!("{} bytes on {}", event.payload.len(), event.topic);
     ///             me.seen.fetch_add(1, Ordering::Relaxed);
-    ///             Ok(())
     ///         })?;
     ///         Ok(Counter::default())
     ///     }
@@ -94,17 +96,18 @@ impl Host {
     ///
     /// As for [`Host::subscribe`]; [`PhResult::InvalidArgument`] if `S` is not this plugin's
     /// type.
-    pub fn on<S, F>(&self, topic: &str, f: F) -> Result<Handle, Error>
+    pub fn on<S, R, F>(&self, topic: &str, f: F) -> Result<Handle, Error>
     where
         S: Plugin,
-        F: Fn(&S, &Event<'_>) -> Result<(), Error> + Send + Sync + 'static,
+        R: Outcome,
+        F: Fn(&S, &Event<'_>) -> R + Send + Sync + 'static,
     {
         let slot = self.state_slot::<S>(&format!("subscription to `{topic}`"))?;
         self.subscribe(topic, move |event| {
             // SAFETY: this closure runs only in the event trampoline, during a call the host
             // dispatched into the plugin (it is moved into the registration, which nothing else
             // calls).
-            unsafe { slot.with(|state| f(state, event)) }
+            unsafe { slot.with(|state| f(state, event).into_result()) }
         })
     }
 

@@ -67,7 +67,7 @@ mod state;
 pub use args::{Args, FromArg, FromArgs};
 pub use command::{Command, Output};
 pub use enumerate::{CommandInfo, PluginInfo};
-pub use error::Error;
+pub use error::{Error, Outcome, Result};
 pub use event::Event;
 pub use host::{Handle, Host};
 pub use interface::{provides, requires, requires_optional, Interface, Remote};

@@ -92,8 +92,10 @@ fn an_event_before_init_returned_does_not_reach_the_handler() {
         .collect();
     assert_eq!(
         warnings,
-        ["handler of `tick`: the plugin's state is not available: its init has not returned, \
-          or its shutdown began"]
+        [
+            "handler of `tick`: the plugin's state is not available: its init has not returned, \
+          or its shutdown began"
+        ]
     );
 }
 

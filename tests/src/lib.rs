@@ -13,6 +13,7 @@ const PACKAGES: &[&str] = &[
     "inventory",
     "journal",
     "kv",
+    "hello",
     "checksum-plugin",
     "probe",
     "misbehave",
