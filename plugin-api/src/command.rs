@@ -14,7 +14,6 @@ use crate::boundary::guard;
 use crate::callback::{drop_callback, Callback};
 use crate::error::{Error, Outcome};
 use crate::host::{Handle, Host};
-use crate::plugin::Plugin;
 
 /// The description of a command to register: its name, a one-line description and its usage.
 #[derive(Debug, Clone)]
@@ -111,10 +110,11 @@ impl Host {
 
 impl Host {
     /// Registers a command whose handler gets the plugin's state and its arguments parsed: `f`
-    /// runs with `&S`, the value [`Plugin::init`] returned, the arguments as an `A` (see
-    /// [`FromArgs`]: `()`, `String`, `(String, Option<u32>)`, `Vec<PathBuf>`, your own type),
-    /// and the [`Output`]; it returns `Result<(), Error>` or `()` (see [`Outcome`]). `command` is a
-    /// [`Command`] or just its name.
+    /// runs with `&S`, the value [`Plugin::init`](crate::Plugin::init) returned (`S` is the
+    /// plugin's type, checked here), the arguments as an `A` (see [`FromArgs`]: `()`, `String`,
+    /// `(String, Option<u32>)`, `Vec<PathBuf>`, your own type), and the [`Output`]; it returns
+    /// `Result<(), Error>` or `()` (see [`Outcome`]). `command` is a [`Command`] or just its
+    /// name.
     ///
     /// This is [`Host::register_command`] with the state found for you: the same registration,
     /// threads and errors, and no lock, allocation or reference count on the call path beyond
@@ -159,7 +159,7 @@ impl Host {
     /// plugin's type.
     pub fn command<S, A, R, F>(&self, command: impl Into<Command>, f: F) -> Result<Handle, Error>
     where
-        S: Plugin,
+        S: Send + Sync + 'static,
         A: FromArgs,
         R: Outcome,
         F: Fn(&S, A, &mut Output<'_>) -> R + Send + Sync + 'static,

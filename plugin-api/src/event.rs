@@ -8,7 +8,6 @@ use crate::boundary::guard;
 use crate::callback::{drop_callback, Callback};
 use crate::error::{Error, Outcome};
 use crate::host::{Handle, Host};
-use crate::plugin::Plugin;
 
 /// A published event, as a subscriber receives it.
 #[derive(Debug, Clone, Copy)]
@@ -23,7 +22,31 @@ impl Host {
     /// Subscribes `f` to events published on `topic` (by any plugin, this one included).
     ///
     /// `f` runs on the publisher's thread, possibly several times at once, and may publish in
-    /// turn. An `Err` or a panic is logged.
+    /// turn. An `Err` or a panic is logged. To give `f` the plugin's state instead of what it
+    /// captures, use [`Host::on`].
+    ///
+    /// ```
+    /// use plugin_api::{Error, Event, Host, Plugin};
+    ///
+    /// struct Watcher;
+    ///
+    /// impl Plugin for Watcher {
+    ///     const NAME: &'static str = "watcher";
+    ///
+    ///     fn init(host: &Host) -> Result<Self, Error> {
+    ///         // The callback's signature: `Fn(&Event<'_>) -> Result<(), Error>`, `Send + Sync`.
+    ///         host.subscribe("*", |event: &Event<'_>| -> Result<(), Error> {
+    ///             log::info!("{}: {} bytes", event.topic, event.payload.len());
+    ///             Ok(())
+    ///         })?;
+    ///         Ok(Watcher)
+    ///     }
+    /// }
+    /// # let mut host = plughost_testing::MockHost::new();
+    /// # host.load::<Watcher>().unwrap();
+    /// # host.publish("a.b", b"xy").unwrap();
+    /// # assert!(host.logs().iter().any(|r| r.message == "a.b: 2 bytes"));
+    /// ```
     ///
     /// # Errors
     ///
@@ -56,8 +79,9 @@ impl Host {
     }
 
     /// Subscribes a handler bound to the plugin's state to events published on `topic` (or `*`):
-    /// `f` runs with `&S`, the value [`Plugin::init`] returned, and the event; it returns
-    /// `Result<(), Error>` or `()` (see [`Outcome`]).
+    /// `f` runs with `&S`, the value [`Plugin::init`](crate::Plugin::init) returned (`S` is the
+    /// plugin's type, checked here), and the event; it returns `Result<(), Error>` or `()` (see
+    /// [`Outcome`]).
     ///
     /// This is [`Host::subscribe`] with the state found for you: the same registration, threads
     /// and errors, and no lock, allocation or reference count per event. `f` runs only while the
@@ -98,7 +122,7 @@ impl Host {
     /// type.
     pub fn on<S, R, F>(&self, topic: &str, f: F) -> Result<Handle, Error>
     where
-        S: Plugin,
+        S: Send + Sync + 'static,
         R: Outcome,
         F: Fn(&S, &Event<'_>) -> R + Send + Sync + 'static,
     {

@@ -13,39 +13,51 @@
 //! # Example
 //!
 //! ```
-//! use plugin_api::{Command, Error, Host, Plugin};
-//! use std::io::Write;
+//! use plugin_api::{Command, Error, Event, Host, Plugin};
+//! use std::sync::atomic::{AtomicU64, Ordering};
 //!
-//! struct Hello;
+//! /// The plugin's state, which its handlers get as `&self`.
+//! struct Hello {
+//!     events: AtomicU64,
+//! }
 //!
 //! impl Plugin for Hello {
 //!     const NAME: &'static str = "hello";
-//!     const VERSION: &'static str = "0.1.0";
-//!     const DESCRIPTION: &'static str = "Greets people";
+//!     // VERSION and DESCRIPTION: those of the crate's Cargo.toml, by default.
 //!
 //!     fn init(host: &Host) -> Result<Self, Error> {
-//!         host.register_command(
-//!             Command::new("hello").about("Greets NAME").usage("NAME"),
-//!             |args, out| {
-//!                 let name = args.first().ok_or_else(|| Error::new("missing NAME"))?;
-//!                 writeln!(out, "Hello, {name}!")?;
+//!         host.command(
+//!             Command::new("hello").about("Greets NAME").usage("NAME [TIMES]"),
+//!             |me: &Self, (name, times): (String, Option<u32>), out| {
+//!                 let events = me.events.load(Ordering::Relaxed);
+//!                 for _ in 0..times.unwrap_or(1) {
+//!                     writeln!(out, "Hello, {name}! ({events} events so far)")?;
+//!                 }
 //!                 Ok(())
 //!             },
 //!         )?;
-//!         Ok(Hello)
+//!         host.on("*", |me: &Self, _: &Event<'_>| {
+//!             me.events.fetch_add(1, Ordering::Relaxed);
+//!         })?;
+//!         Ok(Hello { events: AtomicU64::new(0) })
 //!     }
 //! }
 //!
 //! plugin_api::export_plugin!(Hello);
 //! ```
+//!
+//! Handlers may also be closures over what they need, with the raw arguments:
+//! [`Host::register_command`] and [`Host::subscribe`], on which [`Host::command`] and
+//! [`Host::on`] are built.
 #![deny(missing_docs)]
 
 // The modules form layers; each imports only modules of the layers before it:
 // 1. `abi` (the C ABI), `layout` (its abi_stable type layout);
 // 2. `error`, then `link` (the raw context and services), `logger`, `boundary` (the one
 //    `catch_unwind`), `callback` (the state behind a registration);
-// 3. `host` (the `Host` handle), then one module per host service: `command`, `config`,
-//    `enumerate`, `event`, `interface`;
+// 3. `host` (the `Host` handle), `state` (the plugin's state for bound handlers), `args` (typed
+//    command arguments), then one module per host service: `command`, `config`, `enumerate`,
+//    `event`, `interface`;
 // 4. `plugin` (the `Plugin` trait and the exported function table).
 pub mod abi;
 mod args;
