@@ -27,6 +27,7 @@ mod registration;
 mod registry;
 mod reload;
 mod services;
+mod tasks;
 pub mod template;
 mod trust;
 pub mod validate;
@@ -44,4 +45,4 @@ pub use loader::{
     SLOW_CALL,
 };
 pub use observer::Observer;
-pub use reload::Reloaded;
+pub use reload::{Reloaded, StateHandoff};

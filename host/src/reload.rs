@@ -26,7 +26,14 @@
 //!    before the swap runs the old version; one looked up after it runs the new one; no lookup
 //!    finds none.
 //! 6. The old version is shut down as [`PluginHost::shutdown`] does it (a second grace period,
-//!    then its `shutdown`), and its library stays mapped, as every library does.
+//!    then its `shutdown`), and its library stays mapped, as every library does. Just before its
+//!    `shutdown`, when no call into it runs or can start, its `save_state` (ABI 1.4, optional)
+//!    writes the state to hand over.
+//! 7. **State handoff**: the new version's `restore_state` (optional) gets those bytes. It has
+//!    been serving since the swap, and the old version served every call before it (step 5), so
+//!    the saved state and the new version's own state cover disjoint calls: the new version
+//!    merges the two, and nothing is counted twice or lost. A failure (or a new build without
+//!    `restore_state`) loses the state with a one-line warning; the new version goes on serving.
 //!
 //! The commands and the subscriptions each switch in one step; the two switches follow each
 //! other within the same critical section, so a caller may (for a few instructions) run a new
@@ -35,7 +42,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use plugin_api::abi::{PhEventCallback, PhHandle, PhResult};
+use plugin_api::abi::{PhBytes, PhEventCallback, PhHandle, PhResult, PhStr};
 
 use crate::commands::CommandRecord;
 use crate::context::{PluginContext, PluginState};
@@ -331,6 +338,112 @@ pub struct Reloaded {
     pub new_version: String,
     /// The file it was loaded from (a private copy of it, in fact).
     pub path: std::path::PathBuf,
+    /// What became of the old build's state (ABI 1.4 state handoff).
+    pub state: StateHandoff,
+}
+
+/// What became of a plugin's state in a reload: the old build's `save_state` writes it just
+/// before its `shutdown`, the new build's `restore_state` merges it into what it has (see
+/// [`plugin_api::abi::PhSaveStateFn`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateHandoff {
+    /// The old build hands no state over (it has no `save_state`).
+    NotSaved,
+    /// The new build took the state: this many bytes.
+    HandedOver(usize),
+    /// The state was lost, for the reason given (one line): the old build's `save_state` or the
+    /// new build's `restore_state` failed, or the new build takes no state.
+    Lost(String),
+}
+
+/// The old build's state, as its `save_state` left it.
+pub(crate) enum SavedState {
+    /// It has no `save_state`.
+    NotSaved,
+    /// The bytes it wrote.
+    Saved(Vec<u8>),
+    /// Its `save_state` failed: why.
+    Failed(String),
+}
+
+/// Calls `plugin`'s `save_state`, if it has one. The caller made sure that no call into the
+/// plugin is under way or will start (it is shutting down, after the grace period), so the plugin
+/// data may be passed. A panic faults the plugin.
+pub(crate) fn save_state(plugin: &Arc<PluginContext>) -> SavedState {
+    let Some(save) = plugin.vtable().save_state else {
+        return SavedState::NotSaved;
+    };
+    let mut state = Vec::new();
+    let sink = plugin_api::abi::PhBytesSink {
+        context: std::ptr::addr_of_mut!(state).cast(),
+        write: append,
+    };
+    // SAFETY: the plugin's own function with the data its `init` returned, while no other call
+    // into the plugin runs (the caller's contract); `sink` and the vector it points to outlive
+    // the call, and `append` is the matching writer.
+    let code = unsafe { (save.0)(plugin.plugin_data.get(), &sink) };
+    match PhResult::from_code(code) {
+        PhResult::Ok => SavedState::Saved(state),
+        PhResult::Panicked => {
+            plugin.shared.fault(plugin, "its save_state panicked");
+            SavedState::Failed("its save_state panicked".to_owned())
+        }
+        code => SavedState::Failed(format!("save_state failed: {code}")),
+    }
+}
+
+/// The `write` of the sink given to `save_state`: appends to the `Vec<u8>` behind `context`.
+unsafe extern "C" fn append(context: *mut std::ffi::c_void, bytes: PhBytes) {
+    crate::boundary::guard("save_state's write", (), || {
+        // SAFETY: `context` is the vector of `save_state`, alive and used by nothing else while
+        // the plugin's `save_state` runs, which is the only time this is called.
+        let state = unsafe { &mut *context.cast::<Vec<u8>>() };
+        // SAFETY: the plugin passes a view valid for the call.
+        if let Ok(bytes) = unsafe { bytes.to_bytes() } {
+            state.extend_from_slice(bytes);
+        }
+    });
+}
+
+/// Gives `saved`, the state of the build `from_version` that `plugin` replaced, to `plugin`'s
+/// `restore_state`. A panic faults the plugin.
+fn restore_state(
+    plugin: &Arc<PluginContext>,
+    from_version: &str,
+    saved: SavedState,
+) -> StateHandoff {
+    let state = match saved {
+        SavedState::NotSaved => return StateHandoff::NotSaved,
+        SavedState::Failed(why) => return StateHandoff::Lost(why),
+        SavedState::Saved(state) => state,
+    };
+    let Some(restore) = plugin.vtable().restore_state else {
+        return StateHandoff::Lost(format!(
+            "the new build has no restore_state ({} bytes saved)",
+            state.len()
+        ));
+    };
+    if plugin.state() != PluginState::Active {
+        return StateHandoff::Lost("the new build is no longer active".to_owned());
+    }
+    // SAFETY: the plugin's own function with the data its `init` returned, while it is active
+    // (checked above; only this thread, which holds the host's lifecycle lock, could shut it
+    // down); the views outlive the call.
+    let code = unsafe {
+        (restore.0)(
+            plugin.plugin_data.get(),
+            PhStr::new(from_version),
+            PhBytes::new(&state),
+        )
+    };
+    match PhResult::from_code(code) {
+        PhResult::Ok => StateHandoff::HandedOver(state.len()),
+        PhResult::Panicked => {
+            plugin.shared.fault(plugin, "its restore_state panicked");
+            StateHandoff::Lost("its restore_state panicked".to_owned())
+        }
+        code => StateHandoff::Lost(format!("restore_state failed: {code}")),
+    }
 }
 
 impl PluginHost {
@@ -446,9 +559,15 @@ impl PluginHost {
                 }
             }
         }
-        // Every call that found the old version before the swap returns; then it ends.
+        // Every call that found the old version before the swap returns; then it ends, handing
+        // its state over.
         crate::quiesce::synchronize(&format_args!("reload of plugin `{name}`"));
-        self.shut_down(&old);
+        let mut saved = SavedState::NotSaved;
+        self.shut_down_saving(&old, Some(&mut saved));
+        let state = restore_state(&new, &old.version, saved);
+        if let StateHandoff::Lost(why) = &state {
+            log::warn!("plugin `{name}`: its state was not handed over to the new build: {why}");
+        }
         log::debug!(
             "reloaded plugin `{name}` {} -> {} from {}",
             old.version,
@@ -460,6 +579,7 @@ impl PluginHost {
             old_version: old.version.clone(),
             new_version: new.version.clone(),
             path: file,
+            state,
         })
     }
 

@@ -75,6 +75,7 @@ mod link;
 mod logger;
 mod plugin;
 mod state;
+mod tasks;
 
 pub use args::{Args, FromArg, FromArgs};
 pub use command::{Command, Output};

@@ -611,3 +611,30 @@ fn on_a_terminal_completion_ctrl_c_ctrl_d_and_the_history_work() {
     let lines: Vec<&str> = history.lines().filter(|l| !l.starts_with('#')).collect();
     assert_eq!(lines, ["journal "], "{history}");
 }
+
+#[test]
+fn journal_keeps_its_counts_across_a_reload() {
+    let dir = plugins_dir(&["wordfreq", "journal"]);
+    let text = dir.path().join("text.txt");
+    std::fs::write(&text, "one two two").unwrap();
+    let wordfreq = format!("wordfreq --top 1 {}", text.display());
+    let script = format!("{wordfreq}\n{wordfreq}\nreload journal\n{wordfreq}\njournal\n");
+    let output = scripted(dir.path(), &[], &script);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    let reloaded = out
+        .lines()
+        .find(|l| l.starts_with("reloaded journal "))
+        .unwrap_or_else(|| panic!("no reload line in {out:?}"));
+    // The old build's state: its format line, then its one topic, seen twice.
+    let state = "journal-state 1\n2\twordfreq.totals\tfiles=1 words=3 distinct=2 bytes=11\n";
+    assert!(
+        reloaded.ends_with(&format!(", state handed over ({} bytes)", state.len())),
+        "{reloaded}"
+    );
+    // Two events before the reload (handed over), one after it.
+    assert!(
+        out.ends_with("3\twordfreq.totals\tfiles=1 words=3 distinct=2 bytes=11\n"),
+        "{out}"
+    );
+}

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
 
-use plughost::{CallKind, CommandError, PluginHost, ReloadError};
+use plughost::{CallKind, CommandError, PluginHost, ReloadError, StateHandoff};
 
 use super::display;
 use super::escape::{escape, quote_path};
@@ -415,10 +415,17 @@ impl Shell {
     }
 }
 
-/// The line that says a reload succeeded: `reloaded NAME OLD -> NEW from FILE`.
+/// The line that says a reload succeeded: `reloaded NAME OLD -> NEW from FILE`, followed by
+/// what became of the plugin's state if it hands any over (`, state handed over (N bytes)` or
+/// `, state lost: WHY`).
 pub(crate) fn reloaded_line(reloaded: &plughost::Reloaded) -> String {
+    let state = match &reloaded.state {
+        StateHandoff::NotSaved => String::new(),
+        StateHandoff::HandedOver(bytes) => format!(", state handed over ({bytes} bytes)"),
+        StateHandoff::Lost(why) => format!(", state lost: {}", escape(why)),
+    };
     format!(
-        "reloaded {} {} -> {} from {}",
+        "reloaded {} {} -> {} from {}{state}",
         escape(&reloaded.name),
         escape(&reloaded.old_version),
         escape(&reloaded.new_version),
