@@ -46,6 +46,7 @@ pub struct Args<'a> {
 
 impl<'a> Args<'a> {
     /// The arguments `args`, none taken yet.
+    #[inline]
     pub fn new(args: &'a [&'a str]) -> Args<'a> {
         Args {
             rest: args,
@@ -61,6 +62,7 @@ impl<'a> Args<'a> {
     ///
     /// The error of `T`'s [`FromArgs::from_args`], or the one for a left-over argument: one line
     /// each.
+    #[inline]
     pub fn parse<T: FromArgs>(args: &'a [&'a str]) -> Result<T, Error> {
         let mut args = Args::new(args);
         let value = T::from_args(&mut args)?;
@@ -69,11 +71,13 @@ impl<'a> Args<'a> {
     }
 
     /// The arguments not taken yet.
+    #[inline]
     pub fn rest(&self) -> &'a [&'a str] {
         self.rest
     }
 
     /// The next argument, without taking it.
+    #[inline]
     pub fn peek(&self) -> Option<&'a str> {
         self.rest.first().copied()
     }
@@ -132,12 +136,20 @@ impl<'a> Args<'a> {
     /// # Errors
     ///
     /// `unexpected argument `X`` for the first one left.
+    #[inline]
     pub fn finish(&self) -> Result<(), Error> {
         match self.peek() {
             None => Ok(()),
-            Some(arg) => Err(Error::new(format!("unexpected argument `{arg}`"))),
+            Some(arg) => Err(unexpected(arg)),
         }
     }
+}
+
+/// The one-line error of an argument left over.
+#[cold]
+#[inline(never)]
+fn unexpected(arg: &str) -> Error {
+    Error::new(format!("unexpected argument `{arg}`"))
 }
 
 /// The one-line error of an argument that does not parse.
@@ -202,6 +214,7 @@ from_arg_by_from_str!(
 );
 
 impl FromArgs for () {
+    #[inline]
     fn from_args(_: &mut Args<'_>) -> Result<Self, Error> {
         Ok(())
     }

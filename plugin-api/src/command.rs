@@ -14,6 +14,7 @@ use crate::boundary::guard;
 use crate::callback::{drop_callback, Callback};
 use crate::error::{Error, Outcome};
 use crate::host::{Handle, Host};
+use crate::state::StateSlot;
 
 /// The description of a command to register: its name, a one-line description and its usage.
 #[derive(Debug, Clone)]
@@ -169,8 +170,11 @@ impl Host {
         self.register_command(command, move |args, out| {
             // SAFETY: this closure runs only in the command trampoline, during a call the host
             // dispatched into the plugin (it is moved into the registration, which nothing else
-            // calls).
-            unsafe { slot.with(|state| f(state, Args::parse(args)?, out).into_result()) }
+            // calls), and the state is used only until it returns.
+            match unsafe { slot.get() } {
+                Some(state) => f(state, Args::parse(args)?, out).into_result(),
+                None => Err(StateSlot::<S>::not_available()),
+            }
         })
     }
 }
@@ -260,15 +264,19 @@ where
     let mut out = Output::new(output);
     match f(args, &mut out).and(out.finish()) {
         Ok(()) => PhResult::Ok.code(),
-        Err(error) => command_error(&out, error),
+        // The raw output, not `out`: so that `out` does not escape, and a closure that may fail
+        // (but did not) costs no more than one that cannot.
+        Err(error) => command_error(output, error),
     }
 }
 
-/// Reports a command's error to the host; returns its code.
+/// Reports a command's error to the host through its output; returns its code.
 #[cold]
 #[inline(never)]
-fn command_error(out: &Output<'_>, error: Error) -> PhResultCode {
-    out.set_error(error.message());
+fn command_error(output: &PhCommandOutput, error: Error) -> PhResultCode {
+    // SAFETY: the host's output is valid for the duration of the command, which this is part of;
+    // the message outlives the call.
+    unsafe { (output.set_error.0)(output.context, PhStr::new(error.message())) }
     error.code().code()
 }
 
@@ -316,12 +324,6 @@ impl<'a> Output<'a> {
     fn finish(&mut self) -> Result<(), Error> {
         self.send()
             .map_err(|e| Error::with_code(PhResult::Io, e.to_string()))
-    }
-
-    fn set_error(&self, message: &str) {
-        // SAFETY: the host's output is valid for the duration of the command; the message
-        // outlives the call.
-        unsafe { (self.raw.set_error.0)(self.raw.context, PhStr::new(message)) }
     }
 }
 

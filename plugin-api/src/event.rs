@@ -8,6 +8,7 @@ use crate::boundary::guard;
 use crate::callback::{drop_callback, Callback};
 use crate::error::{Error, Outcome};
 use crate::host::{Handle, Host};
+use crate::state::StateSlot;
 
 /// A published event, as a subscriber receives it.
 #[derive(Debug, Clone, Copy)]
@@ -130,8 +131,11 @@ impl Host {
         self.subscribe(topic, move |event| {
             // SAFETY: this closure runs only in the event trampoline, during a call the host
             // dispatched into the plugin (it is moved into the registration, which nothing else
-            // calls).
-            unsafe { slot.with(|state| f(state, event).into_result()) }
+            // calls), and the state is used only until it returns.
+            let Some(state) = (unsafe { slot.get() }) else {
+                return Err(StateSlot::<S>::not_available());
+            };
+            f(state, event).into_result()
         })
     }
 

@@ -88,10 +88,10 @@ pub trait Plugin: Sized + Send + Sync + 'static {
     }
 
     /// Takes the state that the build this one replaces saved with [`Plugin::save_state`]
-    /// (`from_version` is that build's [`Plugin::VERSION`]). Called once, on the host's main
-    /// thread, after `init`, only if [`Plugin::HANDS_OVER_STATE`]. The plugin already serves
-    /// when this runs: its handlers have received every call since the reload's swap (and may
-    /// run on other threads meanwhile), so **merge** the old state into the current one (add
+    /// (`from_version` is that build's version, as its descriptor gave it). Called once, on the
+    /// host's main thread, after `init`, only if [`Plugin::HANDS_OVER_STATE`]. The plugin already
+    /// serves when this runs: its handlers have received every call since the reload's swap (and
+    /// may run on other threads meanwhile), so **merge** the old state into the current one (add
     /// counts, keep both lists), do not overwrite it.
     ///
     /// # Errors

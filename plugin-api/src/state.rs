@@ -52,37 +52,35 @@ impl<P: Send + Sync + 'static> StateSlot<P> {
         self.state.store(std::ptr::null_mut(), Ordering::Release);
     }
 
-    /// Runs `f` with the state, or returns an error if there is none (before `init` returned,
-    /// after a failed `init`, once `shutdown` began).
+    /// The state, or `None` if there is none (before `init` returned, after a failed `init`, once
+    /// `shutdown` began: then [`StateSlot::not_available`] is the handler's error).
     ///
     /// # Safety
     ///
     /// Only during a call that the host dispatched into the plugin (a command, an event
-    /// handler): the host does not start `shutdown`, which takes the state away, until every such
-    /// call has returned. `f` cannot keep the reference beyond its own return.
+    /// handler), and the reference must not be used after that call returns: the host does not
+    /// start `shutdown`, which takes the state away, until every such call has returned.
     #[inline]
-    pub(crate) unsafe fn with<R>(
-        &self,
-        f: impl FnOnce(&P) -> Result<R, Error>,
-    ) -> Result<R, Error> {
+    pub(crate) unsafe fn get(&self) -> Option<&P> {
         let state = self.state.load(Ordering::Acquire);
         if state.is_null() {
-            return Err(not_available());
+            return None;
         }
         // SAFETY: a non-NULL pointer was published by `publish`, whose caller keeps the state
         // valid and unchanged until `clear` and until every call into the plugin has returned;
-        // this is such a call (this function's contract), so the state outlives `f`. Shared
-        // references from several threads are fine: `P: Sync`.
-        f(unsafe { &*state })
+        // this is such a call, and the reference is used within it (this function's contract).
+        // Shared references from several threads are fine: `P: Sync`.
+        Some(unsafe { &*state })
     }
-}
 
-/// The error of a bound handler called while there is no state.
-#[cold]
-fn not_available() -> Error {
-    Error::new(
-        "the plugin's state is not available: its init has not returned, or its shutdown began",
-    )
+    /// The error of a bound handler called while there is no state.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn not_available() -> Error {
+        Error::new(
+            "the plugin's state is not available: its init has not returned, or its shutdown began",
+        )
+    }
 }
 
 /// The state slot of a plugin, as its host link holds it: type-erased, with the name of the type
