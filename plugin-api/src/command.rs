@@ -264,19 +264,15 @@ where
     let mut out = Output::new(output);
     match f(args, &mut out).and(out.finish()) {
         Ok(()) => PhResult::Ok.code(),
-        // The raw output, not `out`: so that `out` does not escape, and a closure that may fail
-        // (but did not) costs no more than one that cannot.
-        Err(error) => command_error(output, error),
+        Err(error) => command_error(&out, error),
     }
 }
 
-/// Reports a command's error to the host through its output; returns its code.
+/// Reports a command's error to the host; returns its code.
 #[cold]
 #[inline(never)]
-fn command_error(output: &PhCommandOutput, error: Error) -> PhResultCode {
-    // SAFETY: the host's output is valid for the duration of the command, which this is part of;
-    // the message outlives the call.
-    unsafe { (output.set_error.0)(output.context, PhStr::new(error.message())) }
+fn command_error(out: &Output<'_>, error: Error) -> PhResultCode {
+    out.set_error(error.message());
     error.code().code()
 }
 
@@ -324,6 +320,12 @@ impl<'a> Output<'a> {
     fn finish(&mut self) -> Result<(), Error> {
         self.send()
             .map_err(|e| Error::with_code(PhResult::Io, e.to_string()))
+    }
+
+    fn set_error(&self, message: &str) {
+        // SAFETY: the host's output is valid for the duration of the command; the message
+        // outlives the call.
+        unsafe { (self.raw.set_error.0)(self.raw.context, PhStr::new(message)) }
     }
 }
 

@@ -98,3 +98,42 @@ fn hello_sees_the_events_of_other_plugins() {
         "Hello, Ada! Last seen: \n2\ttwo\n1\tone\nHello, Grace! Last seen: wordfreq.totals\n"
     );
 }
+
+#[test]
+fn the_guide_shows_hello_as_built_in_12_lines() {
+    let root = integration_tests::workspace_root();
+    let source = std::fs::read_to_string(root.join("plugins/hello/src/lib.rs")).unwrap();
+    let code: Vec<&str> = source
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect();
+    assert_eq!(code.len(), 12, "{source}");
+    let guide = std::fs::read_to_string(root.join("docs/writing-a-plugin-in-rust.md")).unwrap();
+    let section = guide
+        .split_once("## 2. The plugin")
+        .expect("the guide's section 2")
+        .1;
+    let block: Vec<&str> = section
+        .split_once("```rust\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("a Rust block in section 2")
+        .0
+        .lines()
+        .collect();
+    assert_eq!(block, code);
+}
+
+#[test]
+fn hello_passes_the_conformance_checks() {
+    let output = plughost(std::path::Path::new("/nonexistent"))
+        .arg("validate")
+        .arg(integration_tests::library("hello"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+}
