@@ -638,3 +638,44 @@ fn journal_keeps_its_counts_across_a_reload() {
         "{out}"
     );
 }
+
+#[test]
+fn on_a_terminal_ctrl_c_during_a_command_says_it_keeps_running_and_twice_ends_plughost() {
+    let dir = plugins_dir(&["hanger"]);
+    let home = tempfile::tempdir().unwrap();
+    let (mut child, output) = on_terminal(dir.path(), home.path());
+    let mut stdin = child.stdin.take().unwrap();
+    let mut seen = String::new();
+    let mut type_keys = |keys: &[u8]| {
+        stdin.write_all(keys).unwrap();
+        stdin.flush().unwrap();
+    };
+    wait_for(&output, &mut seen, 0, "plughost> ");
+    // One Ctrl-C while a command runs: it is said to keep running, it finishes, the session
+    // goes on.
+    let mark = seen.len();
+    type_keys(b"hang-for 3000\r");
+    wait_for(&output, &mut seen, mark, "started");
+    let mark = seen.len();
+    type_keys(b"\x03");
+    wait_for(
+        &output,
+        &mut seen,
+        mark,
+        "it keeps running (Ctrl-C again ends plughost)",
+    );
+    wait_for(&output, &mut seen, mark, "done");
+    wait_for(&output, &mut seen, mark, "plughost> ");
+    // Twice, during a command that never returns: plughost ends with status 130.
+    let mark = seen.len();
+    type_keys(b"hang\r");
+    // The command runs once the editor left the terminal's raw mode (bracketed paste off), so
+    // that the terminal turns Ctrl-C into a signal again.
+    wait_for(&output, &mut seen, mark, "hang\x1b[?2004l");
+    std::thread::sleep(Duration::from_millis(300));
+    type_keys(b"\x03");
+    wait_for(&output, &mut seen, mark, "it keeps running");
+    type_keys(b"\x03");
+    let status = wait_or_kill(&mut child, &output, &mut seen);
+    assert_eq!(status.code(), Some(130), "{seen}");
+}
