@@ -25,6 +25,7 @@ const PACKAGES: &[&str] = &[
     "hostile-strings",
     "hostile",
     "kv-writer",
+    "tasks",
 ];
 
 /// Test plugins that are their own cargo workspace (see their manifests), built separately.
