@@ -264,15 +264,18 @@ where
     let mut out = Output::new(output);
     match f(args, &mut out).and(out.finish()) {
         Ok(()) => PhResult::Ok.code(),
-        Err(error) => command_error(&out, error),
+        // Reported through the host's output: `out` is not needed for it.
+        Err(error) => command_error(output, error),
     }
 }
 
-/// Reports a command's error to the host; returns its code.
+/// Reports a command's error to the host through its output; returns its code.
 #[cold]
 #[inline(never)]
-fn command_error(out: &Output<'_>, error: Error) -> PhResultCode {
-    out.set_error(error.message());
+fn command_error(output: &PhCommandOutput, error: Error) -> PhResultCode {
+    // SAFETY: the host's output is valid for the duration of the command, of which this is a
+    // part; the message outlives the call.
+    unsafe { (output.set_error.0)(output.context, PhStr::new(error.message())) }
     error.code().code()
 }
 
@@ -320,12 +323,6 @@ impl<'a> Output<'a> {
     fn finish(&mut self) -> Result<(), Error> {
         self.send()
             .map_err(|e| Error::with_code(PhResult::Io, e.to_string()))
-    }
-
-    fn set_error(&self, message: &str) {
-        // SAFETY: the host's output is valid for the duration of the command; the message
-        // outlives the call.
-        unsafe { (self.raw.set_error.0)(self.raw.context, PhStr::new(message)) }
     }
 }
 

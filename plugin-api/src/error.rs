@@ -38,7 +38,9 @@ impl Outcome for Result<(), Error> {
 /// bodies can use `?` on I/O and parse errors.
 pub struct Error {
     code: PhResult,
-    message: String,
+    /// Borrowed for the fixed messages of the safe layer, so that making one allocates nothing
+    /// (and cannot unwind) on a call path.
+    message: std::borrow::Cow<'static, str>,
 }
 
 impl Error {
@@ -51,13 +53,22 @@ impl Error {
     pub fn with_code(code: PhResult, message: impl Into<String>) -> Error {
         Error {
             code,
-            message: message.into(),
+            message: std::borrow::Cow::Owned(message.into()),
         }
     }
 
     /// The error code carried across the boundary.
     pub fn code(&self) -> PhResult {
         self.code
+    }
+
+    /// An error with `code` and a fixed `message`: allocates nothing.
+    #[inline]
+    pub(crate) const fn fixed(code: PhResult, message: &'static str) -> Error {
+        Error {
+            code,
+            message: std::borrow::Cow::Borrowed(message),
+        }
     }
 
     /// The message.

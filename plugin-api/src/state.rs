@@ -73,11 +73,12 @@ impl<P: Send + Sync + 'static> StateSlot<P> {
         Some(unsafe { &*state })
     }
 
-    /// The error of a bound handler called while there is no state.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn not_available() -> Error {
-        Error::new(
+    /// The error of a bound handler called while there is no state: a fixed message, so that
+    /// the call path makes no call that could unwind for it.
+    #[inline]
+    pub(crate) const fn not_available() -> Error {
+        Error::fixed(
+            PhResult::Error,
             "the plugin's state is not available: its init has not returned, or its shutdown began",
         )
     }
