@@ -20,24 +20,39 @@ use crate::error::{DiscoverError, LoadError, LoadErrorKind};
 /// and the plugins, so [`discover`] skips a file of that name.
 pub const C_LIBRARY_NAME: &str = "plughost_host";
 
+/// The base names of the libraries that cargo builds beside the `plughost` binary and that are no
+/// plugins, which [`discover`] skips: the host's C library ([`C_LIBRARY_NAME`]) and the procedural
+/// macros of `plugin-api` (the package `plugin-api-macros`, a library the compiler loads). So
+/// `cargo build --workspace` leaves no library in `target/PROFILE` that `plughost list` would
+/// show as refused.
+const NOT_PLUGINS: &[&str] = &[C_LIBRARY_NAME, "plugin_api_macros"];
+
 /// The files in `dir` named like shared libraries of this platform (`.so`, `.dylib`, `.dll`),
-/// sorted by file name so that load order is stable; except the host's own C library (see
-/// [`C_LIBRARY_NAME`]).
+/// sorted by file name so that load order is stable; except the libraries of this workspace that
+/// are no plugins (the host's own C library, see [`C_LIBRARY_NAME`], and `plugin-api`'s procedural
+/// macros).
 pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, DiscoverError> {
     let error = |source| DiscoverError {
         path: dir.to_owned(),
         source,
     };
-    let c_library = format!(
-        "{}{C_LIBRARY_NAME}{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
+    let not_plugins: Vec<String> = NOT_PLUGINS
+        .iter()
+        .map(|base| {
+            format!(
+                "{}{base}{}",
+                std::env::consts::DLL_PREFIX,
+                std::env::consts::DLL_SUFFIX
+            )
+        })
+        .collect();
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(error)? {
         let path = entry.map_err(error)?.path();
         if path.extension() == Some(OsStr::new(std::env::consts::DLL_EXTENSION))
-            && path.file_name() != Some(OsStr::new(&c_library))
+            && !not_plugins
+                .iter()
+                .any(|name| path.file_name() == Some(OsStr::new(name)))
         {
             paths.push(path);
         }
@@ -930,7 +945,7 @@ mod discover_tests {
     use super::*;
 
     #[test]
-    fn discover_skips_the_hosts_own_c_library() {
+    fn discover_skips_the_hosts_own_c_library_and_the_api_macros() {
         let dir = tempfile::tempdir().unwrap();
         let file = |base: &str| {
             format!(
@@ -942,6 +957,7 @@ mod discover_tests {
         for name in [
             file("b"),
             file(C_LIBRARY_NAME),
+            file("plugin_api_macros"),
             file("a"),
             "notes.txt".into(),
         ] {

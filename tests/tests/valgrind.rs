@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use integration_tests::{
-    abi_version, build, plugins_dir, require_valgrind, workspace_root, C_PLUGIN,
+    abi_version, build, plugins_dir, require_valgrind, workspace_root, C_PLUGIN, MEMCHECK,
 };
 
 /// The C plugin and the three Rust example plugins.
@@ -39,13 +39,7 @@ fn memcheck_with_input<S: AsRef<OsStr>>(
     require_valgrind();
     let plughost = build().join(format!("plughost{}", std::env::consts::EXE_SUFFIX));
     let mut output = Command::new("valgrind")
-        .args([
-            "--tool=memcheck",
-            "--error-exitcode=1",
-            "--leak-check=full",
-            "--errors-for-leak-kinds=definite",
-            "--show-leak-kinds=definite",
-        ])
+        .args(MEMCHECK)
         .arg(plughost)
         .arg("--plugins")
         .arg(plugins)

@@ -325,7 +325,7 @@ impl Shell {
                 "no command named `{}` (type `help` for the verbs and commands)",
                 escape(&name)
             )),
-            Err(e) => Err(escape(&e.to_string()).to_string()),
+            Err(e) => Err(escape(&display::command_error(&e)).to_string()),
         }
     }
 
