@@ -1,5 +1,6 @@
-//! Commands: [`Command`], [`Host::register_command`], the command callback of the safe layer
-//! and the [`Output`] a command writes to.
+//! Commands: [`Command`], [`Host::register_command`] and [`Host::command`] (the same, with a
+//! handler bound to the plugin's state and typed arguments), the command callback of the safe
+//! layer and the [`Output`] a command writes to.
 
 use std::ffi::c_void;
 use std::io;
@@ -8,10 +9,12 @@ use crate::abi::{
     read_sized, PhBytes, PhCommandCallback, PhCommandInfo, PhCommandOutput, PhDestroyCallback,
     PhResult, PhResultCode, PhStr,
 };
+use crate::args::{Args, FromArgs};
 use crate::boundary::guard;
 use crate::callback::{drop_callback, Callback};
-use crate::error::Error;
+use crate::error::{Error, Outcome};
 use crate::host::{Handle, Host};
+use crate::state::StateSlot;
 
 /// The description of a command to register: its name, a one-line description and its usage.
 #[derive(Debug, Clone)]
@@ -42,6 +45,20 @@ impl Command {
     pub fn usage(mut self, usage: impl Into<String>) -> Command {
         self.usage = usage.into();
         self
+    }
+}
+
+impl From<&str> for Command {
+    /// [`Command::new`]: a command with no description or usage.
+    fn from(name: &str) -> Command {
+        Command::new(name)
+    }
+}
+
+impl From<String> for Command {
+    /// [`Command::new`]: a command with no description or usage.
+    fn from(name: String) -> Command {
+        Command::new(name)
     }
 }
 
@@ -89,6 +106,76 @@ impl Host {
                 }
             },
         )
+    }
+}
+
+impl Host {
+    /// Registers a command whose handler gets the plugin's state and its arguments parsed: `f`
+    /// runs with `&S`, the value [`Plugin::init`](crate::Plugin::init) returned (`S` is the
+    /// plugin's type, checked here), the arguments as an `A` (see [`FromArgs`]: `()`, `String`,
+    /// `(String, Option<u32>)`, `Vec<PathBuf>`, your own type), and the [`Output`]; it returns
+    /// `Result<(), Error>` or `()` (see [`Outcome`]). `command` is a [`Command`] or just its
+    /// name.
+    ///
+    /// This is [`Host::register_command`] with the state found for you: the same registration,
+    /// threads and errors, and no lock, allocation or reference count on the call path beyond
+    /// what `A` allocates. Arguments that do not parse fail the command with one line (such as
+    /// `argument 2: invalid value `x`: invalid digit found in string`) and `f` does not run.
+    ///
+    /// `f` runs only while the state exists: from the return of `init` until the host begins the
+    /// plugin's `shutdown` (it calls nothing of the plugin after that). A call before `init`
+    /// returned, which the host may make as soon as the registration succeeds, fails without
+    /// running `f`.
+    ///
+    /// ```
+    /// use plugin_api::{Error, Host, Plugin};
+    /// use std::io::Write;
+    ///
+    /// struct Greeter {
+    ///     greeting: String,
+    /// }
+    ///
+    /// impl Plugin for Greeter {
+    ///     const NAME: &'static str = "greeter";
+    ///
+    ///     fn init(host: &Host) -> Result<Self, Error> {
+    ///         host.command("greet", |me: &Self, (name, times): (String, Option<u32>), out| {
+    ///             for _ in 0..times.unwrap_or(1) {
+    ///                 writeln!(out, "{}, {name}!", me.greeting)?;
+    ///             }
+    ///             Ok(())
+    ///         })?;
+    ///         Ok(Greeter { greeting: "Hello".into() })
+    ///     }
+    /// }
+    /// # let mut host = plughost_testing::MockHost::new();
+    /// # host.load::<Greeter>().unwrap();
+    /// # assert_eq!(host.run("greet", &["Ada", "2"]).unwrap(), "Hello, Ada!\nHello, Ada!\n");
+    /// # assert_eq!(host.run("greet", &[]).unwrap_err().message(), "missing argument 1");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`Host::register_command`]; [`PhResult::InvalidArgument`] if `S` is not this
+    /// plugin's type.
+    pub fn command<S, A, R, F>(&self, command: impl Into<Command>, f: F) -> Result<Handle, Error>
+    where
+        S: Send + Sync + 'static,
+        A: FromArgs,
+        R: Outcome,
+        F: Fn(&S, A, &mut Output<'_>) -> R + Send + Sync + 'static,
+    {
+        let command = command.into();
+        let slot = self.state_slot::<S>(&format!("command `{}`", command.name))?;
+        self.register_command(command, move |args, out| {
+            // SAFETY: this closure runs only in the command trampoline, during a call the host
+            // dispatched into the plugin (it is moved into the registration, which nothing else
+            // calls), and the state is used only until it returns.
+            match unsafe { slot.get() } {
+                Some(state) => f(state, Args::parse(args)?, out).into_result(),
+                None => Err(StateSlot::<S>::not_available()),
+            }
+        })
     }
 }
 
@@ -177,15 +264,18 @@ where
     let mut out = Output::new(output);
     match f(args, &mut out).and(out.finish()) {
         Ok(()) => PhResult::Ok.code(),
-        Err(error) => command_error(&out, error),
+        // Reported through the host's output: `out` is not needed for it.
+        Err(error) => command_error(output, error),
     }
 }
 
-/// Reports a command's error to the host; returns its code.
+/// Reports a command's error to the host through its output; returns its code.
 #[cold]
 #[inline(never)]
-fn command_error(out: &Output<'_>, error: Error) -> PhResultCode {
-    out.set_error(error.message());
+fn command_error(output: &PhCommandOutput, error: Error) -> PhResultCode {
+    // SAFETY: the host's output is valid for the duration of the command, of which this is a
+    // part; the message outlives the call.
+    unsafe { (output.set_error.0)(output.context, PhStr::new(error.message())) }
     error.code().code()
 }
 
@@ -234,11 +324,22 @@ impl<'a> Output<'a> {
         self.send()
             .map_err(|e| Error::with_code(PhResult::Io, e.to_string()))
     }
+}
 
-    fn set_error(&self, message: &str) {
-        // SAFETY: the host's output is valid for the duration of the command; the message
-        // outlives the call.
-        unsafe { (self.raw.set_error.0)(self.raw.context, PhStr::new(message)) }
+/// An `Output` is also a `dyn std::io::Write`, so that `write!`, `writeln!` and the other methods
+/// of [`std::io::Write`] work on it without `use std::io::Write` (with the import, they call the
+/// implementation below directly).
+impl<'a> std::ops::Deref for Output<'a> {
+    type Target = dyn io::Write + 'a;
+
+    fn deref(&self) -> &Self::Target {
+        self
+    }
+}
+
+impl std::ops::DerefMut for Output<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self
     }
 }
 

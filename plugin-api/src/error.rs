@@ -4,13 +4,43 @@ use std::fmt;
 
 use crate::abi::{PhResult, PhResultCode};
 
+/// The result of a plugin operation: `plugin_api::Result<T>` is `Result<T, plugin_api::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a handler bound to the plugin's state returns ([`Host::command`](crate::Host::command),
+/// [`Host::on`](crate::Host::on)): `Result<(), Error>`, or `()` for a handler that cannot fail.
+pub trait Outcome {
+    /// The handler's result.
+    ///
+    /// # Errors
+    ///
+    /// The handler's error.
+    fn into_result(self) -> Result<(), Error>;
+}
+
+impl Outcome for () {
+    #[inline]
+    fn into_result(self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+impl Outcome for Result<(), Error> {
+    #[inline]
+    fn into_result(self) -> Result<(), Error> {
+        self
+    }
+}
+
 /// An error of a plugin operation: a [`PhResult`] code and a message for the user.
 ///
 /// Any `std::error::Error` converts into it with `?` (code [`PhResult::Error`]), so command
 /// bodies can use `?` on I/O and parse errors.
 pub struct Error {
     code: PhResult,
-    message: String,
+    /// Borrowed for the fixed messages of the safe layer, so that making one allocates nothing
+    /// (and cannot unwind) on a call path.
+    message: std::borrow::Cow<'static, str>,
 }
 
 impl Error {
@@ -23,13 +53,22 @@ impl Error {
     pub fn with_code(code: PhResult, message: impl Into<String>) -> Error {
         Error {
             code,
-            message: message.into(),
+            message: std::borrow::Cow::Owned(message.into()),
         }
     }
 
     /// The error code carried across the boundary.
     pub fn code(&self) -> PhResult {
         self.code
+    }
+
+    /// An error with `code` and a fixed `message`: allocates nothing.
+    #[inline]
+    pub(crate) const fn fixed(code: PhResult, message: &'static str) -> Error {
+        Error {
+            code,
+            message: std::borrow::Cow::Borrowed(message),
+        }
     }
 
     /// The message.

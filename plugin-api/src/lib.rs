@@ -13,41 +13,54 @@
 //! # Example
 //!
 //! ```
-//! use plugin_api::{Command, Error, Host, Plugin};
-//! use std::io::Write;
+//! use plugin_api::{Command, Error, Event, Host, Plugin};
+//! use std::sync::atomic::{AtomicU64, Ordering};
 //!
-//! struct Hello;
+//! /// The plugin's state, which its handlers get as `&self`.
+//! struct Hello {
+//!     events: AtomicU64,
+//! }
 //!
 //! impl Plugin for Hello {
 //!     const NAME: &'static str = "hello";
-//!     const VERSION: &'static str = "0.1.0";
-//!     const DESCRIPTION: &'static str = "Greets people";
+//!     // VERSION and DESCRIPTION: those of the crate's Cargo.toml, by default.
 //!
 //!     fn init(host: &Host) -> Result<Self, Error> {
-//!         host.register_command(
-//!             Command::new("hello").about("Greets NAME").usage("NAME"),
-//!             |args, out| {
-//!                 let name = args.first().ok_or_else(|| Error::new("missing NAME"))?;
-//!                 writeln!(out, "Hello, {name}!")?;
+//!         host.command(
+//!             Command::new("hello").about("Greets NAME").usage("NAME [TIMES]"),
+//!             |me: &Self, (name, times): (String, Option<u32>), out| {
+//!                 let events = me.events.load(Ordering::Relaxed);
+//!                 for _ in 0..times.unwrap_or(1) {
+//!                     writeln!(out, "Hello, {name}! ({events} events so far)")?;
+//!                 }
 //!                 Ok(())
 //!             },
 //!         )?;
-//!         Ok(Hello)
+//!         host.on("*", |me: &Self, _: &Event<'_>| {
+//!             me.events.fetch_add(1, Ordering::Relaxed);
+//!         })?;
+//!         Ok(Hello { events: AtomicU64::new(0) })
 //!     }
 //! }
 //!
 //! plugin_api::export_plugin!(Hello);
 //! ```
+//!
+//! Handlers may also be closures over what they need, with the raw arguments:
+//! [`Host::register_command`] and [`Host::subscribe`], on which [`Host::command`] and
+//! [`Host::on`] are built.
 #![deny(missing_docs)]
 
 // The modules form layers; each imports only modules of the layers before it:
 // 1. `abi` (the C ABI), `layout` (its abi_stable type layout);
 // 2. `error`, then `link` (the raw context and services), `logger`, `boundary` (the one
 //    `catch_unwind`), `callback` (the state behind a registration);
-// 3. `host` (the `Host` handle), then one module per host service: `command`, `config`,
-//    `enumerate`, `event`, `interface`;
+// 3. `host` (the `Host` handle), `state` (the plugin's state for bound handlers), `args` (typed
+//    command arguments), then one module per host service: `command`, `config`, `enumerate`,
+//    `event`, `interface`;
 // 4. `plugin` (the `Plugin` trait and the exported function table).
 pub mod abi;
+mod args;
 mod boundary;
 mod callback;
 mod command;
@@ -61,11 +74,13 @@ pub mod layout;
 mod link;
 mod logger;
 mod plugin;
+mod state;
 mod tasks;
 
+pub use args::{Args, FromArg, FromArgs};
 pub use command::{Command, Output};
 pub use enumerate::{CommandInfo, PluginInfo};
-pub use error::Error;
+pub use error::{Error, Outcome, Result};
 pub use event::Event;
 pub use host::{Handle, Host};
 pub use interface::{provides, requires, requires_optional, Interface, Remote};
@@ -78,6 +93,6 @@ pub use plugin_api_macros::interface;
 pub mod __private {
     pub use crate::interface::rt as iface;
     pub use crate::logger::route_every_call;
-    pub use crate::plugin::{descriptor, vtable};
+    pub use crate::plugin::{descriptor, vtable, Package};
     pub use abi_stable;
 }

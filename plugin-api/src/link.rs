@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::abi::{PhHostContext, PhHostServices, PhResult, PhStr};
 use crate::error::Error;
+use crate::state::ErasedSlot;
 
 /// The plugin's link to its host: the host context and services, valid while `active`.
 pub(crate) struct HostLink {
@@ -14,13 +15,16 @@ pub(crate) struct HostLink {
     /// Cleared at shutdown (or a failed init): afterwards no call reaches the host. (The host's
     /// context stays valid after that too, and would answer `SHUT_DOWN`; this saves the call.)
     active: AtomicBool,
+    /// Where the plugin's handlers find its state (see [`crate::state`]).
+    pub(crate) state: ErasedSlot,
 }
 
 // SAFETY: the host services are `[thread-safe]` by the ABI's contract, and the context pointer is
 // only ever passed back to them; the rest of the link is synchronised.
 unsafe impl Send for HostLink {}
-// SAFETY: shared references only read the two pointers, which never change, and the atomic flag;
-// the host services may be called from several threads at once (`[thread-safe]`).
+// SAFETY: shared references only read the two pointers, which never change, the atomic flag and
+// the state slot (itself `Send + Sync`); the host services may be called from several threads at
+// once (`[thread-safe]`).
 unsafe impl Sync for HostLink {}
 
 impl HostLink {
@@ -28,12 +32,17 @@ impl HostLink {
     ///
     /// `ctx` and `services` must be the ones the host passed to `init`, valid for as long as
     /// this library is loaded (the ABI's lifetime model), and `services` must hold the fields of
-    /// this ABI version.
-    pub(crate) unsafe fn new(ctx: *mut PhHostContext, services: *const PhHostServices) -> HostLink {
+    /// this ABI version. `state` is the plugin's state slot.
+    pub(crate) unsafe fn new(
+        ctx: *mut PhHostContext,
+        services: *const PhHostServices,
+        state: ErasedSlot,
+    ) -> HostLink {
         HostLink {
             ctx,
             services,
             active: AtomicBool::new(true),
+            state,
         }
     }
 

@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::host::Host;
 use crate::link::HostLink;
 use crate::logger;
+use crate::state::{ErasedSlot, StateSlot};
 
 /// A plugin written in safe Rust.
 ///
@@ -24,10 +25,18 @@ pub trait Plugin: Sized + Send + Sync + 'static {
     /// The plugin's unique name, its id: 1 to [`crate::abi::PH_MAX_NAME_LEN`] bytes of ASCII
     /// letters, digits, `-`, `_` or `.`.
     const NAME: &'static str;
-    /// The plugin's version, usually `env!("CARGO_PKG_VERSION")`.
-    const VERSION: &'static str;
-    /// One line saying what the plugin does.
-    const DESCRIPTION: &'static str;
+    /// The plugin's version. Default (empty): the `version` of the plugin crate's `Cargo.toml`
+    /// (`CARGO_PKG_VERSION`), which [`crate::export_plugin!`] fills in from the crate it is
+    /// used in.
+    ///
+    /// [`linked_descriptor`] (and so the mock host of `plughost-testing`) is not expanded in
+    /// the plugin's crate and cannot know it: a plugin linked into a test that leaves it
+    /// empty shows an empty version there. Set it to check it in such a test.
+    const VERSION: &'static str = "";
+    /// One line saying what the plugin does. Default (empty): the `description` of the plugin
+    /// crate's `Cargo.toml` (`CARGO_PKG_DESCRIPTION`), filled in by [`crate::export_plugin!`],
+    /// as for [`Plugin::VERSION`].
+    const DESCRIPTION: &'static str = "";
     /// The interfaces the plugin provides during `init` (with [`Host::provide`]), such as
     /// `&[plugin_api::provides::<Kv>()]`. The host inits providers before their users. Default:
     /// none.
@@ -38,8 +47,14 @@ pub trait Plugin: Sized + Send + Sync + 'static {
     /// none.
     const REQUIRES: &'static [PhInterfaceVersion] = &[];
 
-    /// Sets the plugin up: register commands and subscriptions through `host`, keep a clone of
-    /// `host` if callbacks need it.
+    /// Sets the plugin up: register commands and subscriptions through `host`, and return the
+    /// plugin's state.
+    ///
+    /// Handlers registered with [`Host::command`] and [`Host::on`] get `&Self`, this state, from
+    /// the return of `init` until `shutdown` (a call before `init` returned fails, without running
+    /// the handler). Those registered with [`Host::register_command`] and [`Host::subscribe`]
+    /// get only what their closure holds. Keep a clone of `host` in the state if handlers need
+    /// the host.
     ///
     /// # Errors
     ///
@@ -73,10 +88,10 @@ pub trait Plugin: Sized + Send + Sync + 'static {
     }
 
     /// Takes the state that the build this one replaces saved with [`Plugin::save_state`]
-    /// (`from_version` is that build's [`Plugin::VERSION`]). Called once, on the host's main
-    /// thread, after `init`, only if [`Plugin::HANDS_OVER_STATE`]. The plugin already serves
-    /// when this runs: its handlers have received every call since the reload's swap (and may
-    /// run on other threads meanwhile), so **merge** the old state into the current one (add
+    /// (`from_version` is that build's version, as its descriptor gave it). Called once, on the
+    /// host's main thread, after `init`, only if [`Plugin::HANDS_OVER_STATE`]. The plugin already
+    /// serves when this runs: its handlers have received every call since the reload's swap (and
+    /// may run on other threads meanwhile), so **merge** the old state into the current one (add
     /// counts, keep both lists), do not overwrite it.
     ///
     /// # Errors
@@ -93,6 +108,8 @@ pub trait Plugin: Sized + Send + Sync + 'static {
 struct Instance<P> {
     plugin: P,
     host: Host,
+    /// Where bound handlers find `plugin` (see [`crate::state`]).
+    slot: Arc<StateSlot<P>>,
 }
 
 /// The `init` of the function table of `P`.
@@ -118,10 +135,11 @@ unsafe extern "C" fn init<P: Plugin>(
         {
             return PhResult::InvalidArgument.code();
         }
+        let slot = StateSlot::<P>::new();
         // SAFETY: the context and table the host gives `init` stay valid for as long as this
         // library is mapped (the ABI's lifetime model); the table has every field of this ABI
         // version (checked above).
-        let link = Arc::new(unsafe { HostLink::new(ctx, services) });
+        let link = Arc::new(unsafe { HostLink::new(ctx, services, ErasedSlot::new(&slot)) });
         logger::attach(&link, link.max_level());
         let host = Host {
             link: Arc::clone(&link),
@@ -130,9 +148,18 @@ unsafe extern "C" fn init<P: Plugin>(
         let result = guard(Some(&link), "init", None, || Some(P::init(&host)));
         match result {
             Some(Ok(plugin)) => {
-                let instance = Box::new(Instance { plugin, host });
+                let instance = Box::into_raw(Box::new(Instance {
+                    plugin,
+                    host,
+                    slot: Arc::clone(&slot),
+                }));
+                // SAFETY: the instance is the plugin data from now on: it stays in place, and its
+                // state unchanged, until `shutdown` takes it back, which clears the slot first and
+                // runs only after every call into the plugin has returned (the ABI's lifetime
+                // model); a plugin that faults is never given back, so the state stays forever.
+                unsafe { slot.publish(std::ptr::addr_of!((*instance).plugin)) };
                 // SAFETY: checked non-null; the host gives a writable slot.
-                unsafe { *out_plugin_data = Box::into_raw(instance).cast() };
+                unsafe { *out_plugin_data = instance.cast() };
                 PhResult::Ok.code()
             }
             Some(Err(error)) => {
@@ -162,13 +189,16 @@ unsafe extern "C" fn shutdown<P: Plugin>(plugin_data: *mut c_void) -> PhResultCo
     // SAFETY: `plugin_data` is the `Instance<P>` that `init` gave to the host, which calls
     // `shutdown` once; ownership comes back here.
     let instance = unsafe { Box::from_raw(plugin_data.cast::<Instance<P>>()) };
+    // The host calls nothing of the plugin any more (the ABI's lifetime model): no bound handler
+    // runs, and none would find the state from now on.
+    instance.slot.clear();
     let link = Arc::clone(&instance.host.link);
     let code = guard(
         Some(&link),
         "shutdown",
         PhResult::Panicked.code(),
         move || {
-            let Instance { plugin, host } = *instance;
+            let Instance { plugin, host, .. } = *instance;
             plugin.shutdown(&host);
             PhResult::Ok.code()
         },
@@ -282,16 +312,48 @@ pub const fn vtable<P: Plugin>() -> PhPluginVtable {
     }
 }
 
-/// The descriptor of `P`, pointing to `vtable`.
+/// The metadata of the plugin's crate, for what the plugin leaves to it: the version and
+/// description of its `Cargo.toml`, as [`export_plugin!`](crate::export_plugin) reads them in the
+/// plugin's crate.
 #[doc(hidden)]
-pub const fn descriptor<P: Plugin>(vtable: &'static PhPluginVtable) -> PhPluginDescriptor {
+#[derive(Clone, Copy)]
+pub struct Package {
+    /// `CARGO_PKG_VERSION`.
+    pub version: &'static str,
+    /// `CARGO_PKG_DESCRIPTION`.
+    pub description: &'static str,
+}
+
+impl Package {
+    /// No metadata: for a plugin linked into a program without [`export_plugin!`](crate::export_plugin).
+    pub const UNKNOWN: Package = Package {
+        version: "",
+        description: "",
+    };
+}
+
+/// `value`, or `default` if `value` is empty.
+const fn or_default(value: &'static str, default: &'static str) -> &'static str {
+    if value.is_empty() {
+        default
+    } else {
+        value
+    }
+}
+
+/// The descriptor of `P`, pointing to `vtable`, with what `P` leaves empty taken from `package`.
+#[doc(hidden)]
+pub const fn descriptor<P: Plugin>(
+    vtable: &'static PhPluginVtable,
+    package: Package,
+) -> PhPluginDescriptor {
     PhPluginDescriptor {
         abi_major: PH_ABI_VERSION_MAJOR,
         abi_minor: PH_ABI_VERSION_MINOR,
         struct_size: std::mem::size_of::<PhPluginDescriptor>() as u32,
         name: PhStr::new(P::NAME),
-        version: PhStr::new(P::VERSION),
-        description: PhStr::new(P::DESCRIPTION),
+        version: PhStr::new(or_default(P::VERSION, package.version)),
+        description: PhStr::new(or_default(P::DESCRIPTION, package.description)),
         vtable,
         provides: P::PROVIDES.as_ptr(),
         provides_count: P::PROVIDES.len(),
@@ -308,11 +370,15 @@ pub const fn descriptor<P: Plugin>(vtable: &'static PhPluginVtable) -> PhPluginD
 /// long as the process: call it once per load.
 pub fn linked_descriptor<P: Plugin>() -> &'static PhPluginDescriptor {
     let vtable = Box::leak(Box::new(vtable::<P>()));
-    Box::leak(Box::new(descriptor::<P>(vtable)))
+    Box::leak(Box::new(descriptor::<P>(vtable, Package::UNKNOWN)))
 }
 
 /// Exports a [`Plugin`] from the crate: the entry point the host looks for, and abi_stable's type
 /// layout of the ABI.
+///
+/// The descriptor it exports takes the version and description the plugin leaves empty
+/// ([`Plugin::VERSION`], [`Plugin::DESCRIPTION`]) from the `Cargo.toml` of the crate it is used
+/// in.
 ///
 /// Use it once per library, at the crate root, with the type that implements [`Plugin`]. The
 /// crate must build as a `cdylib` (add `"rlib"` too, to test it in-process).
@@ -331,7 +397,14 @@ macro_rules! export_plugin {
 
             static VTABLE: $crate::abi::PhPluginVtable = $crate::__private::vtable::<$plugin>();
             static DESCRIPTOR: $crate::abi::PhPluginDescriptor =
-                $crate::__private::descriptor::<$plugin>(&VTABLE);
+                $crate::__private::descriptor::<$plugin>(
+                    &VTABLE,
+                    // Expanded in the plugin's crate: its own `Cargo.toml`.
+                    $crate::__private::Package {
+                        version: env!("CARGO_PKG_VERSION"),
+                        description: env!("CARGO_PKG_DESCRIPTION"),
+                    },
+                );
 
             /// The plugin's entry point: the address of its descriptor. Safe to call at any
             /// time, from any thread (it reads nothing).

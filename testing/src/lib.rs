@@ -308,7 +308,38 @@ impl MockHost {
         lock(&self.recorder.logs).clone()
     }
 
-    /// The events plugins published so far (not those the test published).
+    /// The events plugins published so far (not those the test published), in order: one
+    /// [`PublishedEvent`] each, with the publisher's name, the topic and the payload.
+    ///
+    /// ```
+    /// use plugin_api::{Error, Host, Plugin};
+    /// use plughost_testing::{MockHost, PublishedEvent};
+    ///
+    /// /// Publishes `pinged` with the payload `pong` when it gets `ping`.
+    /// struct Pinger(Host);
+    ///
+    /// impl Plugin for Pinger {
+    ///     const NAME: &'static str = "pinger";
+    ///
+    ///     fn init(host: &Host) -> Result<Self, Error> {
+    ///         host.on("ping", |me: &Self, _| me.0.publish("pinged", b"pong"))?;
+    ///         Ok(Pinger(host.clone()))
+    ///     }
+    /// }
+    ///
+    /// let mut host = MockHost::new();
+    /// host.load::<Pinger>().unwrap();
+    /// host.publish("ping", b"").unwrap();
+    /// let published: Vec<PublishedEvent> = host.published();
+    /// assert_eq!(
+    ///     published,
+    ///     [PublishedEvent {
+    ///         publisher: "pinger".to_owned(),
+    ///         topic: "pinged".to_owned(),
+    ///         payload: b"pong".to_vec(),
+    ///     }]
+    /// );
+    /// ```
     pub fn published(&self) -> Vec<PublishedEvent> {
         lock(&self.recorder.published).clone()
     }

@@ -325,7 +325,14 @@ fn the_default_folder_after_a_workspace_build_lists_every_plugin_and_refuses_not
     assert!(output.status.success(), "{text}{}", stderr(&output));
     assert!(!text.contains("refused"), "{text}");
     let names = listed(&text);
-    for name in ["checksum", "inventory", "journal", "kv", "wordfreq"] {
+    for name in [
+        "checksum",
+        "hello",
+        "inventory",
+        "journal",
+        "kv",
+        "wordfreq",
+    ] {
         assert!(names.contains(&name), "{name} is missing:\n{text}");
     }
     // No library of a test-only package of tests/fixtures (a new one must be built as an example,

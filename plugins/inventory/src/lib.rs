@@ -7,27 +7,27 @@
 //! `--limit N` the plugin callback returns `false` after N plugins, which stops the host's
 //! enumeration.
 
-use std::io::Write;
+use plugin_api::{Args, Command, Error, FromArgs, Host, Plugin};
 
-use plugin_api::{Command, Error, Host, Plugin};
-
-/// The plugin. It keeps nothing.
-pub struct Inventory;
+/// The plugin: its handle to the host, which its command enumerates through.
+pub struct Inventory {
+    host: Host,
+}
 
 impl Plugin for Inventory {
     const NAME: &'static str = "inventory";
+    // Set, though it is the default, so that the mock host (no `export_plugin!` expanded in
+    // this crate for it) shows it too.
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "Lists the loaded plugins and their commands";
 
     fn init(host: &Host) -> Result<Self, Error> {
-        let own = host.clone();
-        host.register_command(
+        host.command(
             Command::new("plugins")
                 .about("Print every loaded plugin and its commands")
                 .usage("[--limit N]"),
-            move |args, out| {
-                let limit = parse_limit(args)?;
-                for row in gather(&own, limit)? {
+            |me: &Self, Limit(limit), out| {
+                for row in gather(&me.host, limit)? {
                     writeln!(out, "{}", row.header)?;
                     for command in &row.commands {
                         writeln!(out, "    {command}")?;
@@ -36,11 +36,20 @@ impl Plugin for Inventory {
                 Ok(())
             },
         )?;
-        Ok(Inventory)
+        Ok(Inventory { host: host.clone() })
     }
 }
 
 plugin_api::export_plugin!(Inventory);
+
+/// The arguments of `plugins`: `[--limit N]`, at most N plugins (default: all).
+struct Limit(usize);
+
+impl FromArgs for Limit {
+    fn from_args(args: &mut Args<'_>) -> Result<Self, Error> {
+        parse_limit(args.take_rest()).map(Limit)
+    }
+}
 
 /// One plugin as the inventory shows it.
 #[derive(Debug)]
