@@ -235,9 +235,10 @@ pub enum ReloadError {
     /// No plugin of that name is loaded (active or faulted).
     #[error("no plugin named `{0}` is loaded")]
     UnknownPlugin(String),
-    /// The plugin runs in a child process ([`crate::PluginHost::isolate`]): reloading one is not
-    /// done yet; unload it and load it again.
-    #[error("plugin `{0}` is isolated: reload does not replace a child process yet; unload it and load it again")]
+    /// The plugin runs in a child process ([`crate::PluginHost::isolate`]) and its new build
+    /// cannot: the in-process checks refuse it (the log says why), or it provides or requires an
+    /// interface, which does not cross to a child. The old version keeps serving.
+    #[error("the new build of `{0}` cannot run isolated: its checks fail, or it uses interfaces (see the log); the old version keeps serving")]
     Isolated(String),
     /// The plugin is linked into the application: it has no file to reload.
     #[error("plugin `{0}` is linked into the application: there is no file to reload")]

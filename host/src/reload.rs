@@ -621,65 +621,48 @@ impl PluginHost {
         if old.file == std::path::Path::new(crate::LINKED_PATH) {
             return Err(ReloadError::Linked(name.to_owned()));
         }
-        if self.shared.isolated.mode_of(Arc::as_ptr(&old)) != crate::PluginMode::InProcess {
-            return Err(ReloadError::Isolated(name.to_owned()));
-        }
         let file = old.file.clone();
-        let (candidate, copy) = crate::copy::open_copy(&file, self.allow_insecure)?;
-        if candidate.info.name != old.name {
-            return Err(ReloadError::NameChanged {
-                path: file,
-                expected: old.name.clone(),
-                found: candidate.info.name,
-            });
-        }
-        let new = self.new_context(candidate);
-        self.shared.staging.begin(&new, &old);
-        let fail = |error: ReloadError| {
-            // The new version gets no more calls; its staged registrations go (each `destroy`
-            // once); the old version never stopped.
-            self.refuse_initialised(&new);
-            drop(self.shared.staging.take(&new));
-            new.unstage();
-            error
+        // The new build runs where the old one does: in a new child process for an isolated
+        // plugin (its library is never opened in this process), else from a private copy.
+        let isolated =
+            self.shared.isolated.mode_of(Arc::as_ptr(&old)) != crate::PluginMode::InProcess;
+        let (candidate, copy, build) = if isolated {
+            match self.isolated_build(&file) {
+                Some(Ok((candidate, build))) => (candidate, None, Some(build)),
+                Some(Err(error)) => return Err(ReloadError::Load(error)),
+                None => return Err(ReloadError::Isolated(name.to_owned())),
+            }
+        } else {
+            let (candidate, copy) = crate::copy::open_copy(&file, self.allow_insecure)?;
+            (candidate, Some(copy), None)
         };
-        if let Err(kind) = self.initialise(&new) {
-            return Err(fail(ReloadError::Load(crate::LoadError {
-                path: file,
-                kind,
-            })));
-        }
-        let removed = match self.shared.swap(&old, &new) {
-            Ok(removed) => removed,
-            Err(SwapRefused::Faulted) => {
-                return Err(fail(ReloadError::Load(crate::LoadError {
-                    path: file,
-                    kind: LoadErrorKind::Init(PhResult::Panicked),
-                })));
-            }
-            Err(SwapRefused::Taken { command, plugin }) => {
-                self.give_up_initialised(&new);
-                return Err(ReloadError::Taken {
-                    name: name.to_owned(),
-                    command,
-                    plugin,
-                });
-            }
-            Err(SwapRefused::Dropped { interface, plugin }) => {
-                self.give_up_initialised(&new);
-                return Err(ReloadError::DropsInterface {
-                    name: name.to_owned(),
-                    interface,
-                    plugin,
+        let (new, removed) = match self.swap_in(name, &old, &file, candidate, build.as_ref()) {
+            Ok(swapped) => swapped,
+            Err(error) => {
+                // The new build's child ends; its reason, if it failed there, says more.
+                let reason = build.and_then(crate::isolate::IsolatedBuild::discard);
+                return Err(match (error, reason) {
+                    (ReloadError::Load(load), Some(reason)) => {
+                        ReloadError::Load(crate::LoadError {
+                            path: load.path,
+                            kind: LoadErrorKind::Isolated(reason),
+                        })
+                    }
+                    (error, _) => error,
                 });
             }
         };
+        if let Some(build) = build {
+            build.keep(&self.shared.isolated);
+        }
         self.shared.end_references(&removed);
         drop(removed);
-        self.copies
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(copy);
+        if let Some(copy) = copy {
+            self.copies
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(copy);
+        }
         {
             let mut loaded = self.loaded.write_or_recover();
             match loaded.iter().position(|p| Arc::ptr_eq(p, &old)) {
@@ -742,6 +725,75 @@ impl PluginHost {
             .retain(|p| !Arc::ptr_eq(p, &plugin));
         log::debug!("unloaded plugin `{name}`");
         Ok(())
+    }
+
+    /// Steps 2 to 4 of a reload (see the module docs): initialises `candidate`, the new build
+    /// of `old` from `file` (in a child process when `build` is given), with its registrations
+    /// staged, and swaps it in. Returns the new version and what the swap removed of the old one.
+    /// On error the new version is given up and the old one is unchanged.
+    fn swap_in(
+        &self,
+        name: &str,
+        old: &Arc<PluginContext>,
+        file: &std::path::Path,
+        candidate: crate::loader::Candidate,
+        build: Option<&crate::isolate::IsolatedBuild>,
+    ) -> Result<(Arc<PluginContext>, Removed), ReloadError> {
+        let file = file.to_owned();
+        let old = Arc::clone(old);
+        if candidate.info.name != old.name {
+            return Err(ReloadError::NameChanged {
+                path: file,
+                expected: old.name.clone(),
+                found: candidate.info.name,
+            });
+        }
+        let new = self.new_context(candidate);
+        self.shared.staging.begin(&new, &old);
+        let fail = |error: ReloadError| {
+            // The new version gets no more calls; its staged registrations go (each `destroy`
+            // once); the old version never stopped.
+            self.refuse_initialised(&new);
+            drop(self.shared.staging.take(&new));
+            new.unstage();
+            error
+        };
+        let initialised = match build {
+            Some(build) => build.initialise_with(|| self.initialise(&new)),
+            None => self.initialise(&new),
+        };
+        if let Err(kind) = initialised {
+            return Err(fail(ReloadError::Load(crate::LoadError {
+                path: file,
+                kind,
+            })));
+        }
+        let removed = match self.shared.swap(&old, &new) {
+            Ok(removed) => removed,
+            Err(SwapRefused::Faulted) => {
+                return Err(fail(ReloadError::Load(crate::LoadError {
+                    path: file,
+                    kind: LoadErrorKind::Init(PhResult::Panicked),
+                })));
+            }
+            Err(SwapRefused::Taken { command, plugin }) => {
+                self.give_up_initialised(&new);
+                return Err(ReloadError::Taken {
+                    name: name.to_owned(),
+                    command,
+                    plugin,
+                });
+            }
+            Err(SwapRefused::Dropped { interface, plugin }) => {
+                self.give_up_initialised(&new);
+                return Err(ReloadError::DropsInterface {
+                    name: name.to_owned(),
+                    interface,
+                    plugin,
+                });
+            }
+        };
+        Ok((new, removed))
     }
 
     /// Gives up a new version whose `init` succeeded but whose swap was refused: it gets its

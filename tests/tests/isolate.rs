@@ -561,23 +561,52 @@ fn a_plugin_that_provides_an_interface_is_not_isolated() {
 }
 
 #[test]
-fn reloading_an_isolated_plugin_is_refused_and_unload_then_load_isolates_it_again() {
+fn reloading_an_isolated_plugin_starts_a_new_child_and_unload_then_load_isolates_it_again() {
     let dir = fixtures(false);
     let mut host = host(dir.path());
     let first = pid_of(&host, "iso");
-    let error = host.reload("iso").unwrap_err().to_string();
-    assert_eq!(
-        error,
-        "plugin `iso` is isolated: reload does not replace a child process yet; unload it and load it again"
-    );
-    assert_eq!(run(&host, "iso-echo", &["kept"]).0, "kept\n");
-    host.unload("iso").unwrap();
+    let reloaded = host.reload("iso").unwrap();
+    assert_eq!(reloaded.state, plughost::StateHandoff::NotSaved);
+    let second = pid_of(&host, "iso");
+    assert_ne!(second, first);
     assert!(
         gone(first),
-        "the child {first} exited at unload and was reaped"
+        "the old build's child {first} exited after the swap and was reaped"
     );
-    host.load(&dir.path().join(library_file("iso"))).unwrap();
-    assert_ne!(pid_of(&host, "iso"), first);
+    assert_eq!(run(&host, "iso-echo", &["new"]).0, "new\n");
+    // Events reach the new child.
+    assert_eq!(
+        run(&host, "iso-ping", &[]),
+        ("pongs=1\n".to_owned(), Ok(()))
+    );
+
+    // A new build that aborts in its init: the reload fails in one line naming the signal, and
+    // the old child keeps serving.
+    let builds = tempfile::tempdir().unwrap();
+    compile_c(
+        builds.path(),
+        "isolate.c",
+        "iso",
+        &["FIXTURE_ABORT_IN_INIT", "FIXTURE_NAME=\"iso\""],
+    );
+    let file = dir.path().join(library_file("iso"));
+    let staged = dir.path().join(".incoming");
+    std::fs::copy(builds.path().join(library_file("iso")), &staged).unwrap();
+    std::fs::rename(&staged, &file).unwrap();
+    let error = host.reload("iso").unwrap_err().to_string();
+    assert_eq!(error.lines().count(), 1, "{error}");
+    assert!(error.contains("SIGABRT"), "{error}");
+    assert_eq!(pid_of(&host, "iso"), second);
+    assert_eq!(run(&host, "iso-echo", &["kept"]).0, "kept\n");
+
+    host.unload("iso").unwrap();
+    assert!(
+        gone(second),
+        "the child {second} exited at unload and was reaped"
+    );
+    compile_c(dir.path(), "isolate.c", "iso", &[]);
+    host.load(&file).unwrap();
+    assert_ne!(pid_of(&host, "iso"), second);
     assert_eq!(run(&host, "iso-echo", &["back"]).0, "back\n");
 }
 

@@ -251,6 +251,39 @@ impl Drop for Registry {
     }
 }
 
+/// A plugin's build started in a child process and checked, not initialised yet: what
+/// [`crate::PluginHost::reload`] needs to initialise it as the new version of an isolated plugin.
+pub(crate) struct IsolatedBuild {
+    link: Arc<proxy::Link>,
+    process: Arc<Process>,
+    name: String,
+}
+
+impl IsolatedBuild {
+    /// Runs `initialise` (the host's call of the proxy's `init`) with this build's link pending,
+    /// so that the proxy's `init` talks to this build's child.
+    pub(crate) fn initialise_with<R>(&self, initialise: impl FnOnce() -> R) -> R {
+        proxy::PENDING.with(|p| *p.borrow_mut() = Some(Arc::clone(&self.link)));
+        let result = initialise();
+        proxy::PENDING.with(|p| p.borrow_mut().take());
+        result
+    }
+
+    /// The build serves: its child is one of the host's isolated plugins from now on.
+    pub(crate) fn keep(self, registry: &Registry) {
+        registry.add(self.link);
+    }
+
+    /// The build was given up: its child ends. The one-line reason of a failure in the child,
+    /// if it failed there.
+    pub(crate) fn discard(self) -> Option<String> {
+        self.process.kill();
+        self.link
+            .fault()
+            .map(|reason| format!("plugin `{}`: {reason}", self.name))
+    }
+}
+
 impl crate::PluginHost {
     /// Loads `path` in a child process if it holds a plugin that is isolated; `None` if it holds
     /// one that is not (the caller loads it in-process).
@@ -258,6 +291,34 @@ impl crate::PluginHost {
         &mut self,
         path: &Path,
     ) -> Option<Result<String, crate::LoadError>> {
+        let (candidate, build) = match self.isolated_build(path)? {
+            Ok(prepared) => prepared,
+            Err(error) => return Some(Err(error)),
+        };
+        let started = build.initialise_with(|| self.start(path, candidate));
+        Some(match started {
+            Ok(name) => {
+                build.keep(&self.shared.isolated);
+                Ok(name)
+            }
+            Err(error) => match build.discard() {
+                Some(reason) => Err(crate::LoadError {
+                    path: path.to_owned(),
+                    kind: crate::LoadErrorKind::Isolated(reason),
+                }),
+                None => Err(error),
+            },
+        })
+    }
+
+    /// Starts `path` in a child process and checks what it holds, as a candidate whose `init`
+    /// runs in the child; `None` if it holds a plugin that is not isolated, or that the
+    /// in-process loader refuses (the caller loads it in-process, or refuses it there with the
+    /// same reason).
+    pub(crate) fn isolated_build(
+        &self,
+        path: &Path,
+    ) -> Option<Result<(crate::loader::Candidate, IsolatedBuild), crate::LoadError>> {
         let refuse = |message: String| crate::LoadError {
             path: path.to_owned(),
             kind: crate::LoadErrorKind::Isolated(message),
@@ -375,21 +436,13 @@ impl crate::PluginHost {
                 }));
             }
         };
-        proxy::PENDING.with(|p| *p.borrow_mut() = Some(Arc::clone(&link)));
-        let started = self.start(path, candidate);
-        proxy::PENDING.with(|p| p.borrow_mut().take());
-        Some(match started {
-            Ok(name) => {
-                self.shared.isolated.add(link);
-                Ok(name)
-            }
-            Err(error) => {
-                process.kill();
-                match link.fault() {
-                    Some(reason) => Err(refuse(format!("plugin `{}`: {reason}", hello.name))),
-                    None => Err(error),
-                }
-            }
-        })
+        Some(Ok((
+            candidate,
+            IsolatedBuild {
+                link,
+                process,
+                name: hello.name,
+            },
+        )))
     }
 }

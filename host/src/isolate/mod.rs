@@ -34,7 +34,7 @@ pub(crate) use linux::*;
 #[cfg(not(target_os = "linux"))]
 pub use unsupported::child_main_if_requested;
 #[cfg(not(target_os = "linux"))]
-pub(crate) use unsupported::{child, Registry};
+pub(crate) use unsupported::{child, IsolatedBuild, Registry};
 
 /// The default of [`crate::PluginHost::set_call_timeout`] and `plughost --call-timeout`: how long
 /// one call into an isolated plugin (its `init`, a command, an event delivery, its `shutdown`)

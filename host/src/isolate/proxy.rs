@@ -983,7 +983,7 @@ static PROXY_VTABLE: PhPluginVtable = PhPluginVtable {
     init: Some(PhInitFn(proxy_init)),
     shutdown: Some(PhShutdownFn(proxy_shutdown)),
     enumerate_commands: None,
-    // An isolated plugin is not reloaded (it is unloaded and loaded again): no state handoff.
+    // No state handoff for an isolated plugin: a reload starts its new build in a new child.
     save_state: None,
     restore_state: None,
 };

@@ -24,7 +24,35 @@ pub fn child_main_if_requested() -> Option<ExitCode> {
     None
 }
 
+/// A build started in a child process: never, on this platform.
+pub(crate) enum IsolatedBuild {}
+
+impl IsolatedBuild {
+    pub(crate) fn initialise_with<R>(&self, _initialise: impl FnOnce() -> R) -> R {
+        match *self {}
+    }
+    pub(crate) fn keep(self, _registry: &Registry) {
+        match self {}
+    }
+    pub(crate) fn discard(self) -> Option<String> {
+        match self {}
+    }
+}
+
 impl crate::PluginHost {
+    /// No plugin is isolated here: a reload never asks for a child.
+    pub(crate) fn isolated_build(
+        &self,
+        path: &Path,
+    ) -> Option<Result<(crate::loader::Candidate, IsolatedBuild), crate::LoadError>> {
+        Some(Err(crate::LoadError {
+            path: path.to_owned(),
+            kind: crate::LoadErrorKind::Isolated(
+                "isolation (--isolate) is supported on Linux only".to_owned(),
+            ),
+        }))
+    }
+
     /// Refuses a library while isolation is asked for: it is supported on Linux only.
     pub(crate) fn load_isolated(
         &mut self,
