@@ -247,7 +247,9 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         report(reload::rss_figure(&paths)?);
     }
     if wanted("wordfreq") {
-        report(wordfreq::figure(&paths, &settings)?);
+        for figure in wordfreq::figures(&paths, &settings)? {
+            report(figure);
+        }
     }
 
     let missed = figures.iter().filter(|f| !f.passes()).count();
