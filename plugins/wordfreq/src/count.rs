@@ -3,16 +3,17 @@
 
 use std::io::Read;
 
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
 
 use crate::CHUNK;
 
 /// Word counts over any number of inputs.
 #[derive(Default)]
 pub struct Counter {
-    counts: FxHashMap<Box<str>, u64>,
-    /// The word being read; it may continue in the next chunk.
-    word: String,
+    /// Every word seen, with its count.
+    counts: HashTable<Entry>,
+    /// The word being read, lowercased, in UTF-8; it may continue in the next chunk.
+    word: Vec<u8>,
     /// Bytes of a character cut by the end of the previous chunk.
     carry: Vec<u8>,
     words: u64,
@@ -118,33 +119,29 @@ impl Counter {
                 };
                 match self.chars.class(c) {
                     CharClass::Separator => self.end_word(),
-                    CharClass::Lower(lower) => self.word.push(lower),
-                    CharClass::Several => self.word.extend(c.to_lowercase()),
+                    CharClass::Lower(lower) => push_char(&mut self.word, lower),
+                    CharClass::Several => {
+                        for lower in c.to_lowercase() {
+                            push_char(&mut self.word, lower);
+                        }
+                    }
                 }
                 i += c.len_utf8();
             } else {
                 // A run of ASCII letters and digits.
                 let start = i;
-                let mut seen = 0;
-                while i < len {
-                    let class = CLASS[usize::from(bytes[i])];
-                    if class & ALNUM == 0 {
-                        break;
-                    }
-                    seen |= class;
-                    i += 1;
-                }
-                // `start` and `i` are at ASCII bytes (or the end): character boundaries.
-                let run = &s[start..i];
+                let (end, upper) = ascii_run(bytes, i);
+                i = end;
+                let run = &bytes[start..i];
                 let ends_here = i < len && CLASS[usize::from(bytes[i])] == SEPARATOR;
-                if ends_here && seen & UPPER == 0 && self.word.is_empty() {
+                if ends_here && !upper && self.word.is_empty() {
                     self.words += 1;
                     bump(&mut self.counts, run);
                     i += 1;
                 } else {
                     let at = self.word.len();
-                    self.word.push_str(run);
-                    if seen & UPPER != 0 {
+                    self.word.extend_from_slice(run);
+                    if upper {
                         self.word[at..].make_ascii_lowercase();
                     }
                 }
@@ -169,7 +166,12 @@ impl Counter {
 
     /// The `n` most frequent words, most frequent first, ties in alphabetical order.
     pub fn top(&self, n: usize) -> Vec<(&str, u64)> {
-        let mut all: Vec<(&str, u64)> = self.counts.iter().map(|(w, c)| (&**w, *c)).collect();
+        // Every word is UTF-8: runs of ASCII letters and digits, and whole characters.
+        let mut all: Vec<(&str, u64)> = self
+            .counts
+            .iter()
+            .map(|e| (std::str::from_utf8(&e.word).unwrap_or("\u{fffd}"), e.count))
+            .collect();
         let order = |a: &(&str, u64), b: &(&str, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
         if n < all.len() {
             all.select_nth_unstable_by(n, order);
@@ -207,10 +209,18 @@ impl Counter {
         self.bytes += other.bytes;
     }
 
-    fn add_counts(&mut self, counts: FxHashMap<Box<str>, u64>) {
-        self.counts.reserve(counts.len());
-        for (word, count) in counts {
-            *self.counts.entry(word).or_insert(0) += count;
+    fn add_counts(&mut self, counts: HashTable<Entry>) {
+        self.counts.reserve(counts.len(), |e| e.hash);
+        for entry in counts {
+            match self
+                .counts
+                .find_mut(entry.hash, |e| e.hash == entry.hash && e.word == entry.word)
+            {
+                Some(e) => e.count += entry.count,
+                None => {
+                    self.counts.insert_unique(entry.hash, entry, |e| e.hash);
+                }
+            }
         }
     }
 }
@@ -225,13 +235,161 @@ fn utf8_sequence_len(first: u8) -> usize {
     }
 }
 
-/// Adds one to the count of `word`: one hash and one probe when the word is known, which is
-/// nearly always; a second hash only on the first occurrence.
-fn bump(counts: &mut FxHashMap<Box<str>, u64>, word: &str) {
-    if let Some(count) = counts.get_mut(word) {
-        *count += 1;
+/// Where the run of ASCII letters and digits that starts at `start` ends in `bytes`, and
+/// whether it holds a capital letter.
+///
+/// Eight bytes at a time while there are eight: [`ascii_mask`] finds the letters, digits and
+/// capitals among them, so a word of up to seven letters takes one step and no branch per byte.
+#[inline]
+fn ascii_run(bytes: &[u8], start: usize) -> (usize, bool) {
+    let mut i = start;
+    let mut upper = 0;
+    while i + 8 <= bytes.len() {
+        let x = read8(bytes, i);
+        let (alnum, capitals) = ascii_mask(x);
+        let stop = !alnum & HIGH_BITS;
+        if stop == 0 {
+            upper |= capitals;
+            i += 8;
+            continue;
+        }
+        // Bytes are read little-endian: the first byte that ends the run is the lowest.
+        let inside = stop.trailing_zeros() / 8;
+        upper |= capitals & ((1u64 << (8 * inside)) - 1);
+        return (i + inside as usize, upper != 0);
+    }
+    let mut seen = 0;
+    while let Some(&b) = bytes.get(i) {
+        let class = CLASS[usize::from(b)];
+        if class & ALNUM == 0 {
+            break;
+        }
+        seen |= class;
+        i += 1;
+    }
+    (i, upper != 0 || seen & UPPER != 0)
+}
+
+/// The high bit of every byte.
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+/// 1 in every byte.
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// The high bit of each byte of `x` that is ASCII and strictly between `low` and `high`
+/// (`high` at most 128). Each byte is computed on its own low seven bits, so no borrow or carry
+/// crosses into the next byte.
+#[inline]
+fn bytes_between(x: u64, low: u64, high: u64) -> u64 {
+    let seven = x & (ONES * 127);
+    let below_high = (ONES * (127 + high)).wrapping_sub(seven);
+    let above_low = seven.wrapping_add(ONES * (127 - low));
+    below_high & above_low & !x & HIGH_BITS
+}
+
+/// Of the eight bytes of `x`: the high bit of each ASCII letter or digit, and of each ASCII
+/// capital letter.
+#[inline]
+fn ascii_mask(x: u64) -> (u64, u64) {
+    let digits = bytes_between(x, u64::from(b'0') - 1, u64::from(b'9') + 1);
+    // Setting bit 5 maps A-Z onto a-z, and no other ASCII byte into a-z.
+    let letters = bytes_between(x | ONES * 0x20, u64::from(b'a') - 1, u64::from(b'z') + 1);
+    let capitals = bytes_between(x, u64::from(b'A') - 1, u64::from(b'Z') + 1);
+    (digits | letters, capitals)
+}
+
+/// A word and its count, in [`Counter`]'s table.
+#[derive(Debug, Clone)]
+struct Entry {
+    word: Box<[u8]>,
+    /// [`hash_word`] of `word`, kept so that the table grows without hashing again.
+    hash: u64,
+    count: u64,
+}
+
+/// Adds one to the count of `word`: one hash and one probe, whether the word is new or not.
+#[inline]
+fn bump(counts: &mut HashTable<Entry>, word: &[u8]) {
+    let hash = hash_word(word);
+    match counts.find_mut(hash, |e| e.hash == hash && same_word(&e.word, word)) {
+        Some(entry) => entry.count += 1,
+        None => {
+            let entry = Entry {
+                word: word.into(),
+                hash,
+                count: 1,
+            };
+            counts.insert_unique(hash, entry, |e| e.hash);
+        }
+    }
+}
+
+/// Appends `c` to `word` in UTF-8.
+fn push_char(word: &mut Vec<u8>, c: char) {
+    let mut buffer = [0; 4];
+    word.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
+}
+
+/// The multiplier of rustc-hash's FxHasher.
+const K: u64 = 0xf135_7aea_2e62_a9c5;
+
+/// Eight bytes of `word` from `at`, as a number.
+#[inline]
+fn read8(word: &[u8], at: usize) -> u64 {
+    let mut bytes = [0; 8];
+    bytes.copy_from_slice(&word[at..at + 8]);
+    u64::from_le_bytes(bytes)
+}
+
+/// Four bytes of `word` from `at`, as a number.
+#[inline]
+fn read4(word: &[u8], at: usize) -> u64 {
+    let mut bytes = [0; 4];
+    bytes.copy_from_slice(&word[at..at + 4]);
+    u64::from(u32::from_le_bytes(bytes))
+}
+
+/// The hash of a word: its length and its bytes, read eight at a time (the last read overlaps
+/// the one before when the length is not a multiple of eight; short words are read in two
+/// overlapping halves or byte by byte), each mixed in as FxHash does, so a word of up to 16
+/// bytes costs two or three multiplications and no loop over bytes.
+#[inline]
+fn hash_word(word: &[u8]) -> u64 {
+    let n = word.len();
+    let mix = |h: u64, x: u64| (h.rotate_left(5) ^ x).wrapping_mul(K);
+    let mut h = (n as u64).wrapping_mul(K);
+    if n >= 8 {
+        let mut at = 0;
+        while at + 8 < n {
+            h = mix(h, read8(word, at));
+            at += 8;
+        }
+        h = mix(h, read8(word, n - 8));
+    } else if n >= 4 {
+        h = mix(h, read4(word, 0) | read4(word, n - 4) << 32);
+    } else if n > 0 {
+        let x = u64::from(word[0]) | u64::from(word[n / 2]) << 8 | u64::from(word[n - 1]) << 16;
+        h = mix(h, x);
+    }
+    // The table takes its slot from the low bits: bring the well-mixed high bits down.
+    h.rotate_left(26)
+}
+
+/// `a == b`, inline for words of up to 16 bytes (most words), as [`hash_word`] reads them.
+#[inline]
+fn same_word(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n > 16 {
+        a == b
+    } else if n >= 8 {
+        read8(a, 0) == read8(b, 0) && read8(a, n - 8) == read8(b, n - 8)
+    } else if n >= 4 {
+        read4(a, 0) == read4(b, 0) && read4(a, n - 4) == read4(b, n - 4)
     } else {
-        counts.insert(word.into(), 1);
+        // Bytes 0, n / 2 and n - 1 are every byte of a word of up to 3 bytes.
+        n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1])
     }
 }
 
@@ -421,6 +579,23 @@ mod tests {
     }
 
     #[test]
+    fn eight_byte_masks_match_the_ascii_predicates() {
+        for b in 0..=255u8 {
+            for at in 0..8 {
+                // `b` among bytes of other classes, at each place.
+                let mut bytes = *b"aZ9 \xc3-_q";
+                bytes[at] = b;
+                let (alnum, capitals) = ascii_mask(u64::from_le_bytes(bytes));
+                for (i, &byte) in bytes.iter().enumerate() {
+                    let bit = 0x80u64 << (8 * i);
+                    assert_eq!(alnum & bit != 0, byte.is_ascii_alphanumeric(), "{byte:#x} at {i}");
+                    assert_eq!(capitals & bit != 0, byte.is_ascii_uppercase(), "{byte:#x} at {i}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn byte_classes_match_the_ascii_predicates() {
         for b in 0..=255u8 {
             let class = CLASS[usize::from(b)];
@@ -452,8 +627,31 @@ mod tests {
         );
     }
 
+    #[test]
+    fn words_of_every_short_length_compare_and_hash_by_every_byte() {
+        for n in 0..=24 {
+            let word: Vec<u8> = (0..n as u8).map(|i| b'a' + i).collect();
+            assert!(same_word(&word, &word.clone()));
+            for at in 0..n {
+                let mut other = word.clone();
+                other[at] = b'Z';
+                assert!(!same_word(&word, &other), "{n} bytes, differ at {at}");
+                assert_ne!(hash_word(&word), hash_word(&other), "{n} bytes, differ at {at}");
+            }
+            assert!(!same_word(&word, &word[..n.saturating_sub(1)]) || n == 0);
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+
+        #[test]
+        fn same_word_is_equality(a in proptest::collection::vec(0u8..4, 0..20), b in proptest::collection::vec(0u8..4, 0..20)) {
+            proptest::prop_assert_eq!(same_word(&a, &b), a == b);
+            if a == b {
+                proptest::prop_assert_eq!(hash_word(&a), hash_word(&b));
+            }
+        }
 
         #[test]
         fn any_bytes_in_any_chunks_count_as_the_definition_says(
