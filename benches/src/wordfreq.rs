@@ -167,8 +167,7 @@ impl Tasks for Pool {
     type Error = Infallible;
 
     fn run(&self, count: usize, task: &(dyn Fn(usize) + Sync)) -> Result<(), Infallible> {
-        self.0
-            .install(|| (0..count).into_par_iter().for_each(|i| task(i)));
+        self.0.install(|| (0..count).into_par_iter().for_each(task));
         Ok(())
     }
 }
@@ -267,7 +266,10 @@ pub fn figures(paths: &Paths, settings: &Settings) -> Result<Vec<Figure>, String
         let (seconds, output) = count_directly(&input, 1, &InTurn)?;
         single = single.min(seconds);
         same_output &= output == run.stdout;
-        if ours.as_ref().map_or(true, |best| run.seconds < best.seconds) {
+        if ours
+            .as_ref()
+            .map_or(true, |best| run.seconds < best.seconds)
+        {
             ours = Some(run);
         }
     }

@@ -82,17 +82,17 @@ fn wordfreq_gives_the_same_counts_on_any_number_of_worker_threads() {
     let dir = plugins_dir(EXAMPLE_PLUGINS);
     let text =
         std::fs::read_to_string(workspace_root().join("tests/data/udhr-article-1.txt")).unwrap();
-    // About 5 MiB: several blocks of the plugin's parallel counter for each thread count, so
+    // About 3.5 MiB: more than one block of the plugin's parallel counter for each thread count, so
     // that block ends fall inside words and characters. The first file ends inside a word and
     // the second starts with one: a word does not continue into the next file.
     let mut big = String::new();
     let mut i = 0u64;
-    while big.len() < 5 << 20 {
+    while big.len() < 7 << 19 {
         big.push_str(&text);
         big.push_str(&format!(" Extra{} wörd{}", i % 11, i % 5));
         i += 1;
     }
-    big.push_str("zzq");
+    big.push_str(" zzq");
     let files = tempfile::tempdir().unwrap();
     let (first, second) = (files.path().join("big.txt"), files.path().join("small.txt"));
     std::fs::write(&first, &big).unwrap();

@@ -292,7 +292,7 @@ fn bytes_between(x: u64, low: u64, high: u64) -> u64 {
 fn ascii_mask(x: u64) -> (u64, u64) {
     let digits = bytes_between(x, u64::from(b'0') - 1, u64::from(b'9') + 1);
     // Setting bit 5 maps A-Z onto a-z, and no other ASCII byte into a-z.
-    let letters = bytes_between(x | ONES * 0x20, u64::from(b'a') - 1, u64::from(b'z') + 1);
+    let letters = bytes_between(x | (ONES * 0x20), u64::from(b'a') - 1, u64::from(b'z') + 1);
     let capitals = bytes_between(x, u64::from(b'A') - 1, u64::from(b'Z') + 1);
     (digits | letters, capitals)
 }
@@ -365,9 +365,9 @@ fn hash_word(word: &[u8]) -> u64 {
         }
         h = mix(h, read8(word, n - 8));
     } else if n >= 4 {
-        h = mix(h, read4(word, 0) | read4(word, n - 4) << 32);
+        h = mix(h, read4(word, 0) | (read4(word, n - 4) << 32));
     } else if n > 0 {
-        let x = u64::from(word[0]) | u64::from(word[n / 2]) << 8 | u64::from(word[n - 1]) << 16;
+        let x = u64::from(word[0]) | (u64::from(word[n / 2]) << 8) | (u64::from(word[n - 1]) << 16);
         h = mix(h, x);
     }
     // The table takes its slot from the low bits: bring the well-mixed high bits down.
@@ -575,7 +575,10 @@ mod tests {
         // The chunk after the cut `\xe6` is shorter than the rest of the character, and its
         // `A` is not a continuation byte: `A` starts a word, which goes on in the next chunk.
         assert_eq!(count(&[b"\xe6", b"A", b"b"]), owned(&[("ab", 1)]));
-        assert_eq!(count(&[b"x\xf0\x9f", b"\x98", b"y"]), owned(&[("x", 1), ("y", 1)]));
+        assert_eq!(
+            count(&[b"x\xf0\x9f", b"\x98", b"y"]),
+            owned(&[("x", 1), ("y", 1)])
+        );
     }
 
     #[test]
@@ -588,8 +591,16 @@ mod tests {
                 let (alnum, capitals) = ascii_mask(u64::from_le_bytes(bytes));
                 for (i, &byte) in bytes.iter().enumerate() {
                     let bit = 0x80u64 << (8 * i);
-                    assert_eq!(alnum & bit != 0, byte.is_ascii_alphanumeric(), "{byte:#x} at {i}");
-                    assert_eq!(capitals & bit != 0, byte.is_ascii_uppercase(), "{byte:#x} at {i}");
+                    assert_eq!(
+                        alnum & bit != 0,
+                        byte.is_ascii_alphanumeric(),
+                        "{byte:#x} at {i}"
+                    );
+                    assert_eq!(
+                        capitals & bit != 0,
+                        byte.is_ascii_uppercase(),
+                        "{byte:#x} at {i}"
+                    );
                 }
             }
         }
@@ -609,10 +620,7 @@ mod tests {
     fn characters_sharing_a_cache_slot_keep_their_own_class() {
         // U+00E9 and U+02E9 (a tone letter, not alphanumeric) fall in the same slot.
         assert_eq!('é' as usize % CHAR_SLOTS, '\u{2e9}' as usize % CHAR_SLOTS);
-        assert_eq!(
-            count(&["é\u{2e9}É\u{2e9}é".as_bytes()]),
-            owned(&[("é", 3)])
-        );
+        assert_eq!(count(&["é\u{2e9}É\u{2e9}é".as_bytes()]), owned(&[("é", 3)]));
         // A capital whose lowercase is two characters, seen twice (from the cache).
         assert_eq!(count(&["İx İx".as_bytes()]), owned(&[("i\u{307}x", 2)]));
     }
@@ -636,7 +644,11 @@ mod tests {
                 let mut other = word.clone();
                 other[at] = b'Z';
                 assert!(!same_word(&word, &other), "{n} bytes, differ at {at}");
-                assert_ne!(hash_word(&word), hash_word(&other), "{n} bytes, differ at {at}");
+                assert_ne!(
+                    hash_word(&word),
+                    hash_word(&other),
+                    "{n} bytes, differ at {at}"
+                );
             }
             assert!(!same_word(&word, &word[..n.saturating_sub(1)]) || n == 0);
         }

@@ -73,7 +73,9 @@ impl Tasks for ScopedThreads {
 
 /// The block size for `parts` parts: 1 MiB per part, at most 16 MiB.
 pub fn block_size(parts: usize) -> usize {
-    parts.saturating_mul(PART_BYTES).clamp(PART_BYTES, MAX_BLOCK)
+    parts
+        .saturating_mul(PART_BYTES)
+        .clamp(PART_BYTES, MAX_BLOCK)
 }
 
 /// Reads from `reader` until `buffer` is full or the input ends; returns how many bytes were
@@ -154,7 +156,9 @@ impl ParallelCounter {
     /// An empty counter that counts a block in at most `parts` pieces at once (at least 1).
     pub fn new(parts: usize) -> ParallelCounter {
         ParallelCounter {
-            parts: (0..parts.max(1)).map(|_| Mutex::new(Counter::new())).collect(),
+            parts: (0..parts.max(1))
+                .map(|_| Mutex::new(Counter::new()))
+                .collect(),
             open: 0,
         }
     }
@@ -181,7 +185,8 @@ impl ParallelCounter {
         let parts = &self.parts;
         // Piece `i` goes to counter `open + i`: the first continues what the open counter holds,
         // the others are between words. Each piece has a counter of its own.
-        let count_piece = |i: usize| lock(&parts[(open + i) % n]).feed(&block[cuts[i]..cuts[i + 1]]);
+        let count_piece =
+            |i: usize| lock(&parts[(open + i) % n]).feed(&block[cuts[i]..cuts[i + 1]]);
         if pieces == 1 {
             count_piece(0);
         } else {

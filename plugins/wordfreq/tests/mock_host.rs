@@ -125,8 +125,26 @@ fn the_configuration_sets_the_default_top() {
 /// characters are cut by block ends, and the parts are counted on the host's worker threads.
 fn big_text(seed: u64, size: usize) -> String {
     const WORDS: &[&str] = &[
-        "the", "The", "THE", "of", "and", "Rights", "rights", "42", "x9", "Straße", "STRASSE",
-        "ärger", "Ärger", "東京", "人人生而自由", "İstanbul", "ΣΊΣΥΦΟΣ", "свободными", "٣٤", "naïve",
+        "the",
+        "The",
+        "THE",
+        "of",
+        "and",
+        "Rights",
+        "rights",
+        "42",
+        "x9",
+        "Straße",
+        "STRASSE",
+        "ärger",
+        "Ärger",
+        "東京",
+        "人人生而自由",
+        "İstanbul",
+        "ΣΊΣΥΦΟΣ",
+        "свободными",
+        "٣٤",
+        "naïve",
     ];
     const SEPARATORS: &[&str] = &[" ", " ", " ", ", ", ".\n", "\n", "，", " — ", "\u{a0}", "_"];
     let mut state = seed | 1;
