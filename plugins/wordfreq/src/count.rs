@@ -129,6 +129,24 @@ impl Counter {
                 i += c.len_utf8();
             } else {
                 // A run of ASCII letters and digits.
+                if self.word.is_empty() && i + 8 <= len {
+                    // The common case: a word of up to seven ASCII letters and digits followed
+                    // by a separator, lowercased and counted from one read of eight bytes.
+                    let x = read8(bytes, i);
+                    let (alnum, capitals) = ascii_mask(x);
+                    let stop = !alnum & HIGH_BITS;
+                    // Bytes are little-endian: the first byte that ends the run is the lowest.
+                    let n = stop.trailing_zeros() as usize / 8;
+                    if n < 8 && CLASS[usize::from(bytes[i + n])] == SEPARATOR {
+                        let keep = (1u64 << (8 * n)) - 1;
+                        // Bit 5 set on each capital (its high bit, moved) lowercases it.
+                        let head = (x | (capitals >> 2)) & keep;
+                        self.words += 1;
+                        bump_short(&mut self.counts, head, n);
+                        i += n + 1;
+                        continue;
+                    }
+                }
                 let start = i;
                 let (end, upper) = ascii_run(bytes, i);
                 i = end;
@@ -210,15 +228,16 @@ impl Counter {
     }
 
     fn add_counts(&mut self, counts: HashTable<Entry>) {
-        self.counts.reserve(counts.len(), |e| e.hash);
+        self.counts.reserve(counts.len(), Entry::hash);
         for entry in counts {
+            let hash = entry.hash();
             match self
                 .counts
-                .find_mut(entry.hash, |e| e.hash == entry.hash && e.word == entry.word)
+                .find_mut(hash, |e| e.is(entry.head, &entry.word))
             {
                 Some(e) => e.count += entry.count,
                 None => {
-                    self.counts.insert_unique(entry.hash, entry, |e| e.hash);
+                    self.counts.insert_unique(hash, entry, Entry::hash);
                 }
             }
         }
@@ -301,26 +320,55 @@ fn ascii_mask(x: u64) -> (u64, u64) {
 #[derive(Debug, Clone)]
 struct Entry {
     word: Box<[u8]>,
-    /// [`hash_word`] of `word`, kept so that the table grows without hashing again.
-    hash: u64,
+    /// [`head`] of `word`: comparing a word of up to eight bytes reads nothing else.
+    head: u64,
     count: u64,
+}
+
+impl Entry {
+    /// Whether this is the entry of `word`, whose head is `head`.
+    #[inline]
+    fn is(&self, head: u64, word: &[u8]) -> bool {
+        self.head == head
+            && self.word.len() == word.len()
+            && (word.len() <= 8 || self.word[8..] == word[8..])
+    }
+
+    fn hash(&self) -> u64 {
+        hash_word(self.head, &self.word)
+    }
 }
 
 /// Adds one to the count of `word`: one hash and one probe, whether the word is new or not.
 #[inline]
 fn bump(counts: &mut HashTable<Entry>, word: &[u8]) {
-    let hash = hash_word(word);
-    match counts.find_mut(hash, |e| e.hash == hash && same_word(&e.word, word)) {
+    let head = head(word);
+    let hash = hash_word(head, word);
+    match counts.find_mut(hash, |e| e.is(head, word)) {
         Some(entry) => entry.count += 1,
-        None => {
-            let entry = Entry {
-                word: word.into(),
-                hash,
-                count: 1,
-            };
-            counts.insert_unique(hash, entry, |e| e.hash);
-        }
+        None => insert(counts, hash, head, word),
     }
+}
+
+/// [`bump`] for a word of `len` bytes, 1 to 7, given as its [`head`]: no branch on the length
+/// and no loop over bytes.
+#[inline]
+fn bump_short(counts: &mut HashTable<Entry>, head: u64, len: usize) {
+    let hash = finish(mix((len as u64).wrapping_mul(K), head));
+    match counts.find_mut(hash, |e| e.head == head && e.word.len() == len) {
+        Some(entry) => entry.count += 1,
+        None => insert(counts, hash, head, &head.to_le_bytes()[..len]),
+    }
+}
+
+#[cold]
+fn insert(counts: &mut HashTable<Entry>, hash: u64, head: u64, word: &[u8]) {
+    let entry = Entry {
+        word: word.into(),
+        head,
+        count: 1,
+    };
+    counts.insert_unique(hash, entry, Entry::hash);
 }
 
 /// Appends `c` to `word` in UTF-8.
@@ -332,65 +380,52 @@ fn push_char(word: &mut Vec<u8>, c: char) {
 /// The multiplier of rustc-hash's FxHasher.
 const K: u64 = 0xf135_7aea_2e62_a9c5;
 
-/// Eight bytes of `word` from `at`, as a number.
+/// Eight bytes of `bytes` from `at`, as a number (little-endian: the first byte is the lowest).
 #[inline]
-fn read8(word: &[u8], at: usize) -> u64 {
-    let mut bytes = [0; 8];
-    bytes.copy_from_slice(&word[at..at + 8]);
-    u64::from_le_bytes(bytes)
+fn read8(bytes: &[u8], at: usize) -> u64 {
+    let mut eight = [0; 8];
+    eight.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(eight)
 }
 
-/// Four bytes of `word` from `at`, as a number.
+/// The first eight bytes of `word` as a number, little-endian, zero-padded when it is shorter.
 #[inline]
-fn read4(word: &[u8], at: usize) -> u64 {
-    let mut bytes = [0; 4];
-    bytes.copy_from_slice(&word[at..at + 4]);
-    u64::from(u32::from_le_bytes(bytes))
+fn head(word: &[u8]) -> u64 {
+    let mut eight = [0; 8];
+    let n = word.len().min(8);
+    eight[..n].copy_from_slice(&word[..n]);
+    u64::from_le_bytes(eight)
 }
 
-/// The hash of a word: its length and its bytes, read eight at a time (the last read overlaps
-/// the one before when the length is not a multiple of eight; short words are read in two
-/// overlapping halves or byte by byte), each mixed in as FxHash does, so a word of up to 16
-/// bytes costs two or three multiplications and no loop over bytes.
+/// One step of the hash, as FxHash mixes a word.
 #[inline]
-fn hash_word(word: &[u8]) -> u64 {
+fn mix(h: u64, x: u64) -> u64 {
+    (h.rotate_left(5) ^ x).wrapping_mul(K)
+}
+
+/// The last step of the hash: the table takes its slot from the low bits, so bring the
+/// well-mixed high bits down.
+#[inline]
+fn finish(h: u64) -> u64 {
+    h.rotate_left(26)
+}
+
+/// The hash of a word whose [`head`] is `head`: its length, its head, then its other bytes
+/// eight at a time (the last read overlaps the one before when the length is not a multiple of
+/// eight). A word of up to eight bytes costs two multiplications.
+#[inline]
+fn hash_word(head: u64, word: &[u8]) -> u64 {
     let n = word.len();
-    let mix = |h: u64, x: u64| (h.rotate_left(5) ^ x).wrapping_mul(K);
-    let mut h = (n as u64).wrapping_mul(K);
-    if n >= 8 {
-        let mut at = 0;
+    let mut h = mix((n as u64).wrapping_mul(K), head);
+    if n > 8 {
+        let mut at = 8;
         while at + 8 < n {
             h = mix(h, read8(word, at));
             at += 8;
         }
         h = mix(h, read8(word, n - 8));
-    } else if n >= 4 {
-        h = mix(h, read4(word, 0) | (read4(word, n - 4) << 32));
-    } else if n > 0 {
-        let x = u64::from(word[0]) | (u64::from(word[n / 2]) << 8) | (u64::from(word[n - 1]) << 16);
-        h = mix(h, x);
     }
-    // The table takes its slot from the low bits: bring the well-mixed high bits down.
-    h.rotate_left(26)
-}
-
-/// `a == b`, inline for words of up to 16 bytes (most words), as [`hash_word`] reads them.
-#[inline]
-fn same_word(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    if n > 16 {
-        a == b
-    } else if n >= 8 {
-        read8(a, 0) == read8(b, 0) && read8(a, n - 8) == read8(b, n - 8)
-    } else if n >= 4 {
-        read4(a, 0) == read4(b, 0) && read4(a, n - 4) == read4(b, n - 4)
-    } else {
-        // Bytes 0, n / 2 and n - 1 are every byte of a word of up to 3 bytes.
-        n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1])
-    }
+    finish(h)
 }
 
 /// [`CLASS`] of an ASCII byte that is neither a letter nor a digit.
@@ -635,33 +670,70 @@ mod tests {
         );
     }
 
+    /// The table entry of `word` with count 1.
+    fn entry(word: &[u8]) -> Entry {
+        Entry {
+            word: word.into(),
+            head: head(word),
+            count: 1,
+        }
+    }
+
     #[test]
-    fn words_of_every_short_length_compare_and_hash_by_every_byte() {
+    fn words_of_every_length_compare_and_hash_by_every_byte() {
         for n in 0..=24 {
             let word: Vec<u8> = (0..n as u8).map(|i| b'a' + i).collect();
-            assert!(same_word(&word, &word.clone()));
+            assert!(entry(&word).is(head(&word), &word));
             for at in 0..n {
                 let mut other = word.clone();
                 other[at] = b'Z';
-                assert!(!same_word(&word, &other), "{n} bytes, differ at {at}");
+                assert!(!entry(&word).is(head(&other), &other), "{n} bytes, at {at}");
                 assert_ne!(
-                    hash_word(&word),
-                    hash_word(&other),
-                    "{n} bytes, differ at {at}"
+                    entry(&word).hash(),
+                    entry(&other).hash(),
+                    "{n} bytes, at {at}"
                 );
             }
-            assert!(!same_word(&word, &word[..n.saturating_sub(1)]) || n == 0);
+            if n > 0 {
+                let shorter = &word[..n - 1];
+                assert!(!entry(&word).is(head(shorter), shorter), "{n} bytes");
+            }
         }
+    }
+
+    #[test]
+    fn short_words_are_counted_in_the_same_entries_either_way() {
+        let mut counts = HashTable::new();
+        for word in [&b"a"[..], b"the", b"seven77", b"the", b"eight888", b"a"] {
+            bump(&mut counts, word);
+            if word.len() < 8 {
+                bump_short(&mut counts, head(word), word.len());
+            }
+        }
+        let mut found: Vec<(&[u8], u64)> = counts.iter().map(|e| (&*e.word, e.count)).collect();
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                (&b"a"[..], 4),
+                (b"eight888", 1),
+                (b"seven77", 2),
+                (b"the", 4)
+            ]
+        );
     }
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
 
         #[test]
-        fn same_word_is_equality(a in proptest::collection::vec(0u8..4, 0..20), b in proptest::collection::vec(0u8..4, 0..20)) {
-            proptest::prop_assert_eq!(same_word(&a, &b), a == b);
+        fn entries_are_equal_exactly_when_words_are(
+            a in proptest::collection::vec(0u8..4, 0..20),
+            b in proptest::collection::vec(0u8..4, 0..20),
+        ) {
+            proptest::prop_assert_eq!(entry(&a).is(head(&b), &b), a == b);
             if a == b {
-                proptest::prop_assert_eq!(hash_word(&a), hash_word(&b));
+                proptest::prop_assert_eq!(entry(&a).hash(), entry(&b).hash());
             }
         }
 
