@@ -96,12 +96,13 @@ impl Counter {
 
     /// Counts the words of `s`, which continues the current input.
     ///
-    /// The loop goes a run at a time: a run of ASCII letters and digits is found with a table
-    /// lookup per byte and, when it is a whole word already in lowercase (the common case), it
-    /// is counted straight from the input, with one hash and no copy; otherwise it is appended,
-    /// lowercased, to `word`. Other characters are looked up in a small cache of their class
-    /// and lowercase, so the Unicode tables are read once per distinct character, not per
-    /// occurrence.
+    /// The loop goes a run at a time. A run of ASCII letters and digits is found eight bytes at
+    /// a time ([`ascii_mask`]); a whole word of up to seven bytes (most words) is lowercased in
+    /// that same eight-byte number and counted from it ([`bump_short`]), a longer whole word
+    /// is counted straight from the input if it is in lowercase: one hash, no copy. Otherwise
+    /// the run is appended, lowercased, to `word`, which is counted when the word ends. Other
+    /// characters are looked up in a small cache of their class and lowercase, so the Unicode
+    /// tables are read once per distinct character, not per occurrence.
     fn feed_str(&mut self, s: &str) {
         let bytes = s.as_bytes();
         let len = bytes.len();
