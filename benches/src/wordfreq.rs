@@ -253,7 +253,7 @@ pub fn figures(paths: &Paths, settings: &Settings) -> Result<Vec<Figure>, String
     let pool = Pool(pool);
     // The file is in the page cache for all (it was just written, and memory is ample). Each is
     // run in turn, best of several, so that a slow spell of the machine hits all alike.
-    let rounds = settings.samples(3, 2);
+    let rounds = settings.samples(5, 3);
     let mut ours: Option<Run> = None;
     let mut direct = f64::INFINITY;
     let mut single = f64::INFINITY;

@@ -209,13 +209,20 @@ impl ParallelCounter {
     ///
     /// # Errors
     ///
-    /// A read error, or what `tasks` fails with; the input is then counted in part.
+    /// A read error, or what `tasks` fails with; the input is then counted in part. An empty
+    /// `buffer` is an error of kind `InvalidInput`.
     pub fn count_reader<T: Tasks + ?Sized>(
         &mut self,
         mut reader: impl Read,
         buffer: &mut [u8],
         tasks: &T,
     ) -> Result<(), CountError<T::Error>> {
+        if buffer.is_empty() {
+            return Err(CountError::Read(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "wordfreq: an empty block buffer",
+            )));
+        }
         loop {
             let n = read_block(&mut reader, buffer).map_err(CountError::Read)?;
             if n == 0 {
@@ -383,6 +390,15 @@ mod tests {
             [("x", 2), ("abc", 1), ("café", 1), ("yz", 1)]
         );
         assert_eq!(counter.words(), 5);
+    }
+
+    #[test]
+    fn an_empty_buffer_is_an_error_not_an_empty_input() {
+        let mut counter = ParallelCounter::new(2);
+        match counter.count_reader(&b"words"[..], &mut [], &InTurn) {
+            Err(CountError::Read(e)) => assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
