@@ -251,7 +251,9 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         report(reload::rss_figure(&paths)?);
     }
     if wanted("wordfreq") {
-        report(wordfreq::figure(&paths, &settings)?);
+        for figure in wordfreq::figures(&paths, &settings)? {
+            report(figure);
+        }
     }
     if wanted("isolated-call") {
         report(isolated::call_figure(&paths, &settings)?);

@@ -11,6 +11,8 @@ pub enum Target {
     RatioAtLeast(f64),
     /// The value itself must be below this (in the figure's unit).
     ValueBelow(f64),
+    /// The value itself must be at least this (in the figure's unit).
+    ValueAtLeast(f64),
     /// The ratio must be below 1 and the value given in `Figure::bound` at most the bound.
     FasterAndBounded,
     /// The ratio to the limit must be at most the first number, and the value at most the
@@ -44,6 +46,7 @@ impl Figure {
             Target::RatioAtMost(max) => self.ratio <= max,
             Target::RatioAtLeast(min) => self.ratio >= min,
             Target::ValueBelow(max) => self.value < max,
+            Target::ValueAtLeast(min) => self.value >= min,
             Target::FasterAndBounded => {
                 self.ratio < 1.0 && self.bound.is_some_and(|(used, max)| used <= max)
             }
@@ -58,6 +61,7 @@ impl fmt::Display for Target {
             Target::RatioAtMost(max) => write!(f, "ratio<={max}"),
             Target::RatioAtLeast(min) => write!(f, "ratio>={min}"),
             Target::ValueBelow(max) => write!(f, "value<{max}"),
+            Target::ValueAtLeast(min) => write!(f, "value>={min}"),
             Target::FasterAndBounded => write!(f, "ratio<1,bounded-memory"),
             Target::RatioAndValueAtMost(ratio, value) => {
                 write!(f, "ratio<={ratio},value<={value}")
@@ -124,6 +128,8 @@ mod tests {
         assert!(!figure(1.0, 0.4, Target::RatioAtLeast(0.5)).passes());
         assert!(figure(24.9, 9.0, Target::ValueBelow(25.0)).passes());
         assert!(!figure(25.0, 9.0, Target::ValueBelow(25.0)).passes());
+        assert!(figure(400.0, 0.1, Target::ValueAtLeast(400.0)).passes());
+        assert!(!figure(399.9, 9.0, Target::ValueAtLeast(400.0)).passes());
         let mut wordfreq = figure(9.5, 0.1, Target::FasterAndBounded);
         assert!(!wordfreq.passes(), "no memory figure");
         wordfreq.bound = Some((5.0, 64.0));

@@ -594,7 +594,7 @@ where
         }
         let offset: u64 = segment.p_offset(endian).into();
         let size: u64 = segment.p_filesz(endian).into();
-        if offset.checked_add(size).map_or(true, |end| end > file_len) {
+        if offset.checked_add(size).is_none_or(|end| end > file_len) {
             return Err(malformed(format!(
                 "truncated: a loadable segment spans bytes {offset}..{} but the file has {file_len}",
                 offset.saturating_add(size)

@@ -269,7 +269,7 @@ impl Staging {
                             !r.optional
                                 && r.id == key.0
                                 && r.major == key.1
-                                && staged.map_or(true, |(_, s)| s.minor < r.minor)
+                                && staged.is_none_or(|(_, s)| s.minor < r.minor)
                         })?;
                         Some((need.to_string(), user.name.clone()))
                     })

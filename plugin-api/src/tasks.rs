@@ -128,7 +128,7 @@ where
                         code => code,
                     };
                     let mut failed = tasks.failed.lock().unwrap_or_else(|e| e.into_inner());
-                    if failed.as_ref().map_or(true, |(at, _)| index < *at) {
+                    if failed.as_ref().is_none_or(|(at, _)| index < *at) {
                         *failed = Some((index, Error::with_code(code, error.message())));
                     }
                     code.code()

@@ -245,7 +245,7 @@ fn a_command_runs_as_through_the_rust_library() {
     assert!(expected.starts_with(&format!("{}\t{}\n", counts[0].1, counts[0].0)));
 
     // More arguments than the library converts on the stack.
-    let many: Vec<&str> = std::iter::repeat(text).take(12).collect();
+    let many: Vec<&str> = std::iter::repeat_n(text, 12).collect();
     let ran = host.run("wordfreq", &many);
     assert_eq!(ran.code, OK, "{ran:?}");
 

@@ -82,6 +82,45 @@ fn wordfreq_matches_an_independent_count_on_multilingual_text() {
 }
 
 #[test]
+fn wordfreq_gives_the_same_counts_on_any_number_of_worker_threads() {
+    let dir = plugins_dir(EXAMPLE_PLUGINS);
+    let text =
+        std::fs::read_to_string(workspace_root().join("tests/data/udhr-article-1.txt")).unwrap();
+    // About 3.5 MiB: more than one block of the plugin's parallel counter for each thread count, so
+    // that block ends fall inside words and characters. The first file ends inside a word and
+    // the second starts with one: a word does not continue into the next file.
+    let mut big = String::new();
+    let mut i = 0u64;
+    while big.len() < 7 << 19 {
+        big.push_str(&text);
+        big.push_str(&format!(" Extra{} wörd{}", i % 11, i % 5));
+        i += 1;
+    }
+    big.push_str(" zzq");
+    let files = tempfile::tempdir().unwrap();
+    let (first, second) = (files.path().join("big.txt"), files.path().join("small.txt"));
+    std::fs::write(&first, &big).unwrap();
+    std::fs::write(&second, format!("zzq {text}")).unwrap();
+    let expected = reference_word_counts(&format!("{big}\n zzq {text}"));
+    let wanted: String = expected[..40]
+        .iter()
+        .map(|(word, count)| format!("{count}\t{word}\n"))
+        .collect();
+    assert!(expected.iter().any(|(w, n)| w == "zzq" && *n == 2));
+    for threads in ["1", "2", "3"] {
+        let output = plughost(dir.path())
+            .env("PLUGHOST_TASK_THREADS", threads)
+            .args(["run", "wordfreq", "--top", "40"])
+            .arg(&first)
+            .arg(&second)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(stdout(&output), wanted, "{threads} worker threads");
+    }
+}
+
+#[test]
 fn unknown_command_fails_with_a_message() {
     let dir = plugins_dir(EXAMPLE_PLUGINS);
     let output = plughost(dir.path())

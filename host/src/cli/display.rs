@@ -183,7 +183,7 @@ fn write_table<const N: usize>(
             line.push_str(cell);
             if i + 1 < N {
                 // Padding by hand: a format width (`{:w$}`) panics beyond u16::MAX.
-                line.extend(std::iter::repeat(' ').take(w.saturating_sub(width(cell))));
+                line.extend(std::iter::repeat_n(' ', w.saturating_sub(width(cell))));
             }
         }
         writeln!(out, "{}", line.trim_end())?;

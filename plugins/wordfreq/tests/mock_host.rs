@@ -120,3 +120,87 @@ fn the_configuration_sets_the_default_top() {
         "{logs:?}"
     );
 }
+
+/// A few MiB of mixed text: more than one block per worker thread, so that words and
+/// characters are cut by block ends, and the parts are counted on the host's worker threads.
+fn big_text(seed: u64, size: usize) -> String {
+    const WORDS: &[&str] = &[
+        "the",
+        "The",
+        "THE",
+        "of",
+        "and",
+        "Rights",
+        "rights",
+        "42",
+        "x9",
+        "Straße",
+        "STRASSE",
+        "ärger",
+        "Ärger",
+        "東京",
+        "人人生而自由",
+        "İstanbul",
+        "ΣΊΣΥΦΟΣ",
+        "свободными",
+        "٣٤",
+        "naïve",
+    ];
+    const SEPARATORS: &[&str] = &[" ", " ", " ", ", ", ".\n", "\n", "，", " — ", "\u{a0}", "_"];
+    let mut state = seed | 1;
+    let mut next = move |n: usize| {
+        // xorshift64: a fixed sequence for each seed.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let mut text = String::with_capacity(size + 64);
+    while text.len() < size {
+        text.push_str(WORDS[next(WORDS.len())]);
+        if next(8) == 0 {
+            // Words run together: long words, and words with ASCII and other letters.
+            continue;
+        }
+        text.push_str(SEPARATORS[next(SEPARATORS.len())]);
+    }
+    text
+}
+
+#[test]
+fn large_files_count_as_the_sequential_counter_counts_them() {
+    let host = host();
+    // The first file ends inside a word and the second starts with one: two words, not one.
+    let a = big_text(1, 5 << 20) + "zzq";
+    let b = "zzq ".to_owned() + &big_text(2, 3 << 20);
+    let (fa, fb) = (file(&a), file(&b));
+    let mut expected = wordfreq::Counter::new();
+    for text in [&a, &b] {
+        expected.feed(text.as_bytes());
+        expected.finish_input();
+    }
+    let wanted: String = expected
+        .top(30)
+        .iter()
+        .map(|(word, count)| format!("{count}\t{word}\n"))
+        .collect();
+    assert!(expected.top(usize::MAX).contains(&("zzq", 2)));
+    let args = [
+        "--top",
+        "30",
+        fa.path().to_str().unwrap(),
+        fb.path().to_str().unwrap(),
+    ];
+    assert_eq!(host.run("wordfreq", &args).unwrap(), wanted);
+    let published = host.published();
+    assert_eq!(
+        published[0].payload,
+        format!(
+            "files=2 words={} distinct={} bytes={}",
+            expected.words(),
+            expected.distinct(),
+            a.len() + b.len()
+        )
+        .as_bytes()
+    );
+}
