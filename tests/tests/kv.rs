@@ -335,3 +335,51 @@ fn kv_passes_the_conformance_checks() {
         assert!(["success", "skipped"].contains(&status), "{report}");
     }
 }
+
+#[test]
+fn the_journal_goes_on_storing_when_kv_is_reloaded() {
+    // A reload of `kv` ends the journal's reference to the old build (the event
+    // `plughost.interface-replaced`); the journal queries the store again and keeps storing,
+    // with no fall-back to memory.
+    let setup = Setup::new(&["wordfreq", "journal", "kv"]);
+    let text = setup.home.path().join("words.txt");
+    std::fs::write(&text, "one two two").unwrap();
+    let wordfreq = format!("wordfreq --top 1 {}", text.display());
+    let script = format!("{wordfreq}\nreload kv\n{wordfreq}\njournal\nkv list journal/\n");
+    let mut child = setup
+        .command(&["shell"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(script.as_bytes()).unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    let (out, err) = (stdout(&output), stderr(&output));
+    assert!(output.status.success(), "{err}");
+    assert!(!err.contains("memory only"), "{err}");
+    assert!(
+        out.contains("2\twordfreq.totals\tfiles=1 words=3 distinct=2 bytes=11\n"),
+        "{out}"
+    );
+    // Every event is in the store: both runs' totals and the replacement of kv itself.
+    let stored: Vec<&str> = out.lines().filter(|l| l.starts_with("journal/")).collect();
+    assert_eq!(
+        stored
+            .iter()
+            .filter(|l| l.contains("\twordfreq.totals\\t"))
+            .count(),
+        2,
+        "{out}"
+    );
+    assert!(
+        stored
+            .iter()
+            .any(|l| l.contains("\tplughost.interface-replaced\\tplughost.kv 1")),
+        "{out}"
+    );
+}

@@ -12,8 +12,10 @@
 //! order of arrival), with the value `TOPIC<TAB>PAYLOAD TEXT`: so `journal` shows the events of
 //! earlier runs (and of other processes using the same store) along with this run's, and two
 //! processes recording at once lose nothing. `journal --clear` deletes the stored events (and
-//! forgets this run's). An event that cannot be stored (the store failed, or its provider is
-//! gone) is kept in memory, with a warning, and shown after the stored ones.
+//! forgets this run's). When its reference to the store reads as ended (the `kv` plugin was
+//! reloaded, or shut down), the journal queries the store again once and goes on with the new
+//! build. An event that cannot be stored (the store failed, or its provider is gone) is kept in
+//! memory, with a warning, and shown after the stored ones.
 //!
 //! Without `plughost.kv`, the journal keeps this run's events in memory only, and `journal`
 //! takes no arguments.
@@ -28,7 +30,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use plughost_kv_api::Kv;
 use plugin_api::abi::PhResult;
@@ -49,8 +51,12 @@ struct TopicRecord {
 
 /// The journal's state, shared with its callbacks.
 struct State {
-    /// The store, when `plughost.kv` is provided.
-    store: Option<Remote<dyn Kv>>,
+    /// The host, to query the store again.
+    host: Host,
+    /// The store, when `plughost.kv` is provided; replaced when its provider was reloaded.
+    store: RwLock<Option<Remote<dyn Kv>>>,
+    /// Whether the store was there at `init` (the command's usage depends on it).
+    has_store: bool,
     /// The events of this run that are not in the store: all of them without a store.
     unsaved: Mutex<BTreeMap<String, TopicRecord>>,
     /// The sequence number of the next stored event of this process.
@@ -93,15 +99,43 @@ fn parse_value(value: &[u8]) -> (String, String) {
 }
 
 impl State {
+    /// Runs `call` with the store. If the reference reads as ended (its provider was reloaded:
+    /// the event `plughost.interface-replaced`, or shut down), queries the store again once and
+    /// runs `call` with the new reference.
+    fn with_store<T>(
+        &self,
+        mut call: impl FnMut(&Remote<dyn Kv>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let gone = || Error::with_code(PhResult::ShutDown, "plughost.kv is gone");
+        let first = match &*self.store.read().unwrap_or_else(|e| e.into_inner()) {
+            Some(store) => call(store),
+            None => Err(gone()),
+        };
+        match first {
+            Err(e) if e.code() == PhResult::ShutDown => {
+                let mut store = self.store.write().unwrap_or_else(|e| e.into_inner());
+                if store.as_ref().is_none_or(|s| !s.is_alive()) {
+                    *store = query_store(&self.host);
+                }
+                match &*store {
+                    Some(store) => call(store),
+                    None => Err(e),
+                }
+            }
+            other => other,
+        }
+    }
+
     /// Records an event: in the store if there is one and it works, else in memory.
     fn record(&self, topic: &str, text: String) {
-        if let Some(store) = &self.store {
+        if self.has_store {
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos());
             let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
             let key = event_key(nanos, std::process::id(), sequence);
-            match store.put(&key, format!("{topic}\t{text}").as_bytes()) {
+            let value = format!("{topic}\t{text}");
+            match self.with_store(|store| store.put(&key, value.as_bytes())) {
                 Ok(()) => return,
                 Err(e) => {
                     if !self.warned.swap(true, Ordering::Relaxed) {
@@ -119,13 +153,17 @@ impl State {
     /// Every topic seen: the stored events in order, then the ones kept in memory.
     fn report(&self) -> BTreeMap<String, TopicRecord> {
         let mut records: BTreeMap<String, TopicRecord> = BTreeMap::new();
-        if let Some(store) = &self.store {
-            let scanned = store.scan(KEY_PREFIX, &mut |_, value| {
-                let (topic, text) = parse_value(value);
-                let entry = records.entry(topic).or_default();
-                entry.count += 1;
-                entry.last_payload = text;
-                true
+        if self.has_store {
+            let scanned = self.with_store(|store| {
+                // Counted afresh if the first reference was gone and the scan runs again.
+                records.clear();
+                store.scan(KEY_PREFIX, &mut |_, value| {
+                    let (topic, text) = parse_value(value);
+                    let entry = records.entry(topic).or_default();
+                    entry.count += 1;
+                    entry.last_payload = text;
+                    true
+                })
             });
             if let Err(e) = scanned {
                 log::warn!(
@@ -143,15 +181,18 @@ impl State {
     }
 
     /// Deletes the stored events and forgets the unsaved ones; how many there were.
-    fn clear(&self, store: &Remote<dyn Kv>) -> Result<u64, Error> {
+    fn clear(&self) -> Result<u64, Error> {
         let mut keys = Vec::new();
-        store.scan(KEY_PREFIX, &mut |key, _| {
-            keys.push(key.to_owned());
-            true
+        self.with_store(|store| {
+            keys.clear();
+            store.scan(KEY_PREFIX, &mut |key, _| {
+                keys.push(key.to_owned());
+                true
+            })
         })?;
         let mut cleared = 0;
         for key in &keys {
-            cleared += u64::from(store.delete(key)?);
+            cleared += u64::from(self.with_store(|store| store.delete(key))?);
         }
         let mut unsaved = self.unsaved.lock().unwrap_or_else(|e| e.into_inner());
         cleared += unsaved.values().map(|r| r.count).sum::<u64>();
@@ -230,8 +271,11 @@ impl Plugin for Journal {
         &[plugin_api::requires_optional::<dyn Kv>()];
 
     fn init(host: &Host) -> Result<Self, Error> {
+        let store = query_store(host);
         let state = Arc::new(State {
-            store: query_store(host),
+            host: host.clone(),
+            has_store: store.is_some(),
+            store: RwLock::new(store),
             unsaved: Mutex::default(),
             sequence: AtomicU64::new(0),
             warned: AtomicBool::new(false),
@@ -244,7 +288,7 @@ impl Plugin for Journal {
             Ok(())
         })?;
         let report = Arc::clone(&state);
-        let command = if state.store.is_some() {
+        let command = if state.has_store {
             Command::new("journal")
                 .about("Print the events seen in this and earlier runs (kept in plughost.kv): COUNT<TAB>TOPIC<TAB>LAST PAYLOAD; --clear forgets them")
                 .usage("[--clear]")
@@ -254,18 +298,18 @@ impl Plugin for Journal {
                 .usage("")
         };
         host.register_command(command, move |args, out| {
-            match (args, &report.store) {
+            match (args, report.has_store) {
                 ([], _) => {
                     for (topic, record) in &report.report() {
                         writeln!(out, "{}\t{topic}\t{}", record.count, record.last_payload)?;
                     }
                 }
-                (["--clear"], Some(store)) => {
-                    let cleared = report.clear(store)?;
+                (["--clear"], true) => {
+                    let cleared = report.clear()?;
                     writeln!(out, "cleared {cleared} events")?;
                 }
-                (_, Some(_)) => return Err(Error::new("usage: journal [--clear]")),
-                (_, None) => return Err(Error::new("usage: journal (no arguments)")),
+                (_, true) => return Err(Error::new("usage: journal [--clear]")),
+                (_, false) => return Err(Error::new("usage: journal (no arguments)")),
             }
             Ok(())
         })?;
