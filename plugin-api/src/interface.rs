@@ -537,7 +537,9 @@ pub mod rt {
         pub fn sink(&mut self) -> PhBytesSink {
             PhBytesSink {
                 context: (self as *mut ErrorMessage).cast(),
-                write: collect_message,
+                // Generic only so that each calling crate has its own copy, whose address is
+                // an instruction-relative constant rather than a load from the GOT.
+                write: collect_message::<()>,
             }
         }
 
@@ -547,25 +549,23 @@ pub mod rt {
         pub fn into_error(self, what: &str, code: PhResultCode) -> Error {
             let code = PhResult::from_code(code);
             match self.0 {
-                Some(bytes) if !bytes.is_empty() => {
-                    Error::with_code(code, format!("{what}: {}", String::from_utf8_lossy(&bytes)))
-                }
+                Some(bytes) if !bytes.is_empty() => Error::with_code(
+                    code,
+                    format!("{what}: {}", String::from_utf8_lossy(&bytes)),
+                ),
                 _ => Error::with_code(code, format!("{what}: {code}")),
             }
         }
     }
 
-    unsafe extern "C" fn collect_message(context: *mut c_void, bytes: PhBytes) {
+    unsafe extern "C" fn collect_message<T>(context: *mut c_void, bytes: PhBytes) {
         guard(None, "an interface's error message", (), || {
             // SAFETY: `context` is the `ErrorMessage` of `ErrorMessage::sink`, on the stack of
             // the caller, which waits for the call that received the sink.
             let message = unsafe { &mut *context.cast::<ErrorMessage>() };
             // SAFETY: the provider passes bytes valid for this call.
             if let Ok(bytes) = unsafe { bytes.to_bytes() } {
-                message
-                    .0
-                    .get_or_insert_with(Vec::new)
-                    .extend_from_slice(bytes);
+                message.0.get_or_insert_with(Vec::new).extend_from_slice(bytes);
             }
         })
     }

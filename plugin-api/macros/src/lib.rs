@@ -489,10 +489,14 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
         }
         let (out_decl, out_pass, out_value) = match &ret {
             Return::Unit => (quote!(), quote!(), quote!(Ok(()))),
+            // Written by the provider when it returns `OK` (the interface's contract), read
+            // only then: as a C out-parameter is.
             Return::Plain(t) => (
-                quote!(let mut out: #t = ::core::default::Default::default();),
-                quote!(&mut out,),
-                quote!(Ok(out)),
+                quote!(let mut out = ::core::mem::MaybeUninit::<#t>::uninit();),
+                quote!(out.as_mut_ptr(),),
+                // SAFETY (of the generated block): the provider returned `OK`, so it wrote the
+                // value (the interface's contract).
+                quote!(Ok(unsafe { out.assume_init() })),
             ),
             Return::String => (
                 quote!(let mut out = ::plugin_api::__private::iface::Collector::new();),
@@ -578,15 +582,15 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
             }
 
             /// The provision of an `Arc<dyn Trait>`: forwards each call to the object.
-            struct Shared(::std::sync::Arc<dyn #trait_name>);
+            struct __Shared(::std::sync::Arc<dyn #trait_name>);
 
-            impl #trait_name for Shared {
+            impl #trait_name for __Shared {
                 #(#forwarders)*
             }
 
             impl ::plugin_api::IntoProvision<dyn #trait_name> for ::std::sync::Arc<dyn #trait_name> {
                 fn into_provision(self) -> ::plugin_api::Provision<dyn #trait_name> {
-                    ::plugin_api::IntoProvision::into_provision(::std::sync::Arc::new(Shared(self)))
+                    ::plugin_api::IntoProvision::into_provision(::std::sync::Arc::new(__Shared(self)))
                 }
             }
 
