@@ -549,15 +549,17 @@ pub mod rt {
         pub fn into_error(self, what: &str, code: PhResultCode) -> Error {
             let code = PhResult::from_code(code);
             match self.0 {
-                Some(bytes) if !bytes.is_empty() => Error::with_code(
-                    code,
-                    format!("{what}: {}", String::from_utf8_lossy(&bytes)),
-                ),
+                Some(bytes) if !bytes.is_empty() => {
+                    Error::with_code(code, format!("{what}: {}", String::from_utf8_lossy(&bytes)))
+                }
                 _ => Error::with_code(code, format!("{what}: {code}")),
             }
         }
     }
 
+    /// The write function of [`ErrorMessage::sink`]. `T` is unused: being generic, the function
+    /// is compiled into each crate that calls an interface, where its address is a constant.
+    #[allow(clippy::extra_unused_type_parameters)]
     unsafe extern "C" fn collect_message<T>(context: *mut c_void, bytes: PhBytes) {
         guard(None, "an interface's error message", (), || {
             // SAFETY: `context` is the `ErrorMessage` of `ErrorMessage::sink`, on the stack of
@@ -565,7 +567,10 @@ pub mod rt {
             let message = unsafe { &mut *context.cast::<ErrorMessage>() };
             // SAFETY: the provider passes bytes valid for this call.
             if let Ok(bytes) = unsafe { bytes.to_bytes() } {
-                message.0.get_or_insert_with(Vec::new).extend_from_slice(bytes);
+                message
+                    .0
+                    .get_or_insert_with(Vec::new)
+                    .extend_from_slice(bytes);
             }
         })
     }

@@ -396,10 +396,8 @@ fn a_provider_can_serve_state_it_owns_through_the_table_of_its_type() {
     let kv = host.interface::<dyn Kv>().unwrap();
     kv.put("x", b"y").unwrap();
     // SAFETY: the state is alive (the provision holds it) and only read here.
-    assert_eq!(
-        unsafe { &*state }.get("x").unwrap().as_deref(),
-        Some(&b"y"[..])
-    );
+    let own = unsafe { &*state };
+    assert_eq!(own.get("x").unwrap().as_deref(), Some(&b"y"[..]));
     drop(kv);
     host.shutdown();
     assert_eq!(count_of(&dropped), 1);
