@@ -9,7 +9,11 @@
 //! cargo run --release -p plughost-bench              # every figure, wordfreq on 1 GiB
 //! cargo run --release -p plughost-bench -- --quick   # under a minute, wordfreq on 64 MiB
 //! cargo run --release -p plughost-bench -- event-fanout load-100   # some figures only
+//! cargo run --release -p plughost-bench --features wasmtime -- interface-vs-wasm-host-to-guest
 //! ```
+//!
+//! The `interface-vs-wasm-*` figures (wasmtime's typed calls) need the cargo feature `wasmtime`,
+//! which the default build leaves out (wasmtime takes minutes to build).
 //!
 //! Every figure is the best of several samples, taken in turn with its limit (see
 //! [`measure`]). It builds what it runs first: the `plughost` binary, the host's C library,
