@@ -76,7 +76,7 @@ impl Shared {
                 let staging = owner.is_staged().then(|| self.staging.lookup(&owner, name));
                 let mut commands = self.commands.write_or_recover();
                 let taken = match (commands.get(name), &staging) {
-                    (_, Some(staged)) if staged.has_command => Some(Arc::clone(&owner)),
+                    (_, Some(staged)) if staged.already_staged => Some(Arc::clone(&owner)),
                     (Some(record), Some(staged)) if staged.replaces(&record.registration.owner) => {
                         None
                     }

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use plugin_api::abi::{
-    PhPluginDescriptor, PhPluginVtable, PhResult, PhStr, PH_ABI_VERSION_MAJOR,
-    PH_ABI_VERSION_MINOR, PH_MAX_REGISTRATIONS_PER_PLUGIN,
+    PhPluginVtable, PhResult, PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR,
+    PH_MAX_REGISTRATIONS_PER_PLUGIN,
 };
 
 use crate::registry::Shared;
@@ -86,8 +86,8 @@ pub(crate) struct PluginContext {
     reload_role: AtomicU8,
     /// How many registrations the plugin holds (at most `PH_MAX_REGISTRATIONS_PER_PLUGIN`).
     registrations: AtomicUsize,
-    /// The descriptor, valid while the library is loaded (the host never unloads it).
-    pub(crate) descriptor: *const PhPluginDescriptor,
+    /// The plugin's function table, copied from its descriptor by the loader.
+    vtable: PhPluginVtable,
     /// The plugin data returned by `init`; passed to the plugin only while it is active.
     pub(crate) plugin_data: AtomicPtr,
     /// Why the plugin was faulted, once it is.
@@ -109,26 +109,13 @@ pub(crate) const APPLICATION: &str = "application";
 
 /// The application's function table: no function (the host never calls the application's
 /// `init`, `shutdown` or enumeration).
-static APPLICATION_VTABLE: PhPluginVtable = PhPluginVtable {
+const APPLICATION_VTABLE: PhPluginVtable = PhPluginVtable {
     struct_size: std::mem::size_of::<PhPluginVtable>() as u32,
     init: None,
     shutdown: None,
     enumerate_commands: None,
-};
-
-/// The application's descriptor, so that its context is like a plugin's.
-static APPLICATION_DESCRIPTOR: PhPluginDescriptor = PhPluginDescriptor {
-    abi_major: PH_ABI_VERSION_MAJOR,
-    abi_minor: PH_ABI_VERSION_MINOR,
-    struct_size: std::mem::size_of::<PhPluginDescriptor>() as u32,
-    name: PhStr::new(APPLICATION),
-    version: PhStr::new(env!("CARGO_PKG_VERSION")),
-    description: PhStr::new("the application that embeds the host"),
-    vtable: &APPLICATION_VTABLE,
-    provides: std::ptr::null(),
-    provides_count: 0,
-    requires: std::ptr::null(),
-    requires_count: 0,
+    save_state: None,
+    restore_state: None,
 };
 
 /// An atomic `*mut c_void`.
@@ -143,23 +130,11 @@ impl AtomicPtr {
     }
 }
 
-// SAFETY: the one field that is not `Send` by itself is `descriptor`, a raw pointer to data that
-// the ABI keeps valid and unchanged while the library is loaded, and the host never unloads it:
-// reading it from whichever thread owns the context is sound. The plugin data is an atomic
-// pointer that the host never dereferences, only passes back to the plugin's own functions (which
-// the ABI requires to accept calls from the threads the host uses); the other fields are owned
-// data, atomics and mutexes.
-unsafe impl Send for PluginContext {}
-// SAFETY: through `&PluginContext` the fields are only read (names, configuration, `descriptor`,
-// whose target never changes) or changed through atomics and mutexes; no method writes through
-// `descriptor`, so concurrent shared access cannot race.
-unsafe impl Sync for PluginContext {}
-
 impl PluginContext {
     /// A new context in state `Initializing`, retained for the life of the process.
     pub(crate) fn new(
         shared: Arc<Shared>,
-        descriptor: *const PhPluginDescriptor,
+        vtable: PhPluginVtable,
         info: DescriptorInfo,
         layout: crate::loader::LayoutCheck,
         config: std::collections::HashMap<String, Box<str>>,
@@ -177,7 +152,7 @@ impl PluginContext {
             state: AtomicU8::new(PluginState::Initializing as u8),
             reload_role: AtomicU8::new(NOT_RELOADING),
             registrations: AtomicUsize::new(0),
-            descriptor,
+            vtable,
             plugin_data: AtomicPtr(std::sync::atomic::AtomicPtr::new(std::ptr::null_mut())),
             fault_reason: Mutex::new(None),
             config,
@@ -220,7 +195,7 @@ impl PluginContext {
             state: AtomicU8::new(PluginState::Active as u8),
             reload_role: AtomicU8::new(NOT_RELOADING),
             registrations: AtomicUsize::new(0),
-            descriptor: &APPLICATION_DESCRIPTOR,
+            vtable: APPLICATION_VTABLE,
             plugin_data: AtomicPtr(std::sync::atomic::AtomicPtr::new(std::ptr::null_mut())),
             fault_reason: Mutex::new(None),
             config: std::collections::HashMap::new(),
@@ -337,12 +312,8 @@ impl PluginContext {
     }
 
     /// The plugin's function table.
-    pub(crate) fn vtable(&self) -> &plugin_api::abi::PhPluginVtable {
-        // SAFETY: contexts are made only from a loader `Candidate`, whose descriptor the loader
-        // checked (non-null, its `struct_size` and the vtable's, a non-null vtable pointer). The
-        // ABI keeps both valid and unchanged while the library is loaded, and the host never
-        // unloads it, so the vtable outlives `&self`.
-        unsafe { &*(*self.descriptor).vtable }
+    pub(crate) fn vtable(&self) -> &PhPluginVtable {
+        &self.vtable
     }
 
     /// Why the plugin was faulted, if it was.

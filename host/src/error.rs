@@ -261,10 +261,17 @@ pub enum ReloadError {
     /// wait for the calls under way would wait for itself.
     #[error("reload and unload cannot be called from inside a plugin call or a callback")]
     InsideCall,
-    /// The plugin provides interfaces (ABI 1.3): reloading it is not supported yet; the old
-    /// version keeps serving.
+    /// The new build does not provide an interface that the old version provides and another
+    /// plugin requires; the old version keeps serving.
     #[error(
-        "plugin `{0}` provides interfaces: reloading it is not supported yet (it keeps serving)"
+        "the new build of `{name}` does not provide {interface}, which plugin `{plugin}` requires"
     )]
-    ProvidesInterfaces(String),
+    DropsInterface {
+        /// The plugin reloaded.
+        name: String,
+        /// The requirement, such as `plughost.kv 1.0`.
+        interface: String,
+        /// The plugin that requires it.
+        plugin: String,
+    },
 }

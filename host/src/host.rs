@@ -444,7 +444,7 @@ impl PluginHost {
         let settings = self.config.settings(&candidate.info.name);
         PluginContext::new(
             Arc::clone(&self.shared),
-            candidate.descriptor,
+            candidate.vtable,
             candidate.info,
             candidate.layout,
             settings,
@@ -936,6 +936,17 @@ impl PluginHost {
     /// reaches it, the calls under way are waited for, its `shutdown` runs, its remaining
     /// registrations are removed. False if it was not active (shut down, or faulted: no call).
     pub(crate) fn shut_down(&self, plugin: &Arc<PluginContext>) -> bool {
+        self.shut_down_saving(plugin, None)
+    }
+
+    /// [`PluginHost::shut_down`], which first asks the plugin for the state to hand over to its
+    /// next build (its `save_state`, if it has one) when `saved` is given: see
+    /// [`crate::reload`].
+    pub(crate) fn shut_down_saving(
+        &self,
+        plugin: &Arc<PluginContext>,
+        saved: Option<&mut crate::reload::SavedState>,
+    ) -> bool {
         if !plugin.begin_shutdown() {
             return false;
         }
@@ -945,6 +956,13 @@ impl PluginHost {
             .retain(|p| !Arc::ptr_eq(p, plugin));
         // Every call that could still pass the plugin data or call the plugin has returned.
         crate::quiesce::synchronize(&format_args!("shutdown of plugin `{}`", plugin.name));
+        if let Some(saved) = saved {
+            *saved = crate::reload::save_state(plugin);
+            if plugin.state() == PluginState::Faulted {
+                // Its `save_state` panicked: a faulted plugin gets no `shutdown`.
+                return true;
+            }
+        }
         if let Some(shutdown) = plugin.vtable().shutdown {
             // SAFETY: the plugin's own function with the data its `init` returned, called once
             // (`begin_shutdown` succeeds once).

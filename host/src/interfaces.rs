@@ -12,8 +12,8 @@
 //! its provider shut down, faulted or refused). So a call that starts after any of these is not
 //! made; a call already under way finishes with the provider's user data still valid (the
 //! reference keeps it), and the provider's library is never unmapped. The `alive` words are never
-//! freed (4 bytes for each query, for the rest of the process), so a stale reference can always
-//! be checked.
+//! freed (4 bytes for each query, for the rest of the process, allocated in blocks of 1024), so
+//! a stale reference can always be checked.
 //!
 //! When a provision ends, the host publishes the event [`INTERFACE_ENDED_TOPIC`] with the payload
 //! `ID MAJOR`, so that dependents learn it without polling.
@@ -30,6 +30,11 @@ use crate::registry::{Entry, LockExt, Registration, Shared};
 /// The topic of the event the host publishes when a provided interface ends; the payload is the
 /// interface's id and major, such as `plughost.kv 1`.
 pub const INTERFACE_ENDED_TOPIC: &str = "plughost.interface-ended";
+
+/// The topic of the event the host publishes when a reload replaced a provider by its new build:
+/// the references to the old build's interface read `alive` 0, and a new query gets the new
+/// build's. The payload is the interface's id and major, such as `plughost.kv 1`.
+pub const INTERFACE_REPLACED_TOPIC: &str = "plughost.interface-replaced";
 
 /// A provider's function table, as a registration's callback.
 #[derive(Clone, Copy)]
@@ -63,7 +68,7 @@ impl Provided {
     }
 
     /// Ends the provision: every reference's `alive` reads 0 from now on.
-    fn end(&self) {
+    pub(crate) fn end(&self) {
         let references = self.lock_references();
         self.ended.store(true, Ordering::Release);
         for alive in references.iter() {
@@ -71,6 +76,33 @@ impl Provided {
         }
         self.registration.deactivate();
     }
+}
+
+/// How many `alive` words one block of [`new_alive_word`] holds.
+const ALIVE_BLOCK: usize = 1024;
+
+/// The `alive` words handed out so far: blocks that are never freed (kept reachable here, so
+/// that leak checkers do not count them as lost), and how many of the last block are used.
+static ALIVE_WORDS: Mutex<(Vec<&'static [AtomicU32]>, usize)> = Mutex::new((Vec::new(), 0));
+
+/// A new `alive` word, reading 1, valid for the rest of the process.
+fn new_alive_word() -> &'static AtomicU32 {
+    let mut words = ALIVE_WORDS.lock().unwrap_or_else(|e| e.into_inner());
+    let (blocks, used) = &mut *words;
+    let block = match blocks.last() {
+        Some(block) if *used < ALIVE_BLOCK => *block,
+        _ => {
+            let block: &'static [AtomicU32] =
+                Box::leak((0..ALIVE_BLOCK).map(|_| AtomicU32::new(0)).collect());
+            blocks.push(block);
+            *used = 0;
+            block
+        }
+    };
+    let word = &block[*used];
+    *used += 1;
+    word.store(1, Ordering::Release);
+    word
 }
 
 /// A reference a caller queried: what it keeps alive and the word it reads.
@@ -101,12 +133,24 @@ impl Shared {
             return Err(registration.refuse(PhResult::InvalidArgument));
         }
         let key = (declaration.id.to_owned(), declaration.major);
+        let owner = Arc::clone(&registration.owner);
         let added = self.add(
             registration,
             Entry::Interface(key.clone()),
             |registration| {
+                // The new version of a reload stages its interfaces (see `crate::reload`): the
+                // old version's are not taken for it, its own staged ones are.
+                let staging = owner
+                    .is_staged()
+                    .then(|| self.staging.lookup_interface(&owner, &key));
                 let mut interfaces = self.interfaces.write_or_recover();
-                if interfaces.contains_key(&key) {
+                let taken = match (interfaces.get(&key), &staging) {
+                    (_, Some(staged)) if staged.already_staged => true,
+                    (Some(p), Some(staged)) => !staged.replaces(&p.registration.owner),
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                };
+                if taken {
                     return Err((registration, PhResult::AlreadyExists));
                 }
                 let provided = Provided {
@@ -119,8 +163,16 @@ impl Shared {
                     references: Mutex::new(Vec::new()),
                     ended: AtomicBool::new(false),
                 };
-                interfaces.insert(key.clone(), Arc::new(provided));
-                Ok(())
+                if staging.is_none() {
+                    interfaces.insert(key.clone(), Arc::new(provided));
+                    return Ok(());
+                }
+                drop(interfaces);
+                // Refused if the reload ended meanwhile, which cannot happen (see
+                // `Staging::add_command`).
+                self.staging
+                    .add_interface(key.clone(), Box::new(provided))
+                    .map_err(|provided| (provided.registration, PhResult::ShutDown))
             },
         );
         if added.is_ok() {
@@ -152,7 +204,7 @@ impl Shared {
         if provided.table_size < min_table_size {
             return Err(PhResult::VersionMismatch);
         }
-        let alive: &'static AtomicU32 = Box::leak(Box::new(AtomicU32::new(1)));
+        let alive = new_alive_word();
         let handle = self.new_handle();
         let mut handles = self.lock_handles();
         caller.reserve_registration()?;
@@ -216,12 +268,26 @@ impl Shared {
             }
         };
         if let Some(provided) = removed {
-            provided.end();
-            log::debug!("interface {} {} ended", key.0, key.1);
-            let payload = format!("{} {}", key.0, key.1);
-            // Nobody may be subscribed, and the nesting limit may be reached: neither matters.
-            let _ = self.publish_valid(INTERFACE_ENDED_TOPIC, payload.as_bytes());
+            self.end_provided(&provided, false);
         }
+    }
+
+    /// Ends a provision taken out of the map: revokes every reference, then tells dependents
+    /// with [`INTERFACE_REPLACED_TOPIC`] if a new build of its provider took its place, else with
+    /// [`INTERFACE_ENDED_TOPIC`].
+    pub(crate) fn end_provided(&self, provided: &Provided, replaced: bool) {
+        provided.end();
+        let (id, major) = (&provided.id, provided.major);
+        let topic = if replaced {
+            log::debug!("interface {id} {major} replaced by a new build of its provider");
+            INTERFACE_REPLACED_TOPIC
+        } else {
+            log::debug!("interface {id} {major} ended");
+            INTERFACE_ENDED_TOPIC
+        };
+        let payload = format!("{id} {major}");
+        // Nobody may be subscribed, and the nesting limit may be reached: neither matters.
+        let _ = self.publish_valid(topic, payload.as_bytes());
     }
 
     /// Ends one reference (released, or its caller ended).
@@ -251,14 +317,6 @@ impl Shared {
             .map(|p| format!("{} {}.{}", p.id, p.major, p.minor))
             .collect();
         Err((!found.is_empty()).then(|| found.join(", ")))
-    }
-
-    /// Whether `plugin` provides any interface now.
-    pub(crate) fn provides_any(&self, plugin: &Arc<PluginContext>) -> bool {
-        self.interfaces
-            .read_or_recover()
-            .values()
-            .any(|p| Arc::ptr_eq(&p.registration.owner, plugin))
     }
 
     /// Every interface provided now, as `(id, major, minor, provider)`, sorted.

@@ -27,6 +27,7 @@ mod registration;
 mod registry;
 mod reload;
 mod services;
+mod tasks;
 pub mod template;
 mod trust;
 pub mod validate;
@@ -38,10 +39,10 @@ pub use context::PluginState;
 pub use error::{CommandError, DiscoverError, HostError, LoadError, LoadErrorKind, ReloadError};
 pub use events::ALL_TOPICS;
 pub use host::{CommandSummary, PluginHost, PluginSummary, LINKED_PATH};
-pub use interfaces::INTERFACE_ENDED_TOPIC;
+pub use interfaces::{INTERFACE_ENDED_TOPIC, INTERFACE_REPLACED_TOPIC};
 pub use loader::{
     discover, inspect, inspect_with, Inspection, InterfaceVersion, LayoutCheck, C_LIBRARY_NAME,
     SLOW_CALL,
 };
 pub use observer::Observer;
-pub use reload::Reloaded;
+pub use reload::{Reloaded, StateHandoff};

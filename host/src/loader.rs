@@ -20,24 +20,39 @@ use crate::error::{DiscoverError, LoadError, LoadErrorKind};
 /// and the plugins, so [`discover`] skips a file of that name.
 pub const C_LIBRARY_NAME: &str = "plughost_host";
 
+/// The base names of the libraries that cargo builds beside the `plughost` binary and that are no
+/// plugins, which [`discover`] skips: the host's C library ([`C_LIBRARY_NAME`]) and the procedural
+/// macros of `plugin-api` (the package `plugin-api-macros`, a library the compiler loads). So
+/// `cargo build --workspace` leaves no library in `target/PROFILE` that `plughost list` would
+/// show as refused.
+const NOT_PLUGINS: &[&str] = &[C_LIBRARY_NAME, "plugin_api_macros"];
+
 /// The files in `dir` named like shared libraries of this platform (`.so`, `.dylib`, `.dll`),
-/// sorted by file name so that load order is stable; except the host's own C library (see
-/// [`C_LIBRARY_NAME`]).
+/// sorted by file name so that load order is stable; except the libraries of this workspace that
+/// are no plugins (the host's own C library, see [`C_LIBRARY_NAME`], and `plugin-api`'s procedural
+/// macros).
 pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, DiscoverError> {
     let error = |source| DiscoverError {
         path: dir.to_owned(),
         source,
     };
-    let c_library = format!(
-        "{}{C_LIBRARY_NAME}{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
+    let not_plugins: Vec<String> = NOT_PLUGINS
+        .iter()
+        .map(|base| {
+            format!(
+                "{}{base}{}",
+                std::env::consts::DLL_PREFIX,
+                std::env::consts::DLL_SUFFIX
+            )
+        })
+        .collect();
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(error)? {
         let path = entry.map_err(error)?.path();
         if path.extension() == Some(OsStr::new(std::env::consts::DLL_EXTENSION))
-            && path.file_name() != Some(OsStr::new(&c_library))
+            && !not_plugins
+                .iter()
+                .any(|name| path.file_name() == Some(OsStr::new(name)))
         {
             paths.push(path);
         }
@@ -102,7 +117,8 @@ pub(crate) struct DescriptorInfo {
 
 /// An opened and checked plugin library, not yet initialised.
 pub(crate) struct Candidate {
-    pub(crate) descriptor: *const PhPluginDescriptor,
+    /// The plugin's function table, copied (zero-extended for a plugin of an older minor).
+    pub(crate) vtable: PhPluginVtable,
     pub(crate) info: DescriptorInfo,
     pub(crate) layout: LayoutCheck,
 }
@@ -336,18 +352,35 @@ pub(crate) unsafe fn check_descriptor(
     let vtable_size = unsafe { std::ptr::addr_of!((*d.vtable).struct_size).read() };
     seen.vtable_size = Some(vtable_size);
     check_size("the function table", vtable_size, vtable_needed)?;
-    // SAFETY: non-null, valid while the library is loaded (which is for good), and its
-    // `struct_size` is at least this version's size (checked above), so the whole
-    // `PhPluginVtable` is there; its fields are a `u32` and optional function pointers, for which
-    // any value is valid.
-    let vtable = unsafe { &*d.vtable };
+    // A function table of an older minor is shorter too: copied into a zeroed one of this version
+    // (the functions it lacks read as NULL, absent).
+    // SAFETY: every field of `PhPluginVtable` is a `u32` or an optional function pointer, for
+    // which all-zero bytes are a valid value (0, or `None`).
+    let mut vtable: PhPluginVtable = unsafe { std::mem::zeroed() };
+    // SAFETY: the source is the plugin's table, non-null and readable for its `struct_size` bytes
+    // while the library is loaded (the ABI's rule); `vtable_size as usize` capped at the
+    // destination's size is at most both; the two do not overlap (one is on this stack).
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            d.vtable.cast::<u8>(),
+            std::ptr::addr_of_mut!(vtable).cast::<u8>(),
+            (vtable_size as usize).min(std::mem::size_of::<PhPluginVtable>()),
+        );
+    }
     seen.functions = vec![
         ("init", vtable.init.is_some()),
         ("shutdown", vtable.shutdown.is_some()),
         ("enumerate_commands", vtable.enumerate_commands.is_some()),
+        ("save_state", vtable.save_state.is_some()),
+        ("restore_state", vtable.restore_state.is_some()),
     ];
-    // From ABI 1.2 on the host keeps the text of commands itself: `enumerate_commands` is optional.
-    let optional = |function: &str| minor >= 2 && function == "enumerate_commands";
+    // From ABI 1.2 on the host keeps the text of commands itself: `enumerate_commands` is
+    // optional. State handoff (1.4) is optional.
+    let optional = |function: &str| match function {
+        "enumerate_commands" => minor >= 2,
+        "save_state" | "restore_state" => true,
+        _ => false,
+    };
     if let Some((missing, _)) = seen
         .functions
         .iter()
@@ -380,7 +413,7 @@ pub(crate) unsafe fn check_descriptor(
     seen.provides = provides.clone();
     seen.requires = requires.clone();
     Ok(Candidate {
-        descriptor,
+        vtable,
         info: DescriptorInfo {
             name: name.to_owned(),
             version: version.to_owned(),
@@ -689,7 +722,7 @@ fn check_layout(library: &libloading::Library, minor: u16) -> Result<LayoutCheck
     let header = header.upgrade().map_err(layout_error)?;
     // Each minor version before the host's needs its frozen layout here.
     const _: () = assert!(
-        PH_ABI_VERSION_MINOR == 3,
+        PH_ABI_VERSION_MINOR == 4,
         "add the layout of the previous minor"
     );
     match minor {
@@ -701,6 +734,9 @@ fn check_layout(library: &libloading::Library, minor: u16) -> Result<LayoutCheck
             .map(drop),
         2 => header
             .check_layout::<plugin_api::layout::v1_2::PluginModuleRef>()
+            .map(drop),
+        3 => header
+            .check_layout::<plugin_api::layout::v1_3::PluginModuleRef>()
             .map(drop),
         _ => header.check_layout::<PluginModuleRef>().map(drop),
     }
@@ -755,12 +791,11 @@ fn one_line(message: &str) -> String {
 
 /// The smallest `struct_size` of the descriptor and of the function table that a plugin built for
 /// ABI minor `minor` may declare: the size of each table in that minor (docs/abi.md, "Versions and
-/// sizes"). No minor has changed either table so far (1.0 to 1.2 have the same fields), so every
-/// minor needs the sizes of today's definitions. A minor that grows one of them must keep the
-/// older size here for older minors, or plugins built for them would be refused.
+/// sizes"). A minor that grows one of them keeps the older size here for older minors, or plugins
+/// built for them would be refused.
 fn table_sizes(minor: u16) -> (usize, usize) {
     const _: () = assert!(
-        PH_ABI_VERSION_MINOR == 3,
+        PH_ABI_VERSION_MINOR == 4,
         "a new minor: say here which table sizes each older minor needs"
     );
     let descriptor = match minor {
@@ -768,7 +803,12 @@ fn table_sizes(minor: u16) -> (usize, usize) {
         0..=2 => std::mem::offset_of!(PhPluginDescriptor, provides),
         _ => std::mem::size_of::<PhPluginDescriptor>(),
     };
-    (descriptor, std::mem::size_of::<PhPluginVtable>())
+    let vtable = match minor {
+        // 1.4 added `save_state` and `restore_state` at the end of the function table.
+        0..=3 => std::mem::offset_of!(PhPluginVtable, save_state),
+        _ => std::mem::size_of::<PhPluginVtable>(),
+    };
+    (descriptor, vtable)
 }
 
 fn check_size(table: &'static str, size: u32, needed: usize) -> Result<(), LoadErrorKind> {
@@ -905,7 +945,7 @@ mod discover_tests {
     use super::*;
 
     #[test]
-    fn discover_skips_the_hosts_own_c_library() {
+    fn discover_skips_the_hosts_own_c_library_and_the_api_macros() {
         let dir = tempfile::tempdir().unwrap();
         let file = |base: &str| {
             format!(
@@ -917,6 +957,7 @@ mod discover_tests {
         for name in [
             file("b"),
             file(C_LIBRARY_NAME),
+            file("plugin_api_macros"),
             file("a"),
             "notes.txt".into(),
         ] {

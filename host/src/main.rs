@@ -18,8 +18,10 @@ use cli::escape::{escape, quote_path};
 #[command(version, about, long_about = None)]
 struct Cli {
     /// The plugins folder: every file with this platform's shared-library extension in it is
-    /// loaded. Default: the folder that holds the plughost binary (where cargo also puts the
-    /// plugins it builds).
+    /// loaded. Default: the folder that holds the plughost binary if it holds a plugin library
+    /// (as target/release does after `cargo build --release`), otherwise plughost/plugins in the
+    /// platform's data folder ($XDG_DATA_HOME/plughost/plugins, ~/.local/share/plughost/plugins
+    /// on Linux), where an installed plughost finds plugins.
     #[arg(long, short = 'p', value_name = "DIR", env = "PLUGHOST_PLUGINS")]
     plugins: Option<PathBuf>,
 
@@ -51,8 +53,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Action {
-    /// List the loaded plugins: name, version, ABI version, file and commands.
-    List,
+    /// List the loaded plugins: name, version, ABI version, file and commands; then their
+    /// interfaces, faulted plugins and refused libraries.
+    List {
+        /// Print one JSON object instead of the table: the plugins (name, version, description,
+        /// file, ABI version, commands, provided and required interfaces, state) and the refused
+        /// libraries with their reasons. The fields are documented in docs/cli-json.md.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a command that a plugin registered; its output goes to standard output.
     ///
     /// Every argument after COMMAND goes to the command, options included. The one exception:
@@ -93,6 +102,9 @@ enum Action {
     Inspect {
         /// The library file.
         file: PathBuf,
+        /// Print one JSON object instead of the report (fields documented in docs/cli-json.md).
+        #[arg(long)]
+        json: bool,
     },
     /// Run the conformance checks against plugin libraries, each check in a child process with a
     /// timeout, and report a status per check: success, failed, crashed, timed-out, skipped or
@@ -120,11 +132,19 @@ enum Action {
         #[arg(long, exclusive = true)]
         list_checks: bool,
     },
-    /// Write a new plugin crate, ready to build, test and validate, from the template.
+    /// Write a new plugin crate, ready to build, test and validate, from the template; with
+    /// `--c`, a plugin in C.
+    ///
+    /// A name that would not build or would clash is refused in one line saying why.
     New {
         /// The plugin name (also the crate and command name): an ASCII letter, then ASCII
         /// letters, digits, '-' or '_'.
         name: String,
+        /// Write a plugin in C instead: a folder with NAME.c (one command that greets), the
+        /// ABI's header plughost.h, test.sh (builds it with cc, runs `plughost validate` and the
+        /// command) and README.md (the build command, where to install, the valgrind command).
+        #[arg(long, conflicts_with = "api_path")]
+        c: bool,
         /// The folder in which to create the crate's folder.
         #[arg(long, default_value = ".", value_name = "DIR")]
         dir: PathBuf,
@@ -148,7 +168,10 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .format(display::log_record)
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
     match run(cli) {
         Ok(code) => code,
         Err(message) => {
@@ -159,11 +182,31 @@ fn main() -> ExitCode {
     }
 }
 
+/// An error of the command line (or `--help`, `--version`) as clap found it. Help and version go
+/// to standard output as clap writes them; an error goes to standard error with plughost's one
+/// prefix in place of clap's `error: `, followed by clap's usage line and hint, exit status 2.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    if !error.use_stderr() {
+        // --help, --version: not errors.
+        return match error.print() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
+    }
+    let text = error.render().to_string();
+    match text.strip_prefix("error: ") {
+        Some(message) => eprint!("plughost: {message}"),
+        // `plughost` alone: the help, on standard error.
+        None => eprint!("{text}"),
+    }
+    ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2))
+}
+
 fn run(cli: Cli) -> Result<ExitCode, String> {
     // The configuration, for the actions that load or check plugins.
     let config = match (&cli.command, &cli.config) {
         (
-            Action::List
+            Action::List { .. }
             | Action::Run { .. }
             | Action::Shell { .. }
             | Action::Inspect { .. }
@@ -174,7 +217,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     };
     let allow_insecure = cli.allow_insecure || config.as_ref().is_some_and(Config::allow_insecure);
     match &cli.command {
-        Action::Inspect { file } => return Ok(display::inspect(file, allow_insecure)),
+        Action::Inspect { file, json } => return display::inspect(file, allow_insecure, *json),
         Action::ValidateCheck { check, file } => {
             let (status, message) = plughost::validate::run_check(check, file, allow_insecure);
             // The message as a JSON string: one line, whatever it holds.
@@ -199,9 +242,17 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             return validate(files, include, exclude, &options);
         }
         Action::New {
+            name, dir, c: true, ..
+        } => {
+            let created = plughost::template::create_c(name, dir)?;
+            println!("created {}", quote_path(&created));
+            return Ok(ExitCode::SUCCESS);
+        }
+        Action::New {
             name,
             dir,
             api_path,
+            c: false,
         } => {
             let api_path = match api_path {
                 Some(path) => path.clone(),
@@ -213,7 +264,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             println!("created {}", quote_path(&created));
             return Ok(ExitCode::SUCCESS);
         }
-        Action::List | Action::Run { .. } | Action::Shell { .. } => {}
+        Action::List { .. } | Action::Run { .. } | Action::Shell { .. } => {}
     }
     // The words of `run`, checked before any plugin code runs.
     let command_line = match &cli.command {
@@ -229,7 +280,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     };
     let dir = match cli.plugins {
         Some(dir) => dir,
-        None => default_plugins_dir()?,
+        None => cli::folder::default_plugins_dir()?,
     };
     let mut host = PluginHost::new();
     host.set_allow_insecure(allow_insecure);
@@ -258,7 +309,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         };
         return cli::shell::run(host, &options);
     }
-    if !matches!(cli.command, Action::List) {
+    if !matches!(cli.command, Action::List { .. }) {
         // `list` shows them in its output.
         for refused in host.refused() {
             eprintln!("plughost: refused {}", display::refusal(refused));
@@ -266,7 +317,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     }
     let mut out = cli::exit::Output;
     let result = match cli.command {
-        Action::List => display::list(&host, &mut out).map_err(|e| e.to_string()),
+        Action::List { json: false } => {
+            display::list(&host, &mut out).map_err(|e| format!("writing output: {e}"))
+        }
+        Action::List { json: true } => {
+            cli::json::list(&host, &dir, &mut out).map_err(|e| format!("writing output: {e}"))
+        }
         Action::Run { .. } => {
             let (command, args) = command_line
                 .split_first()
@@ -283,7 +339,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     plughost::enter_call(&plugin, CallKind::Command(command.clone()))
                 });
                 host.run_command(command, args, &mut out)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| display::command_error(&e))
             }
         }
         Action::Inspect { .. }
@@ -392,13 +448,4 @@ fn validate(
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// The folder that holds the running binary.
-fn default_plugins_dir() -> Result<PathBuf, String> {
-    let exe =
-        std::env::current_exe().map_err(|e| format!("cannot locate the plughost binary: {e}"))?;
-    exe.parent()
-        .map(PathBuf::from)
-        .ok_or_else(|| "cannot locate the plughost binary's folder; pass --plugins DIR".to_owned())
 }

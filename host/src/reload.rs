@@ -15,8 +15,10 @@
 //! 4. **The swap**, under the registry's handle lock (so no registration of either version can
 //!    slip in between): the new version becomes active; the commands map loses the old version's
 //!    commands and gains the new version's in one write; the event routes lose the old version's
-//!    subscriptions and gain the new version's in one new snapshot; the new version takes the old
-//!    one's place among the plugins. From then on the old version (*retired*) refuses
+//!    subscriptions and gain the new version's in one new snapshot; the interfaces map loses the
+//!    old version's provisions and gains the new version's in one write (references to the old
+//!    ones end after the lock, with the event [`crate::INTERFACE_REPLACED_TOPIC`]); the new
+//!    version takes the old one's place among the plugins. From then on the old version (*retired*) refuses
 //!    registrations with `SHUT_DOWN`. Both versions carry the plugin's name during the swap:
 //!    the maps hold the commands of only one of them at any time.
 //! 5. A grace period ([`crate::quiesce`]): every call that found the old version before the swap
@@ -26,7 +28,14 @@
 //!    before the swap runs the old version; one looked up after it runs the new one; no lookup
 //!    finds none.
 //! 6. The old version is shut down as [`PluginHost::shutdown`] does it (a second grace period,
-//!    then its `shutdown`), and its library stays mapped, as every library does.
+//!    then its `shutdown`), and its library stays mapped, as every library does. Just before its
+//!    `shutdown`, when no call into it runs or can start, its `save_state` (ABI 1.4, optional)
+//!    writes the state to hand over.
+//! 7. **State handoff**: the new version's `restore_state` (optional) gets those bytes. It has
+//!    been serving since the swap, and the old version served every call before it (step 5), so
+//!    the saved state and the new version's own state cover disjoint calls: the new version
+//!    merges the two, and nothing is counted twice or lost. A failure (or a new build without
+//!    `restore_state`) loses the state with a one-line warning; the new version goes on serving.
 //!
 //! The commands and the subscriptions each switch in one step; the two switches follow each
 //! other within the same critical section, so a caller may (for a few instructions) run a new
@@ -35,11 +44,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use plugin_api::abi::{PhEventCallback, PhHandle, PhResult};
+use plugin_api::abi::{PhBytes, PhEventCallback, PhHandle, PhResult, PhStr};
 
 use crate::commands::CommandRecord;
 use crate::context::{PluginContext, PluginState};
 use crate::error::{LoadErrorKind, ReloadError};
+use crate::interfaces::Provided;
 use crate::registry::{Entry, LockExt, Registration, Shared};
 use crate::PluginHost;
 
@@ -57,6 +67,8 @@ pub(crate) enum Unstaged {
     Command(#[allow(dead_code)] CommandRecord),
     /// A staged subscription.
     Subscription(#[allow(dead_code)] Arc<Registration<PhEventCallback>>),
+    /// A staged interface (no caller can hold a reference to it yet).
+    Interface(#[allow(dead_code)] Arc<Provided>),
 }
 
 /// What one new version registered during its `init`.
@@ -69,12 +81,15 @@ struct Area {
     commands: Vec<(String, CommandRecord)>,
     /// Its subscriptions, by topic, in subscription order.
     subscriptions: Vec<(String, Arc<Registration<PhEventCallback>>)>,
+    /// The interfaces it provides, by id and major.
+    interfaces: Vec<((String, u16), Arc<Provided>)>,
 }
 
 /// What a staged plugin's command registration needs to know: see [`Staging::lookup`].
 pub(crate) struct StagedLookup {
-    /// Whether the plugin already staged a command of that name.
-    pub(crate) has_command: bool,
+    /// Whether the plugin already staged a command of that name (an interface of that id and
+    /// major, for [`Staging::lookup_interface`]).
+    pub(crate) already_staged: bool,
     replaces: Option<Arc<PluginContext>>,
 }
 
@@ -101,6 +116,7 @@ impl Staging {
             replaces: Arc::clone(replaces),
             commands: Vec::new(),
             subscriptions: Vec::new(),
+            interfaces: Vec::new(),
         });
     }
 
@@ -109,8 +125,41 @@ impl Staging {
         let areas = self.lock();
         let area = areas.iter().find(|a| Arc::ptr_eq(&a.plugin, plugin));
         StagedLookup {
-            has_command: area.is_some_and(|a| a.commands.iter().any(|(n, _)| n == name)),
+            already_staged: area.is_some_and(|a| a.commands.iter().any(|(n, _)| n == name)),
             replaces: area.map(|a| Arc::clone(&a.replaces)),
+        }
+    }
+
+    /// What the staged `plugin` has of the interface `key`, and which version it replaces.
+    pub(crate) fn lookup_interface(
+        &self,
+        plugin: &Arc<PluginContext>,
+        key: &(String, u16),
+    ) -> StagedLookup {
+        let areas = self.lock();
+        let area = areas.iter().find(|a| Arc::ptr_eq(&a.plugin, plugin));
+        StagedLookup {
+            already_staged: area.is_some_and(|a| a.interfaces.iter().any(|(k, _)| k == key)),
+            replaces: area.map(|a| Arc::clone(&a.replaces)),
+        }
+    }
+
+    /// Stages an interface its owner provides; gives it back as [`Staging::add_command`] does.
+    pub(crate) fn add_interface(
+        &self,
+        key: (String, u16),
+        provided: Box<Provided>,
+    ) -> Result<(), Box<Provided>> {
+        let mut areas = self.lock();
+        match areas
+            .iter_mut()
+            .find(|a| Arc::ptr_eq(&a.plugin, &provided.registration.owner))
+        {
+            Some(area) => {
+                area.interfaces.push((key, Arc::from(provided)));
+                Ok(())
+            }
+            None => Err(provided),
         }
     }
 
@@ -175,6 +224,15 @@ impl Staging {
             {
                 return Some(Unstaged::Subscription(area.subscriptions.remove(at).1));
             }
+            if let Some(at) = area
+                .interfaces
+                .iter()
+                .position(|(_, p)| p.registration.handle == handle)
+            {
+                let provided = area.interfaces.remove(at).1;
+                provided.end();
+                return Some(Unstaged::Interface(provided));
+            }
         }
         None
     }
@@ -184,6 +242,38 @@ impl Staging {
         let mut areas = self.lock();
         let at = areas.iter().position(|a| Arc::ptr_eq(&a.plugin, plugin))?;
         Some(areas.remove(at))
+    }
+
+    /// The first interface that the version the staged `plugin` replaces provides now, that a
+    /// plugin requires (not optionally), and that the staged `plugin` does not provide in that
+    /// major with at least the minor required: the requirement, and the plugin.
+    fn dropped_requirement(
+        &self,
+        plugin: &Arc<PluginContext>,
+        shared: &Shared,
+    ) -> Option<(String, String)> {
+        let areas = self.lock();
+        let area = areas.iter().find(|a| Arc::ptr_eq(&a.plugin, plugin))?;
+        let interfaces = shared.interfaces.read_or_recover();
+        let users = shared.plugins.read_or_recover();
+        interfaces
+            .iter()
+            .filter(|(_, p)| Arc::ptr_eq(&p.registration.owner, &area.replaces))
+            .find_map(|(key, _)| {
+                let staged = area.interfaces.iter().find(|(k, _)| k == key);
+                users
+                    .iter()
+                    .filter(|user| !Arc::ptr_eq(user, &area.replaces))
+                    .find_map(|user| {
+                        let need = user.requires.iter().find(|r| {
+                            !r.optional
+                                && r.id == key.0
+                                && r.major == key.1
+                                && staged.map_or(true, |(_, s)| s.minor < r.minor)
+                        })?;
+                        Some((need.to_string(), user.name.clone()))
+                    })
+            })
     }
 
     /// The first command of the staged `plugin` whose name another plugin than the one it
@@ -211,6 +301,14 @@ enum SwapRefused {
         /// The plugin that holds it.
         plugin: String,
     },
+    /// It does not provide an interface that the old version provides and another plugin
+    /// requires (it gets its `shutdown`).
+    Dropped {
+        /// The requirement, such as `plughost.kv 1.0`.
+        interface: String,
+        /// The plugin that requires it.
+        plugin: String,
+    },
 }
 
 impl Shared {
@@ -225,6 +323,9 @@ impl Shared {
         let mut handles = self.lock_handles();
         if let Some((command, plugin)) = self.staging.conflict(new, self) {
             return Err(SwapRefused::Taken { command, plugin });
+        }
+        if let Some((interface, plugin)) = self.staging.dropped_requirement(new, self) {
+            return Err(SwapRefused::Dropped { interface, plugin });
         }
         if !new.activate() {
             return Err(SwapRefused::Faulted);
@@ -244,9 +345,9 @@ impl Shared {
             .filter_map(|h| handles.remove(&h).map(|(_, entry)| (h, entry)))
             .collect();
         old.release_registrations(old_entries.len());
-        let (staged_commands, staged_subscriptions) = match area {
-            Some(area) => (area.commands, area.subscriptions),
-            None => (Vec::new(), Vec::new()),
+        let (staged_commands, staged_subscriptions, staged_interfaces) = match area {
+            Some(area) => (area.commands, area.subscriptions, area.interfaces),
+            None => (Vec::new(), Vec::new(), Vec::new()),
         };
         let mut removed = Removed::default();
         {
@@ -266,6 +367,29 @@ impl Shared {
                     // Not possible (`conflict` checked every name under this lock); kept
                     // rather than lost.
                     removed.commands.push(displaced);
+                }
+            }
+        }
+        {
+            // The old version's interfaces leave the map and the new version's enter it, in one
+            // write: a query finds one or the other. References to the old ones end after the
+            // locks (`end_replaced`).
+            let mut interfaces = self.interfaces.write_or_recover();
+            for (handle, entry) in &old_entries {
+                if let Entry::Interface(key) = entry {
+                    if interfaces
+                        .get(key)
+                        .is_some_and(|p| p.registration.handle == *handle)
+                    {
+                        removed.interfaces.extend(interfaces.remove(key));
+                    }
+                }
+            }
+            for (key, provided) in staged_interfaces {
+                removed.replacing.push(key.clone());
+                if let Some(displaced) = interfaces.insert(key, provided) {
+                    // Not possible (the staging checked the key under the handle lock).
+                    removed.interfaces.push(displaced);
                 }
             }
         }
@@ -308,13 +432,24 @@ struct Removed {
     subscriptions: Vec<Arc<Registration<PhEventCallback>>>,
     /// The old version's interface references, ended by [`Shared::end_references`].
     references: Vec<(PhHandle, Entry)>,
+    /// The old version's provided interfaces, ended by [`Shared::end_references`].
+    interfaces: Vec<Arc<Provided>>,
+    /// The keys of the interfaces the new version provides.
+    replacing: Vec<(String, u16)>,
 }
 
 impl Shared {
-    /// Ends interface references that a swap took from the old version (outside every lock).
+    /// Ends interface references that a swap took from the old version, and the interfaces it
+    /// provided (outside every lock): their callers' references read `alive` 0 from now on, and
+    /// are told by an event, [`crate::INTERFACE_REPLACED_TOPIC`] when the new version provides
+    /// the same id and major (query it again), [`crate::INTERFACE_ENDED_TOPIC`] otherwise.
     fn end_references(&self, removed: &Removed) {
         for (handle, entry) in &removed.references {
             self.remove_entry(*handle, entry);
+        }
+        for provided in &removed.interfaces {
+            let key = (provided.id.clone(), provided.major);
+            self.end_provided(provided, removed.replacing.contains(&key));
         }
     }
 }
@@ -331,6 +466,112 @@ pub struct Reloaded {
     pub new_version: String,
     /// The file it was loaded from (a private copy of it, in fact).
     pub path: std::path::PathBuf,
+    /// What became of the old build's state (ABI 1.4 state handoff).
+    pub state: StateHandoff,
+}
+
+/// What became of a plugin's state in a reload: the old build's `save_state` writes it just
+/// before its `shutdown`, the new build's `restore_state` merges it into what it has (see
+/// [`plugin_api::abi::PhSaveStateFn`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateHandoff {
+    /// The old build hands no state over (it has no `save_state`).
+    NotSaved,
+    /// The new build took the state: this many bytes.
+    HandedOver(usize),
+    /// The state was lost, for the reason given (one line): the old build's `save_state` or the
+    /// new build's `restore_state` failed, or the new build takes no state.
+    Lost(String),
+}
+
+/// The old build's state, as its `save_state` left it.
+pub(crate) enum SavedState {
+    /// It has no `save_state`.
+    NotSaved,
+    /// The bytes it wrote.
+    Saved(Vec<u8>),
+    /// Its `save_state` failed: why.
+    Failed(String),
+}
+
+/// Calls `plugin`'s `save_state`, if it has one. The caller made sure that no call into the
+/// plugin is under way or will start (it is shutting down, after the grace period), so the plugin
+/// data may be passed. A panic faults the plugin.
+pub(crate) fn save_state(plugin: &Arc<PluginContext>) -> SavedState {
+    let Some(save) = plugin.vtable().save_state else {
+        return SavedState::NotSaved;
+    };
+    let mut state = Vec::new();
+    let sink = plugin_api::abi::PhBytesSink {
+        context: std::ptr::addr_of_mut!(state).cast(),
+        write: append,
+    };
+    // SAFETY: the plugin's own function with the data its `init` returned, while no other call
+    // into the plugin runs (the caller's contract); `sink` and the vector it points to outlive
+    // the call, and `append` is the matching writer.
+    let code = unsafe { (save.0)(plugin.plugin_data.get(), &sink) };
+    match PhResult::from_code(code) {
+        PhResult::Ok => SavedState::Saved(state),
+        PhResult::Panicked => {
+            plugin.shared.fault(plugin, "its save_state panicked");
+            SavedState::Failed("its save_state panicked".to_owned())
+        }
+        code => SavedState::Failed(format!("save_state failed: {code}")),
+    }
+}
+
+/// The `write` of the sink given to `save_state`: appends to the `Vec<u8>` behind `context`.
+unsafe extern "C" fn append(context: *mut std::ffi::c_void, bytes: PhBytes) {
+    crate::boundary::guard("save_state's write", (), || {
+        // SAFETY: `context` is the vector of `save_state`, alive and used by nothing else while
+        // the plugin's `save_state` runs, which is the only time this is called.
+        let state = unsafe { &mut *context.cast::<Vec<u8>>() };
+        // SAFETY: the plugin passes a view valid for the call.
+        if let Ok(bytes) = unsafe { bytes.to_bytes() } {
+            state.extend_from_slice(bytes);
+        }
+    });
+}
+
+/// Gives `saved`, the state of the build `from_version` that `plugin` replaced, to `plugin`'s
+/// `restore_state`. A panic faults the plugin.
+fn restore_state(
+    plugin: &Arc<PluginContext>,
+    from_version: &str,
+    saved: SavedState,
+) -> StateHandoff {
+    let state = match saved {
+        SavedState::NotSaved => return StateHandoff::NotSaved,
+        SavedState::Failed(why) => return StateHandoff::Lost(why),
+        SavedState::Saved(state) => state,
+    };
+    let Some(restore) = plugin.vtable().restore_state else {
+        return StateHandoff::Lost(format!(
+            "the new build has no restore_state ({} bytes saved)",
+            state.len()
+        ));
+    };
+    if plugin.state() != PluginState::Active {
+        return StateHandoff::Lost("the new build is no longer active".to_owned());
+    }
+    // SAFETY: the plugin's own function with the data its `init` returned, while it is active
+    // (checked above; only this thread, which holds the host's lifecycle lock, could shut it
+    // down); the views outlive the call.
+    let code = unsafe {
+        (restore.0)(
+            plugin.plugin_data.get(),
+            PhStr::new(from_version),
+            PhBytes::new(&state),
+        )
+    };
+    match PhResult::from_code(code) {
+        PhResult::Ok => StateHandoff::HandedOver(state.len()),
+        PhResult::Panicked => {
+            plugin.shared.fault(plugin, "its restore_state panicked");
+            StateHandoff::Lost("its restore_state panicked".to_owned())
+        }
+        code => StateHandoff::Lost(format!("restore_state failed: {code}")),
+    }
 }
 
 impl PluginHost {
@@ -342,7 +583,7 @@ impl PluginHost {
     /// rule, ABI version, type layout, sizes) and must carry the same plugin name; then its
     /// `init` runs, with its registrations staged. If anything fails, the old version stays in
     /// place and serving, and the error says why in one line. Otherwise the old version's
-    /// registrations (commands, subscriptions) are replaced by the new version's in one step as
+    /// registrations (commands, subscriptions, interfaces) are replaced by the new version's in one step as
     /// seen by callers: no command is missing in between, and every event published meanwhile
     /// reaches exactly one of the two versions. The old version then gets its `shutdown` (after
     /// the calls under way have returned), and its library stays mapped, as every library does.
@@ -358,8 +599,13 @@ impl PluginHost {
     /// [`ReloadError::Load`] if the new build is refused or its `init` fails;
     /// [`ReloadError::NameChanged`] if the file now holds another plugin;
     /// [`ReloadError::Taken`] if another plugin registered one of the new build's command names
-    /// while it initialised; [`ReloadError::InsideCall`] when called from inside a callback.
-    /// In every case the old version is unchanged.
+    /// while it initialised; [`ReloadError::DropsInterface`] if the new build does not provide
+    /// an interface the old one provides and another plugin requires;
+    /// [`ReloadError::InsideCall`] when called from inside a callback. In every case the old
+    /// version is unchanged.
+    ///
+    /// The old build's state is handed to the new build if they support it (ABI 1.4;
+    /// [`Reloaded::state`] says what happened).
     ///
     /// # Thread-safety
     ///
@@ -374,11 +620,6 @@ impl PluginHost {
         let old = self.find(name)?;
         if old.file == std::path::Path::new(crate::LINKED_PATH) {
             return Err(ReloadError::Linked(name.to_owned()));
-        }
-        if !old.provides.is_empty() || self.shared.provides_any(&old) {
-            // Staging a provided interface (so that callers switch in the swap) is not done
-            // yet: refused rather than half done. The old version keeps serving.
-            return Err(ReloadError::ProvidesInterfaces(name.to_owned()));
         }
         let file = old.file.clone();
         let (candidate, copy) = crate::copy::open_copy(&file, self.allow_insecure)?;
@@ -414,16 +655,18 @@ impl PluginHost {
                 })));
             }
             Err(SwapRefused::Taken { command, plugin }) => {
-                // Its `init` succeeded, so it gets its `shutdown`; its registrations, still
-                // staged, go with it.
-                if new.transition(PluginState::Initializing, PluginState::Active) {
-                    self.shut_down(&new);
-                }
-                drop(self.shared.staging.take(&new));
-                new.unstage();
+                self.give_up_initialised(&new);
                 return Err(ReloadError::Taken {
                     name: name.to_owned(),
                     command,
+                    plugin,
+                });
+            }
+            Err(SwapRefused::Dropped { interface, plugin }) => {
+                self.give_up_initialised(&new);
+                return Err(ReloadError::DropsInterface {
+                    name: name.to_owned(),
+                    interface,
                     plugin,
                 });
             }
@@ -446,9 +689,15 @@ impl PluginHost {
                 }
             }
         }
-        // Every call that found the old version before the swap returns; then it ends.
+        // Every call that found the old version before the swap returns; then it ends, handing
+        // its state over.
         crate::quiesce::synchronize(&format_args!("reload of plugin `{name}`"));
-        self.shut_down(&old);
+        let mut saved = SavedState::NotSaved;
+        self.shut_down_saving(&old, Some(&mut saved));
+        let state = restore_state(&new, &old.version, saved);
+        if let StateHandoff::Lost(why) = &state {
+            log::warn!("plugin `{name}`: its state was not handed over to the new build: {why}");
+        }
         log::debug!(
             "reloaded plugin `{name}` {} -> {} from {}",
             old.version,
@@ -460,6 +709,7 @@ impl PluginHost {
             old_version: old.version.clone(),
             new_version: new.version.clone(),
             path: file,
+            state,
         })
     }
 
@@ -489,6 +739,16 @@ impl PluginHost {
             .retain(|p| !Arc::ptr_eq(p, &plugin));
         log::debug!("unloaded plugin `{name}`");
         Ok(())
+    }
+
+    /// Gives up a new version whose `init` succeeded but whose swap was refused: it gets its
+    /// `shutdown`, and its registrations, still staged, go with it.
+    fn give_up_initialised(&self, new: &Arc<PluginContext>) {
+        if new.transition(PluginState::Initializing, PluginState::Active) {
+            self.shut_down(new);
+        }
+        drop(self.shared.staging.take(new));
+        new.unstage();
     }
 
     /// The loaded plugin `name` (active or faulted).

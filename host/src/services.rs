@@ -14,7 +14,7 @@ use plugin_api::abi::{
     read_sized, PhBytes, PhCommandCallback, PhCommandInfo, PhCommandInfoCallback,
     PhDestroyCallback, PhEventCallback, PhHandle, PhHostContext, PhHostServices, PhInterface,
     PhInterfaceDecl, PhLogLevel, PhPluginInfo, PhPluginInfoCallback, PhResult, PhResultCode, PhStr,
-    PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR,
+    PhTaskFn, PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR,
 };
 
 use crate::boundary::guard;
@@ -42,6 +42,8 @@ pub(crate) static HOST_SERVICES: PhHostServices = PhHostServices {
     provide_interface: host_provide_interface,
     query_interface: host_query_interface,
     release_interface: host_release_interface,
+    run_tasks: host_run_tasks,
+    task_threads: host_task_threads,
 };
 
 /// Runs the body of a service for the plugin whose context is `ctx`.
@@ -495,4 +497,20 @@ unsafe extern "C" fn host_release_interface(
     with_context(ctx, "release_interface", |context| {
         context.shared.release_interface(context, handle)
     })
+}
+
+unsafe extern "C" fn host_run_tasks(
+    ctx: *mut PhHostContext,
+    task: Option<PhTaskFn>,
+    user_data: *mut c_void,
+    count: u32,
+) -> PhResultCode {
+    with_context(ctx, "run_tasks", |context| {
+        let task = task.ok_or(PhResult::NullPointer)?;
+        crate::tasks::run(&owner_of(context), task, user_data, count)
+    })
+}
+
+unsafe extern "C" fn host_task_threads(_ctx: *mut PhHostContext) -> u32 {
+    guard("task_threads", 1, crate::tasks::threads)
 }

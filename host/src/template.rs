@@ -1,4 +1,5 @@
-//! `plughost new`: writes a new plugin crate from the template in `host/templates/plugin`.
+//! `plughost new`: writes a new plugin crate from the template in `host/templates/plugin`, or
+//! with `--c` a plugin in C from `host/templates/c-plugin`.
 
 use std::path::{Path, PathBuf};
 
@@ -6,6 +7,12 @@ const CARGO_TOML: &str = include_str!("../templates/plugin/Cargo.toml.in");
 const LIB_RS: &str = include_str!("../templates/plugin/lib.rs.in");
 const MOCK_HOST_RS: &str = include_str!("../templates/plugin/mock_host.rs.in");
 const README_MD: &str = include_str!("../templates/plugin/README.md.in");
+
+const C_SOURCE: &str = include_str!("../templates/c-plugin/plugin.c.in");
+const C_TEST_SH: &str = include_str!("../templates/c-plugin/test.sh.in");
+const C_README_MD: &str = include_str!("../templates/c-plugin/README.md.in");
+/// The ABI's C header that this host was built with: a C plugin folder gets a copy.
+const C_HEADER: &str = include_str!("../../plugin-api/include/plughost.h");
 
 /// The `plugin-api` folder of the source tree this host was built from, if it still exists.
 pub fn default_api_path() -> Option<PathBuf> {
@@ -66,39 +73,87 @@ const KEYWORDS: &[&str] = &[
     "typeof", "unsized", "virtual", "yield",
 ];
 
-/// Checks that `name` makes a plugin crate that builds and does not clash: a valid plugin name
-/// (the ABI's rule) that starts with an ASCII letter, has no `.` (crate names cannot), no `-` at
-/// either end or twice in a row (the crate name `a__b`, the type name `AB`), and is not one of
-/// [`RESERVED`] or a Rust keyword (compared with `-` as `_`, as cargo does).
+/// Libraries that `plughost` skips in a plugins folder (see [`crate::discover`]): a plugin whose
+/// library had one of these names would never load.
+const SKIPPED_LIBRARIES: &[(&str, &str)] = &[
+    ("plughost_host", "the host's C library"),
+    ("plugin_api_macros", "plugin-api's procedural macros"),
+];
+
+/// Checks the rules of `plughost new` that hold for plugins in Rust and in C: a valid plugin
+/// name (the ABI's rule) that starts with an ASCII letter, has no `.`, no `-` or `_` at either end
+/// or twice in a row, and whose library would not be skipped (compared with `-` as `_`).
+fn check_common(name: &str) -> Result<(), String> {
+    if !(name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && plugin_api::abi::is_valid_name(name)
+        && !name.contains('.'))
+    {
+        return refuse(
+            name,
+            &format!(
+                "a name is an ASCII letter, then ASCII letters, digits, '-' or '_' (at most {} \
+                 bytes)",
+                plugin_api::abi::PH_MAX_NAME_LEN
+            ),
+        );
+    }
+    if name.ends_with(['-', '_']) || name.contains("--") || name.contains("__") {
+        return refuse(
+            name,
+            "'-' and '_' go between letters or digits, one at a time",
+        );
+    }
+    let base = name.replace('-', "_");
+    if let Some((_, what)) = SKIPPED_LIBRARIES
+        .iter()
+        .find(|(skipped, _)| *skipped == base)
+    {
+        return refuse(
+            name,
+            &format!("its library would have the name of {what}, which plughost skips"),
+        );
+    }
+    Ok(())
+}
+
+/// The one-line refusal of `name`, saying why.
+fn refuse(name: &str, why: &str) -> Result<(), String> {
+    Err(format!("cannot create a plugin named {name:?}: {why}"))
+}
+
+/// Checks that `name` makes a plugin crate that builds and does not clash: the rules of both
+/// languages (an ASCII letter first, the ABI's name rule, no `.`, no `-` at either end or twice
+/// in a row: the crate name `a__b`, the type name `AB`; not the name of a library plughost
+/// skips), and not one of [`RESERVED`] or a Rust keyword (compared with `-` as `_`, as cargo
+/// does).
 ///
 /// # Errors
 ///
 /// One line naming the name and why it is refused.
 pub fn check_name(name: &str) -> Result<(), String> {
-    let refuse = |why: &str| Err(format!("cannot create a plugin named {name:?}: {why}"));
-    if !(name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && plugin_api::abi::is_valid_name(name)
-        && !name.contains('.'))
-    {
-        return refuse(&format!(
-            "a name is an ASCII letter, then ASCII letters, digits, '-' or '_' (at most {} bytes)",
-            plugin_api::abi::PH_MAX_NAME_LEN
-        ));
-    }
-    if name.ends_with(['-', '_']) || name.contains("--") || name.contains("__") {
-        return refuse("'-' and '_' go between letters or digits, one at a time");
-    }
+    check_common(name)?;
     let crate_name = name.replace('-', "_");
     if let Some((_, why)) = RESERVED
         .iter()
         .find(|(reserved, _)| reserved.replace('-', "_") == crate_name)
     {
-        return refuse(why);
+        return refuse(name, why);
     }
     if KEYWORDS.contains(&crate_name.as_str()) {
-        return refuse("it is a Rust keyword");
+        return refuse(name, "it is a Rust keyword");
     }
     Ok(())
+}
+
+/// Checks that `name` makes a C plugin folder that builds and loads: the rules [`check_name`]
+/// applies in both languages. The C source uses the name in strings and file names only, so
+/// Rust's keywords and crate names do not matter.
+///
+/// # Errors
+///
+/// One line naming the name and why it is refused.
+pub fn check_c_name(name: &str) -> Result<(), String> {
+    check_common(name)
 }
 
 /// Writes a buildable plugin crate named `name` into `parent/name`: manifest, plugin source, tests
@@ -158,6 +213,56 @@ pub fn create(name: &str, parent: &Path, api_path: &Path) -> Result<PathBuf, Str
     Ok(dir)
 }
 
+/// Writes a plugin in C named `name` into `parent/name`: `NAME.c` (one command, `NAME [NAME]`,
+/// that greets), `plughost.h` (the header of this host's ABI), `test.sh` (builds the library with
+/// `cc`, runs `plughost validate` on it and its command) and `README.md` (the build command, its
+/// flags, where to install, the valgrind command).
+///
+/// # Errors
+///
+/// A name that would not build or load (see [`check_c_name`]), an existing destination, or an
+/// I/O error.
+pub fn create_c(name: &str, parent: &Path) -> Result<PathBuf, String> {
+    check_c_name(name)?;
+    let dir = parent.join(name);
+    if dir.exists() {
+        return Err(format!("{} already exists", dir.display()));
+    }
+    let library = format!(
+        "{}{name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
+    let abi = format!(
+        "{}.{}",
+        plugin_api::abi::PH_ABI_VERSION_MAJOR,
+        plugin_api::abi::PH_ABI_VERSION_MINOR
+    );
+    let fill = |template: &str| {
+        template
+            .replace("{{name}}", name)
+            .replace("{{library}}", &library)
+            .replace("{{abi}}", &abi)
+    };
+    let io = |e: std::io::Error| format!("writing {}: {e}", dir.display());
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    for (file, text) in [
+        (format!("{name}.c"), fill(C_SOURCE)),
+        ("plughost.h".to_owned(), C_HEADER.to_owned()),
+        ("test.sh".to_owned(), fill(C_TEST_SH)),
+        ("README.md".to_owned(), fill(C_README_MD)),
+    ] {
+        std::fs::write(dir.join(file), text).map_err(io)?;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join("test.sh"), std::fs::Permissions::from_mode(0o755))
+            .map_err(io)?;
+    }
+    Ok(dir)
+}
+
 #[cfg(test)]
 mod name_tests {
     use super::check_name;
@@ -177,6 +282,8 @@ mod name_tests {
             ("fn", "keyword"),
             ("plughost-testing", "mock host crate"),
             ("plugin_api", "plugin API crate"),
+            ("plughost-host", "host's C library"),
+            ("plugin_api_macros", "procedural macros"),
             ("hello-", "between letters"),
             ("a--b", "between letters"),
             ("9lives", "ASCII letter"),
@@ -186,6 +293,24 @@ mod name_tests {
             let error = check_name(bad).unwrap_err();
             assert!(error.contains(why), "{bad}: {error}");
             assert_eq!(error.lines().count(), 1, "{error}");
+        }
+    }
+
+    #[test]
+    fn c_plugins_share_the_rules_of_both_languages_only() {
+        use super::check_c_name;
+        // Fine in C: the name appears in strings and file names only.
+        for good in ["hello", "fn", "std", "plugin", "hello-world"] {
+            assert_eq!(check_c_name(good), Ok(()), "{good}");
+        }
+        for (bad, why) in [
+            ("9lives", "ASCII letter"),
+            ("a--b", "between letters"),
+            ("plughost_host", "host's C library"),
+            ("plugin-api-macros", "procedural macros"),
+        ] {
+            let error = check_c_name(bad).unwrap_err();
+            assert!(error.contains(why), "{bad}: {error}");
         }
     }
 }

@@ -38,9 +38,11 @@
  * added interfaces (`PhHostServices::provide_interface`, `PhHostServices::query_interface`,
  * `PhHostServices::release_interface`, and the descriptor's `PhPluginDescriptor::provides`
  * and `PhPluginDescriptor::requires`), `PH_RESULT_HOST_FAILED` and
- * `PH_RESULT_VERSION_MISMATCH`.
+ * `PH_RESULT_VERSION_MISMATCH`; 1.4 added state handoff across a reload
+ * (`PhPluginVtable::save_state`, `PhPluginVtable::restore_state`) and the host's worker
+ * threads (`PhHostServices::run_tasks`, `PhHostServices::task_threads`).
  */
-#define PH_ABI_VERSION_MINOR 3
+#define PH_ABI_VERSION_MINOR 4
 
 /**
  * The longest plugin name or command name, in bytes.
@@ -535,6 +537,14 @@ typedef struct PhInterface {
 } PhInterface;
 
 /**
+ * One task of `PhHostServices::run_tasks`: `user_data` as given to `run_tasks`, and the task's
+ * index, from 0 to `count - 1`. Returns `PH_RESULT_OK` or an error code (see `run_tasks`).
+ * `[thread-safe]`: runs on any of the host's worker threads, or the calling thread, concurrently
+ * with the other tasks.
+ */
+typedef PhResultCode (*PhTaskFn)(void *user_data, uint32_t index);
+
+/**
  * The function table of host services, given to a plugin's `init`.
  *
  * Ownership: the host. The table is a static of the host: it stays valid for the rest of the
@@ -752,6 +762,34 @@ typedef struct PhHostServices {
      * handle that is not one of this plugin's references. `[thread-safe]`
      */
     PhResultCode (*release_interface)(struct PhHostContext *ctx, PhHandle handle);
+    /**
+     * Runs `count` tasks on the host's worker threads and returns when all of them have
+     * returned (added in ABI 1.4: check `abi_minor >= 4` first). Task `i` is the call
+     * `task(user_data, i)`, for each `i` in `0..count`, once; tasks run in any order, several at
+     * once, on the host's worker threads and possibly on the calling thread. `user_data` is the
+     * caller's, borrowed for the call: the host only passes it to `task`. `[thread-safe]`,
+     * also from inside a task (nested calls share the same workers and do not deadlock).
+     *
+     * The host calls tasks only while the plugin is active: once it is shutting down, faulted or
+     * shut down, tasks not yet started are skipped and the call returns `PH_RESULT_SHUT_DOWN`
+     * (the host's shutdown of the plugin waits for this call to return, so no task runs once
+     * `shutdown` is called). A task that returns `PH_RESULT_PANICKED` faults the plugin, like
+     * any callback: the tasks not yet started are skipped and the call returns
+     * `PH_RESULT_PANICKED`. Otherwise it returns `PH_RESULT_OK` if every task returned `Ok`,
+     * else the code of the failed task with the lowest index (all tasks ran). `count` 0 returns
+     * `Ok` at once; a NULL `task` returns `PH_RESULT_NULL_POINTER`.
+     */
+    PhResultCode (*run_tasks)(struct PhHostContext *ctx,
+                              PhTaskFn task,
+                              void *user_data,
+                              uint32_t count);
+    /**
+     * How many tasks of `PhHostServices::run_tasks` the host runs at once: the number of its
+     * worker threads, at least 1 (added in ABI 1.4). A plugin that splits work into one part per
+     * worker (to bound its memory) asks it once. Like `log_max_level` it reads nothing through
+     * `ctx`. `[thread-safe]`
+     */
+    uint32_t (*task_threads)(struct PhHostContext *ctx);
 } PhHostServices;
 
 /**
@@ -794,13 +832,66 @@ typedef PhResultCode (*PhEnumerateCommandsFn)(void *plugin_data,
                                               void *user_data);
 
 /**
+ * Where an interface function writes bytes it returns (a convention for interface tables, ABI
+ * 1.3): the callee calls `write(context, bytes)` (once for a value; zero times for "none"), and
+ * the caller copies the bytes, which are borrowed for that call only. `[thread-safe]` as the
+ * call it is passed to: only during that call, on its thread.
+ */
+typedef struct PhBytesSink {
+    /**
+     * The caller's state; passed back as `write`'s first argument.
+     */
+    void *context;
+    /**
+     * Receives the bytes.
+     */
+    void (*write)(void *context, struct PhBytes bytes);
+} PhBytesSink;
+
+/**
+ * A plugin's `save_state` (ABI 1.4, optional): writes the state that the plugin's next version
+ * should have, when the host replaces the plugin by a new build of it
+ * (`PhPluginVtable::restore_state` gives it to the new version).
+ *
+ * The plugin calls `sink->write(sink->context, bytes)` zero or more times; the host appends the
+ * bytes (borrowed for each write) in order. The format is the plugin's own: include a version
+ * of it, since the next build may be another version of the plugin. Returns `PH_RESULT_OK`,
+ * or an error: then the host drops what was written and logs that the state was not handed
+ * over (`PH_RESULT_PANICKED` faults the plugin: no `shutdown` follows).
+ *
+ * `[main-thread]`, at most once, just before `shutdown`: at that point the host has stopped
+ * every call into the plugin and waited for the calls under way, as for `shutdown`, so the
+ * plugin's state is at rest. `sink` is valid for the call only.
+ */
+typedef PhResultCode (*PhSaveStateFn)(void *plugin_data, const struct PhBytesSink *sink);
+
+/**
+ * A plugin's `restore_state` (ABI 1.4, optional): takes the state that the version it replaced
+ * saved with `PhPluginVtable::save_state`.
+ *
+ * `from_version` is the replaced version's descriptor version; `state` the bytes it wrote (may
+ * be empty); both are borrowed for the call. The new version is already serving when this is
+ * called (its `init` succeeded and it received every call since the swap, so nothing reaches
+ * the old version after its state was saved): the plugin **merges** the state into what it has,
+ * it does not overwrite it. Returns `PH_RESULT_OK`, or an error (logged: the state is lost,
+ * the plugin goes on serving; `PH_RESULT_PANICKED` faults it).
+ *
+ * `[main-thread]`, at most once per reload, after `init`; the plugin's `[thread-safe]` callbacks
+ * may run on other threads meanwhile.
+ */
+typedef PhResultCode (*PhRestoreStateFn)(void *plugin_data,
+                                         struct PhStr from_version,
+                                         struct PhBytes state);
+
+/**
  * The plugin's function table, filled by the plugin and owned by it (normally a `static`); it must
  * stay valid and unchanged while the library is loaded.
  */
 typedef struct PhPluginVtable {
     /**
      * `size_of::<PhPluginVtable>()` of the plugin: at least the table's size in the ABI minor the
-     * plugin declares (the same in every minor so far), or the plugin is refused.
+     * plugin declares (1.0 to 1.3: up to `enumerate_commands`; 1.4: up to `restore_state`), or
+     * the plugin is refused.
      */
     uint32_t struct_size;
     /**
@@ -815,6 +906,16 @@ typedef struct PhPluginVtable {
      * Required for ABI 1.0 and 1.1, optional (NULL) from 1.2 on. See `PhEnumerateCommandsFn`.
      */
     PhEnumerateCommandsFn enumerate_commands;
+    /**
+     * May be NULL (the plugin hands no state to its next version); added in ABI 1.4. See
+     * `PhSaveStateFn`.
+     */
+    PhSaveStateFn save_state;
+    /**
+     * May be NULL (the plugin takes no state from the version it replaces); added in ABI
+     * 1.4. See `PhRestoreStateFn`.
+     */
+    PhRestoreStateFn restore_state;
 } PhPluginVtable;
 
 /**
@@ -910,23 +1011,6 @@ typedef struct PhPluginDescriptor {
  * NULL if the plugin cannot run. It must not call the host and should do no other work.
  */
 typedef const struct PhPluginDescriptor *(*PhEntryPoint)(void);
-
-/**
- * Where an interface function writes bytes it returns (a convention for interface tables, ABI
- * 1.3): the callee calls `write(context, bytes)` (once for a value; zero times for "none"), and
- * the caller copies the bytes, which are borrowed for that call only. `[thread-safe]` as the
- * call it is passed to: only during that call, on its thread.
- */
-typedef struct PhBytesSink {
-    /**
-     * The caller's state; passed back as `write`'s first argument.
-     */
-    void *context;
-    /**
-     * Receives the bytes.
-     */
-    void (*write)(void *context, struct PhBytes bytes);
-} PhBytesSink;
 
 /**
  * An invalid handle: no registration ever returns it.

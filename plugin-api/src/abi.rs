@@ -120,8 +120,10 @@ pub const PH_ABI_VERSION_MAJOR: u16 = 1;
 /// added interfaces ([`PhHostServices::provide_interface`], [`PhHostServices::query_interface`],
 /// [`PhHostServices::release_interface`], and the descriptor's [`PhPluginDescriptor::provides`]
 /// and [`PhPluginDescriptor::requires`]), [`PhResult::HostFailed`] and
-/// [`PhResult::VersionMismatch`].
-pub const PH_ABI_VERSION_MINOR: u16 = 3;
+/// [`PhResult::VersionMismatch`]; 1.4 added state handoff across a reload
+/// ([`PhPluginVtable::save_state`], [`PhPluginVtable::restore_state`]) and the host's worker
+/// threads ([`PhHostServices::run_tasks`], [`PhHostServices::task_threads`]).
+pub const PH_ABI_VERSION_MINOR: u16 = 4;
 
 /// Name of the symbol that every plugin library exports: a [`PhEntryPoint`] function.
 pub const PH_ENTRY_POINT_SYMBOL: &str = "plughost_plugin_entry";
@@ -790,7 +792,43 @@ pub struct PhHostServices {
     /// handle that is not one of this plugin's references. `[thread-safe]`
     pub release_interface:
         unsafe extern "C" fn(ctx: *mut PhHostContext, handle: PhHandle) -> PhResultCode,
+
+    /// Runs `count` tasks on the host's worker threads and returns when all of them have
+    /// returned (added in ABI 1.4: check `abi_minor >= 4` first). Task `i` is the call
+    /// `task(user_data, i)`, for each `i` in `0..count`, once; tasks run in any order, several at
+    /// once, on the host's worker threads and possibly on the calling thread. `user_data` is the
+    /// caller's, borrowed for the call: the host only passes it to `task`. `[thread-safe]`,
+    /// also from inside a task (nested calls share the same workers and do not deadlock).
+    ///
+    /// The host calls tasks only while the plugin is active: once it is shutting down, faulted or
+    /// shut down, tasks not yet started are skipped and the call returns [`PhResult::ShutDown`]
+    /// (the host's shutdown of the plugin waits for this call to return, so no task runs once
+    /// `shutdown` is called). A task that returns [`PhResult::Panicked`] faults the plugin, like
+    /// any callback: the tasks not yet started are skipped and the call returns
+    /// [`PhResult::Panicked`]. Otherwise it returns [`PhResult::Ok`] if every task returned `Ok`,
+    /// else the code of the failed task with the lowest index (all tasks ran). `count` 0 returns
+    /// `Ok` at once; a NULL `task` returns [`PhResult::NullPointer`].
+    pub run_tasks: unsafe extern "C" fn(
+        ctx: *mut PhHostContext,
+        task: Option<PhTaskFn>,
+        user_data: *mut c_void,
+        count: u32,
+    ) -> PhResultCode,
+
+    /// How many tasks of [`PhHostServices::run_tasks`] the host runs at once: the number of its
+    /// worker threads, at least 1 (added in ABI 1.4). A plugin that splits work into one part per
+    /// worker (to bound its memory) asks it once. Like `log_max_level` it reads nothing through
+    /// `ctx`. `[thread-safe]`
+    pub task_threads: unsafe extern "C" fn(ctx: *mut PhHostContext) -> u32,
 }
+
+/// One task of [`PhHostServices::run_tasks`]: `user_data` as given to `run_tasks`, and the task's
+/// index, from 0 to `count - 1`. Returns [`PhResult::Ok`] or an error code (see `run_tasks`).
+/// `[thread-safe]`: runs on any of the host's worker threads, or the calling thread, concurrently
+/// with the other tasks.
+#[repr(transparent)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct PhTaskFn(pub unsafe extern "C" fn(user_data: *mut c_void, index: u32) -> PhResultCode);
 
 /// An interface's id and version, in a descriptor's lists of what a plugin provides and requires
 /// (ABI 1.3). Owned by the plugin, like the descriptor.
@@ -940,13 +978,55 @@ pub struct PhEnumerateCommandsFn(
     ) -> PhResultCode,
 );
 
+/// A plugin's `save_state` (ABI 1.4, optional): writes the state that the plugin's next version
+/// should have, when the host replaces the plugin by a new build of it
+/// ([`PhPluginVtable::restore_state`] gives it to the new version).
+///
+/// The plugin calls `sink->write(sink->context, bytes)` zero or more times; the host appends the
+/// bytes (borrowed for each write) in order. The format is the plugin's own: include a version
+/// of it, since the next build may be another version of the plugin. Returns [`PhResult::Ok`],
+/// or an error: then the host drops what was written and logs that the state was not handed
+/// over ([`PhResult::Panicked`] faults the plugin: no `shutdown` follows).
+///
+/// `[main-thread]`, at most once, just before `shutdown`: at that point the host has stopped
+/// every call into the plugin and waited for the calls under way, as for `shutdown`, so the
+/// plugin's state is at rest. `sink` is valid for the call only.
+#[repr(transparent)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct PhSaveStateFn(
+    pub unsafe extern "C" fn(plugin_data: *mut c_void, sink: *const PhBytesSink) -> PhResultCode,
+);
+
+/// A plugin's `restore_state` (ABI 1.4, optional): takes the state that the version it replaced
+/// saved with [`PhPluginVtable::save_state`].
+///
+/// `from_version` is the replaced version's descriptor version; `state` the bytes it wrote (may
+/// be empty); both are borrowed for the call. The new version is already serving when this is
+/// called (its `init` succeeded and it received every call since the swap, so nothing reaches
+/// the old version after its state was saved): the plugin **merges** the state into what it has,
+/// it does not overwrite it. Returns [`PhResult::Ok`], or an error (logged: the state is lost,
+/// the plugin goes on serving; [`PhResult::Panicked`] faults it).
+///
+/// `[main-thread]`, at most once per reload, after `init`; the plugin's `[thread-safe]` callbacks
+/// may run on other threads meanwhile.
+#[repr(transparent)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct PhRestoreStateFn(
+    pub  unsafe extern "C" fn(
+        plugin_data: *mut c_void,
+        from_version: PhStr,
+        state: PhBytes,
+    ) -> PhResultCode,
+);
+
 /// The plugin's function table, filled by the plugin and owned by it (normally a `static`); it must
 /// stay valid and unchanged while the library is loaded.
 #[repr(C)]
 #[derive(StableAbi)]
 pub struct PhPluginVtable {
     /// `size_of::<PhPluginVtable>()` of the plugin: at least the table's size in the ABI minor the
-    /// plugin declares (the same in every minor so far), or the plugin is refused.
+    /// plugin declares (1.0 to 1.3: up to `enumerate_commands`; 1.4: up to `restore_state`), or
+    /// the plugin is refused.
     pub struct_size: u32,
     /// Required. See [`PhInitFn`].
     pub init: Option<PhInitFn>,
@@ -954,6 +1034,12 @@ pub struct PhPluginVtable {
     pub shutdown: Option<PhShutdownFn>,
     /// Required for ABI 1.0 and 1.1, optional (NULL) from 1.2 on. See [`PhEnumerateCommandsFn`].
     pub enumerate_commands: Option<PhEnumerateCommandsFn>,
+    /// May be NULL (the plugin hands no state to its next version); added in ABI 1.4. See
+    /// [`PhSaveStateFn`].
+    pub save_state: Option<PhSaveStateFn>,
+    /// May be NULL (the plugin takes no state from the version it replaces); added in ABI
+    /// 1.4. See [`PhRestoreStateFn`].
+    pub restore_state: Option<PhRestoreStateFn>,
 }
 
 /// What a plugin library says about itself, returned by its entry point.

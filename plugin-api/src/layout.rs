@@ -450,6 +450,175 @@ pub mod v1_2 {
     }
 }
 
+/// The type layout of ABI 1.3, frozen, for Rust plugins built against it: the host-services table
+/// of 1.3 (which ends with `release_interface`; 1.4 added `run_tasks` and `task_threads`), the
+/// function table of 1.0 to 1.3 (1.4 added `save_state` and `restore_state`) and the descriptor
+/// of 1.3.
+///
+/// Never edit these types: they describe what plugins built against 1.3 carry.
+#[allow(missing_docs)]
+pub mod v1_3 {
+    use std::ffi::c_void;
+
+    use abi_stable::library::RootModule;
+    use abi_stable::sabi_types::VersionStrings;
+    use abi_stable::StableAbi;
+
+    use crate::abi::{
+        PhBytes, PhCommandCallback, PhCommandInfo, PhCommandInfoCallback, PhDestroyCallback,
+        PhEnumerateCommandsFn, PhEventCallback, PhHandle, PhHostContext, PhInterface,
+        PhInterfaceDecl, PhInterfaceVersion, PhPluginInfoCallback, PhResultCode, PhShutdownFn,
+        PhStr,
+    };
+
+    #[repr(C)]
+    #[derive(StableAbi)]
+    pub struct PhHostServices {
+        pub abi_major: u16,
+        pub abi_minor: u16,
+        pub struct_size: u32,
+
+        pub log: unsafe extern "C" fn(
+            ctx: *mut PhHostContext,
+            level: u32,
+            target: PhStr,
+            message: PhStr,
+        ) -> PhResultCode,
+
+        pub log_max_level: unsafe extern "C" fn(ctx: *mut PhHostContext) -> u32,
+
+        pub register_command: unsafe extern "C" fn(
+            ctx: *mut PhHostContext,
+            name: PhStr,
+            callback: Option<PhCommandCallback>,
+            user_data: *mut c_void,
+            destroy: Option<PhDestroyCallback>,
+            out_handle: *mut PhHandle,
+        ) -> PhResultCode,
+
+        pub unregister:
+            unsafe extern "C" fn(ctx: *mut PhHostContext, handle: PhHandle) -> PhResultCode,
+
+        pub subscribe: unsafe extern "C" fn(
+            ctx: *mut PhHostContext,
+            topic: PhStr,
+            callback: Option<PhEventCallback>,
+            user_data: *mut c_void,
+            destroy: Option<PhDestroyCallback>,
+            out_handle: *mut PhHandle,
+        ) -> PhResultCode,
+
+        pub publish: unsafe extern "C" fn(
+            ctx: *mut PhHostContext,
+            topic: PhStr,
+            payload: PhBytes,
+        ) -> PhResultCode,
+
+        pub enumerate_plugins: unsafe extern "C" fn(
+            ctx: *mut PhHostContext,
+            callback: Option<PhPluginInfoCallback>,
+            user_data: *mut c_void,
+        ) -> PhResultCode,
+
+        pub enumerate_commands: unsafe extern "C" fn(
+            ctx: *mut PhHostContext,
+            plugin_name: PhStr,
+            callback: Option<PhCommandInfoCallback>,
+            user_data: *mut c_void,
+        ) -> PhResultCode,
+
+        pub config_get: unsafe extern "C" fn(
+            ctx: *mut PhHostContext,
+            key: PhStr,
+            out_value: *mut PhStr,
+        ) -> PhResultCode,
+
+        pub register_command_with_info: unsafe extern "C" fn(
+            ctx: *mut PhHostContext,
+            info: *const PhCommandInfo,
+            callback: Option<PhCommandCallback>,
+            user_data: *mut c_void,
+            destroy: Option<PhDestroyCallback>,
+            out_handle: *mut PhHandle,
+        ) -> PhResultCode,
+
+        pub provide_interface: unsafe extern "C" fn(
+            ctx: *mut PhHostContext,
+            decl: *const PhInterfaceDecl,
+            user_data: *mut c_void,
+            destroy: Option<PhDestroyCallback>,
+            out_handle: *mut PhHandle,
+        ) -> PhResultCode,
+
+        pub query_interface: unsafe extern "C" fn(
+            ctx: *mut PhHostContext,
+            id: PhStr,
+            major: u16,
+            min_table_size: u32,
+            out: *mut PhInterface,
+        ) -> PhResultCode,
+
+        pub release_interface:
+            unsafe extern "C" fn(ctx: *mut PhHostContext, handle: PhHandle) -> PhResultCode,
+    }
+
+    #[repr(transparent)]
+    #[derive(StableAbi, Clone, Copy)]
+    pub struct PhInitFn(
+        pub  unsafe extern "C" fn(
+            ctx: *mut PhHostContext,
+            host: *const PhHostServices,
+            out_plugin_data: *mut *mut c_void,
+        ) -> PhResultCode,
+    );
+
+    #[repr(C)]
+    #[derive(StableAbi)]
+    pub struct PhPluginVtable {
+        pub struct_size: u32,
+        pub init: Option<PhInitFn>,
+        pub shutdown: Option<PhShutdownFn>,
+        pub enumerate_commands: Option<PhEnumerateCommandsFn>,
+    }
+
+    #[repr(C)]
+    #[derive(StableAbi)]
+    pub struct PhPluginDescriptor {
+        pub abi_major: u16,
+        pub abi_minor: u16,
+        pub struct_size: u32,
+        pub name: PhStr,
+        pub version: PhStr,
+        pub description: PhStr,
+        pub vtable: *const PhPluginVtable,
+        pub provides: *const PhInterfaceVersion,
+        pub provides_count: usize,
+        pub requires: *const PhInterfaceVersion,
+        pub requires_count: usize,
+    }
+
+    #[repr(transparent)]
+    #[derive(StableAbi, Clone, Copy)]
+    pub struct PhEntryPoint(pub unsafe extern "C" fn() -> *const PhPluginDescriptor);
+
+    /// The root module of a Rust plugin built against ABI 1.3.
+    #[repr(C)]
+    #[derive(StableAbi)]
+    #[sabi(kind(Prefix(prefix_ref = PluginModuleRef)))]
+    #[sabi(missing_field(panic))]
+    pub struct PluginModule {
+        #[sabi(last_prefix_field)]
+        pub entry: PhEntryPoint,
+    }
+
+    impl RootModule for PluginModuleRef {
+        abi_stable::declare_root_module_statics! {PluginModuleRef}
+        const BASE_NAME: &'static str = "plughost_plugin";
+        const NAME: &'static str = "plughost_plugin";
+        const VERSION_STRINGS: VersionStrings = abi_stable::package_version_strings!();
+    }
+}
+
 /// The symbol under which abi_stable looks for the root module. [`crate::export_plugin!`] writes it
 /// as a literal; a test checks that it matches abi_stable's own constant.
 #[doc(hidden)]

@@ -61,6 +61,7 @@ pub mod layout;
 mod link;
 mod logger;
 mod plugin;
+mod tasks;
 
 pub use command::{Command, Output};
 pub use enumerate::{CommandInfo, PluginInfo};

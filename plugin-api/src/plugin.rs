@@ -4,9 +4,9 @@ use std::ffi::c_void;
 use std::sync::Arc;
 
 use crate::abi::{
-    PhHostContext, PhHostServices, PhInitFn, PhInterfaceVersion, PhPluginDescriptor,
-    PhPluginVtable, PhResult, PhResultCode, PhShutdownFn, PhStr, PH_ABI_VERSION_MAJOR,
-    PH_ABI_VERSION_MINOR,
+    PhBytes, PhBytesSink, PhHostContext, PhHostServices, PhInitFn, PhInterfaceVersion,
+    PhPluginDescriptor, PhPluginVtable, PhRestoreStateFn, PhResult, PhResultCode, PhSaveStateFn,
+    PhShutdownFn, PhStr, PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR,
 };
 use crate::boundary::guard;
 use crate::error::Error;
@@ -51,6 +51,41 @@ pub trait Plugin: Sized + Send + Sync + 'static {
     /// when it returns. The default does nothing.
     fn shutdown(self, host: &Host) {
         let _ = host;
+    }
+
+    /// Whether the plugin hands its state over to its next build when the host reloads it
+    /// (`plughost shell`'s `reload`, `PluginHost::reload`): then the host calls
+    /// [`Plugin::save_state`] on the old version and [`Plugin::restore_state`] on the new one.
+    /// Default: `false` (the state is not saved, and a saved state is not taken).
+    const HANDS_OVER_STATE: bool = false;
+
+    /// The state to hand over to the plugin's next build, in a format of your own: start it with
+    /// a format version, since the next build may read it differently. Called once, on the host's
+    /// main thread, just before [`Plugin::shutdown`], when none of the plugin's handlers runs any
+    /// more and none will (so the state is at rest); only if [`Plugin::HANDS_OVER_STATE`].
+    ///
+    /// # Errors
+    ///
+    /// An `Err` hands nothing over; the host logs it, and the plugin still gets its `shutdown`.
+    fn save_state(&self, host: &Host) -> Result<Vec<u8>, Error> {
+        let _ = host;
+        Ok(Vec::new())
+    }
+
+    /// Takes the state that the build this one replaces saved with [`Plugin::save_state`]
+    /// (`from_version` is that build's [`Plugin::VERSION`]). Called once, on the host's main
+    /// thread, after `init`, only if [`Plugin::HANDS_OVER_STATE`]. The plugin already serves
+    /// when this runs: its handlers have received every call since the reload's swap (and may
+    /// run on other threads meanwhile), so **merge** the old state into the current one (add
+    /// counts, keep both lists), do not overwrite it.
+    ///
+    /// # Errors
+    ///
+    /// An `Err` (a state this build cannot read, for instance) is logged; the state is lost and
+    /// the plugin goes on serving.
+    fn restore_state(&self, host: &Host, from_version: &str, state: &[u8]) -> Result<(), Error> {
+        let _ = (host, from_version, state);
+        Ok(())
     }
 }
 
@@ -142,6 +177,89 @@ unsafe extern "C" fn shutdown<P: Plugin>(plugin_data: *mut c_void) -> PhResultCo
     code
 }
 
+/// The `save_state` of the function table of `P`.
+unsafe extern "C" fn save_state<P: Plugin>(
+    plugin_data: *mut c_void,
+    sink: *const PhBytesSink,
+) -> PhResultCode {
+    if plugin_data.is_null() || sink.is_null() {
+        return PhResult::NullPointer.code();
+    }
+    // SAFETY: `plugin_data` is the `Instance<P>` that `init` gave to the host, which passes it
+    // only while the plugin is active, before `shutdown` takes it back; it is only read here.
+    let instance = unsafe { &*plugin_data.cast::<Instance<P>>() };
+    let link = &instance.host.link;
+    guard(Some(link), "save_state", PhResult::Panicked.code(), || {
+        match instance.plugin.save_state(&instance.host) {
+            Ok(state) => {
+                // SAFETY: `sink` is not NULL (checked above) and is the host's sink, valid for
+                // this call; `write` borrows the bytes for its own call only.
+                unsafe {
+                    let sink = &*sink;
+                    (sink.write)(sink.context, PhBytes::new(&state));
+                }
+                PhResult::Ok.code()
+            }
+            Err(error) => {
+                link.log(
+                    log::Level::Error,
+                    "",
+                    &format!("save_state failed: {error}"),
+                );
+                error_code(&error)
+            }
+        }
+    })
+}
+
+/// The `restore_state` of the function table of `P`.
+unsafe extern "C" fn restore_state<P: Plugin>(
+    plugin_data: *mut c_void,
+    from_version: PhStr,
+    state: PhBytes,
+) -> PhResultCode {
+    if plugin_data.is_null() {
+        return PhResult::NullPointer.code();
+    }
+    // SAFETY: as in `save_state`: the plugin data of an active plugin, only read here.
+    let instance = unsafe { &*plugin_data.cast::<Instance<P>>() };
+    let link = &instance.host.link;
+    guard(
+        Some(link),
+        "restore_state",
+        PhResult::Panicked.code(),
+        || {
+            // SAFETY: the host passes views valid for the call.
+            let (from_version, state) = match unsafe { (from_version.to_str(), state.to_bytes()) } {
+                (Ok(version), Ok(state)) => (version, state),
+                (Err(code), _) | (_, Err(code)) => return code.code(),
+            };
+            match instance
+                .plugin
+                .restore_state(&instance.host, from_version, state)
+            {
+                Ok(()) => PhResult::Ok.code(),
+                Err(error) => {
+                    link.log(
+                        log::Level::Error,
+                        "",
+                        &format!("restore_state failed: {error}"),
+                    );
+                    error_code(&error)
+                }
+            }
+        },
+    )
+}
+
+/// The code an `Err` crosses the boundary with: never `Ok`.
+fn error_code(error: &Error) -> PhResultCode {
+    match error.code() {
+        PhResult::Ok => PhResult::Error.code(),
+        code => code.code(),
+    }
+}
+
 /// The function table of `P`.
 #[doc(hidden)]
 pub const fn vtable<P: Plugin>() -> PhPluginVtable {
@@ -151,6 +269,16 @@ pub const fn vtable<P: Plugin>() -> PhPluginVtable {
         shutdown: Some(PhShutdownFn(shutdown::<P>)),
         // The host keeps the text of the commands (ABI 1.2): no enumeration of our own.
         enumerate_commands: None,
+        save_state: if P::HANDS_OVER_STATE {
+            Some(PhSaveStateFn(save_state::<P>))
+        } else {
+            None
+        },
+        restore_state: if P::HANDS_OVER_STATE {
+            Some(PhRestoreStateFn(restore_state::<P>))
+        } else {
+            None
+        },
     }
 }
 

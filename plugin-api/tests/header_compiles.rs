@@ -68,7 +68,7 @@ fn rust_defines() -> Vec<String> {
             subscribe, publish, enumerate_plugins, enumerate_commands, config_get,
             register_command_with_info,
         }
-        PhPluginVtable { struct_size, init, shutdown, enumerate_commands }
+        PhPluginVtable { struct_size, init, shutdown, enumerate_commands, save_state, restore_state }
         PhPluginDescriptor { abi_major, abi_minor, struct_size, name, version, description, vtable }
     };
     let constants: [(&str, u64); 11] = [

@@ -75,7 +75,8 @@ fn rust() -> Vec<Layout> {
         PhHostServices {
             abi_major, abi_minor, struct_size, log, log_max_level, register_command, unregister,
             subscribe, publish, enumerate_plugins, enumerate_commands, config_get,
-            register_command_with_info, provide_interface, query_interface, release_interface,
+            register_command_with_info, provide_interface, query_interface, release_interface, run_tasks,
+            task_threads,
         }
         PhInterfaceVersion { id, major, minor, flags }
         PhBytesSink { context, write }
@@ -83,7 +84,7 @@ fn rust() -> Vec<Layout> {
         PhInterface {
             struct_size, minor, reserved, table, table_size, user_data, alive, handle, signature,
         }
-        PhPluginVtable { struct_size, init, shutdown, enumerate_commands }
+        PhPluginVtable { struct_size, init, shutdown, enumerate_commands, save_state, restore_state }
         PhPluginDescriptor {
             abi_major, abi_minor, struct_size, name, version, description, vtable, provides,
             provides_count, requires, requires_count,
@@ -102,6 +103,9 @@ fn rust() -> Vec<Layout> {
         PhInitFn {}
         PhShutdownFn {}
         PhEnumerateCommandsFn {}
+        PhSaveStateFn {}
+        PhRestoreStateFn {}
+        PhTaskFn {}
         PhEntryPoint {}
     }
 }

@@ -653,6 +653,8 @@ static const PhPluginVtable VTABLE = {
     checksum_init,
     checksum_shutdown,
     NULL, /* enumerate_commands: the host keeps the text of the commands (ABI 1.2). */
+    NULL, /* save_state: no state to hand over across a reload (ABI 1.4). */
+    NULL, /* restore_state */
 };
 
 static const PhPluginDescriptor DESCRIPTOR = {

@@ -5,31 +5,34 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The packages the tests need built: the host binary, the example plugins, the test plugins.
-const PACKAGES: &[&str] = &[
-    "plughost",
-    "plughost-capi",
-    "wordfreq",
-    "inventory",
-    "journal",
-    "kv",
-    "checksum-plugin",
+/// The test-only plugins of `tests/fixtures/` in this workspace, by library base name.
+///
+/// Each builds its library as a cargo *example* (see their manifests), so that `cargo build
+/// --workspace` does not build it and it never lands in `target/PROFILE`, the folder `plughost`
+/// loads by default: there these deliberately broken libraries would be listed as refused beside
+/// the real plugins. cargo puts examples in `target/PROFILE/examples` ([`fixtures_dir`]).
+const FIXTURES: &[&str] = &[
     "probe",
     "misbehave",
     "rawabi",
-    "not-a-plugin",
+    "not_a_plugin",
     "crasher",
     "hanger",
     "stress",
-    "hostile-strings",
+    "hostile_strings",
     "hostile",
-    "kv-writer",
+    "kv_writer",
+    "tasks",
 ];
 
-/// Test plugins that are their own cargo workspace (see their manifests), built separately.
-const SEPARATE_WORKSPACES: &[&str] = &[
-    "tests/fixtures/layout-mismatch/Cargo.toml",
-    "tests/fixtures/abi-1.0/Cargo.toml",
+/// Test plugins that are their own cargo workspace (see their manifests), built separately, also
+/// as examples; their library base names.
+const SEPARATE_WORKSPACES: &[(&str, &str)] = &[
+    (
+        "tests/fixtures/layout-mismatch/Cargo.toml",
+        "layout_mismatch",
+    ),
+    ("tests/fixtures/abi-1.0/Cargo.toml", "abi_1_0"),
 ];
 
 /// The workspace root.
@@ -50,40 +53,56 @@ fn profile_dir() -> PathBuf {
         .to_owned()
 }
 
-/// Builds the host binary and the plugins once per test binary (with the same profile as the
-/// tests), and returns the folder holding them.
+/// A `cargo build` in the workspace root, with the profile of this test binary.
+fn cargo_build() -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = Command::new(cargo);
+    command.arg("build").current_dir(workspace_root());
+    if profile_dir().file_name().is_some_and(|n| n == "release") {
+        command.arg("--release");
+    }
+    command
+}
+
+/// Runs `command`, a cargo build, and fails the test if it fails.
+fn must_succeed(mut command: Command, what: &str) {
+    let status = command.status().expect("run cargo build");
+    assert!(status.success(), "cargo build of {what} failed");
+}
+
+/// Builds the workspace once per test binary, with the same profile as the tests: `cargo build
+/// --workspace` (every library and binary, so `target/PROFILE` holds what the README's build
+/// puts there) plus the examples (the test-only plugins). Returns the folder holding the binary
+/// and the plugins (`target/PROFILE`; the test-only plugins are in [`fixtures_dir`]).
+///
+/// One cargo invocation over the whole workspace: the features of the dependencies are the same
+/// for every test binary (each resolution of other features would rebuild the plugins, whose
+/// files cargo names without a hash).
 pub fn build() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let dir = profile_dir();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut command = Command::new(cargo);
-        command.arg("build").current_dir(workspace_root());
-        if dir.file_name().is_some_and(|n| n == "release") {
-            command.arg("--release");
-        }
-        for package in PACKAGES {
-            command.args(["-p", package]);
-        }
-        let status = command.status().expect("run cargo build");
-        assert!(status.success(), "cargo build of the plugins failed");
+        let mut command = cargo_build();
+        command.args(["--workspace", "--lib", "--bins", "--examples"]);
+        must_succeed(command, "the workspace and the test-only plugins");
         let target = dir.parent().expect("target/PROFILE has a parent");
-        for manifest in SEPARATE_WORKSPACES {
-            let mut command =
-                Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+        for (manifest, _) in SEPARATE_WORKSPACES {
+            let mut command = cargo_build();
             command
-                .args(["build", "--manifest-path"])
+                .arg("--manifest-path")
                 .arg(workspace_root().join(manifest))
+                .arg("--examples")
                 .arg("--target-dir")
                 .arg(target);
-            if dir.file_name().is_some_and(|n| n == "release") {
-                command.arg("--release");
-            }
-            let status = command.status().expect("run cargo build");
-            assert!(status.success(), "cargo build of {manifest} failed");
+            must_succeed(command, manifest);
         }
         dir
     })
+}
+
+/// The folder of the test-only plugins' libraries, `target/PROFILE/examples`.
+pub fn fixtures_dir() -> PathBuf {
+    build().join("examples")
 }
 
 /// The file name of the library of the plugin crate `krate` on this platform.
@@ -99,9 +118,18 @@ pub fn library_file(krate: &str) -> String {
     )
 }
 
-/// The built library of the plugin crate `krate`.
+/// The built library of the plugin crate `krate`: a test-only plugin's in [`fixtures_dir`], any
+/// other in [`build`]'s folder.
 pub fn library(krate: &str) -> PathBuf {
-    build().join(library_file(krate))
+    let test_only = FIXTURES
+        .iter()
+        .chain(SEPARATE_WORKSPACES.iter().map(|(_, lib)| lib))
+        .any(|lib| *lib == krate);
+    if test_only {
+        fixtures_dir().join(library_file(krate))
+    } else {
+        build().join(library_file(krate))
+    }
 }
 
 /// A temporary plugins folder holding copies of the libraries of the plugin crates `krates`.
@@ -114,10 +142,14 @@ pub fn plugins_dir(krates: &[&str]) -> tempfile::TempDir {
     dir
 }
 
+/// The built `plughost` binary.
+pub fn plughost_binary() -> PathBuf {
+    build().join(format!("plughost{}", std::env::consts::EXE_SUFFIX))
+}
+
 /// The real `plughost` binary, with its plugins folder set to `plugins`.
 pub fn plughost(plugins: &Path) -> Command {
-    let mut command =
-        Command::new(build().join(format!("plughost{}", std::env::consts::EXE_SUFFIX)));
+    let mut command = Command::new(plughost_binary());
     command
         .arg("--plugins")
         .arg(plugins)
@@ -227,6 +259,19 @@ pub fn compile_c(dir: &Path, source: &str, stem: &str, defines: &[&str]) -> Path
     );
     out
 }
+
+/// The flags of valgrind with which the tests run `plughost` and its C plugins under memcheck,
+/// which the C guide (`docs/writing-a-plugin-in-c.md`) and `plughost new --c`'s README show
+/// (tests check that they show exactly these): memcheck, a failure status when it finds an error,
+/// and leaks reported and counted as errors only when definitely lost (the dynamic loader keeps
+/// libraries reachable, and plughost never unloads one).
+pub const MEMCHECK: &[&str] = &[
+    "--tool=memcheck",
+    "--error-exitcode=1",
+    "--leak-check=full",
+    "--errors-for-leak-kinds=definite",
+    "--show-leak-kinds=definite",
+];
 
 /// Fails the test, clearly, if valgrind cannot run (`.ci/run` installs it).
 pub fn require_valgrind() {

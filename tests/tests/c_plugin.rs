@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use integration_tests::{
-    build, host_with, plughost, plugins_dir, run, stderr, stdout, workspace_root, C_PLUGIN,
-    EXAMPLE_PLUGINS,
+    build, host_with, library_file, plughost, plughost_binary, plugins_dir, require_valgrind, run,
+    stderr, stdout, workspace_root, C_PLUGIN, EXAMPLE_PLUGINS, MEMCHECK,
 };
 use plughost::{LayoutCheck, PluginHost, PluginState};
 
@@ -383,5 +383,140 @@ fn the_guide_example_builds_as_c_and_cpp_and_runs() {
             .unwrap();
         assert_eq!(output.status.code(), Some(1));
         assert!(stderr(&output).contains("usage: hello NAME"));
+    }
+}
+
+/// The valgrind command lines (the code blocks' lines starting with `valgrind`, joined at `\`)
+/// of a Markdown text.
+fn valgrind_commands(markdown: &str) -> Vec<Vec<String>> {
+    let joined = markdown.replace("\\\n", " ");
+    joined
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("valgrind "))
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect()
+}
+
+/// The `--` options of a command line.
+fn options(command: &[String]) -> Vec<&str> {
+    command
+        .iter()
+        .map(String::as_str)
+        .filter(|w| w.starts_with("--"))
+        .take_while(|w| !w.starts_with("--plugins"))
+        .collect()
+}
+
+#[test]
+fn the_guide_shows_the_valgrind_flags_the_tests_use() {
+    let guide = std::fs::read_to_string(workspace_root().join("docs/writing-a-plugin-in-c.md"))
+        .expect("read the guide");
+    let commands = valgrind_commands(&guide);
+    assert!(!commands.is_empty(), "no valgrind command in the C guide");
+    for command in &commands {
+        assert_eq!(options(command), MEMCHECK, "{command:?}");
+    }
+    // And says why, flag by flag.
+    for flag in MEMCHECK {
+        let name = flag.split('=').next().unwrap();
+        assert!(
+            guide.contains(&format!("`{flag}`")) || guide.contains(&format!("`{name}")),
+            "the guide does not explain {flag}"
+        );
+    }
+}
+
+#[test]
+fn a_c_plugin_written_by_new_builds_passes_validate_and_its_test_script() {
+    let work = tempfile::tempdir().unwrap();
+    let output = plughost(Path::new("/nonexistent"))
+        .args(["new", "--c", "hello-c", "--dir"])
+        .arg(work.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let folder = work.path().join("hello-c");
+    assert_eq!(stdout(&output), format!("created {}\n", folder.display()));
+    assert_eq!(
+        std::fs::read(folder.join("plughost.h")).unwrap(),
+        std::fs::read(workspace_root().join("plugin-api/include/plughost.h")).unwrap(),
+        "the header is this plughost's"
+    );
+
+    // Its test script, as written: builds with cc, validates, runs the command.
+    let output = Command::new("sh")
+        .arg(folder.join("test.sh"))
+        .env("PLUGHOST", plughost_binary())
+        .env_remove("PLUGHOST_PLUGINS")
+        .env_remove("PLUGHOST_CONFIG")
+        .env_remove("PLUGHOST_ALLOW_INSECURE")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert!(
+        stdout(&output).contains("test.sh: hello-c passed"),
+        "{}",
+        stdout(&output)
+    );
+    let built = folder.join(library_file("hello-c"));
+    assert!(built.is_file());
+
+    // The build command of its README builds the same way.
+    let readme = std::fs::read_to_string(folder.join("README.md")).unwrap();
+    let joined = readme.replace("\\\n", " ");
+    let build_line = joined
+        .lines()
+        .find(|l| l.starts_with("cc "))
+        .expect("a cc command in the README");
+    let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
+    std::fs::remove_file(&built).unwrap();
+    let status = Command::new(compiler)
+        .args(build_line.split_whitespace().skip(1))
+        .current_dir(&folder)
+        .status()
+        .unwrap();
+    assert!(status.success(), "{build_line}");
+    assert!(built.is_file());
+
+    // Under memcheck with the README's flags (those of the tests): no error.
+    require_valgrind();
+    let commands = valgrind_commands(&readme);
+    assert_eq!(commands.len(), 1, "{readme}");
+    assert_eq!(options(&commands[0]), MEMCHECK);
+    let plugins = plugins_dir(&[]);
+    std::fs::copy(&built, plugins.path().join(library_file("hello-c"))).unwrap();
+    let output = Command::new("valgrind")
+        .args(MEMCHECK)
+        .arg(plughost_binary())
+        .arg("--plugins")
+        .arg(plugins.path())
+        .args(["run", "hello-c", "Ada"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "Hello, Ada!\n");
+    assert!(stderr(&output).contains("ERROR SUMMARY: 0 errors"));
+
+    // The names `new` refuses, in one line; and an existing folder.
+    for (name, why) in [
+        ("9lives", "an ASCII letter"),
+        ("plughost_host", "host's C library"),
+        ("hello-c", "already exists"),
+    ] {
+        let output = plughost(Path::new("/nonexistent"))
+            .args(["new", "--c", name, "--dir"])
+            .arg(work.path())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{name}");
+        let err = stderr(&output);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("plughost: ") && err.contains(why), "{err}");
     }
 }

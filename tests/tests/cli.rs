@@ -1,7 +1,11 @@
 //! The `plughost` binary on real plugins in a temporary plugins folder.
 
+use std::path::Path;
+use std::process::Command;
+
 use integration_tests::{
-    plughost, plugins_dir, reference_word_counts, stderr, stdout, workspace_root, EXAMPLE_PLUGINS,
+    library, library_file, plughost, plughost_binary, plugins_dir, reference_word_counts, stderr,
+    stdout, workspace_root, EXAMPLE_PLUGINS,
 };
 
 #[test]
@@ -283,4 +287,410 @@ fn a_missing_plugins_folder_is_an_error() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("cannot read plugins folder /no/such/folder"));
+}
+
+/// `plughost` with no `--plugins` and no `PLUGHOST_PLUGINS`, its data folder in `home`: the
+/// binary `binary`, with a temporary home (`kv`, if found, opens its database there).
+fn without_plugins_option(binary: &Path, home: &Path) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .env_remove("PLUGHOST_PLUGINS")
+        .env_remove("PLUGHOST_CONFIG")
+        .env_remove("PLUGHOST_ALLOW_INSECURE")
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"));
+    command
+}
+
+/// The names in the first column of `list`'s table (after the header).
+fn listed(text: &str) -> Vec<&str> {
+    text.lines()
+        .skip(1)
+        .take_while(|l| !l.contains(": "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect()
+}
+
+#[test]
+fn the_default_folder_after_a_workspace_build_lists_every_plugin_and_refuses_nothing() {
+    // The README's `cargo build --workspace && target/PROFILE/plughost list`: the tests' build is
+    // that build (and the examples, which cargo puts in target/PROFILE/examples).
+    integration_tests::build();
+    let home = tempfile::tempdir().unwrap();
+    let output = without_plugins_option(&plughost_binary(), home.path())
+        .args(["--strict", "list"])
+        .output()
+        .unwrap();
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}{}", stderr(&output));
+    assert!(!text.contains("refused"), "{text}");
+    let names = listed(&text);
+    for name in ["checksum", "inventory", "journal", "kv", "wordfreq"] {
+        assert!(names.contains(&name), "{name} is missing:\n{text}");
+    }
+    // No library of a test-only package of tests/fixtures (a new one must be built as an example,
+    // see tests/src/lib.rs).
+    for entry in std::fs::read_dir(workspace_root().join("tests/fixtures")).unwrap() {
+        let package = entry.unwrap().path();
+        if package.join("Cargo.toml").is_file() {
+            let base = package.file_name().unwrap().to_str().unwrap();
+            let file = library_file(&base.replace(['-', '.'], "_"));
+            assert!(
+                !text.contains(&format!("/{file}")),
+                "{file} (tests/fixtures/{base}) is in the default folder (if it is left over from \
+                 a build before the test-only plugins became examples, delete it):\n{text}"
+            );
+        }
+    }
+}
+
+/// A folder `bin` with a copy of the `plughost` binary in it, as `cargo install` leaves it;
+/// returns the copy.
+fn installed_binary(root: &Path) -> std::path::PathBuf {
+    let bin = root.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let copy = bin.join(plughost_binary().file_name().unwrap());
+    std::fs::copy(plughost_binary(), &copy).unwrap();
+    copy
+}
+
+#[test]
+fn a_bad_library_beside_the_binary_is_still_reported() {
+    let root = tempfile::tempdir().unwrap();
+    let binary = installed_binary(root.path());
+    let folder = binary.parent().unwrap();
+    std::fs::copy(library("wordfreq"), folder.join(library_file("wordfreq"))).unwrap();
+    std::fs::write(folder.join(library_file("broken")), b"not a library").unwrap();
+    let output = without_plugins_option(&binary, root.path())
+        .arg("list")
+        .output()
+        .unwrap();
+    let text = stdout(&output);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(listed(&text), ["wordfreq"], "{text}");
+    let refused: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("refused: "))
+        .collect();
+    assert_eq!(refused.len(), 1, "{text}");
+    assert!(
+        refused[0].contains(&format!("{}: ", library_file("broken"))),
+        "{text}"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "the data folder is $XDG_DATA_HOME on Linux only"
+)]
+fn an_installed_plughost_finds_plugins_in_the_data_folder_or_where_it_is_told() {
+    let root = tempfile::tempdir().unwrap();
+    // Only the binary: what `cargo install --path host` puts in ~/.cargo/bin.
+    let binary = installed_binary(root.path());
+    let data_plugins = root.path().join("data/plughost/plugins");
+
+    // No plugins folder yet: one line saying where plughost looked and what to do.
+    let output = without_plugins_option(&binary, root.path())
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("plughost: no plugins folder: "), "{err}");
+    assert!(err.contains(&data_plugins.display().to_string()), "{err}");
+    assert!(err.contains("--plugins DIR"), "{err}");
+
+    // The data folder's plugins.
+    std::fs::create_dir_all(&data_plugins).unwrap();
+    std::fs::copy(
+        library("wordfreq"),
+        data_plugins.join(library_file("wordfreq")),
+    )
+    .unwrap();
+    let output = without_plugins_option(&binary, root.path())
+        .arg("list")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        listed(&stdout(&output)),
+        ["wordfreq"],
+        "{}",
+        stdout(&output)
+    );
+
+    // PLUGHOST_PLUGINS before the data folder, --plugins before both.
+    let elsewhere = plugins_dir(&["inventory"]);
+    let output = without_plugins_option(&binary, root.path())
+        .env("PLUGHOST_PLUGINS", elsewhere.path())
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(
+        listed(&stdout(&output)),
+        ["inventory"],
+        "{}",
+        stderr(&output)
+    );
+    let third = plugins_dir(&["journal"]);
+    let output = without_plugins_option(&binary, root.path())
+        .env("PLUGHOST_PLUGINS", elsewhere.path())
+        .arg("--plugins")
+        .arg(third.path())
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(listed(&stdout(&output)), ["journal"], "{}", stderr(&output));
+
+    // A plugin beside the binary: that folder (a build folder such as target/release).
+    std::fs::copy(
+        library("inventory"),
+        binary.parent().unwrap().join(library_file("inventory")),
+    )
+    .unwrap();
+    let output = without_plugins_option(&binary, root.path())
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(
+        listed(&stdout(&output)),
+        ["inventory"],
+        "{}",
+        stderr(&output)
+    );
+
+    // --help says all this.
+    let output = Command::new(&binary).arg("--help").output().unwrap();
+    let help = stdout(&output).replace('\n', " ");
+    for words in [
+        "PLUGHOST_PLUGINS",
+        "folder that holds the plughost binary",
+        "$XDG_DATA_HOME/plughost/plugins",
+    ] {
+        assert!(help.contains(words), "{words}: {help}");
+    }
+}
+
+/// Parses `output`'s standard output as JSON, failing the test with the text if it is not.
+fn json(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}{}", stdout(output), stderr(output)))
+}
+
+/// `{"major": M, "minor": m}` of the host's ABI version.
+fn host_abi() -> serde_json::Value {
+    use plugin_api::abi::{PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR};
+    serde_json::json!({ "major": PH_ABI_VERSION_MAJOR, "minor": PH_ABI_VERSION_MINOR })
+}
+
+#[test]
+fn list_json_describes_plugins_interfaces_commands_and_refusals() {
+    let dir = plugins_dir(&["wordfreq", "journal", "kv", "not_a_plugin"]);
+    let home = tempfile::tempdir().unwrap();
+    let output = plughost(dir.path())
+        .env("XDG_DATA_HOME", home.path())
+        .args(["list", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report = json(&output);
+    assert_eq!(report["host_abi_version"], host_abi());
+    assert_eq!(
+        report["plugins_folder"],
+        dir.path().to_str().unwrap(),
+        "{report}"
+    );
+    let plugins = report["plugins"].as_array().unwrap();
+    let names: Vec<&str> = plugins
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    // Load order: providers first.
+    assert_eq!(names, ["kv", "journal", "wordfreq"], "{report}");
+    for plugin in plugins {
+        assert_eq!(plugin["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(plugin["abi_version"], host_abi());
+        assert_eq!(plugin["layout"], "checked");
+        assert_eq!(plugin["state"], "active");
+        assert_eq!(plugin["fault"], serde_json::Value::Null);
+        assert!(!plugin["description"].as_str().unwrap().is_empty());
+        let file = plugin["file"].as_str().unwrap();
+        let name = plugin["name"].as_str().unwrap();
+        assert_eq!(Path::new(file), dir.path().join(library_file(name)));
+    }
+    let (kv, journal, wordfreq) = (&plugins[0], &plugins[1], &plugins[2]);
+    assert_eq!(
+        kv["provides"],
+        serde_json::json!([{ "id": "plughost.kv", "major": 1, "minor": 0 }])
+    );
+    assert_eq!(kv["requires"], serde_json::json!([]));
+    assert_eq!(
+        journal["requires"],
+        serde_json::json!([{ "id": "plughost.kv", "major": 1, "minor": 0, "optional": true }])
+    );
+    let commands = wordfreq["commands"].as_array().unwrap();
+    assert_eq!(commands.len(), 1);
+    assert_eq!(commands[0]["name"], "wordfreq");
+    assert_eq!(commands[0]["usage"], "[--top N] FILE...");
+    assert!(commands[0]["description"]
+        .as_str()
+        .unwrap()
+        .contains("most frequent words"));
+
+    let refused = report["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 1, "{report}");
+    assert_eq!(
+        Path::new(refused[0]["file"].as_str().unwrap()),
+        dir.path().join(library_file("not_a_plugin"))
+    );
+    assert_eq!(
+        refused[0]["reason"],
+        "not a plugin: no entry point `plughost_plugin_entry`"
+    );
+    // Nothing but the JSON on standard output, and no refusal on standard error either.
+    assert!(stderr(&output).is_empty(), "{}", stderr(&output));
+}
+
+#[test]
+fn inspect_json_reports_what_the_host_finds_before_init() {
+    let output = plughost(Path::new("/nonexistent"))
+        .args(["inspect", "--json"])
+        .arg(library("journal"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report = json(&output);
+    assert_eq!(report["file"], library("journal").to_str().unwrap());
+    assert_eq!(report["host_abi_version"], host_abi());
+    assert_eq!(report["abi_version"], host_abi());
+    assert_eq!(report["opened"], true);
+    assert_eq!(report["entry_point"], true);
+    assert_eq!(report["layout"], "checked");
+    assert_eq!(report["name"], "journal");
+    assert_eq!(report["version"], env!("CARGO_PKG_VERSION"));
+    assert!(report["descriptor_size"].as_u64().unwrap() > 0);
+    assert!(report["function_table_size"].as_u64().unwrap() > 0);
+    let functions = report["functions"].as_array().unwrap();
+    assert!(functions
+        .iter()
+        .any(|f| f["name"] == "init" && f["present"] == true));
+    assert_eq!(
+        report["requires"],
+        serde_json::json!([{ "id": "plughost.kv", "major": 1, "minor": 0, "optional": true }])
+    );
+    assert_eq!(report["provides"], serde_json::json!([]));
+    assert_eq!(report["loadable"], true);
+    assert_eq!(report["refused"], serde_json::Value::Null);
+
+    // A library that is no plugin: status 1, and the reason.
+    let output = plughost(Path::new("/nonexistent"))
+        .args(["inspect", "--json"])
+        .arg(library("not_a_plugin"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let report = json(&output);
+    assert_eq!(report["opened"], true);
+    assert_eq!(report["entry_point"], false);
+    assert_eq!(report["abi_version"], serde_json::Value::Null);
+    assert_eq!(report["loadable"], false);
+    assert_eq!(
+        report["refused"],
+        "not a plugin: no entry point `plughost_plugin_entry`"
+    );
+}
+
+/// Checks that each line of `err` is an error message with plughost's prefix once and no
+/// `error:` of anyone else; except clap's usage line and hint after its message.
+fn assert_one_prefix(err: &str) {
+    assert!(!err.is_empty());
+    let clap_context = |l: &str| {
+        l.is_empty() || l.starts_with(' ') || l.starts_with("Usage: ") || l.starts_with("For more")
+    };
+    for line in err.lines().filter(|l| !clap_context(l)) {
+        assert_eq!(line.matches("plughost:").count(), 1, "{err}");
+        assert!(line.starts_with("plughost: "), "{err}");
+        assert!(!line.to_lowercase().contains("error:"), "{err}");
+    }
+}
+
+#[test]
+fn error_messages_carry_one_prefix() {
+    let dir = plugins_dir(&["probe", "not_a_plugin"]);
+
+    // Errors of the command line, found by clap: plughost's prefix instead of clap's.
+    let output = plughost(dir.path())
+        .args(["--bogus", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(
+        err.starts_with("plughost: unexpected argument '--bogus' found\n"),
+        "{err}"
+    );
+    assert_one_prefix(&err);
+    let output = plughost(dir.path()).arg("run").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_one_prefix(&stderr(&output));
+
+    // A command's error that has a prefix of its own (as clap's errors do), and a refusal.
+    let output = plughost(dir.path())
+        .args(["run", "probe-fail", "error: the input is empty\n"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(lines[0].starts_with("plughost: refused "), "{err}");
+    assert!(lines[0].ends_with(": not a plugin: no entry point `plughost_plugin_entry`"));
+    assert_eq!(
+        lines[1], "plughost: probe-fail: the input is empty",
+        "{err}"
+    );
+    assert_one_prefix(&err);
+
+    // The same in the shell.
+    let mut shell = plughost(dir.path())
+        .arg("shell")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = shell.stdin.take().unwrap();
+        stdin
+            .write_all(b"probe-fail 'Error: the input is empty'\n")
+            .unwrap();
+    }
+    let output = shell.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.lines()
+            .any(|l| l == "plughost: probe-fail: the input is empty"),
+        "{err}"
+    );
+    assert_one_prefix(&err);
+
+    // Configuration, checks and names: one line each.
+    for args in [
+        &["--config", "/no/such/config.toml", "list"][..],
+        &["validate", "--include", "no-such-check", "x.so"],
+        &["new", "9lives"],
+        &["inspect", "/no/such/library.so"],
+    ] {
+        let output = plughost(dir.path()).args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let err = stderr(&output);
+        if args[0] != "inspect" {
+            assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+            assert_one_prefix(&err);
+        }
+    }
 }

@@ -315,3 +315,26 @@ fn odd_file_names_are_quoted_and_escaped() {
     let file = json[0]["file"].as_str().expect("the file, as a string");
     assert!(file.ends_with("odd.so"), "{file:?}");
 }
+
+#[test]
+fn list_and_inspect_json_carry_the_strings_themselves_and_stay_clean() {
+    let dir = plugins_dir(&[HOSTILE]);
+    let output = plughost_with(dir.path(), None)
+        .args(["list", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_clean(&stdout(&output), "list --json");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
+    assert_eq!(json["plugins"][0]["version"], HOSTILE_VERSION, "{json}");
+
+    let output = plughost_with(dir.path(), None)
+        .args(["inspect", "--json"])
+        .arg(library(HOSTILE))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_clean(&stdout(&output), "inspect --json");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
+    assert_eq!(json["version"], HOSTILE_VERSION, "{json}");
+}

@@ -4,8 +4,10 @@
 
 use std::path::Path;
 
-use integration_tests::{compile_c_fixture, plughost, run, stdout};
-use plughost::{LoadErrorKind, PluginHost, PluginState};
+use std::sync::{Arc, Mutex};
+
+use integration_tests::{compile_c_fixture, library_file, plughost, run, stdout};
+use plughost::{LoadErrorKind, PluginHost, PluginState, INTERFACE_REPLACED_TOPIC};
 
 /// A private folder (the trust rule refuses /tmp) with the given fixtures compiled into it.
 fn fixtures(plugins: &[(&str, &[&str])]) -> tempfile::TempDir {
@@ -190,22 +192,103 @@ fn a_caller_whose_provider_ended_stops_calling_it() {
 }
 
 #[test]
-fn reloading_a_provider_is_refused_and_it_keeps_serving() {
+fn a_provider_reloads_and_its_callers_query_the_new_build() {
+    let dir = fixtures(&[
+        (
+            "a",
+            &["FIXTURE_REQUIRES=\"test.answer\"", "FIXTURE_REQUERY"],
+        ),
+        ("b", &["FIXTURE_PROVIDES=\"test.answer\""]),
+    ]);
+    let host = load(dir.path());
+    let replaced = Arc::new(Mutex::new(Vec::new()));
+    {
+        let replaced = Arc::clone(&replaced);
+        host.subscribe(INTERFACE_REPLACED_TOPIC, move |_, payload| {
+            replaced
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(payload).into_owned());
+        })
+        .unwrap();
+    }
+    assert_eq!(run(&host, "a-ok", &[]).unwrap(), "ok answer=42\n");
+
+    // A new build of the provider gives another answer.
+    let builds = fixtures(&[(
+        "b",
+        &["FIXTURE_PROVIDES=\"test.answer\"", "FIXTURE_ANSWER=43"],
+    )]);
+    replace(
+        &builds.path().join(library_file("b")),
+        &dir.path().join(library_file("b")),
+    );
+    host.reload("b").unwrap();
+    // The caller's reference to the old build reads `alive` 0; it queries again and gets the
+    // new build's table.
+    assert_eq!(run(&host, "a-ok", &[]).unwrap(), "ok answer=43\n");
+    assert_eq!(*replaced.lock().unwrap(), ["test.answer 1"]);
+    assert_eq!(host.interfaces().len(), 1);
+    assert_eq!(names(&host), ["b", "a"]);
+
+    // A plugin that only uses an interface reloads too: its new build queries the provider.
+    host.reload("a").unwrap();
+    assert_eq!(run(&host, "a-ok", &[]).unwrap(), "ok answer=43\n");
+}
+
+#[test]
+fn a_new_build_that_drops_a_required_interface_is_refused_and_the_old_one_serves() {
     let dir = fixtures(&[
         ("a", &["FIXTURE_REQUIRES=\"test.answer\""]),
         ("b", &["FIXTURE_PROVIDES=\"test.answer\""]),
     ]);
     let host = load(dir.path());
-    let error = host.reload("b").unwrap_err();
-    assert!(
-        error
-            .to_string()
-            .contains("provides interfaces: reloading it is not supported yet"),
-        "{error}"
+    let builds = fixtures(&[("b", &[])]);
+    replace(
+        &builds.path().join(library_file("b")),
+        &dir.path().join(library_file("b")),
     );
+    let error = host.reload("b").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "the new build of `b` does not provide test.answer 1.0, which plugin `a` requires"
+    );
+    // Nothing changed: the caller's reference is the old build's, still alive.
     assert_eq!(run(&host, "a-ok", &[]).unwrap(), "ok answer=42\n");
-    // A plugin that only uses an interface reloads: its new build queries the provider again.
-    host.reload("a").unwrap();
+    assert_eq!(
+        host.interfaces(),
+        [("test.answer".to_owned(), 1, 0, "b".to_owned())]
+    );
+}
+
+#[test]
+fn a_reload_of_a_provider_whose_init_fails_keeps_the_old_interface() {
+    let dir = fixtures(&[
+        ("a", &["FIXTURE_REQUIRES=\"test.answer\""]),
+        ("b", &["FIXTURE_PROVIDES=\"test.answer\""]),
+    ]);
+    let host = load(dir.path());
+    // The new build provides the interface (staged), then fails its init.
+    let builds = fixtures(&[(
+        "b",
+        &[
+            "FIXTURE_PROVIDES=\"test.answer\"",
+            "FIXTURE_ANSWER=43",
+            "FIXTURE_FAIL_INIT",
+        ],
+    )]);
+    replace(
+        &builds.path().join(library_file("b")),
+        &dir.path().join(library_file("b")),
+    );
+    assert!(host.reload("b").is_err());
     assert_eq!(run(&host, "a-ok", &[]).unwrap(), "ok answer=42\n");
-    assert_eq!(names(&host), ["b", "a"]);
+    assert_eq!(host.interfaces().len(), 1);
+}
+
+/// Puts `build` in place of `file` as cargo does: a new file renamed over the old one.
+fn replace(build: &Path, file: &Path) {
+    let staged = file.with_file_name(".incoming");
+    std::fs::copy(build, &staged).unwrap();
+    std::fs::rename(&staged, file).unwrap();
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use integration_tests::{compile_reload_fixture, library, library_file, run};
-use plughost::{CommandError, LoadErrorKind, PluginHost, PluginState, ReloadError};
+use plughost::{CommandError, LoadErrorKind, PluginHost, PluginState, ReloadError, StateHandoff};
 use plugin_api::abi::PhResult;
 
 /// The fixture's plugin name and library stem.
@@ -23,11 +23,16 @@ struct Setup {
 
 impl Setup {
     fn new() -> Setup {
+        Setup::with(&[])
+    }
+
+    /// A plugins folder holding the first build compiled with `defines`.
+    fn with(defines: &[&str]) -> Setup {
         let setup = Setup {
             plugins: tempfile::tempdir().unwrap(),
             builds: tempfile::tempdir().unwrap(),
         };
-        compile_reload_fixture(setup.plugins.path(), NAME, &[]);
+        compile_reload_fixture(setup.plugins.path(), NAME, defines);
         setup
     }
 
@@ -231,12 +236,18 @@ fn a_reload_to_a_different_layout_keeps_the_old_version_serving() {
     host.publish("app.started", b"2").unwrap();
     assert_eq!(run(&host, "journal", &[]).unwrap(), "2\tapp.started\t2\n");
 
-    // The real journal again: a new instance, which has seen nothing yet (no state handoff).
+    // The real journal again: a new instance, which takes what the old one saw (state
+    // handoff).
     replace(&library("journal"), &file);
-    host.reload("journal").unwrap();
-    assert_eq!(run(&host, "journal", &[]).unwrap(), "");
+    let reloaded = host.reload("journal").unwrap();
+    assert!(
+        matches!(reloaded.state, StateHandoff::HandedOver(_)),
+        "{:?}",
+        reloaded.state
+    );
+    assert_eq!(run(&host, "journal", &[]).unwrap(), "2\tapp.started\t2\n");
     host.publish("app.started", b"3").unwrap();
-    assert_eq!(run(&host, "journal", &[]).unwrap(), "1\tapp.started\t3\n");
+    assert_eq!(run(&host, "journal", &[]).unwrap(), "3\tapp.started\t3\n");
 }
 
 #[test]
@@ -449,4 +460,142 @@ fn a_plugin_linked_into_the_application_has_nothing_to_reload() {
     ));
     host.unload("linked-reload-test").unwrap();
     assert!(host.plugins().is_empty());
+}
+
+/// The fixture's count of `reload.count` events, as its command prints it.
+fn count(host: &PluginHost) -> u64 {
+    run(host, "reloadable-count", &[])
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// The first build of a fixture that hands its count over (ABI 1.4 state handoff).
+const HANDS_OVER: &[&str] = &["FIXTURE_HANDS_OVER"];
+
+/// The second build of it.
+const HANDS_OVER_V2: &[&str] = &[
+    "FIXTURE_HANDS_OVER",
+    "FIXTURE_OUTPUT=\"v2\"",
+    "FIXTURE_VERSION=\"2.0.0\"",
+];
+
+#[test]
+fn the_state_is_handed_over_to_the_new_build() {
+    let setup = Setup::with(HANDS_OVER);
+    let host = setup.host();
+    for _ in 0..3 {
+        host.publish("reload.count", b"").unwrap();
+    }
+    assert_eq!(count(&host), 3);
+
+    replace(&setup.build("v2", HANDS_OVER_V2), &setup.file());
+    let reloaded = host.reload(NAME).unwrap();
+    // The old build wrote `count 3` (in two parts), the new one took it.
+    assert_eq!(reloaded.state, StateHandoff::HandedOver("count 3".len()));
+    assert_eq!(run(&host, NAME, &[]).unwrap(), "v2\n");
+    assert_eq!(count(&host), 3);
+    host.publish("reload.count", b"").unwrap();
+    assert_eq!(count(&host), 4);
+
+    // A build without `restore_state`: the old build's state is lost, with the reason.
+    replace(&setup.build("plain", &[]), &setup.file());
+    assert_eq!(
+        host.reload(NAME).unwrap().state,
+        StateHandoff::Lost("the new build has no restore_state (7 bytes saved)".to_owned())
+    );
+    assert_eq!(count(&host), 0);
+    // And from a build without `save_state`, nothing is asked for.
+    replace(&setup.build("v2", HANDS_OVER_V2), &setup.file());
+    assert_eq!(host.reload(NAME).unwrap().state, StateHandoff::NotSaved);
+}
+
+#[test]
+fn events_published_during_reloads_are_all_counted_by_the_last_build() {
+    // Every event reaches exactly one build, and each build hands its count to the next: the
+    // last build's count is every event published, however the reloads fell between them.
+    let setup = Setup::with(HANDS_OVER);
+    let v2 = setup.build("v2", HANDS_OVER_V2);
+    let v1 = setup.build("v1", HANDS_OVER);
+    let host = Arc::new(setup.host());
+    let stop = Arc::new(AtomicBool::new(false));
+    let published = Arc::new(AtomicU64::new(0));
+    let publishers: Vec<_> = (0..2)
+        .map(|_| {
+            let (host, stop, published) =
+                (Arc::clone(&host), Arc::clone(&stop), Arc::clone(&published));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    host.publish("reload.count", b"").unwrap();
+                    published.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for round in 0..10 {
+        replace(if round % 2 == 0 { &v2 } else { &v1 }, &setup.file());
+        let reloaded = host.reload(NAME).unwrap();
+        assert!(
+            matches!(reloaded.state, StateHandoff::HandedOver(_)),
+            "{:?}",
+            reloaded.state
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    for publisher in publishers {
+        publisher.join().unwrap();
+    }
+    let published = published.load(Ordering::Relaxed);
+    assert!(published > 0);
+    assert_eq!(count(&host), published);
+}
+
+#[test]
+fn a_failing_save_state_loses_the_state_with_a_reason_and_the_new_build_serves() {
+    let setup = Setup::with(&["FIXTURE_HANDS_OVER", "FIXTURE_SAVE_FAILS"]);
+    let host = setup.host();
+    host.publish("reload.count", b"").unwrap();
+    replace(&setup.build("v2", HANDS_OVER_V2), &setup.file());
+    let reloaded = host.reload(NAME).unwrap();
+    assert_eq!(
+        reloaded.state,
+        StateHandoff::Lost(format!("save_state failed: {}", PhResult::Error))
+    );
+    assert_eq!(run(&host, NAME, &[]).unwrap(), "v2\n");
+    assert_eq!(count(&host), 0);
+}
+
+#[test]
+fn a_restore_state_that_panics_faults_the_new_build_which_can_be_reloaded_again() {
+    let setup = Setup::with(HANDS_OVER);
+    let host = setup.host();
+    host.publish("reload.count", b"").unwrap();
+    let panics = setup.build(
+        "panics",
+        &[
+            "FIXTURE_HANDS_OVER",
+            "FIXTURE_RESTORE_PANICS",
+            "FIXTURE_OUTPUT=\"v2\"",
+        ],
+    );
+    replace(&panics, &setup.file());
+    let reloaded = host.reload(NAME).unwrap();
+    assert_eq!(
+        reloaded.state,
+        StateHandoff::Lost("its restore_state panicked".to_owned())
+    );
+    let plugin = host.plugins().into_iter().find(|p| p.name == NAME).unwrap();
+    assert_eq!(plugin.state, PluginState::Faulted);
+    assert!(matches!(
+        host.run_command(NAME, &[] as &[&str], &mut Vec::new()),
+        Err(CommandError::Unknown(_))
+    ));
+
+    // The faulted build's state is not asked for (no call into a faulted plugin); a good build
+    // serves again.
+    replace(&setup.build("v1", HANDS_OVER), &setup.file());
+    let reloaded = host.reload(NAME).unwrap();
+    assert_eq!(reloaded.state, StateHandoff::NotSaved);
+    assert_eq!(run(&host, NAME, &[]).unwrap(), "v1\n");
 }

@@ -255,6 +255,29 @@ fn abi_minor_up_to_the_host_loads() {
     }
 }
 
+/// ABI 1.4 grew the function table (`save_state`, `restore_state`): a plugin of an older minor
+/// loads with the shorter table of its minor, a 1.4 plugin needs the whole table.
+#[test]
+fn the_function_table_needs_the_size_of_the_plugins_minor() {
+    let older = std::mem::offset_of!(plugin_api::abi::PhPluginVtable, save_state);
+    let dir = plugins_dir(&[]);
+    compile_c_fixture(
+        dir.path(),
+        "cfixture",
+        &["FIXTURE_MINOR=3", &format!("FIXTURE_VTABLE_SIZE={older}")],
+    );
+    let (host, refused) = load(dir.path());
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(run(&host, "cfixture-ok", &[]).unwrap(), "ok\n");
+
+    let kind = refusal_of_c_fixture(&["FIXTURE_MINOR=4", &format!("FIXTURE_VTABLE_SIZE={older}")]);
+    assert!(
+        matches!(kind, LoadErrorKind::StructTooSmall { size, needed, .. }
+            if size as usize == older && needed == std::mem::size_of::<plugin_api::abi::PhPluginVtable>()),
+        "{kind}"
+    );
+}
+
 /// A Rust plugin built against ABI 1.0 carries the 1.0 type layout, whose host-services table is
 /// smaller: the host checks it against its frozen copy of that layout, loads it, and the plugin
 /// reads the newer host's table as far as 1.0 defines it.

@@ -611,3 +611,71 @@ fn on_a_terminal_completion_ctrl_c_ctrl_d_and_the_history_work() {
     let lines: Vec<&str> = history.lines().filter(|l| !l.starts_with('#')).collect();
     assert_eq!(lines, ["journal "], "{history}");
 }
+
+#[test]
+fn journal_keeps_its_counts_across_a_reload() {
+    let dir = plugins_dir(&["wordfreq", "journal"]);
+    let text = dir.path().join("text.txt");
+    std::fs::write(&text, "one two two").unwrap();
+    let wordfreq = format!("wordfreq --top 1 {}", text.display());
+    let script = format!("{wordfreq}\n{wordfreq}\nreload journal\n{wordfreq}\njournal\n");
+    let output = scripted(dir.path(), &[], &script);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    let reloaded = out
+        .lines()
+        .find(|l| l.starts_with("reloaded journal "))
+        .unwrap_or_else(|| panic!("no reload line in {out:?}"));
+    // The old build's state: its format line, then its one topic, seen twice.
+    let state = "journal-state 1\n2\twordfreq.totals\tfiles=1 words=3 distinct=2 bytes=11\n";
+    assert!(
+        reloaded.ends_with(&format!(", state handed over ({} bytes)", state.len())),
+        "{reloaded}"
+    );
+    // Two events before the reload (handed over), one after it.
+    assert!(
+        out.ends_with("3\twordfreq.totals\tfiles=1 words=3 distinct=2 bytes=11\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn on_a_terminal_ctrl_c_during_a_command_says_it_keeps_running_and_twice_ends_plughost() {
+    let dir = plugins_dir(&["hanger"]);
+    let home = tempfile::tempdir().unwrap();
+    let (mut child, output) = on_terminal(dir.path(), home.path());
+    let mut stdin = child.stdin.take().unwrap();
+    let mut seen = String::new();
+    let mut type_keys = |keys: &[u8]| {
+        stdin.write_all(keys).unwrap();
+        stdin.flush().unwrap();
+    };
+    wait_for(&output, &mut seen, 0, "plughost> ");
+    // One Ctrl-C while a command runs: it is said to keep running, it finishes, the session
+    // goes on.
+    let mark = seen.len();
+    type_keys(b"hang-for 3000\r");
+    wait_for(&output, &mut seen, mark, "started");
+    let mark = seen.len();
+    type_keys(b"\x03");
+    wait_for(
+        &output,
+        &mut seen,
+        mark,
+        "it keeps running (Ctrl-C again ends plughost)",
+    );
+    wait_for(&output, &mut seen, mark, "done");
+    wait_for(&output, &mut seen, mark, "plughost> ");
+    // Twice, during a command that never returns: plughost ends with status 130.
+    let mark = seen.len();
+    type_keys(b"hang\r");
+    // The command runs once the editor left the terminal's raw mode (bracketed paste off), so
+    // that the terminal turns Ctrl-C into a signal again.
+    wait_for(&output, &mut seen, mark, "hang\x1b[?2004l");
+    std::thread::sleep(Duration::from_millis(300));
+    type_keys(b"\x03");
+    wait_for(&output, &mut seen, mark, "it keeps running");
+    type_keys(b"\x03");
+    let status = wait_or_kill(&mut child, &output, &mut seen);
+    assert_eq!(status.code(), Some(130), "{seen}");
+}

@@ -14,7 +14,9 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use integration_tests::{build, plugins_dir, require_valgrind, workspace_root, C_PLUGIN};
+use integration_tests::{
+    abi_version, build, plugins_dir, require_valgrind, workspace_root, C_PLUGIN, MEMCHECK,
+};
 
 /// The C plugin and the three Rust example plugins.
 const ALL: &[&str] = &[C_PLUGIN, "wordfreq", "inventory", "journal"];
@@ -37,13 +39,7 @@ fn memcheck_with_input<S: AsRef<OsStr>>(
     require_valgrind();
     let plughost = build().join(format!("plughost{}", std::env::consts::EXE_SUFFIX));
     let mut output = Command::new("valgrind")
-        .args([
-            "--tool=memcheck",
-            "--error-exitcode=1",
-            "--leak-check=full",
-            "--errors-for-leak-kinds=definite",
-            "--show-leak-kinds=definite",
-        ])
+        .args(MEMCHECK)
         .arg(plughost)
         .arg("--plugins")
         .arg(plugins)
@@ -279,9 +275,19 @@ fn a_shell_session_that_reloads_and_unloads_plugins() {
     let output = memcheck_with_input(plugins.path(), &["shell"], "warn", script.as_bytes());
     assert!(output.status.success(), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
-    // The new versions start afresh (no state handoff yet): one event seen after the reloads.
+    // The C plugin's new versions start afresh (it hands no state over): one event seen after
+    // the reloads; the journal took its old version's event (state handoff): two.
     assert!(
         stdout.contains("1\twordfreq.totals\tfiles=1 words="),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("reloaded journal 0.1.0 -> 0.1.0 from ")
+            && stdout.contains(", state handed over ("),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("2\twordfreq.totals\tfiles=1 words="),
         "{stdout}"
     );
     assert_eq!(stdout.matches("reloaded ").count(), 5, "{stdout}");
@@ -291,5 +297,61 @@ fn a_shell_session_that_reloads_and_unloads_plugins() {
             && stdout.contains("\n0\twordfreq.totals\t\ninventory 0.1.0"),
         "{stdout}"
     );
-    assert!(stdout.contains("\nchecksum 0.1.0 (ABI 1.3)"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("\nchecksum 0.1.0 (ABI {})", abi_version())),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn tasks_on_the_host_workers_and_a_shutdown_during_run_tasks() {
+    // Nested tasks on the workers, a failing run, and the plugin's own thread inside
+    // `run_tasks` while the plugin shuts down: no invalid access, no leak.
+    let plugins = plugins_dir(&["tasks"]);
+    let script = "tasks-sum 100000 8\ntasks-fail\ntasks-sum 1000 3\n";
+    let output = memcheck_with_input(plugins.path(), &["shell"], "warn", script.as_bytes());
+    let stderr = text(&output.stderr);
+    // `tasks-fail` fails: the scripted session's status is 1, not valgrind's error status.
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("ERROR SUMMARY: 0 errors"), "{stderr}");
+    assert!(stderr.contains("task 3 failed"), "{stderr}");
+    assert!(stderr.contains("worker stopped: "), "{stderr}");
+    let stdout = text(&output.stdout);
+    assert!(stdout.starts_with("sum=4999950000 "), "{stdout}");
+    assert!(stdout.contains("\nsum=499500 "), "{stdout}");
+}
+
+#[test]
+fn a_provider_reloaded_while_its_caller_holds_a_reference() {
+    // The provider's new build takes its interface in the swap; the caller's reference to the old
+    // build reads `alive` 0, it releases it and queries again: no access to the old build's
+    // freed state, every registration destroyed once.
+    let dir = tempfile::Builder::new()
+        .prefix("valgrind-provider-reload")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    integration_tests::compile_c_fixture(
+        dir.path(),
+        "caller",
+        &[
+            "FIXTURE_NAME=\"caller\"",
+            "FIXTURE_REQUIRES=\"test.answer\"",
+            "FIXTURE_REQUERY",
+        ],
+    );
+    integration_tests::compile_c_fixture(
+        dir.path(),
+        "provider",
+        &[
+            "FIXTURE_NAME=\"provider\"",
+            "FIXTURE_PROVIDES=\"test.answer\"",
+        ],
+    );
+    let script =
+        "caller-ok\nreload provider\ncaller-ok\nreload provider\nreload caller\ncaller-ok\n";
+    let output = memcheck_with_input(dir.path(), &["shell"], "warn", script.as_bytes());
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert_eq!(stdout.matches("ok answer=42\n").count(), 3, "{stdout}");
+    assert_eq!(stdout.matches("reloaded ").count(), 3, "{stdout}");
 }

@@ -111,6 +111,8 @@ static const PhPluginVtable VTABLE = {
     init,
     shutdown,
     enumerate_commands,
+    NULL, /* save_state */
+    NULL, /* restore_state */
 };
 
 static const PhPluginDescriptor DESCRIPTOR = {

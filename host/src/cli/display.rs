@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use plughost::validate::CheckResult;
-use plughost::{InterfaceVersion, LayoutCheck, LoadError, LoadErrorKind, PluginHost};
+use plughost::{CommandError, InterfaceVersion, LayoutCheck, LoadError, LoadErrorKind, PluginHost};
 use plugin_api::abi::{
     PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR, PH_ENTRY_POINT_SYMBOL, PH_MAX_DESCRIPTION_LEN,
     PH_MAX_NAME_LEN, PH_MAX_VERSION_LEN,
@@ -90,6 +90,29 @@ pub(crate) fn list(host: &PluginHost, out: &mut impl Write) -> io::Result<()> {
         writeln!(out, "refused: {}", refusal(refused))?;
     }
     Ok(())
+}
+
+/// The message of a failed command, for plughost's one-line error: the command's name, then the
+/// plugin's message without an `error:` of its own in front (as a plugin that formats its errors
+/// for a terminal, with clap for instance, starts them), so that the line carries plughost's
+/// prefix only. Not yet escaped.
+pub(crate) fn command_error(error: &CommandError) -> String {
+    match error {
+        CommandError::Failed {
+            command, message, ..
+        } => {
+            let mut message = message.trim();
+            while let Some(rest) = message
+                .get(..6)
+                .filter(|start| start.eq_ignore_ascii_case("error:"))
+                .map(|_| &message[6..])
+            {
+                message = rest.trim_start();
+            }
+            format!("{command}: {message}")
+        }
+        error => error.to_string(),
+    }
 }
 
 /// `provides A 1.0, B 2.1; requires C 1.0 (optional)`, or `None` for a plugin without
@@ -186,11 +209,24 @@ pub(crate) fn command_help(
     write().map_err(|e| format!("writing output: {e}"))
 }
 
-/// `plughost inspect FILE`: one line per finding, then the verdict. The plugin's strings are
-/// shown up to the ABI's limit for each, so that an over-long one (which refuses the plugin)
-/// does not flood the terminal.
-pub(crate) fn inspect(file: &Path, allow_insecure: bool) -> ExitCode {
+/// `plughost inspect FILE`: one line per finding, then the verdict; or with `json`, the same as
+/// one JSON object ([`super::json::inspect`]). The plugin's strings are shown up to the ABI's
+/// limit for each, so that an over-long one (which refuses the plugin) does not flood the
+/// terminal. Failure if the library would be refused.
+pub(crate) fn inspect(file: &Path, allow_insecure: bool, json: bool) -> Result<ExitCode, String> {
     let (seen, error) = plughost::inspect_with(file, allow_insecure);
+    let verdict = if error.is_none() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    };
+    if json {
+        let mut out = io::stdout().lock();
+        super::json::inspect(file, &seen, error.as_ref(), &mut out)
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("writing output: {e}"))?;
+        return Ok(verdict);
+    }
     let row = |label: &str, value: &dyn std::fmt::Display| {
         let label = format!("{label}:");
         println!("{label:<20}{value}");
@@ -251,18 +287,13 @@ pub(crate) fn inspect(file: &Path, allow_insecure: bool) -> ExitCode {
         }
     }
     match error {
-        None => {
-            row("result", &"loadable (init not called)");
-            ExitCode::SUCCESS
-        }
-        Some(error) => {
-            row(
-                "result",
-                &format!("refused: {}", escape(&error.kind.to_string())),
-            );
-            ExitCode::FAILURE
-        }
+        None => row("result", &"loadable (init not called)"),
+        Some(error) => row(
+            "result",
+            &format!("refused: {}", escape(&error.kind.to_string())),
+        ),
     }
+    Ok(verdict)
 }
 
 /// One file's `validate` results as a table: the file, then one row per check.

@@ -16,7 +16,16 @@ const OUTPUT_BUFFER: usize = 8 * 1024;
 
 /// Standard output, buffered in [`OUTPUT`]. Every write of the buffer also flushes the standard
 /// library's own buffer, so that nothing is left there when the exit handler writes the rest.
+/// On a terminal each write of the plugin is shown at once (a long command's progress lines
+/// appear as it prints them); into a pipe or a file, output is written in blocks.
 pub(crate) struct Output;
+
+/// Whether standard output is a terminal, asked once.
+fn to_terminal() -> bool {
+    use std::io::IsTerminal;
+    static TERMINAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TERMINAL.get_or_init(|| std::io::stdout().is_terminal())
+}
 
 impl Write for Output {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
@@ -30,6 +39,9 @@ impl Write for Output {
             stdout.flush()?;
         } else {
             buffer.extend_from_slice(bytes);
+            if to_terminal() {
+                write_out(&mut buffer)?;
+            }
         }
         Ok(bytes.len())
     }

@@ -2,7 +2,8 @@
 //! a plugin command (`wordfreq --top 5 FILE`) or one of the shell's verbs ([`VERBS`]).
 //!
 //! On a terminal it reads lines with a line editor (rustyline): history in the platform's data
-//! folder, completion ([`super::complete`]), Ctrl-C to clear the line, Ctrl-D to leave. Otherwise
+//! folder, completion ([`super::complete`]), Ctrl-C to clear the line (during a command: see
+//! [`super::interrupt`]), Ctrl-D to leave. Otherwise
 //! it reads standard input one line per command, with no prompt, so that it can be scripted:
 //! `printf 'wordfreq FILE\njournal\n' | plughost shell`. Either way a failing line prints its one
 //! error line on standard error and the shell goes on; it exits with status 1 if any line failed.
@@ -16,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
 
-use plughost::{CallKind, CommandError, PluginHost, ReloadError};
+use plughost::{CallKind, CommandError, PluginHost, ReloadError, StateHandoff};
 
 use super::display;
 use super::escape::{escape, quote_path};
@@ -187,6 +188,9 @@ fn interactive(shell: &mut Shell, options: &Options) -> Result<bool, String> {
         }
         false => None,
     };
+    if let Err(e) = super::interrupt::install() {
+        eprintln!("plughost: Ctrl-C during a command will end plughost: {e}");
+    }
     println!(
         "plughost shell: type `help` for the verbs and commands, Ctrl-D to leave{}",
         if options.watch {
@@ -205,6 +209,7 @@ fn interactive(shell: &mut Shell, options: &Options) -> Result<bool, String> {
                         let _ = editor.append_history(history);
                     }
                 }
+                super::interrupt::reset();
                 if let Next::Exit = shell.execute(&line) {
                     break;
                 }
@@ -320,7 +325,7 @@ impl Shell {
                 "no command named `{}` (type `help` for the verbs and commands)",
                 escape(&name)
             )),
-            Err(e) => Err(escape(&e.to_string()).to_string()),
+            Err(e) => Err(escape(&display::command_error(&e)).to_string()),
         }
     }
 
@@ -415,10 +420,17 @@ impl Shell {
     }
 }
 
-/// The line that says a reload succeeded: `reloaded NAME OLD -> NEW from FILE`.
+/// The line that says a reload succeeded: `reloaded NAME OLD -> NEW from FILE`, followed by
+/// what became of the plugin's state if it hands any over (`, state handed over (N bytes)` or
+/// `, state lost: WHY`).
 pub(crate) fn reloaded_line(reloaded: &plughost::Reloaded) -> String {
+    let state = match &reloaded.state {
+        StateHandoff::NotSaved => String::new(),
+        StateHandoff::HandedOver(bytes) => format!(", state handed over ({bytes} bytes)"),
+        StateHandoff::Lost(why) => format!(", state lost: {}", escape(why)),
+    };
     format!(
-        "reloaded {} {} -> {} from {}",
+        "reloaded {} {} -> {} from {}{state}",
         escape(&reloaded.name),
         escape(&reloaded.old_version),
         escape(&reloaded.new_version),

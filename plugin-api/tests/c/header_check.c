@@ -228,6 +228,8 @@ static const PhPluginVtable VTABLE = {
     hello_init,
     hello_shutdown,
     hello_enumerate_commands,
+    NULL,
+    NULL,
 };
 
 static const PhPluginDescriptor DESCRIPTOR = {

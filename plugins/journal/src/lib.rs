@@ -17,6 +17,13 @@
 //!
 //! Without `plughost.kv`, the journal keeps this run's events in memory only, and `journal`
 //! takes no arguments.
+//!
+//! # Kept across a reload
+//!
+//! When the host reloads the journal (`reload journal` in `plughost shell`), the old build hands
+//! the events it keeps in memory to the new one (state handoff): `journal` shows the same counts
+//! before and after. The state is text, `journal-state 1` then one `COUNT<TAB>TOPIC<TAB>LAST
+//! PAYLOAD` line per topic (payload previews hold no tab or newline).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -54,7 +61,7 @@ struct State {
 
 /// The plugin: the record of events, shared with its callbacks.
 pub struct Journal {
-    _state: Arc<State>,
+    state: Arc<State>,
 }
 
 /// The payload as text for a log line or a report.
@@ -168,6 +175,53 @@ fn query_store(host: &Host) -> Option<Remote<dyn Kv>> {
     }
 }
 
+/// The first line of the state the journal hands over, with the format's version.
+const STATE_HEADER: &str = "journal-state 1";
+
+/// The state to hand over: the events kept in memory.
+fn encode_state(unsaved: &BTreeMap<String, TopicRecord>) -> Vec<u8> {
+    let mut state = format!("{STATE_HEADER}\n");
+    for (topic, record) in unsaved {
+        state.push_str(&format!(
+            "{}\t{topic}\t{}\n",
+            record.count, record.last_payload
+        ));
+    }
+    state.into_bytes()
+}
+
+/// Merges a handed-over state into `unsaved`: counts add up; the last payload seen by this build,
+/// which is newer, wins.
+fn merge_state(unsaved: &mut BTreeMap<String, TopicRecord>, state: &[u8]) -> Result<(), Error> {
+    let state = std::str::from_utf8(state).map_err(|e| Error::new(format!("state: {e}")))?;
+    let mut lines = state.lines();
+    if lines.next() != Some(STATE_HEADER) {
+        return Err(Error::new(format!(
+            "state: not in a format this build reads (expected `{STATE_HEADER}`)"
+        )));
+    }
+    let mut records = Vec::new();
+    for line in lines {
+        let mut fields = line.splitn(3, '\t');
+        let (Some(count), Some(topic), Some(last)) = (fields.next(), fields.next(), fields.next())
+        else {
+            return Err(Error::new(format!("state: malformed line {line:?}")));
+        };
+        let count: u64 = count
+            .parse()
+            .map_err(|e| Error::new(format!("state: count {count:?}: {e}")))?;
+        records.push((topic, count, last));
+    }
+    for (topic, count, last) in records {
+        let entry = unsaved.entry(topic.to_owned()).or_default();
+        if entry.count == 0 {
+            last.clone_into(&mut entry.last_payload);
+        }
+        entry.count += count;
+    }
+    Ok(())
+}
+
 impl Plugin for Journal {
     const NAME: &'static str = "journal";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
@@ -215,7 +269,21 @@ impl Plugin for Journal {
             }
             Ok(())
         })?;
-        Ok(Journal { _state: state })
+        Ok(Journal { state })
+    }
+
+    const HANDS_OVER_STATE: bool = true;
+
+    fn save_state(&self, _host: &Host) -> Result<Vec<u8>, Error> {
+        let unsaved = self.state.unsaved.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(encode_state(&unsaved))
+    }
+
+    fn restore_state(&self, _host: &Host, from_version: &str, state: &[u8]) -> Result<(), Error> {
+        let mut unsaved = self.state.unsaved.lock().unwrap_or_else(|e| e.into_inner());
+        merge_state(&mut unsaved, state)?;
+        log::debug!("took the events of journal {from_version}");
+        Ok(())
     }
 }
 
@@ -223,7 +291,47 @@ plugin_api::export_plugin!(Journal);
 
 #[cfg(test)]
 mod tests {
-    use super::{event_key, parse_value, preview};
+    use std::collections::BTreeMap;
+
+    use super::{encode_state, event_key, merge_state, parse_value, preview, TopicRecord};
+
+    fn record(count: u64, last: &str) -> TopicRecord {
+        TopicRecord {
+            count,
+            last_payload: last.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_handed_over_state_adds_to_what_the_new_build_saw() {
+        let old: BTreeMap<String, TopicRecord> = [
+            ("a.x".to_owned(), record(3, "old a")),
+            ("b.y".to_owned(), record(1, "")),
+        ]
+        .into();
+        let state = encode_state(&old);
+        assert!(state.starts_with(b"journal-state 1\n"));
+        let mut new: BTreeMap<String, TopicRecord> =
+            [("a.x".to_owned(), record(2, "new a"))].into();
+        merge_state(&mut new, &state).unwrap();
+        assert_eq!(new["a.x"].count, 5);
+        assert_eq!(new["a.x"].last_payload, "new a");
+        assert_eq!(new["b.y"].count, 1);
+        assert_eq!(new["b.y"].last_payload, "");
+    }
+
+    #[test]
+    fn a_state_in_another_format_is_refused_and_changes_nothing() {
+        let mut new: BTreeMap<String, TopicRecord> = [("a.x".to_owned(), record(2, "a"))].into();
+        for bad in [
+            &b"journal-state 2\n1\ta\tb\n"[..],
+            b"journal-state 1\nx\ta\tb\n",
+            b"\xff",
+        ] {
+            assert!(merge_state(&mut new, bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(new["a.x"].count, 2);
+    }
 
     #[test]
     fn previews_are_text_cut_at_the_limit() {
