@@ -77,7 +77,7 @@ unsafe extern "C" fn ignore_write(_context: *mut c_void, _bytes: PhBytes) -> PhR
 unsafe extern "C" fn ignore_error(_context: *mut c_void, _message: PhStr) {}
 
 /// Runs `command` with `args` and returns its output.
-fn run(host: &PluginHost, command: &str, args: &[&str]) -> Result<String, String> {
+pub(crate) fn run(host: &PluginHost, command: &str, args: &[&str]) -> Result<String, String> {
     let mut out = Vec::new();
     host.run_command(command, args, &mut out)
         .map_err(|e| e.to_string())?;
@@ -85,7 +85,7 @@ fn run(host: &PluginHost, command: &str, args: &[&str]) -> Result<String, String
 }
 
 /// The number after `key=` in `text`.
-fn field(text: &str, key: &str) -> Result<f64, String> {
+pub(crate) fn field(text: &str, key: &str) -> Result<f64, String> {
     text.split_whitespace()
         .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
         .ok_or_else(|| format!("no {key}= in {text:?}"))?

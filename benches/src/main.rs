@@ -9,7 +9,11 @@
 //! cargo run --release -p plughost-bench              # every figure, wordfreq on 1 GiB
 //! cargo run --release -p plughost-bench -- --quick   # under a minute, wordfreq on 64 MiB
 //! cargo run --release -p plughost-bench -- event-fanout load-100   # some figures only
+//! cargo run --release -p plughost-bench --features wasmtime -- interface-vs-wasm-host-to-guest
 //! ```
+//!
+//! The `interface-vs-wasm-*` figures (wasmtime's typed calls) need the cargo feature `wasmtime`,
+//! which the default build leaves out (wasmtime takes minutes to build).
 //!
 //! Every figure is the best of several samples, taken in turn with its limit (see
 //! [`measure`]). It builds what it runs first: the `plughost` binary, the host's C library,
@@ -24,6 +28,8 @@ mod measure;
 mod reload;
 mod report;
 mod setup;
+#[cfg(feature = "wasmtime")]
+mod wasm;
 mod wordfreq;
 
 use std::io::Write;
@@ -47,6 +53,8 @@ const FIGURES: &[&str] = &[
     "embed-call",
     "interface-call-host-to-plugin",
     "interface-call-plugin-to-host",
+    "interface-vs-wasm-host-to-guest",
+    "interface-vs-wasm-guest-to-host",
     "event-fanout",
     "event-fanout-2-threads",
     "load-100",
@@ -204,12 +212,12 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         figures.push(figure);
     };
 
-    if FIGURES[..5].iter().any(|f| wanted(f)) {
+    if FIGURES[..8].iter().any(|f| wanted(f)) {
         // The bench plugin, next to the fanout plugins, so that the host's maps are not empty.
         let mut host = PluginHost::new();
         // What the bench plugin calls in interface-call-plugin-to-host.
         let counter = Arc::new(Counter::default());
-        host.provide::<dyn HostCounter>(Arc::clone(&counter) as Arc<dyn HostCounter>)
+        host.provide::<dyn HostCounter>(Arc::clone(&counter))
             .map_err(|e| e.to_string())?;
         host.load_dir(&fanout_dir).map_err(|e| e.to_string())?;
         host.load(&paths.rust_plugin("bench_plugin"))
@@ -228,6 +236,26 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         }
         if wanted("interface-call-plugin-to-host") {
             report(calls::interface_plugin_to_host(&host, &counter, &settings)?);
+        }
+        let wasm = [
+            "interface-vs-wasm-host-to-guest",
+            "interface-vs-wasm-guest-to-host",
+        ];
+        #[cfg(feature = "wasmtime")]
+        {
+            if wanted(wasm[0]) {
+                report(wasm::host_to_guest(&host, &settings)?);
+            }
+            if wanted(wasm[1]) {
+                report(wasm::guest_to_host(&host, &counter, &settings)?);
+            }
+        }
+        #[cfg(not(feature = "wasmtime"))]
+        if !cli.figures.is_empty() && wasm.iter().any(|f| wanted(f)) {
+            eprintln!(
+                "# {}: built without the feature `wasmtime` (--features wasmtime)",
+                wasm.join(", ")
+            );
         }
     }
     if wanted("embed-call") {

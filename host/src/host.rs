@@ -215,6 +215,7 @@ impl PluginHost {
     /// Only if `dir` cannot be read.
     pub fn load_dir(&mut self, dir: &Path) -> Result<(), DiscoverError> {
         let mut candidates = Vec::new();
+        let mut copies = Vec::new();
         for path in loader::discover(dir)? {
             if self.isolation.any() {
                 match self.load_isolated(&path) {
@@ -233,15 +234,38 @@ impl PluginHost {
                 loader::open(&path, self.allow_insecure).map(|candidate| (candidate, None))
             };
             match opened {
-                Ok((candidate, copy)) => candidates.push(Some((path, candidate, copy))),
+                Ok((candidate, copy)) => {
+                    candidates.push((path, candidate));
+                    copies.push(copy);
+                }
                 Err(error) => self.refuse(error),
             }
         }
+        for (index, result) in self.start_in_order(candidates) {
+            match result {
+                Ok(_) => self
+                    .copies
+                    .get_mut()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(copies[index].take()),
+                Err(error) => self.refuse(error),
+            }
+        }
+        Ok(())
+    }
+
+    /// Initialises checked plugins providers first, otherwise in the order given (see
+    /// `order.rs`): refuses those whose requirements nothing provides and those in a cycle, then
+    /// starts the others. Each candidate's index with what became of it, refusals first, then
+    /// starts in the order they ran.
+    fn start_in_order(
+        &mut self,
+        candidates: Vec<(PathBuf, loader::Candidate)>,
+    ) -> Vec<(usize, Result<String, LoadError>)> {
         let (order, refused) = {
             let nodes: Vec<order::Node<'_>> = candidates
                 .iter()
-                .flatten()
-                .map(|(_, c, _)| order::Node {
+                .map(|(_, c)| order::Node {
                     name: &c.info.name,
                     provides: &c.info.provides,
                     requires: &c.info.requires,
@@ -253,24 +277,20 @@ impl PluginHost {
                     .is_ok()
             })
         };
+        let mut candidates: Vec<Option<(PathBuf, loader::Candidate)>> =
+            candidates.into_iter().map(Some).collect();
+        let mut results = Vec::with_capacity(candidates.len());
         for (index, kind) in refused {
-            if let Some((path, _, _)) = candidates[index].take() {
-                self.refuse(LoadError { path, kind });
+            if let Some((path, _)) = candidates[index].take() {
+                results.push((index, Err(LoadError { path, kind })));
             }
         }
         for index in order {
-            if let Some((path, candidate, copy)) = candidates[index].take() {
-                match self.start(&path, candidate) {
-                    Ok(_) => self
-                        .copies
-                        .get_mut()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .extend(copy),
-                    Err(error) => self.refuse(error),
-                }
+            if let Some((path, candidate)) = candidates[index].take() {
+                results.push((index, self.start(&path, candidate)));
             }
         }
-        Ok(())
+        results
     }
 
     /// Records a refused library.
@@ -339,6 +359,52 @@ impl PluginHost {
             kind,
         })?;
         self.start(path, candidate)
+    }
+
+    /// Loads several plugins linked into the application, as [`PluginHost::load_dir`] does the
+    /// files of a folder: each descriptor is checked as by [`PluginHost::load_static`], then
+    /// providers of interfaces are initialised before their users (otherwise in the order of
+    /// `descriptors`), a plugin whose requirement nothing provides is refused, and so are the
+    /// plugins of a cycle of requirements, naming it. Returns what became of each descriptor, in
+    /// the order of `descriptors`: the plugin's name, or why it was refused.
+    pub fn load_static_all(
+        &mut self,
+        descriptors: &[&'static PhPluginDescriptor],
+    ) -> Vec<Result<String, LoadError>> {
+        let path = Path::new(LINKED_PATH);
+        let mut results: Vec<Option<Result<String, LoadError>>> =
+            (0..descriptors.len()).map(|_| None).collect();
+        let mut candidates = Vec::new();
+        let mut indices = Vec::new();
+        for (index, descriptor) in descriptors.iter().enumerate() {
+            // SAFETY: a `'static` reference: the descriptor, and (by the ABI's contract for a
+            // descriptor) its function table and strings, stay valid for the rest of the
+            // process.
+            let checked = unsafe {
+                loader::check_descriptor(
+                    *descriptor,
+                    path,
+                    &mut loader::Inspection::default(),
+                    |_| Ok(LayoutCheck::Linked),
+                )
+            };
+            match checked {
+                Ok(candidate) => {
+                    candidates.push((path.to_owned(), candidate));
+                    indices.push(index);
+                }
+                Err(kind) => {
+                    results[index] = Some(Err(LoadError {
+                        path: path.to_owned(),
+                        kind,
+                    }))
+                }
+            }
+        }
+        for (candidate, result) in self.start_in_order(candidates) {
+            results[indices[candidate]] = Some(result);
+        }
+        results.into_iter().flatten().collect()
     }
 
     /// Initialises a checked plugin: the second half of [`PluginHost::load`]. Its required
@@ -719,11 +785,13 @@ impl PluginHost {
             })
     }
 
-    /// Provides the interface `I` to the plugins, implemented by `provider` (for a trait made an
-    /// interface with `#[plugin_api::interface]`, an `Arc<dyn Trait>`). Provide it before
-    /// loading the plugins that require it. It ends with [`PluginHost::unregister`] or at
+    /// Provides the interface `I` to the plugins, implemented by `provider`: for a trait made an
+    /// interface with `#[plugin_api::interface]`, an `Arc` of a type that implements it (the
+    /// table of that type: calls reach its methods directly), an `Arc<dyn Trait>`, or a
+    /// [`plugin_api::Provision`] (see [`plugin_api::IntoProvision`]). Provide it before loading
+    /// the plugins that require it. It ends with [`PluginHost::unregister`] or at
     /// [`PluginHost::shutdown`], after the plugins' shutdowns; `provider` is dropped once every
-    /// caller released it.
+    /// caller released it (on an error, before this returns).
     ///
     /// # Errors
     ///
@@ -731,21 +799,21 @@ impl PluginHost {
     /// major already, or [`PhResult::ShutDown`] after shutdown.
     pub fn provide<I: Interface + ?Sized>(
         &self,
-        provider: I::Provider,
+        provider: impl plugin_api::IntoProvision<I>,
     ) -> Result<PhHandle, HostError> {
-        let user_data = Box::into_raw(Box::new(provider)).cast::<c_void>();
-        // SAFETY: `I::table()`'s functions take the boxed `I::Provider` as their user data (the
-        // contract of `Interface`), which `drop_boxed::<I::Provider>` releases, once.
+        let (table, state, destroy) = provider.into_provision().into_raw();
+        // SAFETY: the provision's table takes its state as user data from any thread, until its
+        // destroy, which the host runs once (the contract of `Provision::from_raw`).
         unsafe {
             self.provide_raw(
                 I::ID,
                 I::MAJOR,
                 I::MINOR,
                 I::SIGNATURE,
-                (I::table() as *const I::Table).cast(),
+                (table as *const I::Table).cast(),
                 std::mem::size_of::<I::Table>() as u32,
-                user_data,
-                Some(PhDestroyCallback(drop_boxed::<I::Provider>)),
+                state,
+                Some(PhDestroyCallback(destroy)),
             )
         }
     }
@@ -977,14 +1045,5 @@ unsafe extern "C" fn drop_closure<F>(user_data: *mut c_void) {
         // SAFETY: `user_data` is the `Box<F>` of `PluginHost::subscribe`; the host calls
         // `destroy` once, when no dispatch uses it any more.
         drop(unsafe { Box::from_raw(user_data.cast::<F>()) });
-    })
-}
-
-/// The `destroy` of [`PluginHost::provide`]: drops the boxed provider `T`.
-unsafe extern "C" fn drop_boxed<T>(user_data: *mut c_void) {
-    guard("the drop of an interface's provider", (), || {
-        // SAFETY: `user_data` is the `Box<T>` of `PluginHost::provide`; the host calls
-        // `destroy` once, when no caller holds a reference any more.
-        drop(unsafe { Box::from_raw(user_data.cast::<T>()) });
     })
 }

@@ -24,18 +24,25 @@ pub(crate) fn guard<R>(
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(value) => value,
         Err(payload) => {
-            let message = panic_message(payload.as_ref()).to_owned();
-            drop_payload(payload);
-            match link {
-                Some(link) => link.log(
-                    log::Level::Error,
-                    "",
-                    &format!("panic in {what}: {message}"),
-                ),
-                None => log::error!("panic in {what}: {message}"),
-            }
+            report_panic(link, what, payload);
             on_panic
         }
+    }
+}
+
+/// The panic path of [`guard`], out of line so that the guarded functions keep a small frame.
+#[cold]
+#[inline(never)]
+fn report_panic(link: Option<&HostLink>, what: &str, payload: Box<dyn Any + Send>) {
+    let message = panic_message(payload.as_ref()).to_owned();
+    drop_payload(payload);
+    match link {
+        Some(link) => link.log(
+            log::Level::Error,
+            "",
+            &format!("panic in {what}: {message}"),
+        ),
+        None => log::error!("panic in {what}: {message}"),
     }
 }
 

@@ -17,15 +17,14 @@ use crate::link::HostLink;
 
 /// An interface: the id, version and function table of a contract between a provider and its
 /// callers. `#[plugin_api::interface(id = "...", version = N)]` on a trait implements it for
-/// `dyn Trait`, with the table, the provider's side (the table's functions call an
-/// `Arc<dyn Trait>`) and the caller's side (`Remote<dyn Trait>` implements the trait).
+/// `dyn Trait`, with the table, the provider's side ([`ProvidedBy`]: a table per implementing
+/// type) and the caller's side (`Remote<dyn Trait>` implements the trait).
 ///
 /// # Safety
 ///
-/// [`Interface::table`] must return a table whose functions take the `*const Self::Provider`
-/// that [`Host::provide`] hands them as their first argument (`user_data`), and `Self::Table`
-/// must be the `#[repr(C)]` table of id [`Interface::ID`] and version [`Interface::MAJOR`].
-/// [`Interface::MINOR`] that every provider and caller of that id and major agrees on.
+/// `Self::Table` must be the `#[repr(C)]` table of id [`Interface::ID`] and version
+/// [`Interface::MAJOR`].[`Interface::MINOR`] that every provider and caller of that id and major
+/// agrees on.
 pub unsafe trait Interface: 'static {
     /// The interface's id, such as `plughost.kv` (the rules of names).
     const ID: &'static str;
@@ -39,11 +38,130 @@ pub unsafe trait Interface: 'static {
     const SIGNATURE: &'static str;
     /// The `#[repr(C)]` function table.
     type Table: 'static + Sync;
-    /// What the provider's table functions receive, behind the user data: for a trait, an
-    /// `Arc<dyn Trait>`.
-    type Provider: Send + Sync + 'static;
-    /// The table whose functions call a `Self::Provider`.
-    fn table() -> &'static Self::Table;
+}
+
+/// The table of the interface `Self` whose functions call the methods of the type `S`:
+/// `#[plugin_api::interface]` implements it for every `S` that implements the trait
+/// (`dyn Kv: ProvidedBy<MyKv>` when `MyKv: Kv`). Each function of [`ProvidedBy::TABLE`] takes
+/// a `*const S` as its user data (a thin pointer to the state itself), calls `S`'s method
+/// directly (no `dyn` call) inside the panic boundary, and writes the error message only when
+/// the method fails.
+///
+/// [`Arc<S>`](Arc) provides through it (see [`IntoProvision`]); for state that lives elsewhere
+/// (a plugin's own state, for instance), build a [`Provision`] from this table with
+/// [`Provision::from_raw`].
+///
+/// # Safety
+///
+/// Every function of [`ProvidedBy::TABLE`] must accept, as its first argument, a pointer to an
+/// `S` that is valid for the call, and may be called from any thread, several at once.
+pub unsafe trait ProvidedBy<S>: Interface {
+    /// The table whose functions call `S`'s methods on a `*const S`.
+    const TABLE: &'static Self::Table;
+}
+
+/// A provider of the interface `I` ready to be handed to a host: the table, the state pointer
+/// its functions receive first (the `user_data` of `provide_interface`), and the destroy that
+/// releases that state. [`Host::provide`] (and plughost's `PluginHost::provide`) take it, or
+/// anything that turns into one ([`IntoProvision`]).
+///
+/// The host runs the destroy exactly once, after the provision ended and every caller
+/// released its reference (docs/abi.md, section 17); a `Provision` dropped before it was
+/// handed to a host runs it on drop.
+pub struct Provision<I: Interface + ?Sized> {
+    table: &'static I::Table,
+    state: *mut c_void,
+    destroy: unsafe extern "C" fn(*mut c_void),
+}
+
+// SAFETY: the table's functions and the destroy may be called with the state from any thread
+// (the contract of `Provision::from_raw`).
+unsafe impl<I: Interface + ?Sized> Send for Provision<I> {}
+
+impl<I: Interface + ?Sized> Provision<I> {
+    /// A provision of `table`, whose functions receive `state` first, and which `destroy`
+    /// releases: `Provision::<dyn Kv>::from_raw(<dyn Kv as ProvidedBy<MyKv>>::TABLE,
+    /// my_kv_pointer.cast(), release)`.
+    ///
+    /// # Safety
+    ///
+    /// `table`'s functions accept `state` as their first argument, from any thread, several at
+    /// once, until `destroy(state)` runs; `destroy` may run on any thread and is called once.
+    pub unsafe fn from_raw(
+        table: &'static I::Table,
+        state: *mut c_void,
+        destroy: unsafe extern "C" fn(*mut c_void),
+    ) -> Provision<I> {
+        Provision {
+            table,
+            state,
+            destroy,
+        }
+    }
+
+    /// The table, the state and the destroy, for a host that registers them: the caller now
+    /// runs `destroy(state)` exactly once, after the last call.
+    pub fn into_raw(
+        self,
+    ) -> (
+        &'static I::Table,
+        *mut c_void,
+        unsafe extern "C" fn(*mut c_void),
+    ) {
+        let this = std::mem::ManuallyDrop::new(self);
+        (this.table, this.state, this.destroy)
+    }
+}
+
+impl<I: Interface + ?Sized> Drop for Provision<I> {
+    fn drop(&mut self) {
+        // SAFETY: never handed to a host (`into_raw` forgets `self`), so this is the one call of
+        // `destroy` (the contract of `from_raw`).
+        unsafe { (self.destroy)(self.state) }
+    }
+}
+
+impl<I: Interface + ?Sized> std::fmt::Debug for Provision<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provision")
+            .field("id", &I::ID)
+            .field("major", &I::MAJOR)
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+/// What [`Host::provide`] accepts as the provider of `I`:
+///
+/// - a [`Provision`];
+/// - `Arc<S>` for any `S` that implements the trait: the table of `S`
+///   ([`ProvidedBy<S>`](ProvidedBy)), the state pointer is the `Arc`'s own (one indirect call
+///   per method call, no `dyn`); the `Arc` is dropped after the last release;
+/// - `Arc<dyn Trait>` (`#[plugin_api::interface]` implements it): as `Arc<S>`, plus a `dyn`
+///   call to the object per method call.
+pub trait IntoProvision<I: Interface + ?Sized> {
+    /// The provision.
+    fn into_provision(self) -> Provision<I>;
+}
+
+impl<I: Interface + ?Sized> IntoProvision<I> for Provision<I> {
+    fn into_provision(self) -> Provision<I> {
+        self
+    }
+}
+
+impl<I: ProvidedBy<S> + ?Sized, S: Send + Sync + 'static> IntoProvision<I> for Arc<S> {
+    fn into_provision(self) -> Provision<I> {
+        // SAFETY: `I::TABLE`'s functions take a `*const S` (the contract of `ProvidedBy`), valid
+        // here until `drop_arc::<S>` gives the `Arc` back, once; `S` is `Send + Sync`.
+        unsafe {
+            Provision::from_raw(
+                <I as ProvidedBy<S>>::TABLE,
+                Arc::into_raw(self).cast_mut().cast(),
+                rt::drop_arc::<S>,
+            )
+        }
+    }
 }
 
 /// The descriptor entry of the interface `I` with `flags`.
@@ -224,28 +342,26 @@ impl<I: Interface + ?Sized> std::fmt::Debug for Remote<I> {
     }
 }
 
-/// The user data of an interface provided through [`Host::provide`]: the provider, boxed.
-pub(crate) unsafe extern "C" fn drop_provider<I: Interface + ?Sized>(user_data: *mut c_void) {
-    // SAFETY: `user_data` is the `Box<I::Provider>` of `Host::provide`, given back once.
-    let provider = unsafe { Box::from_raw(user_data.cast::<I::Provider>()) };
-    crate::boundary::guard(None, "drop of an interface's provider", (), move || {
-        drop(provider)
-    });
-}
-
 impl Host {
-    /// Provides the interface `I`, implemented by `provider` (for `#[plugin_api::interface]`
-    /// traits, an `Arc<dyn Trait>`: `host.provide::<dyn Kv>(Arc::new(MyKv))`). Every plugin and
-    /// the application may then query it; declare it in [`crate::Plugin::PROVIDES`] so that the
-    /// host inits this plugin before its users. The provider is dropped once the interface ended
-    /// (unregistered, or this plugin's end) and every caller released it.
+    /// Provides the interface `I`, implemented by `provider`: an `Arc` of a type that
+    /// implements the trait (`host.provide::<dyn Kv>(Arc::new(MyKv))`: the table of that type,
+    /// calls reach its methods directly), an `Arc<dyn Trait>`, or a [`Provision`] of state the
+    /// plugin keeps elsewhere (see [`IntoProvision`]). Every plugin and the application may then
+    /// query it; declare it in [`crate::Plugin::PROVIDES`] so that the host inits this plugin
+    /// before its users. The provider is dropped (its destroy runs) once the interface ended
+    /// (unregistered, or this plugin's end) and every caller released it; on an error, before
+    /// this returns.
     ///
     /// # Errors
     ///
     /// [`PhResult::AlreadyExists`] if someone provides that id and major already,
     /// [`PhResult::ShutDown`] after shutdown, [`PhResult::LimitExceeded`];
     /// [`PhResult::NotFound`] from a host older than ABI 1.3.
-    pub fn provide<I: Interface + ?Sized>(&self, provider: I::Provider) -> Result<Handle, Error> {
+    pub fn provide<I: Interface + ?Sized>(
+        &self,
+        provider: impl IntoProvision<I>,
+    ) -> Result<Handle, Error> {
+        let provision = provider.into_provision();
         let services = self.link.services()?;
         if services.abi_minor < 3 {
             return Err(Error::with_code(
@@ -253,31 +369,31 @@ impl Host {
                 "the host is older than ABI 1.3: no interfaces",
             ));
         }
+        let (table, state, destroy) = provision.into_raw();
         let decl = PhInterfaceDecl {
             struct_size: std::mem::size_of::<PhInterfaceDecl>() as u32,
             minor: I::MINOR,
             major: I::MAJOR,
             id: PhStr::new(I::ID),
-            table: (I::table() as *const I::Table).cast(),
+            table: (table as *const I::Table).cast(),
             table_size: std::mem::size_of::<I::Table>() as u32,
             signature: PhStr::new(I::SIGNATURE),
         };
-        let user_data = Box::into_raw(Box::new(provider)).cast::<c_void>();
         self.register(
             &format!("provide_interface({:?}, {})", I::ID, I::MAJOR),
-            user_data,
+            state,
             |user_data, out| {
                 // SAFETY: `ctx` and `services` are the host's, valid on any thread while the
                 // link is active (`HostLink::services`), of ABI 1.3 or later (checked above);
-                // `decl` outlives the call; `user_data` is the `Box<I::Provider>` that the
-                // table's functions and `drop_provider::<I>` expect (the contract of
-                // `Interface`).
+                // `decl` outlives the call; `user_data` is the provision's state, which its
+                // table's functions take and its destroy releases, once (the contract of
+                // `Provision::from_raw`); the host runs `destroy` also when it refuses.
                 unsafe {
                     (services.provide_interface)(
                         self.link.ctx,
                         &decl,
                         user_data,
-                        Some(PhDestroyCallback(drop_provider::<I>)),
+                        Some(PhDestroyCallback(destroy)),
                         out,
                     )
                 }
@@ -341,6 +457,7 @@ impl Host {
 #[doc(hidden)]
 pub mod rt {
     use std::ffi::c_void;
+    use std::sync::Arc;
 
     use crate::abi::{PhBytes, PhBytesSink, PhResult, PhResultCode, PhStr};
     use crate::boundary::guard;
@@ -400,17 +517,62 @@ pub mod rt {
             }
             self.into_string().map(Some)
         }
+    }
 
-        /// The error of a call (`what`) that returned `code`, with the message written here.
-        pub fn into_error(self, what: &str, code: PhResultCode) -> Error {
-            let code = PhResult::from_code(code);
-            let message = String::from_utf8_lossy(&self.bytes);
-            if message.is_empty() {
-                Error::with_code(code, format!("{what}: {code}"))
-            } else {
-                Error::with_code(code, format!("{what}: {message}"))
+    /// Where the provider writes the message of a failed call: nothing until it does, so that
+    /// a successful call costs one store for it, two for its sink, and a check when dropped.
+    #[derive(Default)]
+    pub struct ErrorMessage(Option<Vec<u8>>);
+
+    impl ErrorMessage {
+        /// No message yet.
+        #[inline(always)]
+        pub fn new() -> ErrorMessage {
+            ErrorMessage(None)
+        }
+
+        /// The sink that writes the message here; valid while `self` is neither moved nor
+        /// dropped.
+        #[inline(always)]
+        pub fn sink(&mut self) -> PhBytesSink {
+            PhBytesSink {
+                context: (self as *mut ErrorMessage).cast(),
+                // Generic only so that each calling crate has its own copy, whose address is
+                // an instruction-relative constant rather than a load from the GOT.
+                write: collect_message::<()>,
             }
         }
+
+        /// The error of a call (`what`) that returned `code`, with the message written here.
+        #[cold]
+        #[inline(never)]
+        pub fn into_error(self, what: &str, code: PhResultCode) -> Error {
+            let code = PhResult::from_code(code);
+            match self.0 {
+                Some(bytes) if !bytes.is_empty() => {
+                    Error::with_code(code, format!("{what}: {}", String::from_utf8_lossy(&bytes)))
+                }
+                _ => Error::with_code(code, format!("{what}: {code}")),
+            }
+        }
+    }
+
+    /// The write function of [`ErrorMessage::sink`]. `T` is unused: being generic, the function
+    /// is compiled into each crate that calls an interface, where its address is a constant.
+    #[allow(clippy::extra_unused_type_parameters)]
+    unsafe extern "C" fn collect_message<T>(context: *mut c_void, bytes: PhBytes) {
+        guard(None, "an interface's error message", (), || {
+            // SAFETY: `context` is the `ErrorMessage` of `ErrorMessage::sink`, on the stack of
+            // the caller, which waits for the call that received the sink.
+            let message = unsafe { &mut *context.cast::<ErrorMessage>() };
+            // SAFETY: the provider passes bytes valid for this call.
+            if let Ok(bytes) = unsafe { bytes.to_bytes() } {
+                message
+                    .0
+                    .get_or_insert_with(Vec::new)
+                    .extend_from_slice(bytes);
+            }
+        })
     }
 
     unsafe extern "C" fn collect(context: *mut c_void, bytes: PhBytes) {
@@ -439,14 +601,29 @@ pub mod rt {
         }
     }
 
-    /// The provider behind an interface's user data.
+    /// The state behind an interface's user data (see [`super::ProvidedBy`]).
     ///
     /// # Safety
     ///
-    /// `user_data` is the boxed `P` that `Host::provide` registered, alive for `'a`.
-    pub unsafe fn provider<'a, P>(user_data: *mut c_void) -> &'a P {
+    /// `user_data` points to an `S` alive for `'a`.
+    #[inline(always)]
+    pub unsafe fn state<'a, S>(user_data: *mut c_void) -> &'a S {
         // SAFETY: this function's contract.
-        unsafe { &*user_data.cast::<P>() }
+        unsafe { &*user_data.cast_const().cast::<S>() }
+    }
+
+    /// The destroy of a provision made from an `Arc<S>`: gives the `Arc` back and drops it (in
+    /// the panic boundary).
+    ///
+    /// # Safety
+    ///
+    /// `state` comes from `Arc::<S>::into_raw`, and this is its one release.
+    pub unsafe extern "C" fn drop_arc<S>(state: *mut c_void) {
+        // SAFETY: this function's contract.
+        let state = unsafe { Arc::from_raw(state.cast_const().cast::<S>()) };
+        guard(None, "the drop of an interface's provider", (), move || {
+            drop(state)
+        });
     }
 
     /// Reads a string argument.
@@ -471,27 +648,37 @@ pub mod rt {
             .map_err(|code| Error::with_code(code, "an argument is not valid bytes"))
     }
 
-    /// Runs a provider's method (`what`) in the panic boundary; writes its error's message to
-    /// `error` and returns its code.
+    /// Runs a provider's method (`what`) in the panic boundary: `f` returns the method's
+    /// result, delivered already; an error's message goes to `error` (on that path only), and
+    /// its code is returned.
     ///
     /// # Safety
     ///
     /// `error` is NULL or a sink valid for the call under way.
+    #[inline(always)]
     pub unsafe fn serve(
-        what: &str,
+        what: &'static str,
         error: *const PhBytesSink,
         f: impl FnOnce() -> Result<(), Error>,
     ) -> PhResultCode {
-        let result = guard(None, what, Err(None), || f().map_err(Some));
-        match result {
+        guard(None, what, PhResult::Panicked.code(), || match f() {
             Ok(()) => PhResult::Ok.code(),
-            Err(Some(e)) => {
-                // SAFETY: NULL or valid for the call (this function's contract).
-                unsafe { write_sink(error, e.message().as_bytes()) };
-                e.code().code()
-            }
-            Err(None) => PhResult::Panicked.code(),
-        }
+            // SAFETY: NULL or valid for the call (this function's contract).
+            Err(e) => unsafe { failed(error, e) },
+        })
+    }
+
+    /// The error path of [`serve`]: writes the message to `error` and returns the code.
+    ///
+    /// # Safety
+    ///
+    /// As [`serve`].
+    #[cold]
+    #[inline(never)]
+    unsafe fn failed(error: *const PhBytesSink, e: Error) -> PhResultCode {
+        // SAFETY: NULL or valid for the call (this function's contract).
+        unsafe { write_sink(error, e.message().as_bytes()) };
+        e.code().code()
     }
 
     /// Runs a caller's callback in the panic boundary: an error or a panic stops the enumeration.

@@ -83,7 +83,9 @@ pub use enumerate::{CommandInfo, PluginInfo};
 pub use error::{Error, Outcome, Result};
 pub use event::Event;
 pub use host::{Handle, Host};
-pub use interface::{provides, requires, requires_optional, Interface, Remote};
+pub use interface::{
+    provides, requires, requires_optional, Interface, IntoProvision, ProvidedBy, Provision, Remote,
+};
 pub use plugin::{linked_descriptor, Plugin};
 /// Turns a trait into a typed interface between plugins (ABI 1.3): see [`Interface`].
 pub use plugin_api_macros::interface;

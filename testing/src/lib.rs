@@ -209,6 +209,36 @@ impl MockHost {
             .map_err(load_error)
     }
 
+    /// Loads several plugins at once (their descriptors, such as
+    /// `plugin_api::linked_descriptor::<P>()`), ordered as the real host orders the files of a
+    /// folder ([`PluginHost::load_static_all`], like `load_dir`): providers of interfaces are
+    /// initialised before their users whatever their order here, a plugin whose requirement
+    /// nothing provides is refused, and so are the plugins of a cycle of requirements. The
+    /// others load even when some are refused.
+    ///
+    /// [`MockHost::load`] loads one plugin and calls its `init` at once: with it, load the
+    /// providers first, since a plugin whose requirement is not provided yet is refused.
+    ///
+    /// # Errors
+    ///
+    /// If any plugin was refused: the first refusal's code (as for [`MockHost::load`]), with
+    /// one line per refused plugin.
+    pub fn load_all(&mut self, descriptors: &[&'static PhPluginDescriptor]) -> Result<(), Error> {
+        self.host.set_config(self.config.clone());
+        let refused: Vec<LoadError> = self
+            .host
+            .load_static_all(descriptors)
+            .into_iter()
+            .filter_map(Result::err)
+            .collect();
+        let Some(first) = refused.first() else {
+            return Ok(());
+        };
+        let code = load_error_code(first);
+        let lines: Vec<String> = refused.iter().map(ToString::to_string).collect();
+        Err(Error::with_code(code, lines.join("\n")))
+    }
+
     /// Runs the command `name` with `args` and returns what it printed (lossily decoded).
     ///
     /// # Errors
@@ -345,7 +375,9 @@ impl MockHost {
     }
 
     /// Provides the interface `I` from the test, as the embedding application would (see
-    /// [`PluginHost::provide`]): a fake provider for a plugin that requires `I`. Provide it
+    /// [`PluginHost::provide`]: an `Arc` of a type that implements the trait, an
+    /// `Arc<dyn Trait>`, or a [`plugin_api::Provision`]): a fake provider for a plugin that
+    /// requires `I`. Provide it
     /// before loading that plugin.
     ///
     /// # Errors
@@ -353,7 +385,7 @@ impl MockHost {
     /// [`PhResult::AlreadyExists`] if someone provides `I` already.
     pub fn provide<I: plugin_api::Interface + ?Sized>(
         &self,
-        provider: I::Provider,
+        provider: impl plugin_api::IntoProvision<I>,
     ) -> Result<(), Error> {
         self.host
             .provide::<I>(provider)
@@ -388,11 +420,15 @@ impl MockHost {
 
 /// A refused load as a plugin-side error: the code `init` returned, or `InvalidArgument`.
 fn load_error(error: LoadError) -> Error {
-    let code = match error.kind {
+    Error::with_code(load_error_code(&error), error.to_string())
+}
+
+/// The code of a refused load: the code `init` returned, or `InvalidArgument`.
+fn load_error_code(error: &LoadError) -> PhResult {
+    match error.kind {
         LoadErrorKind::Init(code) => code,
         _ => PhResult::InvalidArgument,
-    };
-    Error::with_code(code, error.to_string())
+    }
 }
 
 /// A host error as a plugin-side error with its code.

@@ -269,3 +269,279 @@ fn a_table_with_other_functions_under_the_same_version_is_refused_in_one_line() 
     // The matching definition works.
     assert!(host.interface::<dyn Kv>().is_ok());
 }
+
+/// A provider that counts its drops and panics on an empty prefix in `scan`.
+struct Tracked {
+    inner: MemKv,
+    drops: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Tracked {
+    fn new(drops: &Arc<std::sync::atomic::AtomicUsize>) -> Tracked {
+        Tracked {
+            inner: MemKv::default(),
+            drops: Arc::clone(drops),
+        }
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Kv for Tracked {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        self.inner.get(key)
+    }
+    fn put(&self, key: &str, value: &[u8]) -> Result<(), Error> {
+        self.inner.put(key, value)
+    }
+    fn count(&self) -> Result<u64, Error> {
+        self.inner.count()
+    }
+    fn scan(&self, prefix: &str, f: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), Error> {
+        assert!(!prefix.is_empty(), "scan of everything");
+        self.inner.scan(prefix, f)
+    }
+}
+
+fn drops() -> Arc<std::sync::atomic::AtomicUsize> {
+    Arc::new(std::sync::atomic::AtomicUsize::new(0))
+}
+
+fn count_of(drops: &Arc<std::sync::atomic::AtomicUsize>) -> usize {
+    drops.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+#[test]
+fn a_concrete_provider_is_called_directly_and_dropped_after_the_last_release() {
+    let dropped = drops();
+    let host = MockHost::new();
+    // `Arc<Tracked>`, not `Arc<dyn Kv>`: the table of `Tracked`'s own adapters.
+    let handle = host
+        .host()
+        .provide::<dyn Kv>(Arc::new(Tracked::new(&dropped)))
+        .unwrap();
+    let kv = host.interface::<dyn Kv>().unwrap();
+    kv.put("a", b"1").unwrap();
+    assert_eq!(kv.get("a").unwrap().as_deref(), Some(&b"1"[..]));
+    let error = kv.put("", b"x").unwrap_err();
+    assert_eq!(error.code(), PhResult::InvalidArgument);
+    assert!(error.message().contains("empty key"), "{}", error.message());
+    // The provision ends: calls are refused, but the state stays until the last release.
+    host.host().unregister(handle).unwrap();
+    assert!(!kv.is_alive());
+    assert_eq!(kv.count().unwrap_err().code(), PhResult::ShutDown);
+    assert_eq!(count_of(&dropped), 0);
+    drop(kv);
+    assert_eq!(count_of(&dropped), 1);
+}
+
+#[test]
+fn a_provider_method_that_panics_returns_panicked_and_the_provider_keeps_serving() {
+    let dropped = drops();
+    let host = MockHost::new();
+    host.provide::<dyn Kv>(Arc::new(Tracked::new(&dropped)))
+        .unwrap();
+    let kv = host.interface::<dyn Kv>().unwrap();
+    kv.put("a", b"1").unwrap();
+    let error = kv.scan("", &mut |_, _| true).unwrap_err();
+    assert_eq!(error.code(), PhResult::Panicked);
+    assert!(kv.is_alive());
+    assert_eq!(kv.count().unwrap(), 1);
+}
+
+#[test]
+fn a_shared_trait_object_can_still_be_provided() {
+    let dropped = drops();
+    let mut host = MockHost::new();
+    let shared: Arc<dyn Kv> = Arc::new(Tracked::new(&dropped));
+    host.provide::<dyn Kv>(Arc::clone(&shared)).unwrap();
+    let kv = host.interface::<dyn Kv>().unwrap();
+    kv.put("k", b"v").unwrap();
+    assert_eq!(shared.get("k").unwrap().as_deref(), Some(&b"v"[..]));
+    host.shutdown();
+    drop(kv);
+    // The host released its clone; the test's is the last.
+    assert_eq!(count_of(&dropped), 0);
+    drop(shared);
+    assert_eq!(count_of(&dropped), 1);
+}
+
+/// The destroy of [`a_provider_can_serve_state_it_owns_through_the_table_of_its_type`].
+unsafe extern "C" fn release_tracked(state: *mut std::ffi::c_void) {
+    // SAFETY: the `Box<Tracked>` leaked by the test, given back once.
+    drop(unsafe { Box::from_raw(state.cast::<Tracked>()) });
+}
+
+#[test]
+fn a_provider_can_serve_state_it_owns_through_the_table_of_its_type() {
+    use plugin_api::{ProvidedBy, Provision};
+
+    let dropped = drops();
+    let mut host = MockHost::new();
+    let state = Box::into_raw(Box::new(Tracked::new(&dropped)));
+    // SAFETY: the table of `Tracked`, called with a `*const Tracked` valid until the destroy,
+    // which releases it once.
+    let provision = unsafe {
+        Provision::<dyn Kv>::from_raw(
+            <dyn Kv as ProvidedBy<Tracked>>::TABLE,
+            state.cast(),
+            release_tracked,
+        )
+    };
+    host.provide::<dyn Kv>(provision).unwrap();
+    let kv = host.interface::<dyn Kv>().unwrap();
+    kv.put("x", b"y").unwrap();
+    // SAFETY: the state is alive (the provision holds it) and only read here.
+    let own = unsafe { &*state };
+    assert_eq!(own.get("x").unwrap().as_deref(), Some(&b"y"[..]));
+    drop(kv);
+    host.shutdown();
+    assert_eq!(count_of(&dropped), 1);
+
+    // A provision never given to a host releases its state when dropped.
+    let dropped = drops();
+    let state = Box::into_raw(Box::new(Tracked::new(&dropped)));
+    // SAFETY: as above.
+    let provision = unsafe {
+        Provision::<dyn Kv>::from_raw(
+            <dyn Kv as ProvidedBy<Tracked>>::TABLE,
+            state.cast(),
+            release_tracked,
+        )
+    };
+    drop(provision);
+    assert_eq!(count_of(&dropped), 1);
+}
+
+#[plugin_api::interface(id = "test.ping", version = 1)]
+pub trait Ping {
+    fn ping(&self) -> Result<u32, Error>;
+}
+
+#[plugin_api::interface(id = "test.pong", version = 1)]
+pub trait Pong {
+    fn pong(&self) -> Result<u32, Error>;
+}
+
+struct Answers(u32);
+
+impl Ping for Answers {
+    fn ping(&self) -> Result<u32, Error> {
+        Ok(self.0)
+    }
+}
+
+impl Pong for Answers {
+    fn pong(&self) -> Result<u32, Error> {
+        Ok(self.0)
+    }
+}
+
+/// Provides `test.ping` and requires `test.pong`.
+struct PingSide;
+
+impl Plugin for PingSide {
+    const NAME: &'static str = "ping-side";
+    const VERSION: &'static str = "1.0.0";
+    const DESCRIPTION: &'static str = "Provides test.ping, requires test.pong";
+    const PROVIDES: &'static [plugin_api::abi::PhInterfaceVersion] =
+        &[plugin_api::provides::<dyn Ping>()];
+    const REQUIRES: &'static [plugin_api::abi::PhInterfaceVersion] =
+        &[plugin_api::requires::<dyn Pong>()];
+
+    fn init(host: &Host) -> Result<Self, Error> {
+        host.provide::<dyn Ping>(Arc::new(Answers(1)))?;
+        Ok(PingSide)
+    }
+}
+
+/// Provides `test.pong` and requires `test.ping`: a cycle with [`PingSide`].
+struct PongSide;
+
+impl Plugin for PongSide {
+    const NAME: &'static str = "pong-side";
+    const VERSION: &'static str = "1.0.0";
+    const DESCRIPTION: &'static str = "Provides test.pong, requires test.ping";
+    const PROVIDES: &'static [plugin_api::abi::PhInterfaceVersion] =
+        &[plugin_api::provides::<dyn Pong>()];
+    const REQUIRES: &'static [plugin_api::abi::PhInterfaceVersion] =
+        &[plugin_api::requires::<dyn Ping>()];
+
+    fn init(host: &Host) -> Result<Self, Error> {
+        host.provide::<dyn Pong>(Arc::new(Answers(2)))?;
+        Ok(PongSide)
+    }
+}
+
+/// Neither provides nor requires anything.
+struct Plain;
+
+impl Plugin for Plain {
+    const NAME: &'static str = "plain";
+    const VERSION: &'static str = "1.0.0";
+    const DESCRIPTION: &'static str = "No interfaces";
+
+    fn init(_: &Host) -> Result<Self, Error> {
+        Ok(Plain)
+    }
+}
+
+#[test]
+fn several_linked_plugins_are_initialised_providers_first() {
+    use plugin_api::linked_descriptor;
+
+    let mut host = MockHost::new();
+    // The user comes first in the list; the provider is initialised first all the same.
+    host.load_all(&[
+        linked_descriptor::<Caller>(),
+        linked_descriptor::<Provider>(),
+    ])
+    .unwrap();
+    let order: Vec<String> = host.host().plugins().into_iter().map(|p| p.name).collect();
+    assert_eq!(order, ["provider", "caller"]);
+    host.run("kv", &["put", "a", "1"]).unwrap();
+    assert_eq!(host.run("kv", &["count"]).unwrap(), "1\n");
+    host.shutdown();
+
+    // Without its provider, the user is refused in one line naming what it requires; the
+    // others load.
+    let mut host = MockHost::new();
+    let error = host
+        .load_all(&[linked_descriptor::<Caller>(), linked_descriptor::<Plain>()])
+        .unwrap_err();
+    assert_eq!(error.code(), PhResult::InvalidArgument);
+    assert!(
+        error
+            .message()
+            .contains("requires the interface test.kv 1.0"),
+        "{}",
+        error.message()
+    );
+    let order: Vec<String> = host.host().plugins().into_iter().map(|p| p.name).collect();
+    assert_eq!(order, ["plain"]);
+}
+
+#[test]
+fn a_cycle_of_linked_plugins_is_refused_naming_it() {
+    use plugin_api::linked_descriptor;
+
+    let mut host = MockHost::new();
+    let error = host
+        .load_all(&[
+            linked_descriptor::<PingSide>(),
+            linked_descriptor::<PongSide>(),
+        ])
+        .unwrap_err();
+    assert!(
+        error.message().contains(
+            "ping-side requires test.pong 1.0 (pong-side), pong-side requires test.ping 1.0 (ping-side)"
+        ),
+        "{}",
+        error.message()
+    );
+    assert!(host.host().plugins().is_empty());
+}

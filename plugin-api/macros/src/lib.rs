@@ -262,6 +262,7 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
     let mut provider_fns = Vec::new();
     let mut table_entries = Vec::new();
     let mut caller_methods = Vec::new();
+    let mut forwarders = Vec::new();
     for trait_item in &item.items {
         let TraitItem::Fn(method) = trait_item else {
             return Err(Error::new_spanned(
@@ -407,19 +408,18 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
         };
         provider_fns.push(quote! {
             #[allow(non_snake_case, clippy::undocumented_unsafe_blocks)]
-            unsafe extern "C" fn #provider_fn(
+            unsafe extern "C" fn #provider_fn<S: #trait_name>(
                 user_data: *mut ::core::ffi::c_void,
                 #(#abi_args,)*
                 #out_param
                 error: *const ::plugin_api::abi::PhBytesSink,
             ) -> ::plugin_api::abi::PhResultCode {
-                // SAFETY: `user_data` is the provider given to `Host::provide` (boxed), alive
-                // while any caller holds a reference; the views and sinks are the caller's,
-                // valid for this call (the interface's contract).
+                // SAFETY: `user_data` is the provision's `*const S` (the contract of
+                // `ProvidedBy`), alive while any caller holds a reference; the views and sinks
+                // are the caller's, valid for this call (the interface's contract).
                 unsafe {
                     ::plugin_api::__private::iface::serve(#what, error, || {
-                        let provider: &::std::sync::Arc<dyn #trait_name> =
-                            ::plugin_api::__private::iface::provider(user_data);
+                        let provider: &S = ::plugin_api::__private::iface::state::<S>(user_data);
                         #(#reads)*
                         let value = provider.#name(#(#call_args),*)?;
                         #deliver
@@ -428,7 +428,20 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
                 }
             }
         });
-        table_entries.push(quote!(#name: #provider_fn,));
+        table_entries.push(quote!(#name: #provider_fn::<S>,));
+
+        // The forwarding method of `Arc<dyn Trait>`'s provision.
+        {
+            let params_decl = params.iter().map(|(n, _, ty)| quote!(#n: #ty));
+            let params_pass = params.iter().map(|(n, _, _)| quote!(#n));
+            let output_ty = &sig.output;
+            forwarders.push(quote! {
+                #[inline]
+                fn #name(&self, #(#params_decl),*) #output_ty {
+                    self.0.#name(#(#params_pass),*)
+                }
+            });
+        }
 
         // Caller side: the trait's method on `Remote<dyn Trait>`.
         let rust_params = params.iter().map(|(n, p, ty)| match p {
@@ -476,10 +489,14 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
         }
         let (out_decl, out_pass, out_value) = match &ret {
             Return::Unit => (quote!(), quote!(), quote!(Ok(()))),
+            // Written by the provider when it returns `OK` (the interface's contract), read
+            // only then: as a C out-parameter is.
             Return::Plain(t) => (
-                quote!(let mut out: #t = ::core::default::Default::default();),
-                quote!(&mut out,),
-                quote!(Ok(out)),
+                quote!(let mut out = ::core::mem::MaybeUninit::<#t>::uninit();),
+                quote!(out.as_mut_ptr(),),
+                // SAFETY (of the generated block): the provider returned `OK`, so it wrote the
+                // value (the interface's contract).
+                quote!(Ok(unsafe { out.assume_init() })),
             ),
             Return::String => (
                 quote!(let mut out = ::plugin_api::__private::iface::Collector::new();),
@@ -505,11 +522,12 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
         let output_ty = &sig.output;
         caller_methods.push(quote! {
             #[allow(clippy::undocumented_unsafe_blocks)]
+            #[inline]
             fn #name(&self, #(#rust_params),*) #output_ty {
                 #(#trampolines)*
                 let (table, user_data) = self.table()?;
                 #out_decl
-                let mut error = ::plugin_api::__private::iface::Collector::new();
+                let mut error = ::plugin_api::__private::iface::ErrorMessage::new();
                 // SAFETY: the provider's function of this interface (the table is at least this
                 // version's size), with its user data, alive (checked by `table`); the
                 // arguments, sinks and closures outlive the call.
@@ -544,21 +562,35 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
         const _: () = {
             #(#provider_fns)*
 
-            static TABLE: #table = #table {
-                #(#table_entries)*
-            };
-
-            // SAFETY: `TABLE`'s functions take the boxed `Arc<dyn Trait>` that `Host::provide`
-            // hands them, and the table is this interface's `#[repr(C)]` table.
+            // SAFETY: the table is this interface's `#[repr(C)]` table, the same for every
+            // provider and caller of this id and version.
             unsafe impl ::plugin_api::Interface for dyn #trait_name {
                 const ID: &'static str = #id;
                 const MAJOR: u16 = #major;
                 const MINOR: u16 = #minor;
                 const SIGNATURE: &'static str = #signature;
                 type Table = #table;
-                type Provider = ::std::sync::Arc<dyn #trait_name>;
-                fn table() -> &'static #table {
-                    &TABLE
+            }
+
+            // SAFETY: each function of the table reads its user data as a `*const S` and calls
+            // `S`'s method in the panic boundary; `S: Trait` is `Send + Sync`, so it may be
+            // called from any thread, several at once.
+            unsafe impl<S: #trait_name> ::plugin_api::ProvidedBy<S> for dyn #trait_name {
+                const TABLE: &'static #table = &#table {
+                    #(#table_entries)*
+                };
+            }
+
+            /// The provision of an `Arc<dyn Trait>`: forwards each call to the object.
+            struct __Shared(::std::sync::Arc<dyn #trait_name>);
+
+            impl #trait_name for __Shared {
+                #(#forwarders)*
+            }
+
+            impl ::plugin_api::IntoProvision<dyn #trait_name> for ::std::sync::Arc<dyn #trait_name> {
+                fn into_provision(self) -> ::plugin_api::Provision<dyn #trait_name> {
+                    ::plugin_api::IntoProvision::into_provision(::std::sync::Arc::new(__Shared(self)))
                 }
             }
 

@@ -166,7 +166,7 @@ impl Plugin for KvPlugin {
             .unwrap_or(DEFAULT_BUSY_TIMEOUT_MS);
         let store = Arc::new(Store::open(&path, Duration::from_millis(busy_timeout))?);
         log::info!("the database is {}", store.path().display());
-        host.provide::<dyn Kv>(Arc::clone(&store) as Arc<dyn Kv>)?;
+        host.provide::<dyn Kv>(Arc::clone(&store))?;
         let commands = Arc::clone(&store);
         host.register_command(
             Command::new("kv")
