@@ -396,7 +396,21 @@ fn installed_binary(root: &Path) -> std::path::PathBuf {
     let bin = root.join("bin");
     std::fs::create_dir(&bin).unwrap();
     let copy = bin.join(plughost_binary().file_name().unwrap());
-    std::fs::copy(plughost_binary(), &copy).unwrap();
+    // A hard link opens nothing for writing; across file systems, a copy.
+    if std::fs::hard_link(plughost_binary(), &copy).is_err() {
+        std::fs::copy(plughost_binary(), &copy).unwrap();
+    }
+    // A child that another test thread forked while the copy was open for writing holds that
+    // descriptor until it execs, and running a file open for writing fails (`ETXTBSY`): wait
+    // until the copy runs.
+    for _ in 0..500 {
+        match std::process::Command::new(&copy).arg("--version").output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            _ => break,
+        }
+    }
     copy
 }
 
