@@ -122,12 +122,7 @@ impl Staging {
 
     /// What the staged `plugin` has of the command `name`, and which version it replaces.
     pub(crate) fn lookup(&self, plugin: &Arc<PluginContext>, name: &str) -> StagedLookup {
-        let areas = self.lock();
-        let area = areas.iter().find(|a| Arc::ptr_eq(&a.plugin, plugin));
-        StagedLookup {
-            already_staged: area.is_some_and(|a| a.commands.iter().any(|(n, _)| n == name)),
-            replaces: area.map(|a| Arc::clone(&a.replaces)),
-        }
+        self.lookup_by(plugin, |a| a.commands.iter().any(|(n, _)| n == name))
     }
 
     /// What the staged `plugin` has of the interface `key`, and which version it replaces.
@@ -136,10 +131,19 @@ impl Staging {
         plugin: &Arc<PluginContext>,
         key: &(String, u16),
     ) -> StagedLookup {
+        self.lookup_by(plugin, |a| a.interfaces.iter().any(|(k, _)| k == key))
+    }
+
+    /// Whether `staged` holds for the area of `plugin`, and which version it replaces.
+    fn lookup_by(
+        &self,
+        plugin: &Arc<PluginContext>,
+        staged: impl Fn(&Area) -> bool,
+    ) -> StagedLookup {
         let areas = self.lock();
         let area = areas.iter().find(|a| Arc::ptr_eq(&a.plugin, plugin));
         StagedLookup {
-            already_staged: area.is_some_and(|a| a.interfaces.iter().any(|(k, _)| k == key)),
+            already_staged: area.is_some_and(staged),
             replaces: area.map(|a| Arc::clone(&a.replaces)),
         }
     }

@@ -57,6 +57,15 @@ impl Error {
         }
     }
 
+    /// The code this error crosses the boundary with where an error must not read as success:
+    /// [`Error::code`], or [`PhResult::Error`] for an error made with code `Ok`.
+    pub(crate) fn failure_code(&self) -> PhResult {
+        match self.code {
+            PhResult::Ok => PhResult::Error,
+            code => code,
+        }
+    }
+
     /// The error code carried across the boundary.
     pub fn code(&self) -> PhResult {
         self.code

@@ -236,7 +236,7 @@ unsafe extern "C" fn save_state<P: Plugin>(
                     "",
                     &format!("save_state failed: {error}"),
                 );
-                error_code(&error)
+                error.failure_code().code()
             }
         }
     })
@@ -275,19 +275,11 @@ unsafe extern "C" fn restore_state<P: Plugin>(
                         "",
                         &format!("restore_state failed: {error}"),
                     );
-                    error_code(&error)
+                    error.failure_code().code()
                 }
             }
         },
     )
-}
-
-/// The code an `Err` crosses the boundary with: never `Ok`.
-fn error_code(error: &Error) -> PhResultCode {
-    match error.code() {
-        PhResult::Ok => PhResult::Error.code(),
-        code => code.code(),
-    }
 }
 
 /// The function table of `P`.

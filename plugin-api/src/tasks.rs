@@ -123,10 +123,7 @@ where
                 Ok(()) => PhResult::Ok.code(),
                 Err(error) => {
                     // An error must not read as success to the host.
-                    let code = match error.code() {
-                        PhResult::Ok => PhResult::Error,
-                        code => code,
-                    };
+                    let code = error.failure_code();
                     let mut failed = tasks.failed.lock().unwrap_or_else(|e| e.into_inner());
                     if failed.as_ref().is_none_or(|(at, _)| index < *at) {
                         *failed = Some((index, Error::with_code(code, error.message())));
