@@ -196,6 +196,8 @@ fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(code) => code,
+        // `plughost list | head -1`: the reader's choice, not a failure (see `cli::pipe`).
+        Err(_) if cli::pipe::reader_left() => ExitCode::SUCCESS,
         Err(message) => {
             // One line, whatever a plugin put in the message.
             eprintln!("plughost: {}", escape(&message));
@@ -244,7 +246,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let (status, message) = plughost::validate::run_check(check, file, allow_insecure);
             // The message as a JSON string: one line, whatever it holds.
             let message = serde_json::to_string(&message).map_err(|e| e.to_string())?;
-            println!("{}\t{message}", status.name());
+            cli::pipe::println(format_args!("{}\t{message}", status.name()))?;
             return Ok(ExitCode::SUCCESS);
         }
         Action::Validate {
@@ -267,7 +269,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             name, dir, c: true, ..
         } => {
             let created = plughost::template::create_c(name, dir)?;
-            println!("created {}", quote_path(&created));
+            cli::pipe::println(format_args!("created {}", quote_path(&created)))?;
             return Ok(ExitCode::SUCCESS);
         }
         Action::New {
@@ -283,7 +285,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 )?,
             };
             let created = plughost::template::create(name, dir, &api_path)?;
-            println!("created {}", quote_path(&created));
+            cli::pipe::println(format_args!("created {}", quote_path(&created)))?;
             return Ok(ExitCode::SUCCESS);
         }
         Action::List { .. } | Action::Run { .. } | Action::Shell { .. } => {}
@@ -354,10 +356,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     let mut out = cli::exit::Output;
     let result = match cli.command {
         Action::List { json: false } => {
-            display::list(&host, &mut out).map_err(|e| format!("writing output: {e}"))
+            display::list(&host, &mut out).map_err(|e| cli::pipe::output_error(&e))
         }
         Action::List { json: true } => {
-            cli::json::list(&host, &dir, &mut out).map_err(|e| format!("writing output: {e}"))
+            cli::json::list(&host, &dir, &mut out).map_err(|e| cli::pipe::output_error(&e))
         }
         Action::Run { .. } => {
             let (command, args) = command_line
@@ -387,7 +389,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     let flushed = out.flush();
     host.shutdown();
     result?;
-    flushed.map_err(|e| format!("writing output: {e}"))?;
+    flushed.map_err(|e| cli::pipe::output_error(&e))?;
     if cli.strict && !host.refused().is_empty() {
         return Err(format!(
             "{} librar{} refused (--strict)",
@@ -450,7 +452,7 @@ fn validate(
 
     if list_checks {
         for (name, what) in validate::CHECKS {
-            println!("{name:<28}{what}");
+            cli::pipe::println(format_args!("{name:<28}{what}"))?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -473,7 +475,7 @@ fn validate(
         if json {
             reports.push((file.as_path(), results));
         } else {
-            display::validate_table(file, &results);
+            display::validate_table(file, &results)?;
         }
     }
     if json {

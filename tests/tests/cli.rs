@@ -754,3 +754,66 @@ fn error_messages_carry_one_prefix() {
         }
     }
 }
+
+/// Runs plughost with `args`, reads one line of its standard output and closes the pipe, as
+/// `plughost ... | head -1` does; returns the line, the exit status and standard error.
+fn read_one_line_and_close(dir: &Path, args: &[&std::ffi::OsStr]) -> (String, Option<i32>, String) {
+    use std::io::{BufRead, Read};
+    let mut child = plughost(dir)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    // The reader (and with it the pipe's only read end) is dropped here.
+    let mut errors = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut errors)
+        .unwrap();
+    (line, child.wait().unwrap().code(), errors)
+}
+
+#[test]
+fn a_reader_that_closes_standard_output_early_ends_plughost_quietly() {
+    let dir = plugins_dir(EXAMPLE_PLUGINS);
+    // 300 000 distinct words: far more output than a pipe holds.
+    let files = tempfile::tempdir().unwrap();
+    let words = files.path().join("words.txt");
+    let text: String = (0..300_000).map(|i| format!("w{i}\n")).collect();
+    std::fs::write(&words, text).unwrap();
+    let (line, status, errors) = read_one_line_and_close(
+        dir.path(),
+        &[
+            "run".as_ref(),
+            "wordfreq".as_ref(),
+            "--top".as_ref(),
+            "300000".as_ref(),
+            words.as_os_str(),
+        ],
+    );
+    assert!(line.starts_with("1\tw"), "{line:?}");
+    assert_eq!((status, errors.as_str()), (Some(0), ""));
+
+    // The same for the binary's own output: 2 000 plugins would be needed for `list`, so
+    // `inspect`'s report is read on a pipe closed before plughost writes it.
+    let mut child = plughost(dir.path())
+        .arg("inspect")
+        .arg(library("wordfreq"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        (output.status.code(), stderr(&output).as_str()),
+        (Some(0), "")
+    );
+}

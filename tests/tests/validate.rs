@@ -182,4 +182,14 @@ fn a_plugin_made_from_the_template_builds_tests_and_validates() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&output.stdout), "Hello, Ada!\n");
+
+    // The template leaves VERSION and DESCRIPTION to Cargo.toml.
+    let output = plughost(plugins.path())
+        .arg("inspect")
+        .arg(&built)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(report.contains("0.1.0"), "{report}");
+    assert!(report.contains("Greets people"), "{report}");
 }

@@ -135,6 +135,10 @@ pub(crate) fn command_error(error: &CommandError) -> String {
             }
             format!("{command}: {message}")
         }
+        CommandError::Output { source, .. } => {
+            super::pipe::note(source);
+            error.to_string()
+        }
         error => error.to_string(),
     }
 }
@@ -211,7 +215,7 @@ pub(crate) fn command_help(
             out,
             "Usage: {prefix}{command_shown} [ARGS]...\n\nIts plugin does not describe it."
         )
-        .map_err(|e| format!("writing output: {e}"));
+        .map_err(|e| super::pipe::output_error(&e));
     };
     let mut write = || -> io::Result<()> {
         let usage = format!(
@@ -230,7 +234,7 @@ pub(crate) fn command_help(
             quote_path(&plugin.path)
         )
     };
-    write().map_err(|e| format!("writing output: {e}"))
+    write().map_err(|e| super::pipe::output_error(&e))
 }
 
 /// `plughost inspect FILE`: one line per finding, then the verdict; or with `json`, the same as
@@ -248,12 +252,16 @@ pub(crate) fn inspect(file: &Path, allow_insecure: bool, json: bool) -> Result<E
         let mut out = io::stdout().lock();
         super::json::inspect(file, &seen, error.as_ref(), &mut out)
             .and_then(|()| out.flush())
-            .map_err(|e| format!("writing output: {e}"))?;
+            .map_err(|e| super::pipe::output_error(&e))?;
         return Ok(verdict);
     }
+    // The report is written at the end, in one piece.
+    let report = std::cell::RefCell::new(String::new());
     let row = |label: &str, value: &dyn std::fmt::Display| {
+        use std::fmt::Write as _;
         let label = format!("{label}:");
-        println!("{label:<20}{value}");
+        // Writing to a `String` cannot fail.
+        let _ = writeln!(report.borrow_mut(), "{label:<20}{value}");
     };
     let yes_no = |b: bool| if b { "yes" } else { "no" };
     row("file", &quote_path(file));
@@ -317,20 +325,23 @@ pub(crate) fn inspect(file: &Path, allow_insecure: bool, json: bool) -> Result<E
             &format!("refused: {}", escape(&error.kind.to_string())),
         ),
     }
+    let report = report.into_inner();
+    super::pipe::println(format_args!("{}", report.trim_end()))?;
     Ok(verdict)
 }
 
 /// One file's `validate` results as a table: the file, then one row per check.
-pub(crate) fn validate_table(file: &Path, results: &[CheckResult]) {
-    println!("{}", quote_path(file));
+pub(crate) fn validate_table(file: &Path, results: &[CheckResult]) -> Result<(), String> {
+    super::pipe::println(format_args!("{}", quote_path(file)))?;
     for r in results {
-        println!(
+        super::pipe::println(format_args!(
             "  {:<10} {:<28} {}",
             r.status.name(),
             r.check,
             escape(&r.message)
-        );
+        ))?;
     }
+    Ok(())
 }
 
 /// The `validate --json` report: one object per file, its name lossily decoded, the whole made
@@ -343,8 +354,7 @@ pub(crate) fn validate_json(reports: &[(&Path, Vec<CheckResult>)]) -> Result<(),
         })
         .collect();
     let text = serde_json::to_string_pretty(&reports).map_err(|e| e.to_string())?;
-    println!("{}", json_for_terminal(&text));
-    Ok(())
+    super::pipe::println(format_args!("{}", json_for_terminal(&text)))
 }
 
 /// The binary's log format: `[TIME LEVEL TARGET] MESSAGE` on one line, the target and message
