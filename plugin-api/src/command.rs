@@ -276,7 +276,7 @@ fn command_error(output: &PhCommandOutput, error: Error) -> PhResultCode {
     // SAFETY: the host's output is valid for the duration of the command, of which this is a
     // part; the message outlives the call.
     unsafe { (output.set_error.0)(output.context, PhStr::new(error.message())) }
-    error.code().code()
+    error.failure_code().code()
 }
 
 /// Where a command writes its output. Implements [`std::io::Write`]; output is buffered and sent

@@ -49,7 +49,9 @@ impl Error {
         Error::with_code(PhResult::Error, message)
     }
 
-    /// An error with a specific code.
+    /// An error with a specific code. An error is never reported as success: one made with
+    /// [`PhResult::Ok`] crosses the boundary (a failed `init`, command, event handler or
+    /// interface method) as [`PhResult::Error`].
     pub fn with_code(code: PhResult, message: impl Into<String>) -> Error {
         Error {
             code,

@@ -183,7 +183,7 @@ where
                     handler
                         .link
                         .log(log::Level::Warn, "", &format!("{}: {error}", handler.what));
-                    error.code().code()
+                    error.failure_code().code()
                 }
             }
         },

@@ -678,7 +678,7 @@ pub mod rt {
     unsafe fn failed(error: *const PhBytesSink, e: Error) -> PhResultCode {
         // SAFETY: NULL or valid for the call (this function's contract).
         unsafe { write_sink(error, e.message().as_bytes()) };
-        e.code().code()
+        e.failure_code().code()
     }
 
     /// Runs a caller's callback in the panic boundary: an error or a panic stops the enumeration.

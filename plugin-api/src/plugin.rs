@@ -165,7 +165,7 @@ unsafe extern "C" fn init<P: Plugin>(
             Some(Err(error)) => {
                 link.log(log::Level::Error, "", &format!("init failed: {error}"));
                 end(&link);
-                error.code().code()
+                error.failure_code().code()
             }
             None => {
                 end(&link);

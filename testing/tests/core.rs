@@ -198,3 +198,42 @@ fn a_refused_descriptor_names_the_check() {
     assert!(error.message().contains("<linked>"), "{}", error.message());
     assert!(error.message().contains("`logs`"), "{}", error.message());
 }
+
+/// Fails its `init`, or its command, with an error whose code is `Ok` (`Error::with_code` takes
+/// any code): the failure must not cross the boundary as success.
+struct FailsWithOk<const IN_INIT: bool>;
+
+impl<const IN_INIT: bool> Plugin for FailsWithOk<IN_INIT> {
+    const NAME: &'static str = "fails-with-ok";
+
+    fn init(host: &Host) -> Result<Self, Error> {
+        if IN_INIT {
+            return Err(Error::with_code(PhResult::Ok, "no database"));
+        }
+        host.register_command("odd".into(), |_, _| {
+            Err(Error::with_code(PhResult::Ok, "not today"))
+        })?;
+        host.subscribe("odd.topic", |_| Err(Error::with_code(PhResult::Ok, "nope")))?;
+        Ok(FailsWithOk)
+    }
+}
+
+#[test]
+fn an_error_made_with_code_ok_still_fails_init_and_commands() {
+    let mut host = MockHost::new();
+    let error = host.load::<FailsWithOk<true>>().unwrap_err();
+    assert_ne!(error.code(), PhResult::Ok, "{error}");
+    assert!(host.commands().is_empty());
+
+    let mut host = MockHost::new();
+    host.load::<FailsWithOk<false>>().unwrap();
+    let error = host.run("odd", &[]).unwrap_err();
+    assert_eq!(
+        (error.code(), error.message()),
+        (PhResult::Error, "not today")
+    );
+    // An event handler's error is logged, and the plugin goes on serving.
+    host.publish("odd.topic", b"").unwrap();
+    assert!(host.logs().iter().any(|r| r.message.ends_with("nope")));
+    assert!(host.run("odd", &[]).is_err());
+}
