@@ -23,7 +23,8 @@ mod loader;
 mod observer;
 mod order;
 mod output;
-mod quiesce;
+/// Grace periods: the one mechanism, shared with the plugin side (see its module docs).
+use plugin_api::__private::quiesce;
 mod registration;
 mod registry;
 mod reload;

@@ -14,6 +14,7 @@ use crate::abi::{
 use crate::error::Error;
 use crate::host::{Handle, Host};
 use crate::link::HostLink;
+use crate::state::StateSlot;
 
 /// An interface: the id, version and function table of a contract between a provider and its
 /// callers. `#[plugin_api::interface(id = "...", version = N)]` on a trait implements it for
@@ -161,6 +162,127 @@ impl<I: ProvidedBy<S> + ?Sized, S: Send + Sync + 'static> IntoProvision<I> for A
                 rt::drop_arc::<S>,
             )
         }
+    }
+}
+
+/// A provider bound to the plugin's own state: what [`Host::provide_state`] provides. For an
+/// interface made with `#[plugin_api::interface]`, `OnState<S>` implements the trait when `S`
+/// does, and each method calls `S`'s on the state [`crate::Plugin::init`] returned, as a handler
+/// of [`Host::command`] gets it.
+///
+/// # Lifetime
+///
+/// Callers reach the provider directly, without host code, so the host's grace period before
+/// the plugin's `shutdown` does not cover their calls. Each call therefore marks itself in this
+/// library's grace-period counter (a thread-local store on entry and on exit: no lock, no
+/// read-modify-write), and `shutdown` hides the state and waits until every such call under way
+/// has returned before it drops the state. A call that starts once the state is hidden (before
+/// `init` returned, or after `shutdown` began) fails with the plugin's "state not available"
+/// error without calling `S`; a caller whose reference outlives the provision gets
+/// [`PhResult::ShutDown`] from its [`Remote`] as for any provider.
+pub struct OnState<S> {
+    slot: Arc<StateSlot<S>>,
+}
+
+/// The plugin's state for one call of an [`OnState`] provider: marks the call for the grace
+/// period of the plugin's `shutdown` until dropped.
+pub struct StateCall<'a, S> {
+    state: &'a S,
+    _inside: crate::quiesce::Inside,
+}
+
+impl<S> std::ops::Deref for StateCall<'_, S> {
+    type Target = S;
+
+    #[inline]
+    fn deref(&self) -> &S {
+        self.state
+    }
+}
+
+impl<S: Send + Sync + 'static> OnState<S> {
+    /// Enters a call: the state, or the "state not available" error when there is none. The
+    /// methods that `#[plugin_api::interface]` writes for `OnState<S>` call this first.
+    ///
+    /// # Errors
+    ///
+    /// [`PhResult::Error`] with a fixed message before `init` returned and from the start of
+    /// `shutdown` on.
+    #[doc(hidden)]
+    #[inline]
+    pub fn enter(&self) -> Result<StateCall<'_, S>, Error> {
+        // Inside before the load of the state: a `shutdown` that hides the state after this
+        // entry waits for this call (see `crate::quiesce`).
+        let inside = crate::quiesce::enter();
+        // SAFETY: the state is used only through the returned `StateCall`, which keeps this
+        // thread inside a call of this library until it is dropped; `shutdown` hides the state
+        // and then waits for every such call before it drops it (`Host::provide_state`).
+        match unsafe { self.slot.get() } {
+            Some(state) => Ok(StateCall {
+                state,
+                _inside: inside,
+            }),
+            None => Err(StateSlot::<S>::not_available()),
+        }
+    }
+}
+
+impl Host {
+    /// Provides the interface `I`, implemented by the plugin's own state `S` (the type
+    /// [`crate::Plugin::init`] returns, named here: `host.provide_state::<dyn Kv, Self>()?` in
+    /// `init`): the methods get `&self` of the state, as the handlers of [`Host::command`] do,
+    /// with no `Arc` to share it. See [`OnState`] for the lifetime rules: a call under way when
+    /// the plugin's `shutdown` begins finishes before the state is dropped, and later calls fail.
+    ///
+    /// Each call costs two thread-local stores more than a provider given to [`Host::provide`]
+    /// (the grace-period marks of [`OnState`]).
+    ///
+    /// ```
+    /// use plugin_api::{Error, Host, Plugin};
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    ///
+    /// #[plugin_api::interface(id = "example.counter", version = 1)]
+    /// pub trait Counter {
+    ///     fn next(&self) -> Result<u64, Error>;
+    /// }
+    ///
+    /// /// The plugin's state, which also implements the interface.
+    /// struct Counting(AtomicU64);
+    ///
+    /// impl Counter for Counting {
+    ///     fn next(&self) -> Result<u64, Error> {
+    ///         Ok(self.0.fetch_add(1, Ordering::Relaxed) + 1)
+    ///     }
+    /// }
+    ///
+    /// impl Plugin for Counting {
+    ///     const NAME: &'static str = "counting";
+    ///     const PROVIDES: &'static [plugin_api::abi::PhInterfaceVersion] =
+    ///         &[plugin_api::provides::<dyn Counter>()];
+    ///
+    ///     fn init(host: &Host) -> Result<Self, Error> {
+    ///         host.provide_state::<dyn Counter, Self>()?;
+    ///         Ok(Counting(AtomicU64::new(0)))
+    ///     }
+    /// }
+    /// # let mut host = plughost_testing::MockHost::new();
+    /// # host.load::<Counting>().unwrap();
+    /// # let counter = host.interface::<dyn Counter>().unwrap();
+    /// # assert_eq!((counter.next().unwrap(), counter.next().unwrap()), (1, 2));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`Host::provide`]; [`PhResult::InvalidArgument`] if `S` is not this plugin's type.
+    pub fn provide_state<I, S>(&self) -> Result<Handle, Error>
+    where
+        I: Interface + ProvidedBy<OnState<S>> + ?Sized,
+        S: Send + Sync + 'static,
+    {
+        let slot = self.state_slot::<S>(&format!("interface `{}`", I::ID))?;
+        crate::quiesce::init();
+        slot.serve_direct_calls();
+        self.provide::<I>(Arc::new(OnState { slot }))
     }
 }
 

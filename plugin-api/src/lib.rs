@@ -74,6 +74,8 @@ pub mod layout;
 mod link;
 mod logger;
 mod plugin;
+#[doc(hidden)]
+pub mod quiesce;
 mod state;
 mod tasks;
 
@@ -84,7 +86,8 @@ pub use error::{Error, Outcome, Result};
 pub use event::Event;
 pub use host::{Handle, Host};
 pub use interface::{
-    provides, requires, requires_optional, Interface, IntoProvision, ProvidedBy, Provision, Remote,
+    provides, requires, requires_optional, Interface, IntoProvision, OnState, ProvidedBy,
+    Provision, Remote, StateCall,
 };
 pub use plugin::{linked_descriptor, Plugin};
 /// Turns a trait into a typed interface between plugins (ABI 1.3): see [`Interface`].
@@ -96,5 +99,6 @@ pub mod __private {
     pub use crate::interface::rt as iface;
     pub use crate::logger::route_every_call;
     pub use crate::plugin::{descriptor, vtable, Package};
+    pub use crate::quiesce;
     pub use abi_stable;
 }

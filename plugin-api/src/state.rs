@@ -14,7 +14,7 @@
 //! (the ABI's lifetime model), which clears the slot before it moves the state out.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::Arc;
 
 use crate::abi::PhResult;
@@ -26,6 +26,9 @@ use crate::host::Host;
 pub(crate) struct StateSlot<P> {
     /// The state inside the plugin data, or NULL while there is none to use.
     state: AtomicPtr<P>,
+    /// Whether callers reach the state without host code (an interface provided on it,
+    /// [`crate::OnState`]): `shutdown` then waits for their calls after [`StateSlot::clear`].
+    direct_calls: AtomicBool,
 }
 
 impl<P: Send + Sync + 'static> StateSlot<P> {
@@ -33,6 +36,7 @@ impl<P: Send + Sync + 'static> StateSlot<P> {
     pub(crate) fn new() -> Arc<StateSlot<P>> {
         Arc::new(StateSlot {
             state: AtomicPtr::new(std::ptr::null_mut()),
+            direct_calls: AtomicBool::new(false),
         })
     }
 
@@ -48,8 +52,23 @@ impl<P: Send + Sync + 'static> StateSlot<P> {
     }
 
     /// Hides the state from the handlers: called by `shutdown` before it takes the state back.
+    /// Returns once no call can still be using it: the host's calls have ended before
+    /// `shutdown` (the ABI's lifetime model), and the direct calls of [`crate::OnState`]
+    /// providers are waited for here (a grace period of this library's `quiesce`).
     pub(crate) fn clear(&self) {
         self.state.store(std::ptr::null_mut(), Ordering::Release);
+        if self.direct_calls.load(Ordering::Acquire) {
+            crate::quiesce::synchronize(&format_args!(
+                "shutdown of a plugin whose state `{}` provides interfaces",
+                std::any::type_name::<P>()
+            ));
+        }
+    }
+
+    /// Notes that callers reach the state without host code ([`crate::OnState`]), so that
+    /// [`StateSlot::clear`] waits for their calls.
+    pub(crate) fn serve_direct_calls(&self) {
+        self.direct_calls.store(true, Ordering::Release);
     }
 
     /// The state, or `None` if there is none (before `init` returned, after a failed `init`, once
@@ -115,7 +134,7 @@ impl Host {
                 Error::with_code(
                     PhResult::InvalidArgument,
                     format!(
-                        "{what}: the handler takes `&{}`, but this plugin's state is `{}`",
+                        "{what}: bound to `&{}`, but this plugin's state is `{}`",
                         std::any::type_name::<S>(),
                         erased.type_name
                     ),

@@ -185,7 +185,7 @@ fn a_handler_of_another_type_is_refused_at_registration() {
     let logged: Vec<_> = host.logs().into_iter().map(|r| r.message).collect();
     assert!(
         logged.iter().any(|m| m.contains(
-            "command `oops`: the handler takes `&bound::Lister`, but this plugin's state is \
+            "command `oops`: bound to `&bound::Lister`, but this plugin's state is \
              `bound::Confused`"
         )),
         "{logged:?}"

@@ -545,3 +545,61 @@ fn a_cycle_of_linked_plugins_is_refused_naming_it() {
     );
     assert!(host.host().plugins().is_empty());
 }
+
+/// `test.tally` 1: served by a plugin's own state (`Host::provide_state`).
+#[plugin_api::interface(id = "test.tally", version = 1)]
+pub trait Tally {
+    fn add(&self, n: u64) -> Result<u64, Error>;
+}
+
+/// Provides `test.tally` on its state.
+struct Tallying(std::sync::atomic::AtomicU64);
+
+impl Tally for Tallying {
+    fn add(&self, n: u64) -> Result<u64, Error> {
+        Ok(self.0.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n)
+    }
+}
+
+impl Plugin for Tallying {
+    const NAME: &'static str = "tallying";
+
+    fn init(host: &Host) -> Result<Self, Error> {
+        host.provide_state::<dyn Tally, Self>()?;
+        Ok(Tallying(Default::default()))
+    }
+}
+
+/// Names another plugin's type as its state.
+struct Mistaken;
+
+impl Plugin for Mistaken {
+    const NAME: &'static str = "mistaken";
+
+    fn init(host: &Host) -> Result<Self, Error> {
+        host.provide_state::<dyn Tally, Tallying>()?;
+        Ok(Mistaken)
+    }
+}
+
+#[test]
+fn a_plugin_provides_an_interface_on_its_own_state() {
+    let mut host = MockHost::new();
+    host.load::<Tallying>().unwrap();
+    let tally = host.interface::<dyn Tally>().unwrap();
+    assert_eq!(tally.add(2).unwrap(), 2);
+    assert_eq!(tally.add(3).unwrap(), 5);
+
+    // Naming a type that is not the plugin's is refused, as for a handler.
+    let mut host = MockHost::new();
+    let error = host.load::<Mistaken>().unwrap_err();
+    assert_eq!(error.code(), PhResult::InvalidArgument);
+    let logged: Vec<_> = host.logs().into_iter().map(|r| r.message).collect();
+    assert!(
+        logged.iter().any(|m| m.contains(
+            "interface `test.tally`: bound to `&interfaces::Tallying`, but this plugin's state is \
+             `interfaces::Mistaken`"
+        )),
+        "{logged:?}"
+    );
+}

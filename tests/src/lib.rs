@@ -23,6 +23,7 @@ const FIXTURES: &[&str] = &[
     "hostile",
     "kv_writer",
     "tasks",
+    "state_iface",
 ];
 
 /// Test plugins that are their own cargo workspace (see their manifests), built separately, also

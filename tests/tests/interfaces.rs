@@ -292,3 +292,36 @@ fn replace(build: &Path, file: &Path) {
     std::fs::copy(build, &staged).unwrap();
     std::fs::rename(&staged, file).unwrap();
 }
+
+/// `test.state` 1, as the fixture `state_iface` declares it (the same id, version and methods:
+/// the query compares the signatures).
+#[plugin_api::interface(id = "test.state", version = 1)]
+trait StateIface {
+    fn value(&self) -> Result<u64, plugin_api::Error>;
+    fn hold(&self, ms: u64) -> Result<u64, plugin_api::Error>;
+    fn holding(&self) -> Result<u64, plugin_api::Error>;
+}
+
+/// The fixture provides `test.state` on its own state (`Host::provide_state`). The application
+/// calls it straight from another thread, outside any host call, so the host's own grace period
+/// before the plugin's `shutdown` does not see that call: the provider's must keep the state
+/// alive until the call returns. Without it the fixture's state is dropped mid-call and `hold`
+/// reports it.
+#[test]
+fn a_direct_call_on_a_plugins_own_state_finishes_before_its_shutdown_drops_the_state() {
+    let (host, _dir) = integration_tests::host_with(&["state_iface"]);
+    let remote = host.interface::<dyn StateIface>().unwrap();
+    assert_eq!(remote.value().unwrap(), 42);
+    std::thread::scope(|s| {
+        let call = s.spawn(|| remote.hold(500));
+        while remote.holding().unwrap() == 0 {
+            std::thread::yield_now();
+        }
+        // The call is under way (asleep inside the provider's method).
+        host.unload("state-iface").unwrap();
+        assert_eq!(call.join().unwrap().unwrap(), 42, "the call saw its state");
+    });
+    // The provision ended with the plugin: later calls fail without reaching it.
+    let error = remote.value().unwrap_err();
+    assert_eq!(error.code(), plugin_api::abi::PhResult::ShutDown, "{error}");
+}

@@ -263,6 +263,7 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
     let mut table_entries = Vec::new();
     let mut caller_methods = Vec::new();
     let mut forwarders = Vec::new();
+    let mut state_forwarders = Vec::new();
     for trait_item in &item.items {
         let TraitItem::Fn(method) = trait_item else {
             return Err(Error::new_spanned(
@@ -430,15 +431,24 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
         });
         table_entries.push(quote!(#name: #provider_fn::<S>,));
 
-        // The forwarding method of `Arc<dyn Trait>`'s provision.
+        // The forwarding methods of `Arc<dyn Trait>`'s provision and of the plugin's state
+        // (`OnState<S>`, which enters the call first).
         {
-            let params_decl = params.iter().map(|(n, _, ty)| quote!(#n: #ty));
-            let params_pass = params.iter().map(|(n, _, _)| quote!(#n));
+            let params_decl: Vec<Tokens> =
+                params.iter().map(|(n, _, ty)| quote!(#n: #ty)).collect();
+            let params_pass: Vec<&Ident> = params.iter().map(|(n, _, _)| n).collect();
             let output_ty = &sig.output;
             forwarders.push(quote! {
                 #[inline]
                 fn #name(&self, #(#params_decl),*) #output_ty {
                     self.0.#name(#(#params_pass),*)
+                }
+            });
+            state_forwarders.push(quote! {
+                #[inline]
+                fn #name(&self, #(#params_decl),*) #output_ty {
+                    let state = self.enter()?;
+                    <S as #trait_name>::#name(&state, #(#params_pass),*)
                 }
             });
         }
@@ -592,6 +602,12 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
                 fn into_provision(self) -> ::plugin_api::Provision<dyn #trait_name> {
                     ::plugin_api::IntoProvision::into_provision(::std::sync::Arc::new(__Shared(self)))
                 }
+            }
+
+            /// The plugin's own state as the provider (`Host::provide_state`): each method
+            /// enters the call, then calls the state's.
+            impl<S: #trait_name> #trait_name for ::plugin_api::OnState<S> {
+                #(#state_forwarders)*
             }
 
             impl #trait_name for ::plugin_api::Remote<dyn #trait_name> {

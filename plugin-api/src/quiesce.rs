@@ -1,11 +1,22 @@
-//! Grace periods: waiting until no thread is inside a host service call that began earlier.
+//! Grace periods: waiting until no thread is inside a call that began earlier.
 //!
-//! A plugin's own threads (and other plugins' threads) call host services at any time, and a
-//! service such as `publish` or `enumerate_commands` calls into plugins. Before the host releases
-//! what such a call may be using (a plugin's data, at shutdown) it marks the plugin as no longer
-//! receiving calls and then waits for a grace period: every thread that was inside a service call
-//! when the mark was made has left it. A call that starts after the mark sees it and does not
-//! call the plugin. This is read-copy-update's rule, applied to plugin calls.
+//! One mechanism, used on both sides of the boundary, each copy with its own state (every
+//! library that links this crate has its own statics):
+//!
+//! - **The host** (plughost re-exports this module as its `quiesce`). A plugin's own threads (and
+//!   other plugins' threads) call host services at any time, and a service such as `publish` or
+//!   `enumerate_commands` calls into plugins. Before the host releases what such a call may be
+//!   using (a plugin's data, at shutdown) it marks the plugin as no longer receiving calls and
+//!   then waits for a grace period: every thread that was inside a service call when the mark
+//!   was made has left it. A call that starts after the mark sees it and does not call the
+//!   plugin.
+//! - **A plugin's library** (the safe layer). An interface provided on the plugin's own state
+//!   ([`Host::provide_state`](crate::Host::provide_state)) is called straight from its callers,
+//!   without host code, so the host's grace period does not see those calls. Each call of such
+//!   an interface is marked here, in the provider's copy, and the plugin's `shutdown` waits for
+//!   a grace period of its own after it hid the state and before it drops it.
+//!
+//! This is read-copy-update's rule, applied to plugin calls.
 //!
 //! # Cost on the call path
 //!
@@ -65,22 +76,23 @@ impl Drop for SlotOwner {
     }
 }
 
-/// Chooses between the asymmetric fence (`membarrier`) and a fence per entry. Called by
-/// [`crate::PluginHost::new`], before any plugin can call a service; later calls do nothing.
-pub(crate) fn init() {
+/// Chooses between the asymmetric fence (`membarrier`) and a fence per entry. Called before the
+/// first [`enter`] of this copy can happen (by plughost's `PluginHost::new`, and by
+/// `Host::provide_state` in a plugin); later calls do nothing.
+pub fn init() {
     INIT.call_once(|| ASYMMETRIC.store(membarrier::register(), Ordering::Release));
 }
 
 /// A number that identifies the calling thread among the threads alive now (the address of one
 /// of its thread-locals): cheaper than [`std::thread::current`].
 #[inline]
-pub(crate) fn thread_id() -> usize {
+pub fn thread_id() -> usize {
     DEPTH.with(|d| d as *const Cell<u32> as usize)
 }
 
 /// Marks this thread as inside a service call until the returned guard is dropped.
 #[inline]
-pub(crate) fn enter() -> Inside {
+pub fn enter() -> Inside {
     let depth = DEPTH.with(Cell::get);
     DEPTH.with(|d| d.set(depth + 1));
     if depth == 0 {
@@ -102,12 +114,12 @@ pub(crate) fn enter() -> Inside {
 
 /// Whether this thread is inside a service call (or a call of the application into the host
 /// that calls plugins): [`synchronize`] would not wait for it.
-pub(crate) fn inside() -> bool {
+pub fn inside() -> bool {
     DEPTH.with(Cell::get) > 0
 }
 
 /// A thread's stay inside a service call; leaving is dropping it.
-pub(crate) struct Inside {
+pub struct Inside {
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
@@ -158,7 +170,7 @@ const WARN_AFTER: Duration = Duration::from_secs(2);
 /// Waits until every thread that is inside a service call now (other than this one) has left
 /// it. Whatever the caller stored before calling this (a plugin's state) is seen by every call
 /// that starts afterwards.
-pub(crate) fn synchronize(why: &dyn std::fmt::Display) {
+pub fn synchronize(why: &dyn std::fmt::Display) {
     init();
     if ASYMMETRIC.load(Ordering::Acquire) {
         fence(Ordering::SeqCst);
