@@ -190,30 +190,35 @@ impl CommandHandle<'_> {
     /// [`CommandError::Unknown`] once the command is gone.
     #[inline]
     pub fn run<S: AsRef<str>>(&self, args: &[S], out: &mut dyn Write) -> Result<(), CommandError> {
+        if args.is_empty() {
+            return self.run_views(&[], out);
+        }
+        with_views(args, |views| self.run_views(views, out))
+    }
+
+    /// [`CommandHandle::run`] with the arguments as views: one frame for the whole call on the
+    /// host's side (the grace-period mark, the liveness check, the output and the call).
+    fn run_views(&self, args: &[PhStr], out: &mut dyn Write) -> Result<(), CommandError> {
         // Inside before the check: a shutdown of the plugin that begins after the check waits
         // for the call (see `crate::quiesce`).
         let _inside = crate::quiesce::enter();
         if !self.registration.is_active() {
             return self.run_current(args, out);
         }
-        run_registered(self.shared, &self.name, &self.registration, args, out)
+        call_command(self.shared, &self.name, &self.registration, args, out)
     }
 
     /// Runs the command of the same name and plugin that is registered now: the new version's,
     /// after a reload of the plugin.
     #[cold]
     #[inline(never)]
-    fn run_current<S: AsRef<str>>(
-        &self,
-        args: &[S],
-        out: &mut dyn Write,
-    ) -> Result<(), CommandError> {
+    fn run_current(&self, args: &[PhStr], out: &mut dyn Write) -> Result<(), CommandError> {
         let current = self
             .shared
             .command(&self.name)
             .filter(|c| c.is_active() && c.owner.name == self.registration.owner.name)
             .ok_or_else(|| CommandError::Unknown(self.name.clone()))?;
-        run_registered(self.shared, &self.name, &current, args, out)
+        call_command(self.shared, &self.name, &current, args, out)
     }
 }
 
@@ -226,40 +231,42 @@ impl std::fmt::Debug for CommandHandle<'_> {
     }
 }
 
-/// How many arguments [`run_registered`] passes from the stack; more are collected in a `Vec`.
+/// How many arguments [`with_views`] passes from the stack; more are collected in a `Vec`.
 const INLINE_ARGS: usize = 8;
 
-/// Runs the registered command `name`: the body of
-/// [`PluginHost::run_command`](crate::PluginHost::run_command) and
-/// [`CommandHandle::run`] after the lookup. Converts the arguments to views without allocating
-/// (up to [`INLINE_ARGS`]) and calls [`call_command`].
-///
-/// The caller entered a service call ([`crate::quiesce::enter`]) before it looked the command up
-/// and checked that it is active, so that the plugin's shutdown waits for this call.
+/// Calls `f` with `args` as the ABI's views, without allocating for up to [`INLINE_ARGS`]
+/// arguments.
 #[inline]
-pub(crate) fn run_registered<S: AsRef<str>>(
-    shared: &Shared,
-    name: &str,
-    command: &Registration<PhCommandCallback>,
-    args: &[S],
-    out: &mut dyn Write,
-) -> Result<(), CommandError> {
-    if args.is_empty() {
-        return call_command(shared, name, command, &[], out);
-    }
+pub(crate) fn with_views<S: AsRef<str>, R>(args: &[S], f: impl FnOnce(&[PhStr]) -> R) -> R {
     if args.len() <= INLINE_ARGS {
         let mut inline = [PhStr::EMPTY; INLINE_ARGS];
         for (slot, arg) in inline.iter_mut().zip(args) {
             *slot = PhStr::new(arg.as_ref());
         }
-        return call_command(shared, name, command, &inline[..args.len()], out);
+        return f(&inline[..args.len()]);
     }
     let spilled: Vec<PhStr> = args.iter().map(|a| PhStr::new(a.as_ref())).collect();
-    call_command(shared, name, command, &spilled, out)
+    f(&spilled)
+}
+
+/// Runs the registered command `name` with `args`: the body of
+/// [`PluginHost::run_command`](crate::PluginHost::run_command) after the lookup.
+///
+/// The caller entered a service call ([`crate::quiesce::enter`]) before it looked the command up
+/// and checked that it is active, so that the plugin's shutdown waits for this call.
+pub(crate) fn run_registered(
+    shared: &Shared,
+    name: &str,
+    command: &Registration<PhCommandCallback>,
+    args: &[PhStr],
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    call_command(shared, name, command, args, out)
 }
 
 /// Calls the command's callback with `args` and an output that writes to `out`. The success
 /// path is a few stores, the call and two checks; failures are handled in [`command_failed`].
+#[inline(always)]
 fn call_command(
     shared: &Shared,
     name: &str,

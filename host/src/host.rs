@@ -13,7 +13,7 @@ use plugin_api::{CommandInfo, PluginInfo};
 use plugin_api::{Interface, Remote};
 
 use crate::boundary::guard;
-use crate::commands::{run_registered, CommandHandle};
+use crate::commands::{run_registered, with_views, CommandHandle};
 use crate::config::Config;
 use crate::context::{PluginContext, PluginState};
 use crate::error::{CommandError, DiscoverError, HostError, LoadError, LoadErrorKind};
@@ -633,7 +633,9 @@ impl PluginHost {
             .command(name)
             .filter(|c| c.is_active())
             .ok_or_else(|| CommandError::Unknown(name.to_owned()))?;
-        run_registered(&self.shared, name, &command, args, out)
+        with_views(args, |views| {
+            run_registered(&self.shared, name, &command, views, out)
+        })
     }
 
     /// Resolves the command `name` once, for running it many times with [`CommandHandle::run`]

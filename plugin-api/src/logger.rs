@@ -15,7 +15,7 @@
 //! second plugin of the same library was initialised logs to the most recent one.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::link::HostLink;
@@ -28,18 +28,29 @@ static FORWARDER: Forwarder = Forwarder;
 /// Active plugins of this library, most recent last, for threads outside any call.
 static ACTIVE: Mutex<Vec<Weak<HostLink>>> = Mutex::new(Vec::new());
 
-/// How many plugins `ACTIVE` holds; while it is at most 1, calls need no per-thread routing.
-static ACTIVE_COUNT: AtomicUsize = AtomicUsize::new(0);
-
-/// Set by [`route_every_call`]: calls are routed even while one plugin is active.
+/// Set by [`route_every_call`]: calls are routed even while one plugin is active. Written with
+/// `ACTIVE` locked.
 static ROUTE_EVERY_CALL: AtomicBool = AtomicBool::new(false);
+
+/// Whether calls are routed per thread: more than one plugin in `ACTIVE`, or
+/// [`route_every_call`]. One flag, so that a call's check is one load. Written with `ACTIVE`
+/// locked.
+static ROUTED: AtomicBool = AtomicBool::new(false);
+
+/// Sets [`ROUTED`] from `active` (locked by the caller) and [`ROUTE_EVERY_CALL`].
+fn update_routed(active: &[Weak<HostLink>]) {
+    let routed = active.len() > 1 || ROUTE_EVERY_CALL.load(Ordering::Relaxed);
+    ROUTED.store(routed, Ordering::Relaxed);
+}
 
 /// Routes every call from now on, whatever the number of active plugins, for programs where
 /// plugins come and go on several threads at once (a test binary running mock hosts in parallel):
 /// a call that starts while one plugin is active still logs to its own plugin when a second one
 /// starts meanwhile.
 pub fn route_every_call() {
+    let active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
     ROUTE_EVERY_CALL.store(true, Ordering::Relaxed);
+    update_routed(&active);
 }
 
 thread_local! {
@@ -51,7 +62,7 @@ thread_local! {
 /// one plugin of this library is active; with one, records reach it without routing.
 #[inline]
 pub(crate) fn enter(link: &HostLink) -> Option<Scope> {
-    if ACTIVE_COUNT.load(Ordering::Relaxed) <= 1 && !ROUTE_EVERY_CALL.load(Ordering::Relaxed) {
+    if !ROUTED.load(Ordering::Relaxed) {
         return None;
     }
     Some(enter_routed(link))
@@ -84,14 +95,14 @@ pub(crate) fn attach(link: &Arc<HostLink>, host_level: log::LevelFilter) {
     let mut active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
     active.retain(|w| w.strong_count() > 0);
     active.push(Arc::downgrade(link));
-    ACTIVE_COUNT.store(active.len(), Ordering::Relaxed);
+    update_routed(&active);
 }
 
 /// Removes `link` from the fallback destinations.
 pub(crate) fn detach(link: &HostLink) {
     let mut active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
     active.retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), link));
-    ACTIVE_COUNT.store(active.len(), Ordering::Relaxed);
+    update_routed(&active);
 }
 
 impl log::Log for Forwarder {
