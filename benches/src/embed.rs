@@ -99,7 +99,7 @@ impl CApi {
 pub fn figure(paths: &Paths, settings: &Settings) -> Result<Figure, String> {
     let iters = settings.scale(2_000_000);
     let samples = settings.samples(15, 30);
-    let plugin = paths.rust_plugin("bench_plugin");
+    let plugin = paths.bench_plugin();
 
     let mut rust_host = PluginHost::new();
     rust_host.load(&plugin).map_err(|e| e.to_string())?;

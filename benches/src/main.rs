@@ -220,7 +220,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         host.provide::<dyn HostCounter>(Arc::clone(&counter))
             .map_err(|e| e.to_string())?;
         host.load_dir(&fanout_dir).map_err(|e| e.to_string())?;
-        host.load(&paths.rust_plugin("bench_plugin"))
+        host.load(&paths.bench_plugin())
             .map_err(|e| e.to_string())?;
         if wanted("call-host-to-plugin") {
             report(calls::host_to_plugin(&host, &settings)?);

@@ -7,15 +7,13 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-/// The Rust packages the figures run: the host binary, the host's C library, `wordfreq`, the
-/// Rust bench plugin.
-const PACKAGES: &[&str] = &[
-    "plughost",
-    "plughost-capi",
-    "wordfreq",
-    "journal",
-    "bench-plugin",
-];
+/// The Rust packages the figures run: the host binary, the host's C library, `wordfreq`,
+/// `journal`. The Rust bench plugin is an example of [`BENCH_PLUGIN_PACKAGE`].
+const PACKAGES: &[&str] = &["plughost", "plughost-capi", "wordfreq", "journal"];
+
+/// The package whose example `bench_plugin` is the Rust bench plugin (an example, so that it
+/// stays out of the plugins folder next to the `plughost` binary).
+const BENCH_PLUGIN_PACKAGE: &str = "bench-plugin";
 
 /// Where things are.
 pub struct Paths {
@@ -47,6 +45,15 @@ impl Paths {
         ))
     }
 
+    /// The Rust bench plugin, `examples/libbench_plugin.so`.
+    pub fn bench_plugin(&self) -> PathBuf {
+        self.profile.join("examples").join(format!(
+            "{}bench_plugin{}",
+            std::env::consts::DLL_PREFIX,
+            std::env::consts::DLL_SUFFIX
+        ))
+    }
+
     /// The host's C library, `libplughost_host.so`.
     pub fn c_library(&self) -> PathBuf {
         self.rust_plugin(plughost::C_LIBRARY_NAME)
@@ -69,14 +76,18 @@ pub fn build_rust(paths: &Paths) -> Result<(), String> {
     } else {
         eprintln!("warning: not a release build; the figures mean little");
     }
+    let mut examples = command_like(&command);
     for package in PACKAGES {
         command.args(["-p", package]);
     }
-    let status = command
-        .status()
-        .map_err(|e| format!("running cargo build: {e}"))?;
-    if !status.success() {
-        return Err("cargo build of the plugins and the host failed".into());
+    examples.args(["-p", BENCH_PLUGIN_PACKAGE, "--examples"]);
+    for mut command in [command, examples] {
+        let status = command
+            .status()
+            .map_err(|e| format!("running cargo build: {e}"))?;
+        if !status.success() {
+            return Err("cargo build of the plugins and the host failed".into());
+        }
     }
     Ok(())
 }
@@ -163,4 +174,14 @@ pub fn c_plugins(
     }
     std::fs::write(&done, b"").map_err(|e| format!("{}: {e}", done.display()))?;
     Ok(dir)
+}
+
+/// A new command with the program, arguments and folder of `command`.
+fn command_like(command: &Command) -> Command {
+    let mut copy = Command::new(command.get_program());
+    copy.args(command.get_args());
+    if let Some(dir) = command.get_current_dir() {
+        copy.current_dir(dir);
+    }
+    copy
 }
