@@ -374,6 +374,8 @@ fn the_default_folder_after_a_workspace_build_lists_every_plugin_and_refuses_not
     ] {
         assert!(names.contains(&name), "{name} is missing:\n{text}");
     }
+    // Nor the bench plugin (an example of benches/plugins/bench).
+    assert!(!names.contains(&"bench"), "{text}");
     // No library of a test-only package of tests/fixtures (a new one must be built as an example,
     // see tests/src/lib.rs).
     for entry in std::fs::read_dir(workspace_root().join("tests/fixtures")).unwrap() {
