@@ -174,8 +174,9 @@ impl<I: ProvidedBy<S> + ?Sized, S: Send + Sync + 'static> IntoProvision<I> for A
 ///
 /// Callers reach the provider directly, without host code, so the host's grace period before
 /// the plugin's `shutdown` does not cover their calls. Each call therefore marks itself in this
-/// library's grace-period counter (a thread-local store on entry and on exit: no lock, no
-/// read-modify-write), and `shutdown` hides the state and waits until every such call under way
+/// library's grace-period counter (thread-local loads and stores on entry and on exit, each
+/// through `__tls_get_addr` in a shared library: no lock, no read-modify-write, no memory shared
+/// with other threads' calls), and `shutdown` hides the state and waits until every such call under way
 /// has returned before it drops the state. A call that starts once the state is hidden (before
 /// `init` returned, or after `shutdown` began) fails with the plugin's "state not available"
 /// error without calling `S`; a caller whose reference outlives the provision gets
@@ -234,8 +235,8 @@ impl Host {
     /// with no `Arc` to share it. See [`OnState`] for the lifetime rules: a call under way when
     /// the plugin's `shutdown` begins finishes before the state is dropped, and later calls fail.
     ///
-    /// Each call costs two thread-local stores more than a provider given to [`Host::provide`]
-    /// (the grace-period marks of [`OnState`]).
+    /// Each call costs the grace-period marks of [`OnState`] more than a provider given to
+    /// [`Host::provide`]: a few thread-local accesses, no lock.
     ///
     /// ```
     /// use plugin_api::{Error, Host, Plugin};
