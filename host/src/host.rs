@@ -812,6 +812,7 @@ impl PluginHost {
                 I::MAJOR,
                 I::MINOR,
                 I::SIGNATURE,
+                plugin_api::table_layout::<I>(),
                 (table as *const I::Table).cast(),
                 std::mem::size_of::<I::Table>() as u32,
                 state,
@@ -823,8 +824,8 @@ impl PluginHost {
     /// [`PluginHost::provide`] with a raw table, user data and `destroy`, as a plugin provides
     /// through the host services (see `PhHostServices::provide_interface`): for bindings to other
     /// languages. `destroy(user_data)` runs exactly once, also when the host refuses (before this
-    /// returns). `signature` is what Rust callers compare with theirs (may be empty: see
-    /// `PhInterfaceDecl::signature`).
+    /// returns). `signature` and `layout` are what Rust callers compare with theirs (may be
+    /// empty and NULL: see `PhInterfaceDecl::signature` and `PhInterfaceDecl::layout`).
     ///
     /// # Errors
     ///
@@ -835,7 +836,8 @@ impl PluginHost {
     ///
     /// `table` is the interface's function table of `table_size` bytes, valid and unchanged until
     /// `destroy` runs; its functions and `destroy` may be called with `user_data` from any thread
-    /// (the functions several at once) until then.
+    /// (the functions several at once) until then. `layout` is NULL or the address of
+    /// abi_stable's `TypeLayout` of the table, valid for the rest of the process.
     #[allow(clippy::too_many_arguments)]
     pub unsafe fn provide_raw(
         &self,
@@ -843,6 +845,7 @@ impl PluginHost {
         major: u16,
         minor: u16,
         signature: &str,
+        layout: *const c_void,
         table: *const c_void,
         table_size: u32,
         user_data: *mut c_void,
@@ -861,6 +864,7 @@ impl PluginHost {
             minor,
             table_size,
             signature,
+            layout,
         };
         self.shared
             .provide_interface(registration, declaration)
@@ -877,7 +881,8 @@ impl PluginHost {
     /// # Errors
     ///
     /// [`HostError::Code`] with [`PhResult::NotFound`] if nobody provides it,
-    /// [`PhResult::VersionMismatch`] if the provider's table is older than `I`'s.
+    /// [`PhResult::VersionMismatch`] if the provider's table is older than `I`'s, or differs
+    /// from it (its signature or its type layout: see [`Remote`]).
     pub fn interface<I: Interface + ?Sized>(&self) -> Result<Remote<I>, HostError> {
         let raw = self.query_raw(I::ID, I::MAJOR, std::mem::size_of::<I::Table>() as u32)?;
         let shared = Arc::clone(&self.shared);
@@ -889,7 +894,7 @@ impl PluginHost {
         // SAFETY: a fresh reference from a query of `I`'s id and major with at least
         // `I::Table`'s size, released only by `release`.
         let remote = unsafe { Remote::from_raw(raw, Box::new(release)) };
-        remote.check_signature().map_err(|error| HostError::Code {
+        remote.check_provider().map_err(|error| HostError::Code {
             operation: error.message().to_owned(),
             code: error.code(),
         })?;

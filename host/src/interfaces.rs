@@ -46,6 +46,17 @@ unsafe impl Send for Table {}
 // SAFETY: shared references only copy the address.
 unsafe impl Sync for Table {}
 
+/// The address of a provided table's type layout ([`plugin_api::abi::PhInterfaceDecl::layout`]):
+/// the host never reads through it, it only hands it to callers.
+#[derive(Clone, Copy)]
+pub(crate) struct Layout(pub(crate) *const c_void);
+
+// SAFETY: only the address is used (copied into references); what it points to is the provider's
+// static data, which the host never reads.
+unsafe impl Send for Layout {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Layout {}
+
 /// An interface someone provides.
 pub(crate) struct Provided {
     pub(crate) registration: Registration<Table>,
@@ -55,6 +66,8 @@ pub(crate) struct Provided {
     pub(crate) table_size: u32,
     /// The signature the provider declared (may be empty), given to callers.
     pub(crate) signature: String,
+    /// The layout the provider declared (may be NULL), given to callers.
+    pub(crate) layout: Layout,
     /// The `alive` words of the references callers hold. Locked to add one and to end the
     /// provision, so that a query either lands before the end (and is revoked with the others)
     /// or sees `ended`.
@@ -119,6 +132,8 @@ pub(crate) struct Declaration<'a> {
     pub(crate) minor: u16,
     pub(crate) table_size: u32,
     pub(crate) signature: &'a str,
+    /// NULL, or the address of the table's type layout (not read by the host).
+    pub(crate) layout: *const c_void,
 }
 
 impl Shared {
@@ -160,6 +175,7 @@ impl Shared {
                     minor: declaration.minor,
                     table_size: declaration.table_size,
                     signature: declaration.signature.to_owned(),
+                    layout: Layout(declaration.layout),
                     references: Mutex::new(Vec::new()),
                     ended: AtomicBool::new(false),
                 };
@@ -233,6 +249,7 @@ impl Shared {
             alive: alive.as_ptr().cast_const(),
             handle,
             signature: PhStr::new(&provided.signature),
+            layout: provided.layout.0,
         })
     }
 

@@ -715,14 +715,14 @@ fn check_layout(library: &libloading::Library, minor: u16) -> Result<LayoutCheck
         let report = e.to_string();
         log::debug!("full type layout report:\n{report}");
         LoadErrorKind::Layout {
-            summary: layout_summary(&report),
+            summary: plugin_api::layout::summary(&report),
             report,
         }
     };
     let header = header.upgrade().map_err(layout_error)?;
     // Each minor version before the host's needs its frozen layout here.
     const _: () = assert!(
-        PH_ABI_VERSION_MINOR == 4,
+        PH_ABI_VERSION_MINOR == 5,
         "add the layout of the previous minor"
     );
     match minor {
@@ -738,50 +738,14 @@ fn check_layout(library: &libloading::Library, minor: u16) -> Result<LayoutCheck
         3 => header
             .check_layout::<plugin_api::layout::v1_3::PluginModuleRef>()
             .map(drop),
+        4 => header
+            .check_layout::<plugin_api::layout::v1_4::PluginModuleRef>()
+            .map(drop),
         _ => header.check_layout::<PluginModuleRef>().map(drop),
     }
     .map_err(layout_error)?;
     debug_assert_eq!(PluginModuleRef::NAME, "plughost_plugin");
     Ok(LayoutCheck::Passed)
-}
-
-/// One line out of abi_stable's multi-line layout report: the type that differs, the first error,
-/// and the expected and found values, such as
-/// `PhPluginDescriptor: incompatible type size (expected 64, found 72)`.
-fn layout_summary(report: &str) -> String {
-    let lines: Vec<&str> = report
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let Some(first_error) = lines.iter().position(|l| l.starts_with("Error:")) else {
-        return one_line(report);
-    };
-    let error = lines[first_error].trim_start_matches("Error:");
-    let ty = lines[..first_error]
-        .iter()
-        .rposition(|l| l.starts_with("Layout of expected type:"))
-        .and_then(|start| {
-            lines[start..first_error]
-                .iter()
-                .find(|l| l.starts_with("type:"))
-        })
-        .map(|l| l.trim_start_matches("type:"));
-    let value_after = |label: &str| {
-        lines[first_error..]
-            .iter()
-            .position(|l| *l == label)
-            .and_then(|at| lines.get(first_error + at + 1))
-            .copied()
-    };
-    let mut summary = match ty {
-        Some(ty) => format!("{ty}: {error}"),
-        None => error.to_owned(),
-    };
-    if let (Some(expected), Some(found)) = (value_after("Expected:"), value_after("Found:")) {
-        summary.push_str(&format!(" (expected {expected}, found {found})"));
-    }
-    summary
 }
 
 /// The first line of a message, trimmed.
@@ -794,8 +758,10 @@ fn one_line(message: &str) -> String {
 /// sizes"). A minor that grows one of them keeps the older size here for older minors, or plugins
 /// built for them would be refused.
 fn table_sizes(minor: u16) -> (usize, usize) {
+    // 1.5 grew neither table (only the interface declaration and reference, see
+    // `services::host_provide_interface`).
     const _: () = assert!(
-        PH_ABI_VERSION_MINOR == 4,
+        PH_ABI_VERSION_MINOR == 5,
         "a new minor: say here which table sizes each older minor needs"
     );
     let descriptor = match minor {

@@ -11,10 +11,10 @@ use std::ffi::c_void;
 use std::sync::Arc;
 
 use plugin_api::abi::{
-    read_sized, PhBytes, PhCommandCallback, PhCommandInfo, PhCommandInfoCallback,
-    PhDestroyCallback, PhEventCallback, PhHandle, PhHostContext, PhHostServices, PhInterface,
-    PhInterfaceDecl, PhLogLevel, PhPluginInfo, PhPluginInfoCallback, PhResult, PhResultCode, PhStr,
-    PhTaskFn, PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR,
+    read_grown, read_sized, sized_out, write_grown, PhBytes, PhCommandCallback, PhCommandInfo,
+    PhCommandInfoCallback, PhDestroyCallback, PhEventCallback, PhHandle, PhHostContext,
+    PhHostServices, PhInterface, PhInterfaceDecl, PhLogLevel, PhPluginInfo, PhPluginInfoCallback,
+    PhResult, PhResultCode, PhStr, PhTaskFn, PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR,
 };
 
 use crate::boundary::guard;
@@ -439,8 +439,8 @@ unsafe extern "C" fn host_provide_interface(
 ) -> PhResultCode {
     registering(ctx, "provide_interface", user_data, destroy, |context| {
         // SAFETY: the plugin passes NULL or a declaration of its ABI version, valid for the call
-        // (the ABI's contract of `provide_interface`).
-        let decl = match unsafe { read_sized::<PhInterfaceDecl>(decl) } {
+        // (the ABI's contract of `provide_interface`); one of 1.3 or 1.4 has no `layout` (NULL).
+        let decl = match unsafe { read_grown::<PhInterfaceDecl>(decl) } {
             Ok(decl) => decl,
             Err(code) => {
                 release_refused(context, user_data, destroy);
@@ -459,6 +459,7 @@ unsafe extern "C" fn host_provide_interface(
             minor: decl.minor,
             table_size: decl.table_size,
             signature,
+            layout: decl.layout,
         };
         let handle = context
             .shared
@@ -477,23 +478,17 @@ unsafe extern "C" fn host_query_interface(
     out: *mut PhInterface,
 ) -> PhResultCode {
     with_context(ctx, "query_interface", |context| {
-        if out.is_null() {
-            return Err(PhResult::NullPointer);
-        }
-        // SAFETY: `out` is not NULL, and the plugin passes a `PhInterface` it may write, whose
-        // `struct_size` (its first field, a `u32` every version has) it set.
-        let size = unsafe { out.cast::<u32>().read() };
-        if (size as usize) < std::mem::size_of::<PhInterface>() {
-            return Err(PhResult::InvalidArgument);
-        }
+        // SAFETY: the plugin passes NULL or a `PhInterface` of its ABI version that it may write,
+        // whose `struct_size` (its first field, a `u32` every version has) it set.
+        let size = unsafe { sized_out(out)? };
         // SAFETY: the plugin passes a view valid for the call.
         let id = unsafe { arg(id)? };
         let reference =
             context
                 .shared
                 .query_interface(&owner_of(context), id, major, min_table_size)?;
-        // SAFETY: writable and at least this version's size (checked above).
-        unsafe { out.write(reference) };
+        // SAFETY: writable for `size` bytes, what `sized_out` returned (the plugin's contract).
+        unsafe { write_grown(out, reference, size) };
         Ok(())
     })
 }

@@ -40,9 +40,11 @@
  * and `PhPluginDescriptor::requires`), `PH_RESULT_HOST_FAILED` and
  * `PH_RESULT_VERSION_MISMATCH`; 1.4 added state handoff across a reload
  * (`PhPluginVtable::save_state`, `PhPluginVtable::restore_state`) and the host's worker
- * threads (`PhHostServices::run_tasks`, `PhHostServices::task_threads`).
+ * threads (`PhHostServices::run_tasks`, `PhHostServices::task_threads`); 1.5 added the type
+ * layout of an interface's table (`PhInterfaceDecl::layout`, `PhInterface::layout`), which
+ * Rust callers check against theirs.
  */
-#define PH_ABI_VERSION_MINOR 4
+#define PH_ABI_VERSION_MINOR 5
 
 /**
  * The longest plugin name or command name, in bytes.
@@ -485,11 +487,22 @@ typedef struct PhInterfaceDecl {
      * (C providers): then callers cannot check it. Borrowed for the call; the host keeps a copy.
      */
     struct PhStr signature;
+    /**
+     * The table's type layout (added in ABI 1.5): NULL, or what the Rust layer passes, the
+     * address of abi_stable's `TypeLayout` of the table (abi_stable 0.11's format, not part of
+     * this ABI), static data of the provider's library, valid for the rest of the process. The
+     * host does not read it; it hands the address to every caller in `PhInterface::layout`,
+     * and a Rust caller compares it with its own table's layout. C providers pass NULL. A
+     * declaration of an older minor's size (up to `signature`) has none: NULL.
+     */
+    const void *layout;
 } PhInterfaceDecl;
 
 /**
  * A reference to an interface, written by `PhHostServices::query_interface`. The caller owns
- * the struct; what it points to belongs to the provider and the host.
+ * the struct; what it points to belongs to the provider and the host. The host writes as many
+ * bytes as the caller's `struct_size` and its own definition both have, and sets `struct_size`
+ * to that size.
  */
 typedef struct PhInterface {
     /**
@@ -534,6 +547,14 @@ typedef struct PhInterface {
      * of its own compares them and releases the reference if they differ.
      */
     struct PhStr signature;
+    /**
+     * The layout the provider declared (`PhInterfaceDecl::layout`, possibly NULL; added in
+     * ABI 1.5). A host writes it only when `struct_size` covers it: a caller of an older minor
+     * passes a smaller struct, and the host writes only that much (and sets `struct_size` to
+     * the size it wrote). A Rust caller whose table has a layout compares the two and releases
+     * the reference if they are incompatible.
+     */
+    const void *layout;
 } PhInterface;
 
 /**
@@ -728,7 +749,8 @@ typedef struct PhHostServices {
      * once, after the last caller released its reference. Errors, after which `destroy` has
      * run: `PH_RESULT_ALREADY_EXISTS` if that id and major are provided already (by anyone),
      * `PH_RESULT_INVALID_ARGUMENT` for an id that breaks the rules of names, a NULL `table`, or
-     * a `decl.struct_size` smaller than `PhInterfaceDecl`, `PH_RESULT_NULL_POINTER` for a NULL
+     * a `decl.struct_size` smaller than `PhInterfaceDecl` of ABI 1.3 (up to `signature`; a
+     * 1.3 or 1.4 declaration has no `layout`, read as NULL), `PH_RESULT_NULL_POINTER` for a NULL
      * `decl`, `PH_RESULT_LIMIT_EXCEEDED`, `PH_RESULT_SHUT_DOWN` as for registrations.
      */
     PhResultCode (*provide_interface)(struct PhHostContext *ctx,
@@ -741,14 +763,15 @@ typedef struct PhHostServices {
      * `min_table_size` bytes (added in ABI 1.3). `[thread-safe]`
      *
      * On success writes a reference to `*out` (see `PhInterface`): the table, its size and
-     * minor, the provider's `user_data`, the `alive` word to check before each call, and the
-     * handle to give to `PhHostServices::release_interface`. The reference counts as one of the
+     * minor, the provider's `user_data`, the `alive` word to check before each call, the
+     * handle to give to `PhHostServices::release_interface`, the provider's signature and,
+     * if `out->struct_size` has room for it, its layout. The reference counts as one of the
      * caller's registrations; it keeps the provider's `user_data` alive until it is released (or
      * the caller ends). Errors, after which nothing is written: `PH_RESULT_NOT_FOUND` if nobody
      * provides that id and major, `PH_RESULT_VERSION_MISMATCH` if the table provided is smaller
      * than `min_table_size`, `PH_RESULT_NULL_POINTER` for a NULL `out`,
-     * `PH_RESULT_INVALID_ARGUMENT` for an `out->struct_size` smaller than `PhInterface`,
-     * `PH_RESULT_LIMIT_EXCEEDED`, `PH_RESULT_SHUT_DOWN`.
+     * `PH_RESULT_INVALID_ARGUMENT` for an `out->struct_size` smaller than `PhInterface` of
+     * ABI 1.3 (up to `signature`), `PH_RESULT_LIMIT_EXCEEDED`, `PH_RESULT_SHUT_DOWN`.
      */
     PhResultCode (*query_interface)(struct PhHostContext *ctx,
                                     struct PhStr id,
@@ -890,8 +913,8 @@ typedef PhResultCode (*PhRestoreStateFn)(void *plugin_data,
 typedef struct PhPluginVtable {
     /**
      * `size_of::<PhPluginVtable>()` of the plugin: at least the table's size in the ABI minor the
-     * plugin declares (1.0 to 1.3: up to `enumerate_commands`; 1.4: up to `restore_state`), or
-     * the plugin is refused.
+     * plugin declares (1.0 to 1.3: up to `enumerate_commands`; from 1.4: up to
+     * `restore_state`), or the plugin is refused.
      */
     uint32_t struct_size;
     /**

@@ -24,11 +24,12 @@
 //! - Memory is freed by the side that allocated it. Borrowed data ([`PhStr`], [`PhBytes`], pointers
 //!   to info structs) is valid for the duration of the call only; copy what you keep.
 //! - Tables start with their version or size and only grow at the end. A table a plugin gives
-//!   (descriptor, function table, [`PhCommandInfo`]) must be at least as large as that table in
-//!   the minor the plugin declares (in every minor so far: its size today), or it is refused. A
-//!   table the host gives is at least as large as in any plugin it loads; a plugin that also runs
-//!   in hosts of an older minor checks `struct_size` (or `abi_minor`) before touching a field
-//!   that a newer minor added. (`docs/abi.md`, "Versions and sizes", is the one statement.)
+//!   (descriptor, function table, [`PhCommandInfo`], [`PhInterfaceDecl`]) must be at least as
+//!   large as that table in the minor the plugin declares, or it is refused. A table the host
+//!   gives is at least as large as in any plugin it loads; a plugin that also runs in hosts of an
+//!   older minor checks `struct_size` (or `abi_minor`) before touching a field that a newer minor
+//!   added. A table the host writes into ([`PhInterface`]) is written as far as the caller's
+//!   `struct_size` goes. (`docs/abi.md`, "Versions and sizes", is the one statement.)
 //! - Strings ([`PhStr`]) are UTF-8 in both directions. When one call breaks several rules, the
 //!   host answers with the first failure of: the context (NULL: [`PhResult::NullPointer`]; a
 //!   plugin that has ended: [`PhResult::ShutDown`]); the callback (NULL); the other arguments in
@@ -122,8 +123,10 @@ pub const PH_ABI_VERSION_MAJOR: u16 = 1;
 /// and [`PhPluginDescriptor::requires`]), [`PhResult::HostFailed`] and
 /// [`PhResult::VersionMismatch`]; 1.4 added state handoff across a reload
 /// ([`PhPluginVtable::save_state`], [`PhPluginVtable::restore_state`]) and the host's worker
-/// threads ([`PhHostServices::run_tasks`], [`PhHostServices::task_threads`]).
-pub const PH_ABI_VERSION_MINOR: u16 = 4;
+/// threads ([`PhHostServices::run_tasks`], [`PhHostServices::task_threads`]); 1.5 added the type
+/// layout of an interface's table ([`PhInterfaceDecl::layout`], [`PhInterface::layout`]), which
+/// Rust callers check against theirs.
+pub const PH_ABI_VERSION_MINOR: u16 = 5;
 
 /// Name of the symbol that every plugin library exports: a [`PhEntryPoint`] function.
 pub const PH_ENTRY_POINT_SYMBOL: &str = "plughost_plugin_entry";
@@ -756,7 +759,8 @@ pub struct PhHostServices {
     /// once, after the last caller released its reference. Errors, after which `destroy` has
     /// run: [`PhResult::AlreadyExists`] if that id and major are provided already (by anyone),
     /// [`PhResult::InvalidArgument`] for an id that breaks the rules of names, a NULL `table`, or
-    /// a `decl.struct_size` smaller than [`PhInterfaceDecl`], [`PhResult::NullPointer`] for a NULL
+    /// a `decl.struct_size` smaller than [`PhInterfaceDecl`] of ABI 1.3 (up to `signature`; a
+    /// 1.3 or 1.4 declaration has no `layout`, read as NULL), [`PhResult::NullPointer`] for a NULL
     /// `decl`, [`PhResult::LimitExceeded`], [`PhResult::ShutDown`] as for registrations.
     pub provide_interface: unsafe extern "C" fn(
         ctx: *mut PhHostContext,
@@ -770,14 +774,15 @@ pub struct PhHostServices {
     /// `min_table_size` bytes (added in ABI 1.3). `[thread-safe]`
     ///
     /// On success writes a reference to `*out` (see [`PhInterface`]): the table, its size and
-    /// minor, the provider's `user_data`, the `alive` word to check before each call, and the
-    /// handle to give to [`PhHostServices::release_interface`]. The reference counts as one of the
+    /// minor, the provider's `user_data`, the `alive` word to check before each call, the
+    /// handle to give to [`PhHostServices::release_interface`], the provider's signature and,
+    /// if `out->struct_size` has room for it, its layout. The reference counts as one of the
     /// caller's registrations; it keeps the provider's `user_data` alive until it is released (or
     /// the caller ends). Errors, after which nothing is written: [`PhResult::NotFound`] if nobody
     /// provides that id and major, [`PhResult::VersionMismatch`] if the table provided is smaller
     /// than `min_table_size`, [`PhResult::NullPointer`] for a NULL `out`,
-    /// [`PhResult::InvalidArgument`] for an `out->struct_size` smaller than [`PhInterface`],
-    /// [`PhResult::LimitExceeded`], [`PhResult::ShutDown`].
+    /// [`PhResult::InvalidArgument`] for an `out->struct_size` smaller than [`PhInterface`] of
+    /// ABI 1.3 (up to `signature`), [`PhResult::LimitExceeded`], [`PhResult::ShutDown`].
     pub query_interface: unsafe extern "C" fn(
         ctx: *mut PhHostContext,
         id: PhStr,
@@ -890,10 +895,19 @@ pub struct PhInterfaceDecl {
     /// method's name and types (`put(&str,&[u8])->Result<(),Error>;...`). May be empty
     /// (C providers): then callers cannot check it. Borrowed for the call; the host keeps a copy.
     pub signature: PhStr,
+    /// The table's type layout (added in ABI 1.5): NULL, or what the Rust layer passes, the
+    /// address of abi_stable's `TypeLayout` of the table (abi_stable 0.11's format, not part of
+    /// this ABI), static data of the provider's library, valid for the rest of the process. The
+    /// host does not read it; it hands the address to every caller in [`PhInterface::layout`],
+    /// and a Rust caller compares it with its own table's layout. C providers pass NULL. A
+    /// declaration of an older minor's size (up to `signature`) has none: NULL.
+    pub layout: *const c_void,
 }
 
 /// A reference to an interface, written by [`PhHostServices::query_interface`]. The caller owns
-/// the struct; what it points to belongs to the provider and the host.
+/// the struct; what it points to belongs to the provider and the host. The host writes as many
+/// bytes as the caller's `struct_size` and its own definition both have, and sets `struct_size`
+/// to that size.
 #[repr(C)]
 #[derive(StableAbi)]
 pub struct PhInterface {
@@ -921,6 +935,12 @@ pub struct PhInterface {
     /// owned by the host, valid until the reference is released. A caller that has a signature
     /// of its own compares them and releases the reference if they differ.
     pub signature: PhStr,
+    /// The layout the provider declared ([`PhInterfaceDecl::layout`], possibly NULL; added in
+    /// ABI 1.5). A host writes it only when `struct_size` covers it: a caller of an older minor
+    /// passes a smaller struct, and the host writes only that much (and sets `struct_size` to
+    /// the size it wrote). A Rust caller whose table has a layout compares the two and releases
+    /// the reference if they are incompatible.
+    pub layout: *const c_void,
 }
 
 /// How deeply event handlers may publish from inside handlers, per thread: the outermost publish
@@ -1025,8 +1045,8 @@ pub struct PhRestoreStateFn(
 #[derive(StableAbi)]
 pub struct PhPluginVtable {
     /// `size_of::<PhPluginVtable>()` of the plugin: at least the table's size in the ABI minor the
-    /// plugin declares (1.0 to 1.3: up to `enumerate_commands`; 1.4: up to `restore_state`), or
-    /// the plugin is refused.
+    /// plugin declares (1.0 to 1.3: up to `enumerate_commands`; from 1.4: up to
+    /// `restore_state`), or the plugin is refused.
     pub struct_size: u32,
     /// Required. See [`PhInitFn`].
     pub init: Option<PhInitFn>,
@@ -1132,6 +1152,31 @@ unsafe impl SizedStruct for PhCommandInfo {}
 unsafe impl SizedStruct for PhPluginInfo {}
 // SAFETY: `#[repr(C)]`, first field `struct_size: u32`.
 unsafe impl SizedStruct for PhInterfaceDecl {}
+// SAFETY: `#[repr(C)]`, first field `struct_size: u32`.
+unsafe impl SizedStruct for PhInterface {}
+
+/// A [`SizedStruct`] that grew in a minor version after it appeared: the other side may pass the
+/// size of an older minor, down to [`GrownStruct::MIN_SIZE`]. [`read_grown`] reads one given by
+/// the other side, [`sized_out`] and [`write_grown`] write one for it.
+///
+/// # Safety
+///
+/// All-zero bytes are a valid `Self` (its fields are integers, raw pointers, views and optional
+/// function pointers), and `MIN_SIZE` is the offset of a field of `Self`, at least 4.
+pub unsafe trait GrownStruct: SizedStruct + Sized {
+    /// The smallest `struct_size` accepted: the size the struct had in the minor that
+    /// introduced it.
+    const MIN_SIZE: usize;
+}
+
+// SAFETY: integers, raw pointers and views; `layout` (1.5) is a field.
+unsafe impl GrownStruct for PhInterfaceDecl {
+    const MIN_SIZE: usize = std::mem::offset_of!(PhInterfaceDecl, layout);
+}
+// SAFETY: integers, raw pointers and views; `layout` (1.5) is a field.
+unsafe impl GrownStruct for PhInterface {
+    const MIN_SIZE: usize = std::mem::offset_of!(PhInterface, layout);
+}
 
 /// Borrows the struct at `ptr`, filled by the other side, if it is not NULL and its `struct_size`
 /// covers this ABI version's `T`. Nothing but `struct_size` is read before that check (a
@@ -1163,9 +1208,183 @@ pub unsafe fn read_sized<'a, T: SizedStruct>(ptr: *const T) -> Result<&'a T, PhR
     Ok(unsafe { &*ptr })
 }
 
+/// Copies the struct at `ptr`, filled by the other side, if it is not NULL and its `struct_size`
+/// is at least [`GrownStruct::MIN_SIZE`]: at most `struct_size` bytes are read, and the fields
+/// beyond them (those of a newer minor than the other side's) are zero, NULL. Nothing but
+/// `struct_size` is read before that check.
+///
+/// # Errors
+///
+/// [`PhResult::NullPointer`] for NULL; [`PhResult::InvalidArgument`] for a struct smaller than
+/// `T::MIN_SIZE`.
+///
+/// # Safety
+///
+/// `ptr` is NULL or points to a `T` of any ABI version, readable for its first field and then for
+/// as many bytes as that field says, whose fields are valid values of their types.
+pub unsafe fn read_grown<T: GrownStruct>(ptr: *const T) -> Result<T, PhResult> {
+    if ptr.is_null() {
+        return Err(PhResult::NullPointer);
+    }
+    // SAFETY: as in `read_sized`.
+    let size = unsafe { ptr.cast::<u32>().read() } as usize;
+    if size < T::MIN_SIZE {
+        return Err(PhResult::InvalidArgument);
+    }
+    let mut value = std::mem::MaybeUninit::<T>::zeroed();
+    // SAFETY: the source is readable for `size` bytes (the caller's contract), the destination
+    // for `size_of::<T>()`; at most the smaller is copied; one is on this stack, so they do not
+    // overlap.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            ptr.cast::<u8>(),
+            value.as_mut_ptr().cast::<u8>(),
+            size.min(std::mem::size_of::<T>()),
+        );
+    }
+    // SAFETY: all-zero bytes are a valid `T` (the contract of `GrownStruct`), and the bytes
+    // copied over them are whole fields (`MIN_SIZE` ends at a field, and a larger size covers
+    // whole fields of the other side's definition, which only adds fields at the end) holding
+    // valid values (the caller's contract).
+    Ok(unsafe { value.assume_init() })
+}
+
+/// How many bytes of a `T` to write at `out` for the other side, which set its `struct_size`
+/// first: the smaller of that size and this version's, if `out` is not NULL and the size is at
+/// least [`GrownStruct::MIN_SIZE`]. Nothing is written; pass the size to [`write_grown`].
+///
+/// # Errors
+///
+/// [`PhResult::NullPointer`] for NULL; [`PhResult::InvalidArgument`] for a size smaller than
+/// `T::MIN_SIZE`.
+///
+/// # Safety
+///
+/// `out` is NULL or points to a `T` of any ABI version whose first field is readable.
+pub unsafe fn sized_out<T: GrownStruct>(out: *mut T) -> Result<usize, PhResult> {
+    if out.is_null() {
+        return Err(PhResult::NullPointer);
+    }
+    // SAFETY: not NULL, and its first field, a `u32` (the contract of `SizedStruct`), is
+    // readable (the caller's contract).
+    let size = unsafe { out.cast::<u32>().read() } as usize;
+    if size < T::MIN_SIZE {
+        return Err(PhResult::InvalidArgument);
+    }
+    Ok(size.min(std::mem::size_of::<T>()))
+}
+
+/// Writes the first `size` bytes of `value` to `out`, with `struct_size` set to `size`: the
+/// fields the other side's definition has (`size` from [`sized_out`]).
+///
+/// # Safety
+///
+/// `out` is writable for `size` bytes, and `size` is what [`sized_out`] returned for it.
+pub unsafe fn write_grown<T: GrownStruct>(out: *mut T, value: T, size: usize) {
+    let value = std::mem::ManuallyDrop::new(value);
+    let size = size.min(std::mem::size_of::<T>());
+    // SAFETY: the source is a whole `T`, whose first field is `struct_size: u32` (the contract of
+    // `SizedStruct`), followed by `size - 4` of its bytes (`size` is at least `MIN_SIZE`, which
+    // is at least 4); the destination is writable for `size` bytes (the caller's contract); one
+    // is on this stack, so they do not overlap.
+    unsafe {
+        out.cast::<u32>().write(size as u32);
+        std::ptr::copy_nonoverlapping(
+            (&*value as *const T).cast::<u8>().add(4),
+            out.cast::<u8>().add(4),
+            size - 4,
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::PhLogLevel;
+    use super::{
+        read_grown, sized_out, write_grown, GrownStruct, PhInterface, PhInterfaceDecl, PhLogLevel,
+        PhResult, PhStr,
+    };
+
+    /// A declaration of ABI 1.3 or 1.4 ends before `layout`: whatever follows it is not read.
+    #[test]
+    fn a_declaration_of_an_older_minor_has_no_layout() {
+        let mut decl = PhInterfaceDecl {
+            struct_size: PhInterfaceDecl::MIN_SIZE as u32,
+            minor: 2,
+            major: 1,
+            id: PhStr::new("test.old"),
+            table: std::ptr::dangling(),
+            table_size: 8,
+            signature: PhStr::EMPTY,
+            // What lies beyond the older struct: not the provider's.
+            layout: std::ptr::dangling(),
+        };
+        // SAFETY: a whole declaration, readable.
+        let read = unsafe { read_grown(&decl) }.unwrap();
+        assert!(read.layout.is_null());
+        assert_eq!((read.minor, read.major, read.table_size), (2, 1, 8));
+        // SAFETY: as above.
+        assert_eq!(unsafe { read.id.to_str() }, Ok("test.old"));
+
+        decl.struct_size = std::mem::size_of::<PhInterfaceDecl>() as u32;
+        // SAFETY: as above.
+        let read = unsafe { read_grown(&decl) }.unwrap();
+        assert_eq!(read.layout, decl.layout);
+
+        decl.struct_size = PhInterfaceDecl::MIN_SIZE as u32 - 8;
+        // SAFETY: as above.
+        let small = unsafe { read_grown(&decl) };
+        assert_eq!(small.err(), Some(PhResult::InvalidArgument));
+        // SAFETY: NULL is checked first.
+        let null = unsafe { read_grown::<PhInterfaceDecl>(std::ptr::null()) };
+        assert_eq!(null.err(), Some(PhResult::NullPointer));
+    }
+
+    /// A reference of ABI 1.3 or 1.4 gets what it has room for, and its size says so.
+    #[test]
+    fn a_reference_of_an_older_minor_gets_what_it_has_room_for() {
+        let reference = || PhInterface {
+            struct_size: 0,
+            minor: 3,
+            reserved: 0,
+            table: std::ptr::dangling(),
+            table_size: 16,
+            user_data: std::ptr::null_mut(),
+            alive: std::ptr::dangling(),
+            handle: 7,
+            signature: PhStr::new("f();"),
+            layout: std::ptr::dangling(),
+        };
+        let canary = 0x5a5a_usize as *const std::ffi::c_void;
+        for (size, expected_layout) in [
+            (PhInterface::MIN_SIZE, canary),
+            (std::mem::size_of::<PhInterface>(), std::ptr::dangling()),
+            (std::mem::size_of::<PhInterface>() + 8, std::ptr::dangling()),
+        ] {
+            let mut out = PhInterface {
+                struct_size: size as u32,
+                layout: canary,
+                ..reference()
+            };
+            out.minor = 0;
+            out.handle = 0;
+            // SAFETY: a whole `PhInterface`, writable, its size set.
+            let writable = unsafe { sized_out(&mut out) }.unwrap();
+            assert_eq!(writable, size.min(std::mem::size_of::<PhInterface>()));
+            // SAFETY: writable for `writable` bytes.
+            unsafe { write_grown(&mut out, reference(), writable) };
+            assert_eq!(out.struct_size as usize, writable);
+            assert_eq!((out.minor, out.handle, out.table_size), (3, 7, 16));
+            assert_eq!(out.layout, expected_layout, "size {size}");
+        }
+        let mut small = reference();
+        small.struct_size = PhInterface::MIN_SIZE as u32 - 1;
+        // SAFETY: as above.
+        let refused = unsafe { sized_out(&mut small) };
+        assert_eq!(refused, Err(PhResult::InvalidArgument));
+        // SAFETY: NULL is checked first.
+        let null = unsafe { sized_out::<PhInterface>(std::ptr::null_mut()) };
+        assert_eq!(null, Err(PhResult::NullPointer));
+    }
 
     #[test]
     fn log_level_numbers_are_the_log_crates() {

@@ -7,6 +7,10 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
+use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
+use abi_stable::type_layout::TypeLayout;
+use abi_stable::StableAbi;
+
 use crate::abi::{
     PhDestroyCallback, PhHandle, PhInterface, PhInterfaceDecl, PhInterfaceVersion, PhResult, PhStr,
     PH_INTERFACE_OPTIONAL, PH_INVALID_HANDLE,
@@ -37,8 +41,19 @@ pub unsafe trait Interface: 'static {
     /// writes them. A Rust caller compares it with the provider's when it queries, so that a
     /// table of the same id and version but different functions is refused, not called.
     const SIGNATURE: &'static str;
-    /// The `#[repr(C)]` function table.
-    type Table: 'static + Sync;
+    /// The `#[repr(C)]` function table. Its abi_stable layout travels with each provision
+    /// ([`PhInterfaceDecl::layout`], see [`table_layout`]), and a Rust caller whose table's
+    /// layout is not compatible with the provider's refuses it when it queries.
+    type Table: 'static + Sync + StableAbi;
+}
+
+/// The address of abi_stable's type layout of `I`'s table, as [`PhInterfaceDecl::layout`] carries
+/// it: static data of this library, valid for the rest of the process. [`Host::provide`] and
+/// plughost's `PluginHost::provide` pass it; give it to `PluginHost::provide_raw` for a table of
+/// `I` provided raw.
+pub fn table_layout<I: Interface + ?Sized>() -> *const c_void {
+    let layout: &'static TypeLayout = <I::Table as StableAbi>::LAYOUT;
+    (layout as *const TypeLayout).cast()
 }
 
 /// The table of the interface `Self` whose functions call the methods of the type `S`:
@@ -327,6 +342,10 @@ enum Releaser {
 /// trait, and every call returns [`PhResult::ShutDown`] once the provider is gone (or this
 /// reference was released), without calling it. Dropping it releases the reference.
 ///
+/// The query that makes a `Remote` checks that the provider's table is `I`'s, by its signature
+/// and, since ABI 1.5, its abi_stable type layout (see [`Remote::check_provider`]); a table that
+/// differs is refused with [`PhResult::VersionMismatch`] and one line, before any call.
+///
 /// `Send + Sync`: calls may be made from any thread, several at once.
 pub struct Remote<I: Interface + ?Sized> {
     raw: PhInterface,
@@ -365,43 +384,89 @@ impl<I: Interface + ?Sized> Remote<I> {
         unsafe { AtomicU32::from_ptr(self.raw.alive.cast_mut()) }.load(Ordering::Acquire) != 0
     }
 
-    /// Compares the provider's signature with `I`'s; a mismatch is an error (and the reference
-    /// is released when `self` is dropped). A provider without a signature (C) is not checked.
+    /// Checks that the provider's table is `I`'s: its signature and its type layout, each when
+    /// the provider declared one (a C provider declares neither, and is not checked). A mismatch
+    /// is an error (and the reference is released when `self` is dropped), so no call is made
+    /// through a table that differs from `I`'s. `Host::query` and plughost's
+    /// `PluginHost::interface` call it before they return the reference.
+    ///
+    /// - **Signature**: `I`'s functions must be the first functions of the provider's (a provider
+    ///   of a newer minor has more at the end).
+    /// - **Layout** (ABI 1.5): when the provider's table has the size of `I`'s (the same minor),
+    ///   abi_stable's check of the two layouts must pass: the same functions with the same
+    ///   parameter types, down to the fields of the structs they pass, and those types declared
+    ///   by the same crate (name, and semver-compatible version). The same layout (the same
+    ///   library) is not checked again.
     ///
     /// # Errors
     ///
-    /// [`PhResult::VersionMismatch`] with one line naming the interface and the first method
-    /// that differs.
+    /// [`PhResult::VersionMismatch`] with one line naming the interface and what differs: the
+    /// first function, or abi_stable's first error (as the host's load-time check reports it).
     #[doc(hidden)]
-    pub fn check_signature(&self) -> Result<(), Error> {
+    pub fn check_provider(&self) -> Result<(), Error> {
+        self.check_signature()?;
+        self.check_layout()
+    }
+
+    fn check_signature(&self) -> Result<(), Error> {
         // SAFETY: the host's copy of the provider's signature, valid until this reference is
         // released (the ABI's contract of `PhInterface::signature`).
         let theirs = unsafe { self.raw.signature.to_str() }.unwrap_or("");
         if theirs.is_empty() || theirs == I::SIGNATURE {
             return Ok(());
         }
-        let first = |s: &'static str| s.split(';').map(str::to_owned).collect::<Vec<_>>();
-        let ours = first(I::SIGNATURE);
-        let provider: Vec<String> = theirs.split(';').map(str::to_owned).collect();
+        // A provider of a newer minor: its table starts with ours.
+        if theirs.starts_with(I::SIGNATURE)
+            && (I::SIGNATURE.is_empty() || I::SIGNATURE.ends_with(';'))
+        {
+            return Ok(());
+        }
+        let ours: Vec<&str> = I::SIGNATURE.split_terminator(';').collect();
+        let provider: Vec<&str> = theirs.split_terminator(';').collect();
         let (here, there) = ours
             .iter()
             .zip(provider.iter())
             .find(|(a, b)| a != b)
-            .map(|(a, b)| (a.clone(), b.clone()))
+            .map(|(a, b)| (format!("`{a}`"), format!("`{b}`")))
             .unwrap_or_else(|| {
                 (
                     format!("{} functions", ours.len()),
                     format!("{} functions", provider.len()),
                 )
             });
-        Err(Error::with_code(
-            PhResult::VersionMismatch,
-            format!(
-                "interface {} {}: the provider's table differs from this one: it has `{there}` where this one has `{here}`",
+        Err(mismatch::<I>(format!(
+            "it has {there} where this one has {here}"
+        )))
+    }
+
+    fn check_layout(&self) -> Result<(), Error> {
+        let ours: &'static TypeLayout = <I::Table as StableAbi>::LAYOUT;
+        let theirs = self.raw.layout.cast::<TypeLayout>();
+        if theirs.is_null()
+            || std::ptr::eq(theirs, ours)
+            || self.raw.table_size as usize != std::mem::size_of::<I::Table>()
+        {
+            return Ok(());
+        }
+        // SAFETY: a provider's layout is NULL or the `TypeLayout` of its table, static data of
+        // its library (the ABI's contract of `PhInterfaceDecl::layout`); libraries are never
+        // unloaded, so it is valid for the rest of the process. Its format is abi_stable 0.11's:
+        // the host checked at load that every Rust plugin's abi_stable is compatible with its
+        // own, which is this one (docs/abi.md, section 4).
+        let theirs: &'static TypeLayout = unsafe { &*theirs };
+        check_layout_compatibility(ours, theirs).map_err(|errors| {
+            let report = errors.to_string();
+            log::debug!(
+                "interface {} {}: full type layout report:\n{report}",
                 I::ID,
                 I::MAJOR
-            ),
-        ))
+            );
+            let summary = crate::layout::summary(&report);
+            mismatch::<I>(match crate::layout::field_path(&report) {
+                Some(path) => format!("at {path}: {summary}"),
+                None => summary,
+            })
+        })
     }
 
     /// The provider's minor version of the interface.
@@ -429,6 +494,19 @@ impl<I: Interface + ?Sized> Remote<I> {
             self.raw.user_data,
         ))
     }
+}
+
+/// The error of a provider whose table differs from `I`'s: `what` says how.
+#[cold]
+fn mismatch<I: Interface + ?Sized>(what: String) -> Error {
+    Error::with_code(
+        PhResult::VersionMismatch,
+        format!(
+            "interface {} {}: the provider's table differs from this one: {what}",
+            I::ID,
+            I::MAJOR
+        ),
+    )
 }
 
 #[cold]
@@ -501,6 +579,7 @@ impl Host {
             table: (table as *const I::Table).cast(),
             table_size: std::mem::size_of::<I::Table>() as u32,
             signature: PhStr::new(I::SIGNATURE),
+            layout: table_layout::<I>(),
         };
         self.register(
             &format!("provide_interface({:?}, {})", I::ID, I::MAJOR),
@@ -532,8 +611,9 @@ impl Host {
     /// # Errors
     ///
     /// [`PhResult::NotFound`] if nobody provides it (or the host is older than ABI 1.3),
-    /// [`PhResult::VersionMismatch`] if the provider's table is older than `I`'s,
-    /// [`PhResult::ShutDown`], [`PhResult::LimitExceeded`].
+    /// [`PhResult::VersionMismatch`] if the provider's table is older than `I`'s, or differs from
+    /// it (its signature or its type layout: see [`Remote`]), [`PhResult::ShutDown`],
+    /// [`PhResult::LimitExceeded`].
     pub fn query<I: Interface + ?Sized>(&self) -> Result<Remote<I>, Error> {
         let services = self.link.services()?;
         if services.abi_minor < 3 {
@@ -552,6 +632,8 @@ impl Host {
             alive: std::ptr::null(),
             handle: PH_INVALID_HANDLE,
             signature: PhStr::EMPTY,
+            // A host of ABI 1.3 or 1.4 leaves it NULL.
+            layout: std::ptr::null(),
         };
         // SAFETY: `ctx` and `services` are the host's, valid on any thread while the link is
         // active (`HostLink::services`), of ABI 1.3 or later (checked above); the id outlives
@@ -571,7 +653,7 @@ impl Host {
             release: Releaser::Plugin(Arc::clone(&self.link)),
             _interface: PhantomData,
         };
-        remote.check_signature()?;
+        remote.check_provider()?;
         Ok(remote)
     }
 }

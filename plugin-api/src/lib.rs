@@ -86,11 +86,66 @@ pub use error::{Error, Outcome, Result};
 pub use event::Event;
 pub use host::{Handle, Host};
 pub use interface::{
-    provides, requires, requires_optional, Interface, IntoProvision, OnState, ProvidedBy,
-    Provision, Remote, StateCall,
+    provides, requires, requires_optional, table_layout, Interface, IntoProvision, OnState,
+    ProvidedBy, Provision, Remote, StateCall,
 };
 pub use plugin::{linked_descriptor, Plugin};
 /// Turns a trait into a typed interface between plugins (ABI 1.3): see [`Interface`].
+///
+/// `#[plugin_api::interface(id = "...", version = N)]` (and `minor = M`, default 0) on a trait
+/// generates its `#[repr(C)]` function table `TraitTable`, the provider's side
+/// ([`ProvidedBy`]) and the caller's (`Remote<dyn Trait>` implements the trait). Methods take
+/// `&self`, then arguments of these types: `&str`, `&[u8]`, integers, floats, `bool`, a
+/// `#[repr(C)]` type of the crate's own that derives abi_stable's `StableAbi` (passed as is),
+/// and `&mut dyn FnMut(..) -> bool` callbacks (whose arguments are of the other types); they
+/// return `Result<T, Error>`, `T` one of `()`, the plain types above, `String`, `Vec<u8>`,
+/// `Option<String>`, `Option<Vec<u8>>`.
+///
+/// The table derives abi_stable's `StableAbi`: its layout travels with each provision, and a
+/// Rust caller whose table's layout differs refuses the provider when it queries
+/// ([`Remote::check_provider`]), also where the signatures agree: a struct of the same name with
+/// other fields, say. So the crate that declares an interface lists `abi_stable = "0.11"` among
+/// its own `[dependencies]` (the derive's code names `::abi_stable`, which plugin-api's
+/// re-export cannot stand in for; without it the attribute fails with one line saying so), and
+/// a type passed as is derives `StableAbi` too:
+///
+/// ```
+/// use plugin_api::Error;
+///
+/// #[repr(C)]
+/// #[derive(Clone, Copy, abi_stable::StableAbi)]
+/// pub struct Size {
+///     pub width: u32,
+///     pub height: u32,
+/// }
+///
+/// #[plugin_api::interface(id = "example.shape", version = 1)]
+/// pub trait Shape {
+///     fn area(&self, size: Size) -> Result<u64, Error>;
+/// }
+/// ```
+///
+/// A type without it is refused where it is used:
+///
+/// ```compile_fail
+/// use plugin_api::Error;
+///
+/// #[repr(C)]
+/// #[derive(Clone, Copy)]
+/// pub struct Size {
+///     pub width: u32,
+///     pub height: u32,
+/// }
+///
+/// #[plugin_api::interface(id = "example.shape", version = 1)]
+/// pub trait Shape {
+///     fn area(&self, size: Size) -> Result<u64, Error>;
+/// }
+/// ```
+///
+/// abi_stable compares types by name, fields and the crate that declared them (its name, and a
+/// semver-compatible version): declare an interface once, in a crate that its providers and
+/// callers depend on (as `plughost-kv-api` declares `plughost.kv`), not in each of them.
 pub use plugin_api_macros::interface;
 
 /// Items used by [`export_plugin!`]; not a public API.

@@ -80,9 +80,10 @@ fn rust() -> Vec<Layout> {
         }
         PhInterfaceVersion { id, major, minor, flags }
         PhBytesSink { context, write }
-        PhInterfaceDecl { struct_size, minor, major, id, table, table_size, signature }
+        PhInterfaceDecl { struct_size, minor, major, id, table, table_size, signature, layout }
         PhInterface {
             struct_size, minor, reserved, table, table_size, user_data, alive, handle, signature,
+            layout,
         }
         PhPluginVtable { struct_size, init, shutdown, enumerate_commands, save_state, restore_state }
         PhPluginDescriptor {

@@ -218,6 +218,7 @@ fn versions_and_sizes_must_match() {
                 1,
                 0,
                 "",
+                std::ptr::null(),
                 SHORT.as_ptr().cast(),
                 std::mem::size_of_val(&SHORT) as u32,
                 std::ptr::null_mut(),
@@ -602,4 +603,203 @@ fn a_plugin_provides_an_interface_on_its_own_state() {
         )),
         "{logged:?}"
     );
+}
+
+/// `test.shape` 1 as two builds of one crate might declare it (same crate, so the same package
+/// for abi_stable): the same methods, so the same signature, but a `Size` with other fields.
+mod shape_u32 {
+    use plugin_api::Error;
+
+    /// A size in whole units.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, PartialEq, abi_stable::StableAbi)]
+    pub struct Size {
+        pub width: u32,
+        pub height: u32,
+    }
+
+    #[plugin_api::interface(id = "test.shape", version = 1)]
+    pub trait Shape {
+        fn area(&self, size: Size) -> Result<u64, Error>;
+        fn grown(&self, size: Size, by: u32) -> Result<Size, Error>;
+    }
+}
+
+mod shape_f32 {
+    use plugin_api::Error;
+
+    /// The same name, the same size, other fields.
+    #[repr(C)]
+    #[derive(Clone, Copy, abi_stable::StableAbi)]
+    pub struct Size {
+        pub width: f32,
+        pub height: f32,
+    }
+
+    #[plugin_api::interface(id = "test.shape", version = 1)]
+    pub trait Shape {
+        fn area(&self, size: Size) -> Result<u64, Error>;
+        fn grown(&self, size: Size, by: u32) -> Result<Size, Error>;
+    }
+}
+
+/// Provides `shape_u32::Shape` and counts the calls it gets.
+#[derive(Default)]
+struct Shapes(std::sync::atomic::AtomicU64);
+
+impl shape_u32::Shape for Shapes {
+    fn area(&self, size: shape_u32::Size) -> Result<u64, Error> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(u64::from(size.width) * u64::from(size.height))
+    }
+    fn grown(&self, size: shape_u32::Size, by: u32) -> Result<shape_u32::Size, Error> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(shape_u32::Size {
+            width: size.width + by,
+            height: size.height + by,
+        })
+    }
+}
+
+/// Calls `test.shape` as `shape_f32` declares it.
+struct FloatShapes;
+
+impl Plugin for FloatShapes {
+    const NAME: &'static str = "float-shapes";
+
+    fn init(host: &Host) -> Result<Self, Error> {
+        let host = host.clone();
+        host.clone()
+            .register_command(Command::new("area"), move |_, out| {
+                let shape = host.query::<dyn shape_f32::Shape>()?;
+                let size = shape_f32::Size {
+                    width: 1.5,
+                    height: 2.0,
+                };
+                let area = shape_f32::Shape::area(&shape, size)?;
+                writeln!(out, "{area}")?;
+                Ok(())
+            })?;
+        Ok(FloatShapes)
+    }
+}
+
+#[test]
+fn a_table_whose_layout_differs_under_the_same_signature_is_refused_in_one_line() {
+    use plugin_api::Interface;
+
+    assert_eq!(
+        <dyn shape_u32::Shape as Interface>::SIGNATURE,
+        <dyn shape_f32::Shape as Interface>::SIGNATURE,
+        "the signature cannot tell the two apart"
+    );
+    let mut host = MockHost::new();
+    let shapes = Arc::new(Shapes::default());
+    host.provide::<dyn shape_u32::Shape>(Arc::clone(&shapes))
+        .unwrap();
+    host.load::<FloatShapes>().unwrap();
+
+    // A plugin's query (`Host::query`) and the application's (`PluginHost::interface`).
+    let from_plugin = host.run("area", &[]).unwrap_err();
+    let from_application = host.interface::<dyn shape_f32::Shape>().unwrap_err();
+    for error in [&from_plugin, &from_application] {
+        assert_eq!(error.code(), PhResult::VersionMismatch, "{error}");
+        let message = error.message();
+        assert_eq!(message.lines().count(), 1, "{message}");
+        assert!(
+            message
+                .contains("interface test.shape 1: the provider's table differs from this one: "),
+            "{message}"
+        );
+        // abi_stable's first error, reduced as the load-time check reduces it, and where: the
+        // field `width` of `area`'s first argument.
+        assert!(
+            message.contains(
+                "differs from this one: at area.param_1.width: f32: mismatched type \
+                 (expected f32, found u32)"
+            ),
+            "{message}"
+        );
+    }
+    assert_eq!(
+        shapes.0.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no call reached the provider"
+    );
+
+    // The matching declaration queries and calls, user types in and out.
+    let shape = host.interface::<dyn shape_u32::Shape>().unwrap();
+    let size = shape_u32::Size {
+        width: 3,
+        height: 4,
+    };
+    assert_eq!(shape_u32::Shape::area(&shape, size).unwrap(), 12);
+    assert_eq!(
+        shape_u32::Shape::grown(&shape, size, 1).unwrap(),
+        shape_u32::Size {
+            width: 4,
+            height: 5
+        }
+    );
+    assert_eq!(shapes.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+/// `test.counter` 1.0 and 1.1, as the crate that declares it had them: 1.1 adds `add` at the end.
+mod counter_1_0 {
+    use plugin_api::Error;
+
+    #[plugin_api::interface(id = "test.counter", version = 1)]
+    pub trait Counter {
+        fn get(&self) -> Result<u64, Error>;
+    }
+}
+
+mod counter_1_1 {
+    use plugin_api::Error;
+
+    #[plugin_api::interface(id = "test.counter", version = 1, minor = 1)]
+    pub trait Counter {
+        fn get(&self) -> Result<u64, Error>;
+        fn add(&self, n: u64) -> Result<u64, Error>;
+    }
+}
+
+#[derive(Default)]
+struct Count(std::sync::atomic::AtomicU64);
+
+impl counter_1_0::Counter for Count {
+    fn get(&self) -> Result<u64, Error> {
+        Ok(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+impl counter_1_1::Counter for Count {
+    fn get(&self) -> Result<u64, Error> {
+        Ok(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+    fn add(&self, n: u64) -> Result<u64, Error> {
+        Ok(self.0.fetch_add(n, std::sync::atomic::Ordering::SeqCst) + n)
+    }
+}
+
+/// A minor only adds functions at the end: a caller of 1.0 uses a provider of 1.1 (its functions
+/// are the first of the provider's; abi_stable's check, which compares whole tables, is left to
+/// callers of the provider's own minor), and a caller of 1.1 refuses a provider of 1.0.
+#[test]
+fn a_caller_of_an_older_minor_uses_a_newer_provider() {
+    let host = MockHost::new();
+    host.provide::<dyn counter_1_1::Counter>(Arc::new(Count::default()))
+        .unwrap();
+    let newer = host.interface::<dyn counter_1_1::Counter>().unwrap();
+    assert_eq!(counter_1_1::Counter::add(&newer, 2).unwrap(), 2);
+    let older = host.interface::<dyn counter_1_0::Counter>().unwrap();
+    assert_eq!(older.minor(), 1);
+    assert_eq!(counter_1_0::Counter::get(&older).unwrap(), 2);
+    drop((newer, older));
+
+    let host = MockHost::new();
+    host.provide::<dyn counter_1_0::Counter>(Arc::new(Count::default()))
+        .unwrap();
+    let error = host.interface::<dyn counter_1_1::Counter>().unwrap_err();
+    assert_eq!(error.code(), PhResult::VersionMismatch, "{error}");
 }

@@ -24,6 +24,8 @@ const FIXTURES: &[&str] = &[
     "kv_writer",
     "tasks",
     "state_iface",
+    "shape_provider",
+    "shape_caller",
 ];
 
 /// Test plugins that are their own cargo workspace (see their manifests), built separately, also

@@ -894,6 +894,24 @@ fn the_c_api_queries_and_provides_interfaces() {
         (table.answer)(reference.user_data, &mut value, std::ptr::null())
     };
     assert_eq!((code, value), (OK, 42));
+    // The C provider declared no layout.
+    assert!(reference.layout.is_null());
+    // An application built against the 1.4 header passes a smaller reference: the host writes
+    // only that much, and says so in `struct_size`.
+    let older = std::mem::offset_of!(PhInterface, layout);
+    // SAFETY: as above.
+    let mut old: PhInterface = unsafe { std::mem::zeroed() };
+    old.struct_size = older as u32;
+    let beyond = 0x5a5a_usize as *const c_void;
+    old.layout = beyond;
+    // SAFETY: as for the first query.
+    let queried =
+        unsafe { ph_host_query_interface(host.0, PhStr::new("test.answer"), 1, 8, &mut old) };
+    assert_eq!(queried, OK);
+    assert_eq!((old.struct_size as usize, old.layout), (older, beyond));
+    assert_eq!(old.table, reference.table);
+    // SAFETY: a live host; the handle is that reference's, released once.
+    assert_eq!(unsafe { ph_host_release_interface(host.0, old.handle) }, OK);
     // SAFETY: a live host; the handle is the reference's, released once.
     let released = unsafe { ph_host_release_interface(host.0, reference.handle) };
     assert_eq!(released, OK);
@@ -931,6 +949,7 @@ fn the_c_api_queries_and_provides_interfaces() {
         table: TABLE.as_ptr().cast(),
         table_size: 8,
         signature: PhStr::EMPTY,
+        layout: std::ptr::null(),
     };
     // SAFETY: a live host; `decl` outlives the call; the table is never called (refused).
     let code = unsafe {

@@ -147,6 +147,50 @@ fn when_a_provider_fails_its_init_its_users_are_refused() {
     assert!(host.interfaces().is_empty());
 }
 
+/// Plugins built against the 1.4 header, whose interface declaration and reference end before
+/// `layout` (ABI 1.5): the provider's declaration is read only as far as its size (no layout,
+/// whatever follows it), and the caller's reference is written only as far as its own, with its
+/// size set to that (the fixture fails its init otherwise).
+#[test]
+fn plugins_built_against_the_1_4_header_provide_and_query() {
+    use plugin_api::abi::{PhInterface, PhInterfaceDecl};
+
+    let decl_size = format!(
+        "FIXTURE_DECL_SIZE={}",
+        std::mem::offset_of!(PhInterfaceDecl, layout)
+    );
+    let reference_size = format!(
+        "FIXTURE_REFERENCE_SIZE={}",
+        std::mem::offset_of!(PhInterface, layout)
+    );
+    let dir = fixtures(&[
+        (
+            "a",
+            &[
+                "FIXTURE_REQUIRES=\"test.answer\"",
+                "FIXTURE_MINOR=4",
+                &reference_size,
+            ],
+        ),
+        (
+            "b",
+            &[
+                "FIXTURE_PROVIDES=\"test.answer\"",
+                "FIXTURE_MINOR=4",
+                &decl_size,
+            ],
+        ),
+    ]);
+    let host = load(dir.path());
+    assert!(host.refused().is_empty(), "{:?}", host.refused());
+    assert_eq!(names(&host), ["b", "a"]);
+    assert_eq!(run(&host, "a-ok", &[]).unwrap(), "ok answer=42\n");
+    // A 1.5 caller, the application, finds no layout: the host did not read the canary.
+    let reference = host.query_raw("test.answer", 1, 8).unwrap();
+    assert!(reference.layout.is_null());
+    host.release_interface(reference.handle).unwrap();
+}
+
 #[test]
 fn a_caller_whose_provider_ended_stops_calling_it() {
     let dir = fixtures(&[("caller", &["FIXTURE_REQUIRES=\"test.answer\""])]);
@@ -177,6 +221,7 @@ fn a_caller_whose_provider_ended_stops_calling_it() {
             1,
             0,
             "",
+            std::ptr::null(),
             (&TABLE as *const Answer).cast(),
             std::mem::size_of::<Answer>() as u32,
             std::ptr::null_mut(),
@@ -293,14 +338,7 @@ fn replace(build: &Path, file: &Path) {
     std::fs::rename(&staged, file).unwrap();
 }
 
-/// `test.state` 1, as the fixture `state_iface` declares it (the same id, version and methods:
-/// the query compares the signatures).
-#[plugin_api::interface(id = "test.state", version = 1)]
-trait StateIface {
-    fn value(&self) -> Result<u64, plugin_api::Error>;
-    fn hold(&self, ms: u64) -> Result<u64, plugin_api::Error>;
-    fn holding(&self) -> Result<u64, plugin_api::Error>;
-}
+use state_iface_api::StateIface;
 
 /// The fixture provides `test.state` on its own state (`Host::provide_state`). The application
 /// calls it straight from another thread, outside any host call, so the host's own grace period
@@ -324,4 +362,90 @@ fn a_direct_call_on_a_plugins_own_state_finishes_before_its_shutdown_drops_the_s
     // The provision ended with the plugin: later calls fail without reaching it.
     let error = remote.value().unwrap_err();
     assert_eq!(error.code(), plugin_api::abi::PhResult::ShutDown, "{error}");
+}
+
+/// Two real libraries whose tables of `test.shape` 1 have the same signature but different
+/// layouts (`shape-caller`'s `Size` has `f32` fields where the provider's has `u32`): the Rust
+/// caller's query compares its table's abi_stable layout with the one the provider's library
+/// declared, refuses it in one line, and makes no call. The application, which declares the
+/// interface as the provider does (the crate `shape_iface_api`), queries and calls it: a layout
+/// of another library, compared field by field.
+#[test]
+fn a_rust_caller_refuses_a_provider_whose_table_layout_differs_under_the_same_signature() {
+    use shape_iface_api::{Shape, Size};
+
+    let (host, _dir) = integration_tests::host_with(&["shape_provider", "shape_caller"]);
+    let shape = host.interface::<dyn Shape>().unwrap();
+    let size = Size {
+        width: 3,
+        height: 4,
+    };
+    assert_eq!(shape.area(size).unwrap(), 12);
+    assert_eq!(shape.calls().unwrap(), 1);
+
+    let error = run(&host, "shape-area", &[]).unwrap_err().to_string();
+    assert_eq!(error.lines().count(), 1, "{error}");
+    assert!(
+        error.contains(
+            "interface test.shape 1: the provider's table differs from this one: at \
+             area.param_1.width: f32: mismatched type (expected f32, found u32)"
+        ),
+        "{error}"
+    );
+    assert_eq!(shape.calls().unwrap(), 1, "the caller made no call");
+}
+
+/// `#[plugin_api::interface]` derives abi_stable's `StableAbi`, whose code needs abi_stable among
+/// the declaring crate's own dependencies: a crate without it fails to compile with one line that
+/// says what to add, not with errors inside the derive's code.
+#[test]
+fn declaring_an_interface_without_abi_stable_fails_saying_what_to_add() {
+    let root = integration_tests::workspace_root();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"no-abi-stable\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+             [dependencies]\nplugin-api = {{ path = {:?} }}\n\n[workspace]\n",
+            root.join("plugin-api")
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("src/lib.rs"),
+        "#[plugin_api::interface(id = \"test.bare\", version = 1)]\n\
+         pub trait Bare {\n    fn f(&self) -> Result<(), plugin_api::Error>;\n}\n",
+    )
+    .unwrap();
+    // The workspace's versions of the dependencies, without asking the registry.
+    std::fs::copy(root.join("Cargo.lock"), dir.path().join("Cargo.lock")).unwrap();
+    // A target folder of its own, kept between runs (as the template's test does).
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-abi-stable");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = std::process::Command::new(cargo)
+        .arg("check")
+        .arg("--quiet")
+        .arg("--message-format=short")
+        .arg("--manifest-path")
+        .arg(dir.path().join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .output()
+        .unwrap();
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{errors}");
+    let ours: Vec<&str> = errors.lines().filter(|l| l.contains("error")).collect();
+    assert!(
+        ours[0].contains(
+            "derives abi_stable's `StableAbi` on the interface's function table (its layout is \
+             checked when a Rust caller queries it), and that derive's code names \
+             `::abi_stable`: add `abi_stable = \"0.11\"` to this crate's [dependencies]"
+        ),
+        "{errors}"
+    );
+    assert!(
+        !errors.contains("unresolved") && !errors.contains("failed to resolve"),
+        "only that error: {errors}"
+    );
 }

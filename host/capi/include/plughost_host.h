@@ -568,9 +568,10 @@ PhResultCode ph_host_enumerate_commands(const struct PhHost *host,
  * `provide_interface` (docs/abi.md, section 17). Provide it before loading the plugins that
  * require it. `[thread-safe]`
  *
- * - `decl`: the id, major and minor, the function table and its size, and the signature that
- *   Rust callers compare (may be empty); borrowed for the call. The table must stay valid and
- *   unchanged until `destroy(user_data)`.
+ * - `decl`: the id, major and minor, the function table and its size, and the signature and
+ *   layout that Rust callers compare (may be empty and NULL; a declaration of ABI 1.3 or 1.4
+ *   has no layout); borrowed for the call. The table must stay valid and unchanged until
+ *   `destroy(user_data)`.
  * - `destroy`: called with `user_data` exactly once (may be NULL): after the interface ended
  *   (`ph_host_unregister` of its handle, `ph_host_shutdown`, `ph_host_free`) and every plugin
  *   released its reference; or before this function returns if it fails.
@@ -578,9 +579,9 @@ PhResultCode ph_host_enumerate_commands(const struct PhHost *host,
  * On success writes the provision's handle to `*out_handle` (if not NULL).
  *
  * Returns `PH_RESULT_OK`; `PH_RESULT_NULL_POINTER` (`host` or `decl`);
- * `PH_RESULT_INVALID_ARGUMENT` (`decl->struct_size` too small, an id that breaks the rules of
- * names, a NULL table); `PH_RESULT_INVALID_UTF8`; `PH_RESULT_ALREADY_EXISTS` if someone
- * provides that id and major already; `PH_RESULT_SHUT_DOWN` after `ph_host_shutdown`.
+ * `PH_RESULT_INVALID_ARGUMENT` (`decl->struct_size` smaller than in ABI 1.3, an id that breaks
+ * the rules of names, a NULL table); `PH_RESULT_INVALID_UTF8`; `PH_RESULT_ALREADY_EXISTS` if
+ * someone provides that id and major already; `PH_RESULT_SHUT_DOWN` after `ph_host_shutdown`.
  *
  * # Safety
  *
@@ -597,15 +598,17 @@ PhResultCode ph_host_provide_interface(const struct PhHost *host,
 
 /**
  * Queries an interface that a plugin (or the application) provides, as a plugin does with the
- * host service `query_interface`: writes a reference to `*out` (set `out->struct_size` first).
+ * host service `query_interface`: writes a reference to `*out` (set `out->struct_size` first;
+ * the host writes as much as that size and its own definition both have, and sets it to that).
  * Before each call through `out->table`, read `*out->alive` with an acquire load and do not
  * call when it is 0 (the provider ended). Release the reference with
  * `ph_host_release_interface`. `[thread-safe]`
  *
  * Returns `PH_RESULT_OK`; `PH_RESULT_NULL_POINTER` (`host`, `out`, or `id` NULL with a length);
- * `PH_RESULT_INVALID_ARGUMENT` (`out->struct_size` too small); `PH_RESULT_INVALID_UTF8`;
- * `PH_RESULT_NOT_FOUND` if nobody provides that id and major; `PH_RESULT_VERSION_MISMATCH` if
- * the table provided is smaller than `min_table_size`. On failure nothing is written.
+ * `PH_RESULT_INVALID_ARGUMENT` (`out->struct_size` smaller than in ABI 1.3);
+ * `PH_RESULT_INVALID_UTF8`; `PH_RESULT_NOT_FOUND` if nobody provides that id and major;
+ * `PH_RESULT_VERSION_MISMATCH` if the table provided is smaller than `min_table_size`. On
+ * failure nothing is written.
  *
  * # Safety
  *

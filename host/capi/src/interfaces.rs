@@ -3,8 +3,8 @@
 use std::ffi::c_void;
 
 use plugin_api::abi::{
-    read_sized, PhDestroyCallback, PhHandle, PhInterface, PhInterfaceDecl, PhResult, PhResultCode,
-    PhStr,
+    read_grown, sized_out, write_grown, PhDestroyCallback, PhHandle, PhInterface, PhInterfaceDecl,
+    PhResult, PhResultCode, PhStr,
 };
 
 use crate::boundary::{boundary, code, shared, text, write_out, HOST_FAILED};
@@ -14,9 +14,10 @@ use crate::types::PhHost;
 /// `provide_interface` (docs/abi.md, section 17). Provide it before loading the plugins that
 /// require it. `[thread-safe]`
 ///
-/// - `decl`: the id, major and minor, the function table and its size, and the signature that
-///   Rust callers compare (may be empty); borrowed for the call. The table must stay valid and
-///   unchanged until `destroy(user_data)`.
+/// - `decl`: the id, major and minor, the function table and its size, and the signature and
+///   layout that Rust callers compare (may be empty and NULL; a declaration of ABI 1.3 or 1.4
+///   has no layout); borrowed for the call. The table must stay valid and unchanged until
+///   `destroy(user_data)`.
 /// - `destroy`: called with `user_data` exactly once (may be NULL): after the interface ended
 ///   (`ph_host_unregister` of its handle, `ph_host_shutdown`, `ph_host_free`) and every plugin
 ///   released its reference; or before this function returns if it fails.
@@ -24,9 +25,9 @@ use crate::types::PhHost;
 /// On success writes the provision's handle to `*out_handle` (if not NULL).
 ///
 /// Returns `PH_RESULT_OK`; `PH_RESULT_NULL_POINTER` (`host` or `decl`);
-/// `PH_RESULT_INVALID_ARGUMENT` (`decl->struct_size` too small, an id that breaks the rules of
-/// names, a NULL table); `PH_RESULT_INVALID_UTF8`; `PH_RESULT_ALREADY_EXISTS` if someone
-/// provides that id and major already; `PH_RESULT_SHUT_DOWN` after `ph_host_shutdown`.
+/// `PH_RESULT_INVALID_ARGUMENT` (`decl->struct_size` smaller than in ABI 1.3, an id that breaks
+/// the rules of names, a NULL table); `PH_RESULT_INVALID_UTF8`; `PH_RESULT_ALREADY_EXISTS` if
+/// someone provides that id and major already; `PH_RESULT_SHUT_DOWN` after `ph_host_shutdown`.
 ///
 /// # Safety
 ///
@@ -56,8 +57,9 @@ pub unsafe extern "C" fn ph_host_provide_interface(
             Ok(host) => host,
             Err(code) => return refuse(code),
         };
-        // SAFETY: NULL or readable for its `struct_size` (the caller's contract).
-        let decl = match unsafe { read_sized(decl) } {
+        // SAFETY: NULL or readable for its `struct_size` (the caller's contract); one of ABI 1.3
+        // or 1.4 has no `layout` (NULL).
+        let decl = match unsafe { read_grown(decl) } {
             Ok(decl) => decl,
             Err(code) => return refuse(code),
         };
@@ -74,6 +76,7 @@ pub unsafe extern "C" fn ph_host_provide_interface(
                 decl.major,
                 decl.minor,
                 signature,
+                decl.layout,
                 decl.table,
                 decl.table_size,
                 user_data,
@@ -92,15 +95,17 @@ pub unsafe extern "C" fn ph_host_provide_interface(
 }
 
 /// Queries an interface that a plugin (or the application) provides, as a plugin does with the
-/// host service `query_interface`: writes a reference to `*out` (set `out->struct_size` first).
+/// host service `query_interface`: writes a reference to `*out` (set `out->struct_size` first;
+/// the host writes as much as that size and its own definition both have, and sets it to that).
 /// Before each call through `out->table`, read `*out->alive` with an acquire load and do not
 /// call when it is 0 (the provider ended). Release the reference with
 /// `ph_host_release_interface`. `[thread-safe]`
 ///
 /// Returns `PH_RESULT_OK`; `PH_RESULT_NULL_POINTER` (`host`, `out`, or `id` NULL with a length);
-/// `PH_RESULT_INVALID_ARGUMENT` (`out->struct_size` too small); `PH_RESULT_INVALID_UTF8`;
-/// `PH_RESULT_NOT_FOUND` if nobody provides that id and major; `PH_RESULT_VERSION_MISMATCH` if
-/// the table provided is smaller than `min_table_size`. On failure nothing is written.
+/// `PH_RESULT_INVALID_ARGUMENT` (`out->struct_size` smaller than in ABI 1.3);
+/// `PH_RESULT_INVALID_UTF8`; `PH_RESULT_NOT_FOUND` if nobody provides that id and major;
+/// `PH_RESULT_VERSION_MISMATCH` if the table provided is smaller than `min_table_size`. On
+/// failure nothing is written.
 ///
 /// # Safety
 ///
@@ -119,23 +124,18 @@ pub unsafe extern "C" fn ph_host_query_interface(
         code((|| {
             // SAFETY: the caller's contract is `shared`'s.
             let host = unsafe { shared(host) }?;
-            if out.is_null() {
-                return Err(PhResult::NullPointer);
-            }
-            // SAFETY: not NULL, and a `PhInterface` the caller may write whose first field, a
-            // `u32`, it set (the caller's contract).
-            let size = unsafe { out.cast::<u32>().read() };
-            if (size as usize) < std::mem::size_of::<PhInterface>() {
-                return Err(PhResult::InvalidArgument);
-            }
+            // SAFETY: NULL or a `PhInterface` the caller may write whose first field, a `u32`, it
+            // set (the caller's contract).
+            let size = unsafe { sized_out(out) }?;
             // SAFETY: the caller passes a view valid for the call.
             let id = unsafe { text(id) }?;
             let reference = host
                 .host
                 .query_raw(id, major, min_table_size)
                 .map_err(|e| e.code())?;
-            // SAFETY: writable and at least this version's size (checked above).
-            unsafe { out.write(reference) };
+            // SAFETY: writable for `size` bytes, what `sized_out` returned (the caller's
+            // contract).
+            unsafe { write_grown(out, reference, size) };
             Ok(())
         })())
     })

@@ -3,9 +3,10 @@
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as Tokens};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
 use syn::{
     Error, FnArg, GenericArgument, Ident, ItemTrait, LitInt, LitStr, Pat, PathArguments,
     ReturnType, Token, TraitItem, Type, TypeParamBound,
@@ -16,9 +17,38 @@ use syn::{
 pub fn interface(attr: TokenStream, item: TokenStream) -> TokenStream {
     let args = syn::parse_macro_input!(attr as Args);
     let item = syn::parse_macro_input!(item as ItemTrait);
+    if let Some(message) = abi_stable_missing() {
+        // The trait alone, without the table and impls: the derive's own errors (unresolved
+        // `::abi_stable` paths, a dozen of them) would bury this one.
+        let error = Error::new(Span::call_site(), message).to_compile_error();
+        return quote!(#error #item).into();
+    }
     match expand(args, item) {
         Ok(tokens) => tokens.into(),
         Err(error) => error.to_compile_error().into(),
+    }
+}
+
+/// Why the crate being compiled cannot use the table's `#[derive(StableAbi)]`, if it cannot: the
+/// derive's code names `::abi_stable`, which resolves only to a dependency of that crate listed
+/// under its own name (a re-export, such as plugin-api's, does not stand in for it). `None` when
+/// the manifest cannot be read (a build without cargo): the derive then says what is missing.
+fn abi_stable_missing() -> Option<String> {
+    const WHY: &str = concat!(
+        "`#[plugin_api::interface]` derives abi_stable's `StableAbi` on the interface's function ",
+        "table (its layout is checked when a Rust caller queries it), and that derive's code ",
+        "names `::abi_stable`"
+    );
+    match proc_macro_crate::crate_name("abi_stable") {
+        Ok(proc_macro_crate::FoundCrate::Itself) => None,
+        Ok(proc_macro_crate::FoundCrate::Name(name)) if name == "abi_stable" => None,
+        Ok(proc_macro_crate::FoundCrate::Name(name)) => Some(format!(
+            "{WHY}, which the dependency renamed `{name}` does not provide: list it as `abi_stable = \"0.11\"` in this crate's [dependencies], not renamed"
+        )),
+        Err(proc_macro_crate::Error::CrateNotFound { .. }) => Some(format!(
+            "{WHY}: add `abi_stable = \"0.11\"` to this crate's [dependencies] (plugin-api's re-export cannot stand in for it)"
+        )),
+        Err(_) => None,
     }
 }
 
@@ -69,10 +99,13 @@ enum Param {
     Str,
     /// `&[u8]`: a `PhBytes`.
     Bytes,
-    /// An integer, float or `bool`: as is.
+    /// An integer, float or `bool`, or a type of the user's that implements abi_stable's
+    /// `StableAbi` (a `#[repr(C)]` struct that derives it): as is.
     Plain(Box<Type>),
-    /// `&mut dyn FnMut(..) -> bool`: a context pointer and a function.
-    Callback(Vec<Param>),
+    /// `&mut dyn FnMut(..) -> bool`: a context pointer and a function, in a
+    /// `#[repr(transparent)]` wrapper named by the second field (abi_stable's derive takes no
+    /// function pointer inside a function pointer's parameters).
+    Callback(Vec<Param>, Ident),
 }
 
 /// How a method's `Ok` value crosses the boundary.
@@ -91,6 +124,36 @@ const PLAIN: [&str; 13] = [
 
 fn is_plain(ty: &Type) -> bool {
     matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.get_ident().is_some_and(|i| PLAIN.contains(&i.to_string().as_str())))
+}
+
+/// Rust types that do not cross by value, whatever they implement: each has a view or a return
+/// form of its own, or none.
+const NOT_BY_VALUE: [&str; 9] = [
+    "String", "Vec", "Option", "Result", "Box", "Rc", "Arc", "HashMap", "BTreeMap",
+];
+
+/// A type of the user's, passed as is: a path without generics that is not one of the Rust types
+/// above. It must implement abi_stable's `StableAbi` (checked by [`stable_abi_check`]).
+fn is_user_value(ty: &Type) -> bool {
+    let Type::Path(p) = ty else { return false };
+    p.qself.is_none()
+        && p.path.segments.iter().all(|s| s.arguments.is_none())
+        && p.path.segments.last().is_some_and(|s| {
+            !NOT_BY_VALUE.contains(&s.ident.to_string().as_str())
+                && s.ident != "str"
+                && s.ident != "Self"
+        })
+}
+
+/// A check that `ty`, a user's type passed as is, implements `StableAbi`, with the error at the
+/// type.
+fn stable_abi_check(ty: &Type) -> Tokens {
+    quote_spanned! {ty.span()=>
+        const _: fn() = || {
+            fn passed_as_is_so_it_derives_stable_abi<T: ::abi_stable::StableAbi>() {}
+            passed_as_is_so_it_derives_stable_abi::<#ty>();
+        };
+    }
 }
 
 fn is_ident(ty: &Type, name: &str) -> bool {
@@ -118,7 +181,7 @@ fn is_vec_u8(ty: &Type) -> bool {
 }
 
 fn param(ty: &Type, in_callback: bool) -> syn::Result<Param> {
-    if is_plain(ty) {
+    if is_plain(ty) || is_user_value(ty) {
         return Ok(Param::Plain(Box::new(ty.clone())));
     }
     if let Type::Reference(r) = ty {
@@ -146,7 +209,10 @@ fn param(ty: &Type, in_callback: bool) -> syn::Result<Param> {
                             .iter()
                             .map(|t| param(t, true))
                             .collect::<syn::Result<Vec<_>>>()?;
-                        return Ok(Param::Callback(inputs));
+                        return Ok(Param::Callback(
+                            inputs,
+                            Ident::new("__unnamed", Span::call_site()),
+                        ));
                     }
                 }
             }
@@ -155,7 +221,7 @@ fn param(ty: &Type, in_callback: bool) -> syn::Result<Param> {
     }
     Err(Error::new_spanned(
         ty,
-        "unsupported parameter type: use &str, &[u8], an integer, a float, bool, or (not inside a callback) &mut dyn FnMut(..) -> bool",
+        "unsupported parameter type: use &str, &[u8], an integer, a float, bool, a #[repr(C)] type of yours that derives abi_stable's StableAbi, or (not inside a callback) &mut dyn FnMut(..) -> bool",
     ))
 }
 
@@ -163,7 +229,7 @@ fn output(ret: &ReturnType) -> syn::Result<Return> {
     let unsupported = |span: &dyn quote::ToTokens| {
         Error::new_spanned(
             span,
-            "an interface method returns Result<T, plugin_api::Error> with T one of (), bool, an integer, a float, String, Vec<u8>, Option<String>, Option<Vec<u8>>",
+            "an interface method returns Result<T, plugin_api::Error> with T one of (), bool, an integer, a float, String, Vec<u8>, Option<String>, Option<Vec<u8>>, or a #[repr(C)] type of yours that derives abi_stable's StableAbi",
         )
     };
     let ReturnType::Type(_, ty) = ret else {
@@ -193,6 +259,9 @@ fn output(ret: &ReturnType) -> syn::Result<Return> {
             return Ok(Return::OptionBytes);
         }
     }
+    if is_user_value(ok) {
+        return Ok(Return::Plain(Box::new(ok.clone())));
+    }
     Err(unsupported(ok))
 }
 
@@ -202,9 +271,8 @@ fn abi_types(p: &Param) -> Tokens {
         Param::Str => quote!(::plugin_api::abi::PhStr),
         Param::Bytes => quote!(::plugin_api::abi::PhBytes),
         Param::Plain(t) => quote!(#t),
-        Param::Callback(args) => {
-            let args = args.iter().map(abi_types);
-            quote!(*mut ::core::ffi::c_void, unsafe extern "C" fn(*mut ::core::ffi::c_void, #(#args),*) -> bool)
+        Param::Callback(_, wrapper) => {
+            quote!(*mut ::core::ffi::c_void, #wrapper)
         }
     }
 }
@@ -215,8 +283,8 @@ fn to_abi(p: &Param, name: &Ident, trampoline: &Ident) -> Tokens {
         Param::Str => quote!(::plugin_api::abi::PhStr::new(#name)),
         Param::Bytes => quote!(::plugin_api::abi::PhBytes::new(#name)),
         Param::Plain(_) => quote!(#name),
-        Param::Callback(_) => {
-            quote!((&mut #name as *mut _ as *mut ::core::ffi::c_void), #trampoline)
+        Param::Callback(_, wrapper) => {
+            quote!((&mut #name as *mut _ as *mut ::core::ffi::c_void), #wrapper(#trampoline))
         }
     }
 }
@@ -231,7 +299,7 @@ fn from_abi(p: &Param, name: &Ident) -> Tokens {
             quote!(let #name = unsafe { ::plugin_api::__private::iface::arg_bytes(#name) }?;)
         }
         Param::Plain(_) => quote!(),
-        Param::Callback(_) => quote!(),
+        Param::Callback(..) => quote!(),
     }
 }
 
@@ -264,6 +332,8 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
     let mut caller_methods = Vec::new();
     let mut forwarders = Vec::new();
     let mut state_forwarders = Vec::new();
+    let mut wrappers = Vec::new();
+    let mut checks = Vec::new();
     for trait_item in &item.items {
         let TraitItem::Fn(method) = trait_item else {
             return Err(Error::new_spanned(
@@ -298,9 +368,43 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
                 Pat::Ident(p) => p.ident.clone(),
                 _ => format_ident!("arg{}", i),
             };
-            params.push((arg_name, param(&typed.ty, false)?, typed.ty.clone()));
+            let mut p = param(&typed.ty, false)?;
+            if let Param::Callback(cb_params, wrapper) = &mut p {
+                *wrapper = format_ident!("{}_{}_{}", table, name, arg_name);
+                let cb_abi = cb_params.iter().map(abi_types);
+                let doc = format!(
+                    "The function of the callback `{arg_name}` of `{trait_name}::{name}`: called with the caller's context and an item, returns `true` for the next item."
+                );
+                wrappers.push(quote! {
+                    #[doc = #doc]
+                    #[repr(transparent)]
+                    #[derive(Clone, Copy, ::abi_stable::StableAbi)]
+                    #[allow(non_camel_case_types)]
+                    #vis struct #wrapper(
+                        pub unsafe extern "C" fn(*mut ::core::ffi::c_void, #(#cb_abi),*) -> bool,
+                    );
+                });
+                for cb_param in cb_params.iter() {
+                    if let Param::Plain(t) = cb_param {
+                        if !is_plain(t) {
+                            checks.push(stable_abi_check(t));
+                        }
+                    }
+                }
+            }
+            if let Param::Plain(t) = &p {
+                if !is_plain(t) {
+                    checks.push(stable_abi_check(t));
+                }
+            }
+            params.push((arg_name, p, typed.ty.clone()));
         }
         let ret = output(&sig.output)?;
+        if let Return::Plain(t) = &ret {
+            if !is_plain(t) {
+                checks.push(stable_abi_check(t));
+            }
+        }
         {
             let types: Vec<String> = params
                 .iter()
@@ -341,12 +445,11 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
         let mut call_args = Vec::new();
         for (arg_name, p, _) in &params {
             match p {
-                Param::Callback(cb_params) => {
+                Param::Callback(cb_params, wrapper) => {
                     let ctx = format_ident!("{}_context", arg_name);
                     let fun = format_ident!("{}_function", arg_name);
-                    let cb_abi = cb_params.iter().map(abi_types);
                     abi_args.push(quote!(#ctx: *mut ::core::ffi::c_void));
-                    abi_args.push(quote!(#fun: unsafe extern "C" fn(*mut ::core::ffi::c_void, #(#cb_abi),*) -> bool));
+                    abi_args.push(quote!(#fun: #wrapper));
                     let cb_names: Vec<Ident> = (0..cb_params.len())
                         .map(|i| format_ident!("a{}", i))
                         .collect();
@@ -357,7 +460,7 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
                             Param::Str => quote!(#n: &str),
                             Param::Bytes => quote!(#n: &[u8]),
                             Param::Plain(t) => quote!(#n: #t),
-                            Param::Callback(_) => unreachable!(),
+                            Param::Callback(..) => unreachable!(),
                         })
                         .collect();
                     let cb_pass: Vec<Tokens> = cb_params
@@ -369,7 +472,7 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
                         let mut #arg_name = |#(#cb_rust),*| -> bool {
                             // SAFETY: the caller's callback and context, valid for this call
                             // (the interface's contract); the views outlive the call.
-                            unsafe { #fun(#ctx, #(#cb_pass),*) }
+                            unsafe { (#fun.0)(#ctx, #(#cb_pass),*) }
                         };
                     });
                     call_args.push(quote!(&mut #arg_name));
@@ -455,14 +558,14 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
 
         // Caller side: the trait's method on `Remote<dyn Trait>`.
         let rust_params = params.iter().map(|(n, p, ty)| match p {
-            Param::Callback(_) => quote!(mut #n: #ty),
+            Param::Callback(..) => quote!(mut #n: #ty),
             _ => quote!(#n: #ty),
         });
         let mut trampolines = Vec::new();
         let mut passes = Vec::new();
         for (arg_name, p, ty) in &params {
             let trampoline = format_ident!("__callback_{}", arg_name);
-            if let Param::Callback(cb_params) = p {
+            if let Param::Callback(cb_params, _) = p {
                 let cb_names: Vec<Ident> = (0..cb_params.len())
                     .map(|i| format_ident!("a{}", i))
                     .collect();
@@ -553,7 +656,7 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
     }
 
     let table_doc = format!(
-        "The function table of the interface `{}` {}.{} (`{}`): one function per method, each taking the provider's user data first, an out-parameter for the value, and a sink for the error message.",
+        "The function table of the interface `{}` {}.{} (`{}`): one function per method, each taking the provider's user data first, an out-parameter for the value, and a sink for the error message. Its abi_stable layout travels with each provision, and a Rust caller checks it against its own when it queries.",
         id.value(),
         major,
         minor,
@@ -564,10 +667,14 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
 
         #[doc = #table_doc]
         #[repr(C)]
-        #[derive(Clone, Copy)]
+        #[derive(Clone, Copy, ::abi_stable::StableAbi)]
         #vis struct #table {
             #(#fields)*
         }
+
+        #(#wrappers)*
+
+        #(#checks)*
 
         const _: () = {
             #(#provider_fns)*
