@@ -9,8 +9,8 @@ pub enum Target {
     RatioAtMost(f64),
     /// The ratio to the limit must be at least this.
     RatioAtLeast(f64),
-    /// The value itself must be below this (in the figure's unit).
-    ValueBelow(f64),
+    /// The value itself must be at most this (in the figure's unit).
+    ValueAtMost(f64),
     /// The value itself must be at least this (in the figure's unit).
     ValueAtLeast(f64),
     /// The ratio must be below 1 and the value given in `Figure::bound` at most the bound.
@@ -45,7 +45,7 @@ impl Figure {
         match self.target {
             Target::RatioAtMost(max) => self.ratio <= max,
             Target::RatioAtLeast(min) => self.ratio >= min,
-            Target::ValueBelow(max) => self.value < max,
+            Target::ValueAtMost(max) => self.value <= max,
             Target::ValueAtLeast(min) => self.value >= min,
             Target::FasterAndBounded => {
                 self.ratio < 1.0 && self.bound.is_some_and(|(used, max)| used <= max)
@@ -60,7 +60,7 @@ impl fmt::Display for Target {
         match self {
             Target::RatioAtMost(max) => write!(f, "ratio<={max}"),
             Target::RatioAtLeast(min) => write!(f, "ratio>={min}"),
-            Target::ValueBelow(max) => write!(f, "value<{max}"),
+            Target::ValueAtMost(max) => write!(f, "value<={max}"),
             Target::ValueAtLeast(min) => write!(f, "value>={min}"),
             Target::FasterAndBounded => write!(f, "ratio<1,bounded-memory"),
             Target::RatioAndValueAtMost(ratio, value) => {
@@ -126,8 +126,8 @@ mod tests {
         assert!(!figure(1.0, 1.6, Target::RatioAtMost(1.5)).passes());
         assert!(figure(1.0, 0.6, Target::RatioAtLeast(0.5)).passes());
         assert!(!figure(1.0, 0.4, Target::RatioAtLeast(0.5)).passes());
-        assert!(figure(24.9, 9.0, Target::ValueBelow(25.0)).passes());
-        assert!(!figure(25.0, 9.0, Target::ValueBelow(25.0)).passes());
+        assert!(figure(10.0, 9.0, Target::ValueAtMost(10.0)).passes());
+        assert!(!figure(10.01, 9.0, Target::ValueAtMost(10.0)).passes());
         assert!(figure(400.0, 0.1, Target::ValueAtLeast(400.0)).passes());
         assert!(!figure(399.9, 9.0, Target::ValueAtLeast(400.0)).passes());
         let mut wordfreq = figure(9.5, 0.1, Target::FasterAndBounded);

@@ -9,6 +9,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// A panic is logged as an error naming `what`, and `on_panic` is returned to the plugin; it never
 /// unwinds into plugin code (since Rust 1.81 that would abort the process), not even when the
 /// panic's payload panics again as it is dropped (that second payload is leaked).
+///
+/// Inlined into each service, so that a service's arguments stay in registers rather than being
+/// stored for a separate function to read: about 20 instructions of a `publish`, which costs
+/// about 150 in the host when nobody receives it.
+#[inline]
 pub(crate) fn guard<R>(what: &str, on_panic: R, f: impl FnOnce() -> R) -> R {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(value) => value,

@@ -304,7 +304,7 @@ impl Shared {
         };
         let payload = format!("{id} {major}");
         // Nobody may be subscribed, and the nesting limit may be reached: neither matters.
-        let _ = self.publish_valid(topic, payload.as_bytes());
+        let _ = self.publish(topic, payload.as_bytes());
     }
 
     /// Ends one reference (released, or its caller ended).

@@ -31,6 +31,7 @@ mod reload;
 mod services;
 mod tasks;
 pub mod template;
+mod topic;
 mod trust;
 pub mod validate;
 

@@ -20,9 +20,9 @@ use plugin_api::abi::{
 use crate::boundary::guard;
 use crate::commands::CommandText;
 use crate::context::PluginContext;
-use crate::events::is_valid_topic;
 use crate::interfaces::{Declaration, Table};
 use crate::registry::Registration;
+use crate::topic::Topic;
 
 /// The table of host services, shared by every plugin.
 pub(crate) static HOST_SERVICES: PhHostServices = PhHostServices {
@@ -320,16 +320,15 @@ unsafe extern "C" fn host_publish(
     with_context(ctx, "publish", |context| {
         // SAFETY: the plugin passes views valid for the call.
         let (topic, payload) = unsafe { (PhBytes::from(topic).to_bytes()?, payload.to_bytes()?) };
-        // One pass over the topic: a valid topic is ASCII, so it needs no UTF-8 check of its own.
-        if !is_valid_topic(topic) {
+        // One pass over the topic checks it (a valid topic is ASCII, so it needs no UTF-8 check
+        // of its own) and hashes it for the filter and the routes.
+        let Some(checked) = Topic::check(topic) else {
             return Err(invalid_topic(topic));
-        }
-        // SAFETY: a valid topic is ASCII, hence UTF-8.
-        let topic = unsafe { std::str::from_utf8_unchecked(topic) };
+        };
         if let Some(observer) = &context.shared.observer {
-            observer.published(&context.name, topic, payload);
+            observer.published(&context.name, checked.as_str(), payload);
         }
-        context.shared.publish_valid(topic, payload)
+        context.shared.publish_valid(checked, payload)
     })
 }
 

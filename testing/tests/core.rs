@@ -236,4 +236,107 @@ fn an_error_made_with_code_ok_still_fails_init_and_commands() {
     host.publish("odd.topic", b"").unwrap();
     assert!(host.logs().iter().any(|r| r.message.ends_with("nope")));
     assert!(host.run("odd", &[]).is_err());
+
+/// How many topics [`Routing`] subscribes to, one handler each: enough that most bits of the
+/// host's topic filter are set, so that topics nobody subscribes to also pass the filter.
+const ROUTED_TOPICS: usize = 600;
+
+/// What [`Routing`]'s handlers saw, in order: `HANDLER:TOPIC`.
+static ROUTED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Subscribes to `*` first, then to [`ROUTED_TOPICS`] topics `route.N`, then once more to
+/// `route.7`; the command `unsubscribe-all` ends the `*` subscription.
+struct Routing;
+
+impl Plugin for Routing {
+    const NAME: &'static str = "routing";
+    const VERSION: &'static str = "1.0.0";
+    const DESCRIPTION: &'static str = "Topic and wildcard subscribers";
+
+    fn init(host: &Host) -> Result<Self, Error> {
+        let all = host.subscribe("*", |e| {
+            ROUTED.lock().unwrap().push(format!("*:{}", e.topic));
+            Ok(())
+        })?;
+        for i in 0..ROUTED_TOPICS {
+            host.subscribe(&format!("route.{i}"), move |e| {
+                ROUTED
+                    .lock()
+                    .unwrap()
+                    .push(format!("route.{i}:{}", e.topic));
+                Ok(())
+            })?;
+        }
+        host.subscribe("route.7", |e| {
+            ROUTED.lock().unwrap().push(format!("second:{}", e.topic));
+            Ok(())
+        })?;
+        let h = host.clone();
+        host.register_command(Command::new("unsubscribe-all"), move |_, _| {
+            h.unregister(all)?;
+            Ok(())
+        })?;
+        Ok(Routing)
+    }
+}
+
+/// What one publish delivered to [`Routing`]'s handlers.
+fn routed(host: &MockHost, topic: &str) -> Vec<String> {
+    ROUTED.lock().unwrap().clear();
+    host.publish(topic, b"").unwrap();
+    std::mem::take(&mut *ROUTED.lock().unwrap())
+}
+
+#[test]
+fn a_wildcard_subscriber_gets_every_topic_after_the_topics_own_subscribers() {
+    let mut host = MockHost::new();
+    host.load::<Routing>().unwrap();
+    // Topic subscribers first (in subscription order), then `*`, though `*` subscribed first.
+    assert_eq!(
+        routed(&host, "route.7"),
+        ["route.7:route.7", "second:route.7", "*:route.7"]
+    );
+    for i in 0..ROUTED_TOPICS {
+        let topic = format!("route.{i}");
+        let mut expected = vec![format!("{topic}:{topic}")];
+        if i == 7 {
+            expected.push(format!("second:{topic}"));
+        }
+        expected.push(format!("*:{topic}"));
+        assert_eq!(routed(&host, &topic), expected);
+    }
+    // Topics without subscribers of their own reach `*` alone, whatever their hash.
+    for i in 0..2 * ROUTED_TOPICS {
+        let topic = format!("nobody.{i}");
+        assert_eq!(routed(&host, &topic), [format!("*:{topic}")]);
+        // A prefix or an extension of a subscribed topic is another topic.
+        for other in [format!("route.{i}x"), format!("route.{i}.{i}")] {
+            assert_eq!(routed(&host, &other), [format!("*:{other}")]);
+        }
+    }
+    for topic in ["r", "ro", "rou", "rout", "route", "route.", "A-Z_a-z.0-9"] {
+        assert_eq!(routed(&host, topic), [format!("*:{topic}")]);
+    }
+    // Invalid topics still fail, as before, and reach nobody.
+    for topic in ["", "no spaces", "*", "caf\u{e9}"] {
+        let error = host.publish(topic, b"").unwrap_err();
+        assert_eq!(error.code(), PhResult::InvalidArgument, "{topic:?}");
+    }
+    assert!(ROUTED.lock().unwrap().is_empty());
+    let long = "t".repeat(plugin_api::abi::PH_MAX_TOPIC_LEN + 1);
+    assert_eq!(
+        host.publish(&long, b"").unwrap_err().code(),
+        PhResult::InvalidArgument
+    );
+
+    // Without the `*` subscriber: only the topic's own subscribers, and nobody for the rest.
+    host.run("unsubscribe-all", &[]).unwrap();
+    assert_eq!(
+        routed(&host, "route.7"),
+        ["route.7:route.7", "second:route.7"]
+    );
+    assert_eq!(routed(&host, "route.599"), ["route.599:route.599"]);
+    for i in 0..ROUTED_TOPICS {
+        assert!(routed(&host, &format!("nobody.{i}")).is_empty());
+    }
 }
