@@ -236,6 +236,7 @@ fn an_error_made_with_code_ok_still_fails_init_and_commands() {
     host.publish("odd.topic", b"").unwrap();
     assert!(host.logs().iter().any(|r| r.message.ends_with("nope")));
     assert!(host.run("odd", &[]).is_err());
+}
 
 /// How many topics [`Routing`] subscribes to, one handler each: enough that most bits of the
 /// host's topic filter are set, so that topics nobody subscribes to also pass the filter.
