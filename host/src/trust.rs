@@ -11,7 +11,7 @@
 //!
 //! Unix only; elsewhere nothing is checked.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Why the file whose metadata is `metadata` cannot be trusted, such as
 /// `writable by others (mode 0666)`; `None` if it can.
@@ -30,6 +30,33 @@ pub(crate) fn distrust_folder(dir: &Path) -> Option<String> {
     let metadata = std::fs::metadata(dir).ok()?;
     distrust(metadata.mode(), metadata.uid())
         .map(|why| format!("its folder {} is {why}", dir.display()))
+}
+
+/// The verdicts of [`distrust_folder`] on the folders met during one pass, such as one
+/// [`crate::PluginHost::load_dir`]: each folder is examined once per pass rather than once per
+/// file in it (a `stat` of its path saved per file).
+///
+/// A verdict cannot go stale by the hand of someone the rule distrusts: a folder that passes is
+/// owned by the user running the host or by root, and only they can change its mode or owner.
+/// A pass takes as long as loading its files; a new pass examines the folders again.
+#[derive(Debug, Default)]
+pub(crate) struct Folders {
+    /// Each folder examined in this pass, with the verdict.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    seen: Vec<(PathBuf, Option<String>)>,
+}
+
+#[cfg(unix)]
+impl Folders {
+    /// [`distrust_folder`] of `dir`, examined only the first time this pass meets it.
+    pub(crate) fn distrust(&mut self, dir: &Path) -> Option<String> {
+        if let Some((_, verdict)) = self.seen.iter().find(|(seen, _)| seen.as_path() == dir) {
+            return verdict.clone();
+        }
+        let verdict = distrust_folder(dir);
+        self.seen.push((dir.to_owned(), verdict.clone()));
+        verdict
+    }
 }
 
 /// The folder that holds `file` as the host names it: its parent, or `.` for a bare file name.
@@ -89,5 +116,37 @@ mod tests {
         );
         assert_eq!(folder_of(Path::new("libx.so")), Path::new("."));
         assert_eq!(folder_of(Path::new("a/libx.so")), Path::new("a"));
+    }
+
+    #[test]
+    fn a_pass_examines_each_folder_once() {
+        use std::os::unix::fs::PermissionsExt;
+        let chmod = |dir: &Path, mode: u32| {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        let (dir, other) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut pass = Folders::default();
+        assert_eq!(pass.distrust(dir.path()), None);
+        chmod(dir.path(), 0o777);
+        // This pass keeps its verdict; a new one examines the folder again.
+        assert_eq!(pass.distrust(dir.path()), None);
+        let insecure = format!(
+            "its folder {} is writable by others (mode 0777)",
+            dir.path().display()
+        );
+        let mut next = Folders::default();
+        assert_eq!(next.distrust(dir.path()), Some(insecure.clone()));
+        chmod(dir.path(), 0o700);
+        assert_eq!(next.distrust(dir.path()), Some(insecure));
+        // Each folder has its own verdict.
+        chmod(other.path(), 0o770);
+        assert_eq!(
+            pass.distrust(other.path()),
+            Some(format!(
+                "its folder {} is writable by group (mode 0770)",
+                other.path().display()
+            ))
+        );
+        assert_eq!(pass.distrust(dir.path()), None);
     }
 }
