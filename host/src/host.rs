@@ -486,7 +486,7 @@ impl PluginHost {
         let mut plugin_data: *mut c_void = std::ptr::null_mut();
         let ctx = Arc::as_ptr(context).cast::<PhHostContext>().cast_mut();
         let call = crate::call::enter_call(&context.name, crate::call::CallKind::Init);
-        let started = std::time::Instant::now();
+        let started = loader::Stamp::now();
         // SAFETY: the loader checked that `init` is the plugin's function of this ABI version;
         // the context and the services table outlive the plugin, and `plugin_data` is writable.
         let code = unsafe { (init.0)(ctx, &HOST_SERVICES, &mut plugin_data) };
