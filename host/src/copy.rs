@@ -48,8 +48,7 @@ pub(crate) fn open_copy(
         path: path.to_owned(),
         kind,
     };
-    let mut original =
-        loader::check_file(path, allow_insecure, &mut pass.folders).map_err(refuse)?;
+    let mut original = loader::check_file(path, allow_insecure, &mut pass.trust).map_err(refuse)?;
     let folder = PrivateCopy::new().map_err(|e| {
         refuse(LoadErrorKind::Open(format!(
             "cannot make a private folder for its copy: {e}"

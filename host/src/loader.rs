@@ -15,7 +15,7 @@ use plugin_api::abi::{
 use plugin_api::layout::{PluginModuleRef, ROOT_MODULE_SYMBOL};
 
 use crate::error::{DiscoverError, LoadError, LoadErrorKind};
-use crate::trust::Folders;
+use crate::trust::TrustPass;
 
 /// The base name of the host's own C library (the `plughost-capi` package): its file is
 /// `libplughost_host.so` on Linux, `libplughost_host.dylib` on macOS, `plughost_host.dll` on
@@ -294,8 +294,8 @@ pub(crate) fn open_private(path: &Path, allow_insecure: bool) -> Result<Candidat
 /// folder in one pass; any other load is a pass of its own. The pass ends when this is dropped.
 #[derive(Debug, Default)]
 pub(crate) struct Pass {
-    /// The trust rule's verdicts on the folders met.
-    pub(crate) folders: Folders,
+    /// What the trust rule learned in this pass.
+    pub(crate) trust: TrustPass,
     /// A symbol lookup found nothing, and the dynamic loader's message about it was not read:
     /// see [`LoadedLibrary::symbol`].
     unread_message: bool,
@@ -331,7 +331,7 @@ fn check(
     via: Via,
     mut seen: Option<&mut Inspection>,
 ) -> Result<Candidate, LoadErrorKind> {
-    let file = check_file(path, allow_insecure, &mut pass.folders)?;
+    let file = check_file(path, allow_insecure, &mut pass.trust)?;
     let started = Stamp::now();
     // Never closed, whatever happens next: see `open`.
     let library = open_library(path, file, via)?;
@@ -605,21 +605,21 @@ const HEAD_LEN: usize = 1024;
 /// [`open_library`]: the checks and the load see the same file.
 ///
 /// One `open`, one `fstat` and (usually) one `read` of the file, and one `stat` of its folder the
-/// first time `folders` meets it: this is what the checks add to each load. A symbolic link is
+/// first time the pass (`trust`) meets it: this is what the checks add to each load. A symbolic link is
 /// judged by the file it leads to (the one opened) and by the link's own folder.
 pub(crate) fn check_file(
     path: &Path,
     allow_insecure: bool,
-    folders: &mut Folders,
+    trust: &mut TrustPass,
 ) -> Result<std::fs::File, LoadErrorKind> {
     #[cfg(unix)]
     if !allow_insecure {
-        if let Some(reason) = folders.distrust(crate::trust::folder_of(path)) {
+        if let Some(reason) = trust.distrust_folder(crate::trust::folder_of(path)) {
             return Err(LoadErrorKind::Insecure { reason });
         }
     }
     #[cfg(not(unix))]
-    let _ = folders;
+    let _ = trust;
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     // Opening a FIFO for reading blocks until a writer comes; non-blocking, it opens at once (and
@@ -650,7 +650,7 @@ pub(crate) fn check_file(
     }
     #[cfg(unix)]
     if !allow_insecure {
-        if let Some(reason) = crate::trust::distrust_file(&metadata) {
+        if let Some(reason) = trust.distrust_file(&metadata) {
             return Err(LoadErrorKind::Insecure { reason });
         }
     }
@@ -1109,7 +1109,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("far.so");
         std::fs::write(&file, bytes).unwrap();
-        check_file(&file, false, &mut Folders::default()).map(drop)
+        check_file(&file, false, &mut TrustPass::default()).map(drop)
     }
 
     #[test]
@@ -1172,7 +1172,7 @@ mod tests {
             .unwrap();
         assert!(status.success());
         assert!(matches!(
-            check_file(&fifo, false, &mut Folders::default()),
+            check_file(&fifo, false, &mut TrustPass::default()),
             Err(LoadErrorKind::NotAFile("not a regular file"))
         ));
     }
