@@ -103,7 +103,7 @@ pub fn figure(dir: &Path, settings: &Settings) -> Result<Figure, String> {
         value: ms(host_ns),
         unit: "ms",
         ratio: host_ns / dlopen_ns,
-        target: Target::RatioAtMost(1.5),
+        target: Target::RatioAtMost(1.3),
         bound: None,
         details: format!(
             "plain dlopen {:.2} ms; {:.1} us per plugin; best of {samples} fresh processes each",

@@ -141,7 +141,8 @@ impl PluginContext {
     ) -> Arc<PluginContext> {
         let context = Arc::new(PluginContext {
             shared,
-            target_prefix: format!("{}::", info.name),
+            // Without the formatting machinery: this is once per plugin loaded.
+            target_prefix: [info.name.as_str(), "::"].concat(),
             name: info.name,
             version: info.version,
             description: info.description,

@@ -28,12 +28,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{LoadError, LoadErrorKind};
-use crate::loader::{self, Candidate};
+use crate::loader::{self, Candidate, Pass};
 
 /// Loads a private copy of the library `path`: checks the file as [`loader::open`] does, copies
 /// it into a private folder, checks and opens the copy. The candidate names `path` as its file,
 /// as if the file itself had been loaded. The copy stays until the returned [`PrivateCopy`] is
-/// dropped.
+/// dropped. `pass` is what the loads of this pass share (see [`Pass`]).
 ///
 /// # Errors
 ///
@@ -42,12 +42,13 @@ use crate::loader::{self, Candidate};
 pub(crate) fn open_copy(
     path: &Path,
     allow_insecure: bool,
+    pass: &mut Pass,
 ) -> Result<(Candidate, PrivateCopy), LoadError> {
     let refuse = |kind| LoadError {
         path: path.to_owned(),
         kind,
     };
-    let mut original = loader::check_file(path, allow_insecure).map_err(refuse)?;
+    let mut original = loader::check_file(path, allow_insecure, &mut pass.trust).map_err(refuse)?;
     let folder = PrivateCopy::new().map_err(|e| {
         refuse(LoadErrorKind::Open(format!(
             "cannot make a private folder for its copy: {e}"

@@ -214,9 +214,12 @@ impl PluginHost {
     ///
     /// Only if `dir` cannot be read.
     pub fn load_dir(&mut self, dir: &Path) -> Result<(), DiscoverError> {
-        let mut candidates = Vec::new();
-        let mut copies = Vec::new();
-        for path in loader::discover(dir)? {
+        let paths = loader::discover(dir)?;
+        let mut candidates = Vec::with_capacity(paths.len());
+        let mut copies = Vec::with_capacity(paths.len());
+        // One pass: the folder is examined once for all its files.
+        let mut pass = loader::Pass::default();
+        for path in paths {
             if self.isolation.any() {
                 match self.load_isolated(&path) {
                     Some(Ok(_)) => continue,
@@ -228,10 +231,11 @@ impl PluginHost {
                 }
             }
             let opened = if self.private_copies {
-                crate::copy::open_copy(&path, self.allow_insecure)
+                crate::copy::open_copy(&path, self.allow_insecure, &mut pass)
                     .map(|(candidate, copy)| (candidate, Some(copy)))
             } else {
-                loader::open(&path, self.allow_insecure).map(|candidate| (candidate, None))
+                loader::open(&path, self.allow_insecure, &mut pass)
+                    .map(|candidate| (candidate, None))
             };
             match opened {
                 Ok((candidate, copy)) => {
@@ -241,6 +245,8 @@ impl PluginHost {
                 Err(error) => self.refuse(error),
             }
         }
+        // Ended before any plugin's `init` runs (see `Pass`).
+        drop(pass);
         for (index, result) in self.start_in_order(candidates) {
             match result {
                 Ok(_) => self
@@ -320,10 +326,11 @@ impl PluginHost {
             }
         }
         if !self.private_copies {
-            let candidate = loader::open(path, self.allow_insecure)?;
+            let candidate = loader::open(path, self.allow_insecure, &mut loader::Pass::default())?;
             return self.start(path, candidate);
         }
-        let (candidate, copy) = crate::copy::open_copy(path, self.allow_insecure)?;
+        let (candidate, copy) =
+            crate::copy::open_copy(path, self.allow_insecure, &mut loader::Pass::default())?;
         let name = self.start(path, candidate)?;
         self.copies
             .get_mut()
@@ -350,9 +357,7 @@ impl PluginHost {
         // SAFETY: a `'static` reference: the descriptor, and (by the ABI's contract for a
         // descriptor) its function table and strings, stay valid for the rest of the process.
         let candidate = unsafe {
-            loader::check_descriptor(descriptor, path, &mut loader::Inspection::default(), |_| {
-                Ok(LayoutCheck::Linked)
-            })
+            loader::check_descriptor(descriptor, path, None, |_| Ok(LayoutCheck::Linked))
         }
         .map_err(|kind| LoadError {
             path: path.to_owned(),
@@ -381,12 +386,7 @@ impl PluginHost {
             // descriptor) its function table and strings, stay valid for the rest of the
             // process.
             let checked = unsafe {
-                loader::check_descriptor(
-                    *descriptor,
-                    path,
-                    &mut loader::Inspection::default(),
-                    |_| Ok(LayoutCheck::Linked),
-                )
+                loader::check_descriptor(*descriptor, path, None, |_| Ok(LayoutCheck::Linked))
             };
             match checked {
                 Ok(candidate) => {
@@ -486,7 +486,7 @@ impl PluginHost {
         let mut plugin_data: *mut c_void = std::ptr::null_mut();
         let ctx = Arc::as_ptr(context).cast::<PhHostContext>().cast_mut();
         let call = crate::call::enter_call(&context.name, crate::call::CallKind::Init);
-        let started = std::time::Instant::now();
+        let started = loader::Stamp::now();
         // SAFETY: the loader checked that `init` is the plugin's function of this ABI version;
         // the context and the services table outlive the plugin, and `plugin_data` is writable.
         let code = unsafe { (init.0)(ctx, &HOST_SERVICES, &mut plugin_data) };

@@ -1,8 +1,10 @@
 //! Finding, opening and checking plugin libraries, before any plugin code but the entry point runs.
 
-use std::ffi::OsStr;
+use std::ffi::{c_void, OsStr};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(not(target_os = "linux"))]
+use std::time::Instant;
 
 use abi_stable::library::{AbiHeaderRef, LibraryError, RootModule};
 use plugin_api::abi::{
@@ -13,6 +15,7 @@ use plugin_api::abi::{
 use plugin_api::layout::{PluginModuleRef, ROOT_MODULE_SYMBOL};
 
 use crate::error::{DiscoverError, LoadError, LoadErrorKind};
+use crate::trust::TrustPass;
 
 /// The base name of the host's own C library (the `plughost-capi` package): its file is
 /// `libplughost_host.so` on Linux, `libplughost_host.dylib` on macOS, `plughost_host.dll` on
@@ -57,7 +60,13 @@ pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, DiscoverError> {
             paths.push(path);
         }
     }
-    paths.sort();
+    // All in `dir`: sorting the whole paths as bytes sorts them by file name, and is cheaper than
+    // comparing them component by component.
+    paths.sort_unstable_by(|a, b| {
+        a.as_os_str()
+            .as_encoded_bytes()
+            .cmp(b.as_os_str().as_encoded_bytes())
+    });
     Ok(paths)
 }
 
@@ -170,12 +179,18 @@ pub fn inspect(path: &Path) -> (Inspection, Option<LoadError>) {
 /// (as [`crate::PluginHost::set_allow_insecure`] does for loading).
 pub fn inspect_with(path: &Path, allow_insecure: bool) -> (Inspection, Option<LoadError>) {
     let mut inspection = Inspection::default();
-    let error = check(path, allow_insecure, Via::Descriptor, &mut inspection)
-        .err()
-        .map(|kind| LoadError {
-            path: path.to_owned(),
-            kind,
-        });
+    let error = check(
+        path,
+        allow_insecure,
+        &mut Pass::default(),
+        Via::Descriptor,
+        Some(&mut inspection),
+    )
+    .err()
+    .map(|kind| LoadError {
+        path: path.to_owned(),
+        kind,
+    });
     (inspection, error)
 }
 
@@ -184,10 +199,57 @@ pub fn inspect_with(path: &Path, allow_insecure: bool) -> (Inspection, Option<Lo
 /// in its own process, so it can only say which plugin made it wait.
 pub const SLOW_CALL: Duration = Duration::from_secs(2);
 
+/// A reading of the clock that times calls for [`warn_if_slow`].
+///
+/// On Linux the coarse monotonic clock (`CLOCK_MONOTONIC_COARSE`): its resolution is the kernel's
+/// tick, a few milliseconds, plenty to tell a call past [`SLOW_CALL`], and it is read without the
+/// time stamp counter. Loading a plugin reads it five times, mostly right after the dynamic
+/// loader or the plugin ran, when the clock's code and data are no longer in the caches; with
+/// the precise clock that was about half a microsecond per plugin loaded (`load-100`, 2% of
+/// what plain `dlopen` takes). Elsewhere [`Instant`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stamp(
+    #[cfg(target_os = "linux")] Duration,
+    #[cfg(not(target_os = "linux"))] Instant,
+);
+
+impl Stamp {
+    /// Now.
+    pub(crate) fn now() -> Stamp {
+        #[cfg(target_os = "linux")]
+        {
+            let mut now = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: `now` is a writable `timespec`; the call only writes it. (It cannot fail:
+            // the clock exists since Linux 2.6.32; were it to, `now` stays 0 and nothing is
+            // reported as slow.)
+            unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut now) };
+            Stamp(Duration::new(
+                u64::try_from(now.tv_sec).unwrap_or(0),
+                u32::try_from(now.tv_nsec).unwrap_or(0),
+            ))
+        }
+        #[cfg(not(target_os = "linux"))]
+        Stamp(Instant::now())
+    }
+
+    /// The time from `earlier` to this reading (zero if `earlier` is later).
+    fn since(self, earlier: Stamp) -> Duration {
+        #[cfg(target_os = "linux")]
+        return self.0.saturating_sub(earlier.0);
+        #[cfg(not(target_os = "linux"))]
+        return self.0.saturating_duration_since(earlier.0);
+    }
+}
+
 /// Logs a warning if more than [`SLOW_CALL`] passed since `started`: `what` (such as
-/// ``plugin `x`: init``) took so long.
-pub(crate) fn warn_if_slow(started: Instant, what: impl FnOnce() -> String) {
-    let took = started.elapsed();
+/// ``plugin `x`: init``) took so long. Returns the time it read, now, which a next step can
+/// take as its start.
+pub(crate) fn warn_if_slow(started: Stamp, what: impl FnOnce() -> String) -> Stamp {
+    let now = Stamp::now();
+    let took = now.since(started);
     if took > SLOW_CALL {
         log::warn!(
             "{} took {:.1} s, more than {} s; the host cannot interrupt a plugin while it waits",
@@ -196,6 +258,7 @@ pub(crate) fn warn_if_slow(started: Instant, what: impl FnOnce() -> String) {
             SLOW_CALL.as_secs_f64()
         );
     }
+    now
 }
 
 /// Opens `path` and checks it: who can change the file and its folder (unless `allow_insecure`),
@@ -206,14 +269,14 @@ pub(crate) fn warn_if_slow(started: Instant, what: impl FnOnce() -> String) {
 ///
 /// The library stays loaded for the rest of the process, whatever the outcome: unloading code that
 /// may have registered thread-local destructors is not safe, and abi_stable never unloads either.
-pub(crate) fn open(path: &Path, allow_insecure: bool) -> Result<Candidate, LoadError> {
-    check(
-        path,
-        allow_insecure,
-        Via::Descriptor,
-        &mut Inspection::default(),
-    )
-    .map_err(|kind| LoadError {
+///
+/// `pass` is what the loads of this pass share (see [`Pass`]).
+pub(crate) fn open(
+    path: &Path,
+    allow_insecure: bool,
+    pass: &mut Pass,
+) -> Result<Candidate, LoadError> {
+    check(path, allow_insecure, pass, Via::Descriptor, None).map_err(|kind| LoadError {
         path: path.to_owned(),
         kind,
     })
@@ -223,7 +286,31 @@ pub(crate) fn open(path: &Path, allow_insecure: bool) -> Result<Candidate, LoadE
 /// the same checks, but the dynamic loader opens the file by its path, which is never used
 /// again in this process, so no descriptor needs to stay open (see [`open_library`]).
 pub(crate) fn open_private(path: &Path, allow_insecure: bool) -> Result<Candidate, LoadErrorKind> {
-    check(path, allow_insecure, Via::Path, &mut Inspection::default())
+    // Each copy has a folder of its own: a pass of its own.
+    check(path, allow_insecure, &mut Pass::default(), Via::Path, None)
+}
+
+/// What the loads of one pass share: [`crate::PluginHost::load_dir`] loads the libraries of a
+/// folder in one pass; any other load is a pass of its own. The pass ends when this is dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Pass {
+    /// What the trust rule learned in this pass.
+    pub(crate) trust: TrustPass,
+    /// A symbol lookup found nothing, and the dynamic loader's message about it was not read:
+    /// see [`LoadedLibrary::symbol`].
+    unread_message: bool,
+}
+
+impl Drop for Pass {
+    /// Reads (and so discards) the dynamic loader's message about a missing symbol, if a lookup of
+    /// this pass left one: nobody sees it later from `dlerror`.
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if self.unread_message {
+            // SAFETY: `dlerror(3)` takes no arguments; the message it returns is not used.
+            let _ = unsafe { libc::dlerror() };
+        }
+    }
 }
 
 /// How the dynamic loader opens a checked file.
@@ -236,34 +323,40 @@ enum Via {
     Path,
 }
 
-/// The checks of [`open`], recording what they find in `seen`.
+/// The checks of [`open`], recording what they find in `seen` if given.
 fn check(
     path: &Path,
     allow_insecure: bool,
+    pass: &mut Pass,
     via: Via,
-    seen: &mut Inspection,
+    mut seen: Option<&mut Inspection>,
 ) -> Result<Candidate, LoadErrorKind> {
-    let file = check_file(path, allow_insecure)?;
-    let started = Instant::now();
-    // Never closed, whatever happens next: see `open`. (`ManuallyDrop` keeps the handle without
-    // a heap allocation, so memory checkers see nothing lost.)
-    let library = std::mem::ManuallyDrop::new(open_library(path, file, via)?);
-    warn_if_slow(started, || {
+    let file = check_file(path, allow_insecure, &mut pass.trust)?;
+    let started = Stamp::now();
+    // Never closed, whatever happens next: see `open`.
+    let library = open_library(path, file, via)?;
+    let opened = warn_if_slow(started, || {
         format!("library {}: its initialisers", path.display())
     });
-    seen.opened = true;
+    note(&mut seen, |seen| seen.opened = true);
 
-    let entry = symbol_name(PH_ENTRY_POINT_SYMBOL);
-    // SAFETY: the ABI defines the entry point's type as `PhEntryPoint`; a library that exports
-    // the symbol with another type breaks the ABI's contract, which no check can detect. The
-    // function pointer copied out of the symbol stays valid because `library` is never closed.
-    let entry: PhEntryPoint = unsafe { library.get::<PhEntryPoint>(&entry) }
-        .map(|symbol| *symbol)
-        .map_err(|_| LoadErrorKind::NoEntryPoint {
+    let entry = library
+        .symbol(&ENTRY_POINT_SYMBOL, pass)
+        .ok_or(LoadErrorKind::NoEntryPoint {
             symbol: PH_ENTRY_POINT_SYMBOL,
         })?;
-    seen.entry_point = true;
-    let started = Instant::now();
+    // SAFETY: the ABI defines the entry point's type as `PhEntryPoint`, a function pointer (as
+    // large as the address); a library that exports the symbol with another type breaks the
+    // ABI's contract, which no check can detect. The function stays valid because `library` is
+    // never closed.
+    let entry = PhEntryPoint(unsafe {
+        std::mem::transmute::<*mut c_void, unsafe extern "C" fn() -> *const PhPluginDescriptor>(
+            entry.as_ptr(),
+        )
+    });
+    note(&mut seen, |seen| seen.entry_point = true);
+    // The symbol lookup since the library opened is part of what this times: one clock read less.
+    let started = opened;
     // SAFETY: the entry point is code of a library that stays loaded (`library` is never
     // closed); the ABI defines it as taking no arguments, returning a pointer and calling nothing
     // of the host, so there is no precondition of ours to meet. Running it means trusting the
@@ -276,7 +369,7 @@ fn check(
     // mapped with its tables and strings (the library is never closed).
     unsafe {
         check_descriptor(descriptor, path, seen, |minor| {
-            check_layout(&library, minor)
+            check_layout(&library, minor, pass)
         })
     }
 }
@@ -284,7 +377,7 @@ fn check(
 /// Checks a descriptor (from a library's entry point, or linked into the application): ABI
 /// version, the type layout (`layout`, given the plugin's ABI minor), table sizes, required
 /// functions, name, the lengths of the version and description, recording what it finds in
-/// `seen`.
+/// `seen` if given (the host's own loads want no record: it costs a copy of each string).
 ///
 /// `path` is what the host shows as the plugin's file.
 ///
@@ -297,7 +390,7 @@ fn check(
 pub(crate) unsafe fn check_descriptor(
     descriptor: *const PhPluginDescriptor,
     path: &Path,
-    seen: &mut Inspection,
+    mut seen: Option<&mut Inspection>,
     layout: impl FnOnce(u16) -> Result<LayoutCheck, LoadErrorKind>,
 ) -> Result<Candidate, LoadErrorKind> {
     if descriptor.is_null() {
@@ -313,8 +406,10 @@ pub(crate) unsafe fn check_descriptor(
             std::ptr::addr_of!((*descriptor).struct_size).read(),
         )
     };
-    seen.abi_version = Some((major, minor));
-    seen.descriptor_size = Some(struct_size);
+    note(&mut seen, |seen| {
+        seen.abi_version = Some((major, minor));
+        seen.descriptor_size = Some(struct_size);
+    });
     if major != PH_ABI_VERSION_MAJOR || minor > PH_ABI_VERSION_MINOR {
         return Err(LoadErrorKind::AbiVersion {
             major,
@@ -324,7 +419,7 @@ pub(crate) unsafe fn check_descriptor(
         });
     }
     let layout = layout(minor)?;
-    seen.layout = Some(layout);
+    note(&mut seen, |seen| seen.layout = Some(layout));
     let (descriptor_needed, vtable_needed) = table_sizes(minor);
     check_size("the descriptor", struct_size, descriptor_needed)?;
     // A descriptor of an older minor is shorter: copy what it has into a zeroed one of this
@@ -350,7 +445,7 @@ pub(crate) unsafe fn check_descriptor(
     // function table, valid while the library is loaded; its first field, `struct_size`, exists
     // in every version, so reading it alone (through `addr_of!`) stays inside the table.
     let vtable_size = unsafe { std::ptr::addr_of!((*d.vtable).struct_size).read() };
-    seen.vtable_size = Some(vtable_size);
+    note(&mut seen, |seen| seen.vtable_size = Some(vtable_size));
     check_size("the function table", vtable_size, vtable_needed)?;
     // A function table of an older minor is shorter too: copied into a zeroed one of this version
     // (the functions it lacks read as NULL, absent).
@@ -367,13 +462,14 @@ pub(crate) unsafe fn check_descriptor(
             (vtable_size as usize).min(std::mem::size_of::<PhPluginVtable>()),
         );
     }
-    seen.functions = vec![
+    let functions = [
         ("init", vtable.init.is_some()),
         ("shutdown", vtable.shutdown.is_some()),
         ("enumerate_commands", vtable.enumerate_commands.is_some()),
         ("save_state", vtable.save_state.is_some()),
         ("restore_state", vtable.restore_state.is_some()),
     ];
+    note(&mut seen, |seen| seen.functions = functions.to_vec());
     // From ABI 1.2 on the host keeps the text of commands itself: `enumerate_commands` is
     // optional. State handoff (1.4) is optional.
     let optional = |function: &str| match function {
@@ -381,8 +477,7 @@ pub(crate) unsafe fn check_descriptor(
         "save_state" | "restore_state" => true,
         _ => false,
     };
-    if let Some((missing, _)) = seen
-        .functions
+    if let Some((missing, _)) = functions
         .iter()
         .find(|(function, present)| !present && !optional(function))
     {
@@ -393,25 +488,29 @@ pub(crate) unsafe fn check_descriptor(
     // caller's contract): `d.name` meets `descriptor_str`'s contract for as long as `name` is
     // used.
     let name = unsafe { descriptor_str("name", d.name) }?;
-    seen.name = Some(name.to_owned());
+    note(&mut seen, |seen| seen.name = Some(name.to_owned()));
     check_name(name)?;
     // SAFETY: `d.version` is a string of the descriptor, which the ABI keeps valid and unchanged
     // while the library is loaded, and the library is never closed.
     let version = unsafe { descriptor_str("version", d.version) }?;
-    seen.version = Some(version.to_owned());
+    note(&mut seen, |seen| seen.version = Some(version.to_owned()));
     check_len("version", version, PH_MAX_VERSION_LEN)?;
     // SAFETY: `d.description` is a string of the descriptor, which the ABI keeps valid and
     // unchanged while the library is loaded, and the library is never closed.
     let description = unsafe { descriptor_str("description", d.description) }?;
-    seen.description = Some(description.to_owned());
+    note(&mut seen, |seen| {
+        seen.description = Some(description.to_owned())
+    });
     check_len("description", description, PH_MAX_DESCRIPTION_LEN)?;
     // SAFETY: the lists are the descriptor's, which the ABI keeps valid and unchanged while the
     // library is loaded (the caller's contract), zero for a descriptor of an older minor.
     let provides = unsafe { interface_list("provides", d.provides, d.provides_count) }?;
     // SAFETY: as the line above says for `provides`, for the other list of the same descriptor.
     let requires = unsafe { interface_list("requires", d.requires, d.requires_count) }?;
-    seen.provides = provides.clone();
-    seen.requires = requires.clone();
+    note(&mut seen, |seen| {
+        seen.provides = provides.clone();
+        seen.requires = requires.clone();
+    });
     Ok(Candidate {
         vtable,
         info: DescriptorInfo {
@@ -426,6 +525,13 @@ pub(crate) unsafe fn check_descriptor(
         },
         layout,
     })
+}
+
+/// Records what a check found in `seen`, if the caller asked for a record.
+fn note(seen: &mut Option<&mut Inspection>, record: impl FnOnce(&mut Inspection)) {
+    if let Some(seen) = seen {
+        record(seen);
+    }
 }
 
 /// Reads one of a descriptor's interface lists (`provides` or `requires`, named `field`).
@@ -465,16 +571,32 @@ unsafe fn interface_list(
     Ok(versions)
 }
 
-/// A symbol name with its terminating NUL, as the loader wants it.
-fn symbol_name(name: &str) -> Vec<u8> {
-    let mut bytes = name.as_bytes().to_vec();
-    bytes.push(0);
-    bytes
+/// `name` with its terminating NUL, as the loader wants it, made at compile time: a name without
+/// it costs an allocation per lookup. `N` is the name's length plus one.
+const fn symbol_name<const N: usize>(name: &str) -> [u8; N] {
+    let bytes = name.as_bytes();
+    assert!(bytes.len() + 1 == N, "N is the name's length plus one");
+    let mut with_nul = [0; N];
+    let mut at = 0;
+    while at < bytes.len() {
+        with_nul[at] = bytes[at];
+        at += 1;
+    }
+    with_nul
 }
 
-/// How much of a file [`check_file`] reads at once: the ELF header and the program headers of any
-/// ordinary library fit in its first page.
-const HEAD_LEN: usize = 4096;
+/// [`PH_ENTRY_POINT_SYMBOL`] with its NUL.
+const ENTRY_POINT_SYMBOL: [u8; PH_ENTRY_POINT_SYMBOL.len() + 1] =
+    symbol_name(PH_ENTRY_POINT_SYMBOL);
+
+/// abi_stable's root-module symbol ([`ROOT_MODULE_SYMBOL`]) with its NUL.
+const ROOT_MODULE_SYMBOL_NUL: [u8; ROOT_MODULE_SYMBOL.len() + 1] = symbol_name(ROOT_MODULE_SYMBOL);
+
+/// How much of a file [`check_file`] reads at once: the ELF header and the program headers of an
+/// ordinary library fit in its first kilobyte (64 bytes and 56 per header on 64 bits: ordinary
+/// libraries have 8 to 12 headers; the dynamic loader reads 832 bytes first). A longer table is
+/// read in a second `read`.
+const HEAD_LEN: usize = 1024;
 
 /// Opens `path` and refuses, before the dynamic loader sees it, a file in a folder that fails the
 /// trust rule (unless `allow_insecure`), a path that is not a regular file, a file that fails the
@@ -482,21 +604,22 @@ const HEAD_LEN: usize = 4096;
 /// but would crash the loader (see [`check_elf`]). Returns the open file, for
 /// [`open_library`]: the checks and the load see the same file.
 ///
-/// One `stat` of the folder, one `open`, one `fstat` and (usually) one `read` of the file: this is
-/// what the checks add to each load. A symbolic link is judged by the file it leads to (the one
-/// opened) and by the link's own folder.
+/// One `open`, one `fstat` and (usually) one `read` of the file, and one `stat` of its folder the
+/// first time the pass (`trust`) meets it: this is what the checks add to each load. A symbolic link is
+/// judged by the file it leads to (the one opened) and by the link's own folder.
 pub(crate) fn check_file(
     path: &Path,
     allow_insecure: bool,
+    trust: &mut TrustPass,
 ) -> Result<std::fs::File, LoadErrorKind> {
-    use std::io::Read;
-
     #[cfg(unix)]
     if !allow_insecure {
-        if let Some(reason) = crate::trust::distrust_folder(crate::trust::folder_of(path)) {
+        if let Some(reason) = trust.distrust_folder(crate::trust::folder_of(path)) {
             return Err(LoadErrorKind::Insecure { reason });
         }
     }
+    #[cfg(not(unix))]
+    let _ = trust;
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     // Opening a FIFO for reading blocks until a writer comes; non-blocking, it opens at once (and
@@ -527,18 +650,33 @@ pub(crate) fn check_file(
     }
     #[cfg(unix)]
     if !allow_insecure {
-        if let Some(reason) = crate::trust::distrust_file(&metadata) {
+        if let Some(reason) = trust.distrust_file(&metadata) {
             return Err(LoadErrorKind::Insecure { reason });
         }
     }
     let file_len = metadata.len();
-    let mut head = Vec::with_capacity(HEAD_LEN);
-    (&mut file)
-        .take(HEAD_LEN as u64)
-        .read_to_end(&mut head)
-        .map_err(|e| LoadErrorKind::Open(e.to_string()))?;
-    check_object(&head, &mut file, file_len)?;
+    // On the stack: no allocation per file.
+    let mut head = [0u8; HEAD_LEN];
+    let read = read_head(&mut file, &mut head).map_err(|e| LoadErrorKind::Open(e.to_string()))?;
+    check_object(&head[..read], &mut file, file_len)?;
     Ok(file)
+}
+
+/// Fills `buf` from the start of `file` (open at its start), or as much of it as the file has;
+/// returns how many bytes it read.
+fn read_head(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::io::Read;
+
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// The object-file part of [`check_file`], on the first bytes of the file (`head`), reading more
@@ -575,7 +713,7 @@ where
             "not a shared library (ELF type is not ET_DYN)".into(),
         ));
     }
-    // The program headers end here; past the first page only in unusual files.
+    // The program headers end here; past the head only in unusual files.
     let table_end = Into::<u64>::into(header.e_phoff(endian))
         .saturating_add(u64::from(header.e_phentsize(endian)) * u64::from(header.e_phnum(endian)));
     let more;
@@ -644,13 +782,10 @@ fn open_library(
     path: &Path,
     file: std::fs::File,
     via: Via,
-) -> Result<libloading::Library, LoadErrorKind> {
+) -> Result<LoadedLibrary, LoadErrorKind> {
     #[cfg(target_os = "linux")]
     let name = match via {
-        Via::Descriptor => PathBuf::from(format!(
-            "/proc/self/fd/{}",
-            std::os::fd::AsRawFd::as_raw_fd(&file)
-        )),
+        Via::Descriptor => fd_path(std::os::fd::AsRawFd::as_raw_fd(&file)),
         Via::Path => path.to_owned(),
     };
     #[cfg(not(target_os = "linux"))]
@@ -663,12 +798,16 @@ fn open_library(
         use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
         // SAFETY: opening a library runs its initialisers; loading plugins means trusting them to
         // that extent, as every native plugin host does.
-        unsafe { Library::open(Some(&name), RTLD_NOW | RTLD_LOCAL) }.map(libloading::Library::from)
+        unsafe { Library::open(Some(&name), RTLD_NOW | RTLD_LOCAL) }.map(|library| LoadedLibrary {
+            handle: library.into_raw(),
+        })
     };
     #[cfg(not(unix))]
     // SAFETY: opening a library runs its initialisers (and `DllMain`); loading plugins means
     // trusting them to that extent, as every native plugin host does.
-    let opened = unsafe { libloading::Library::new(&name) };
+    let opened = unsafe { libloading::Library::new(&name) }.map(|library| LoadedLibrary {
+        library: std::mem::ManuallyDrop::new(library),
+    });
     match opened {
         Ok(library) => {
             // Kept open for as long as the library is loaded, that is until the process exits:
@@ -699,18 +838,86 @@ fn open_library(
     }
 }
 
+/// A library the dynamic loader opened. It is never closed (see [`open`]): dropping this closes
+/// nothing.
+struct LoadedLibrary {
+    /// What `dlopen` returned (not NULL: `libloading` makes NULL an error).
+    #[cfg(unix)]
+    handle: *mut c_void,
+    /// The library, kept from closing when dropped.
+    #[cfg(not(unix))]
+    library: std::mem::ManuallyDrop<libloading::Library>,
+}
+
+impl LoadedLibrary {
+    /// The address of the symbol `name` (with its NUL) in the library, or `None` if it exports no
+    /// such symbol (or one whose address is NULL, which neither the entry point nor abi_stable's
+    /// root module can be).
+    ///
+    /// On Unix a lookup that finds nothing leaves the dynamic loader's message, which no one
+    /// reads: formatting it (`dlerror` translates and formats it each time) would be most of
+    /// what a C plugin's missing abi_stable root module costs. glibc drops the message at the
+    /// next `dl*` call, and `pass` discards it when it ends, so no later `dlerror` sees it.
+    fn symbol(&self, name: &[u8], pass: &mut Pass) -> Option<std::ptr::NonNull<c_void>> {
+        debug_assert_eq!(name.last(), Some(&0), "NUL-terminated");
+        #[cfg(unix)]
+        {
+            // SAFETY: `handle` is a live handle from `dlopen` (never closed) and `name` is
+            // NUL-terminated; `dlsym` only reads both.
+            let address = unsafe { libc::dlsym(self.handle, name.as_ptr().cast()) };
+            let found = std::ptr::NonNull::new(address);
+            pass.unread_message |= found.is_none();
+            found
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = pass;
+            // SAFETY: the symbol's address is read as a plain pointer, which any symbol has.
+            unsafe { self.library.get::<*mut c_void>(name) }
+                .ok()
+                .and_then(|symbol| std::ptr::NonNull::new(*symbol))
+        }
+    }
+}
+
+/// `/proc/self/fd/FD`, the name of the open file `fd` (without the formatting machinery: this is
+/// once per library loaded).
+#[cfg(target_os = "linux")]
+fn fd_path(fd: std::os::fd::RawFd) -> PathBuf {
+    const PREFIX: &str = "/proc/self/fd/";
+    let mut digits = [0u8; 10];
+    let mut start = digits.len();
+    let mut rest = fd.unsigned_abs();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let mut name = String::with_capacity(PREFIX.len() + digits.len());
+    name.push_str(PREFIX);
+    name.extend(digits[start..].iter().map(|&d| char::from(d)));
+    PathBuf::from(name)
+}
+
 /// Checks abi_stable's type layout if the library carries it, against the layout of the ABI minor
 /// version the plugin declares (see [`plugin_api::layout::v1_0`]).
-fn check_layout(library: &libloading::Library, minor: u16) -> Result<LayoutCheck, LoadErrorKind> {
-    let symbol = symbol_name(ROOT_MODULE_SYMBOL);
+fn check_layout(
+    library: &LoadedLibrary,
+    minor: u16,
+    pass: &mut Pass,
+) -> Result<LayoutCheck, LoadErrorKind> {
+    let Some(address) = library.symbol(&ROOT_MODULE_SYMBOL_NUL, pass) else {
+        return Ok(LayoutCheck::NotCarried);
+    };
     // SAFETY: abi_stable's root-module symbol is a static whose address is the library header;
-    // reading it as `AbiHeaderRef` is exactly what abi_stable's own loader does, and `upgrade`
+    // `AbiHeaderRef` is a transparent non-null reference to it, and reading the address as one
+    // is exactly what abi_stable's own loader does (through `libloading`'s symbol). `upgrade`
     // checks abi_stable's header version before reading anything else. The reference is
     // `'static` in fact: `library` is never closed.
-    let header = match unsafe { library.get::<AbiHeaderRef>(&symbol) } {
-        Ok(header) => *header,
-        Err(_) => return Ok(LayoutCheck::NotCarried),
-    };
+    let header = unsafe { std::mem::transmute::<std::ptr::NonNull<c_void>, AbiHeaderRef>(address) };
     let layout_error = |e: LibraryError| {
         let report = e.to_string();
         log::debug!("full type layout report:\n{report}");
@@ -843,8 +1050,8 @@ mod tests {
     use super::*;
 
     /// This test binary (a position-independent ELF64 executable, `ET_DYN` like a library) with its
-    /// program header table moved to byte 8192, past the first page that `check_file` reads.
-    fn far_program_headers() -> Vec<u8> {
+    /// program header table moved to byte `at`.
+    fn program_headers_at(at: usize) -> Vec<u8> {
         let mut bytes = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         let field = |bytes: &[u8], at: usize, len: usize| {
             let mut value = [0u8; 8];
@@ -858,8 +1065,8 @@ mod tests {
             field(&bytes, 0x38, 2),
         );
         let table = bytes[phoff..phoff + entsize * count].to_vec();
-        bytes[8192..8192 + table.len()].copy_from_slice(&table);
-        bytes[0x20..0x28].copy_from_slice(&8192u64.to_le_bytes());
+        bytes[at..at + table.len()].copy_from_slice(&table);
+        bytes[0x20..0x28].copy_from_slice(&(at as u64).to_le_bytes());
         bytes
     }
 
@@ -868,12 +1075,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("far.so");
         std::fs::write(&file, bytes).unwrap();
-        check_file(&file, false).map(drop)
+        check_file(&file, false, &mut TrustPass::default()).map(drop)
     }
 
     #[test]
-    fn program_headers_past_the_first_page_are_read() {
-        let bytes = far_program_headers();
+    fn program_headers_past_the_head_are_read() {
+        // Past the head that `check_file` reads first.
+        let bytes = program_headers_at(8192);
         assert!(check_bytes(&bytes).is_ok());
         // Cut after the table but inside the loadable segments (code follows the headers; the
         // debug information at the end of the file is not loaded).
@@ -888,6 +1096,36 @@ mod tests {
             Err(LoadErrorKind::Malformed(why)) => assert!(why.starts_with("truncated: "), "{why}"),
             other => panic!("expected a truncated library, got {other:?}"),
         }
+        // Across the end of the head: the part past it is read too, and checked.
+        let bytes = program_headers_at(HEAD_LEN - 8);
+        assert!(check_bytes(&bytes).is_ok());
+        // The first loadable segment (its header lies past the head: only 8 bytes of the first
+        // header are in it) made to end past the file.
+        let mut short = bytes;
+        let load = (0..)
+            .map(|i| HEAD_LEN - 8 + i * 56)
+            .find(|&at| short[at..at + 4] == object::elf::PT_LOAD.to_le_bytes())
+            .unwrap();
+        let file_len = short.len() as u64;
+        short[load + 0x20..load + 0x28].copy_from_slice(&(file_len + 1).to_le_bytes());
+        match check_bytes(&short) {
+            Err(LoadErrorKind::Malformed(why)) => {
+                assert!(why.starts_with("truncated: a loadable segment"), "{why}")
+            }
+            other => panic!("expected a truncated library, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn fd_paths() {
+        for (fd, name) in [
+            (0, "/proc/self/fd/0"),
+            (7, "/proc/self/fd/7"),
+            (1024, "/proc/self/fd/1024"),
+            (i32::MAX, "/proc/self/fd/2147483647"),
+        ] {
+            assert_eq!(fd_path(fd), Path::new(name));
+        }
     }
 
     #[test]
@@ -900,7 +1138,7 @@ mod tests {
             .unwrap();
         assert!(status.success());
         assert!(matches!(
-            check_file(&fifo, false),
+            check_file(&fifo, false, &mut TrustPass::default()),
             Err(LoadErrorKind::NotAFile("not a regular file"))
         ));
     }

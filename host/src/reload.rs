@@ -637,7 +637,8 @@ impl PluginHost {
                 None => return Err(ReloadError::Isolated(name.to_owned())),
             }
         } else {
-            let (candidate, copy) = crate::copy::open_copy(&file, self.allow_insecure)?;
+            let (candidate, copy) =
+                crate::copy::open_copy(&file, self.allow_insecure, &mut Default::default())?;
             (candidate, Some(copy), None)
         };
         let (new, removed) = match self.swap_in(name, &old, &file, candidate, build.as_ref()) {

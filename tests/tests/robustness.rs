@@ -233,6 +233,65 @@ fn abi_minor_newer_than_the_host() {
     );
 }
 
+/// The dynamic loader's message (`dlerror(3)`) of this thread, as text; `None` if it has none.
+/// Reading it discards it.
+#[cfg(unix)]
+fn loader_message() -> Option<String> {
+    extern "C" {
+        fn dlerror() -> *mut std::ffi::c_char;
+    }
+    // SAFETY: `dlerror` takes no arguments and returns NULL or a NUL-terminated message, valid
+    // until the thread's next `dl*` call; it is copied at once.
+    unsafe {
+        let message = dlerror();
+        (!message.is_null()).then(|| {
+            std::ffi::CStr::from_ptr(message)
+                .to_string_lossy()
+                .into_owned()
+        })
+    }
+}
+
+/// A library without abi_stable's layout data (a C plugin) is looked up for it and found without:
+/// in the same pass the Rust plugins after it are still checked, the mismatching one refused and
+/// the matching one passed, and the lookup that found nothing leaves no message behind for the
+/// application's next `dlerror`, after a folder as after a single load.
+#[cfg(unix)]
+#[test]
+fn a_library_without_layout_data_changes_nothing_for_the_next_and_leaves_no_loader_message() {
+    let dir = plugins_dir(&["probe", "layout_mismatch"]);
+    // Sorted first: `libcfixture` comes before the two Rust libraries.
+    compile_c_fixture(dir.path(), "cfixture", &[]);
+    let _ = loader_message();
+    let (host, _) = load(dir.path());
+    assert_eq!(loader_message(), None);
+    let error = only_refusal(&host);
+    assert!(
+        matches!(error.kind, LoadErrorKind::Layout { .. }),
+        "{error}"
+    );
+    assert!(error.path.ends_with(library_file("layout_mismatch")));
+    let layouts: Vec<_> = host
+        .plugins()
+        .iter()
+        .map(|p| (p.name.clone(), p.layout))
+        .collect();
+    assert_eq!(
+        layouts,
+        [
+            ("cfixture".to_owned(), plughost::LayoutCheck::NotCarried),
+            ("probe".to_owned(), plughost::LayoutCheck::Passed),
+        ]
+    );
+    assert_probe_works(&host);
+
+    let mut host = PluginHost::new();
+    let _ = loader_message();
+    host.load(&dir.path().join(library_file("cfixture")))
+        .unwrap();
+    assert_eq!(loader_message(), None);
+}
+
 /// Every minor version up to the host's loads: a C plugin built for 1.0 loads in a 1.1 host.
 #[test]
 fn abi_minor_up_to_the_host_loads() {

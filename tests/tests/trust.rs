@@ -160,6 +160,58 @@ fn a_folder_writable_by_others_is_refused_even_with_the_sticky_bit() {
     assert_ran(&run_probe_ok(dir.path(), &[]));
 }
 
+/// `load_dir` examines the folder once for all its files: each is refused with the folder's
+/// reason, and the next `load_dir` (a new pass) examines it again, whichever way it changed.
+#[test]
+fn one_verdict_on_the_folder_per_load_dir() {
+    let dir = plugins_dir(&["probe", "inventory", "journal"]);
+    let insecure = format!(
+        "its folder {} is writable by others (mode 0777)",
+        dir.path().display()
+    );
+    let reasons = |host: &PluginHost| -> Vec<(String, String)> {
+        host.refused()
+            .iter()
+            .map(|e| match &e.kind {
+                LoadErrorKind::Insecure { reason } => (
+                    e.path.file_name().unwrap().to_string_lossy().into_owned(),
+                    reason.clone(),
+                ),
+                other => panic!("expected an insecure folder, got {other}"),
+            })
+            .collect()
+    };
+    chmod(dir.path(), 0o777);
+    let mut host = PluginHost::new();
+    host.load_dir(dir.path()).unwrap();
+    assert!(host.plugins().is_empty());
+    let every =
+        ["inventory", "journal", "probe"].map(|name| (library_file(name), insecure.clone()));
+    assert_eq!(reasons(&host), every);
+
+    chmod(dir.path(), 0o755);
+    let mut host = PluginHost::new();
+    host.load_dir(dir.path()).unwrap();
+    assert!(host.refused().is_empty(), "{:?}", host.refused());
+    assert_eq!(host.plugins().len(), 3);
+
+    // Back to insecure, with a new file: the same host refuses it in its next pass.
+    chmod(dir.path(), 0o777);
+    std::fs::copy(
+        library("wordfreq"),
+        dir.path().join(library_file("wordfreq")),
+    )
+    .unwrap();
+    host.load_dir(dir.path()).unwrap();
+    assert_eq!(host.plugins().len(), 3);
+    let refused = reasons(&host);
+    assert!(
+        refused.contains(&(library_file("wordfreq"), insecure.clone())),
+        "{refused:?}"
+    );
+    chmod(dir.path(), 0o755);
+}
+
 #[test]
 fn a_file_or_folder_owned_by_another_user_is_refused() {
     if !is_root() {

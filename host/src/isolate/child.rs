@@ -424,10 +424,11 @@ fn run(
     let _ = link.shared.set(Arc::clone(&host.shared));
     let _ = host.shared.child.set(Arc::clone(&link));
     let opened = if private_copies {
-        crate::copy::open_copy(&file, allow_insecure)
+        crate::copy::open_copy(&file, allow_insecure, &mut Default::default())
             .map(|(candidate, copy)| (candidate, Some(copy)))
     } else {
-        crate::loader::open(&file, allow_insecure).map(|candidate| (candidate, None))
+        crate::loader::open(&file, allow_insecure, &mut Default::default())
+            .map(|candidate| (candidate, None))
     };
     let (candidate, copy) = match opened {
         Ok(opened) => opened,

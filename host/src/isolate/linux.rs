@@ -411,11 +411,10 @@ impl crate::PluginHost {
             self.config.plugin_toml(&hello.name);
         let link = Arc::new(link);
         let descriptor = proxy::descriptor(&hello);
-        let mut inspection = crate::loader::Inspection::default();
         // SAFETY: a leaked descriptor, valid with its strings and table for the rest of the
         // process.
         let candidate = unsafe {
-            crate::loader::check_descriptor(descriptor, path, &mut inspection, |_| {
+            crate::loader::check_descriptor(descriptor, path, None, |_| {
                 Ok(crate::LayoutCheck::Linked)
             })
         };
