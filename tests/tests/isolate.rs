@@ -762,3 +762,70 @@ fn a_library_refused_by_its_checks_is_refused_as_in_process_and_the_others_load(
     assert_eq!(run(&host, "iso-echo", &["x"]), ("x\n".to_owned(), Ok(())));
     assert_eq!(run(&host, "pong-ok", &[]), ("ok\n".to_owned(), Ok(())));
 }
+
+/// The CPU time (user and system) a process or thread has used, in milliseconds, from its
+/// `stat` file (`/proc/PID/stat`, `/proc/thread-self/stat`).
+fn cpu_ms(stat: &str) -> u64 {
+    let text = std::fs::read_to_string(stat).unwrap();
+    // The fields after the command's name (which may hold spaces), from the state on: utime and
+    // stime are the 14th and 15th fields of the line, the 12th and 13th after the name.
+    let after_name = &text[text.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    let per_second: u64 = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100);
+    ticks * 1000 / per_second
+}
+
+/// The isolation's waits spin briefly before they block: a child idle between calls ends up
+/// blocked, using no CPU. A resource check: a child that spun while idle would use the whole
+/// second.
+#[test]
+fn an_idle_child_uses_no_cpu() {
+    let dir = fixtures(false);
+    let host = host(dir.path());
+    let stat = format!("/proc/{}/stat", pid_of(&host, "iso"));
+    // Calls in a row, as fast as they come: the child's waits spin.
+    for _ in 0..200 {
+        assert_eq!(run(&host, "iso-echo", &["x"]).0, "x\n");
+    }
+    let before = cpu_ms(&stat);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let used = cpu_ms(&stat) - before;
+    assert!(used < 100, "the idle child used {used} ms of CPU in 1 s");
+    assert_eq!(run(&host, "iso-echo", &["y"]).0, "y\n");
+}
+
+/// The host's wait for a long command spins briefly, then blocks: the calling thread does not
+/// keep a core busy for the command's duration (here until the call timeout, 1 s). The timeout
+/// still ends the call.
+#[test]
+fn a_long_command_does_not_keep_the_host_busy() {
+    let dir = fixtures(false);
+    let mut host = PluginHost::new();
+    host.set_child_program(build().join("plughost"));
+    host.isolate("iso");
+    host.set_call_timeout(Some(std::time::Duration::from_secs(1)));
+    host.load_dir(dir.path()).unwrap();
+    for _ in 0..20 {
+        assert_eq!(run(&host, "iso-echo", &["x"]).0, "x\n");
+    }
+    let before = cpu_ms("/proc/thread-self/stat");
+    let (out, result) = run(&host, "iso-hang", &[]);
+    let used = cpu_ms("/proc/thread-self/stat") - before;
+    assert_eq!(out, "before iso-hang\n");
+    let error = result.unwrap_err();
+    assert!(
+        error.contains("timed out in command `iso-hang` after 1 s"),
+        "{error}"
+    );
+    assert!(
+        used < 100,
+        "waiting 1 s for the child used {used} ms of CPU"
+    );
+}

@@ -24,6 +24,7 @@ use plugin_api::abi::{
     PhCommandInfo, PhCommandInfoCallback, PhPluginInfo, PhPluginInfoCallback, PhResult, PhStr,
 };
 
+use super::spin::Spin;
 use super::wire::{self, decode_down, Down, FrameReader, Up, CHUNK};
 use crate::observer::Observer;
 use crate::registry::Shared;
@@ -53,7 +54,9 @@ enum Stop {
 /// The child's end of the socket and what serving the host needs.
 pub(crate) struct ChildLink {
     writer: Mutex<(UnixStream, Vec<u8>)>,
-    reader: Mutex<(UnixStream, FrameReader)>,
+    /// The socket's reading end, its frames, and whether a wait for the host spins before it
+    /// blocks ([`super::spin`]).
+    reader: Mutex<(UnixStream, FrameReader, Spin)>,
     /// The thread that serves the host.
     main: ThreadId,
     shared: OnceLock<Arc<Shared>>,
@@ -81,11 +84,15 @@ impl ChildLink {
         }
     }
 
-    /// Reads the host's next request.
+    /// Reads the host's next request. Called right after the child sent a message or served a
+    /// request, when the host's next one is likely to come soon: the wait spins briefly before
+    /// it blocks ([`super::spin`]), so a child that idles between calls ends up blocked.
     fn receive(&self) -> Result<Request, Stop> {
         let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
-        let (stream, frames) = &mut *reader;
-        let frame = frames.next(stream).map_err(|_| Stop::Gone)?;
+        let (stream, frames, spin) = &mut *reader;
+        let frame = frames
+            .next(&mut spin.reader(stream))
+            .map_err(|_| Stop::Gone)?;
         Ok(match decode_down(frame).map_err(|_| Stop::Gone)? {
             Down::Init { config } => Request::Init(config.to_owned()),
             Down::Bye => Request::Bye,
@@ -411,7 +418,7 @@ fn run(
     };
     let link = Arc::new(ChildLink {
         writer: Mutex::new((stream, Vec::new())),
-        reader: Mutex::new((reading, FrameReader::new())),
+        reader: Mutex::new((reading, FrameReader::new(), Spin::default())),
         main: std::thread::current().id(),
         shared: OnceLock::new(),
         host: AtomicPtr::new(std::ptr::null_mut()),

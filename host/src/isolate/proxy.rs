@@ -21,6 +21,7 @@ use plugin_api::abi::{
     PhShutdownFn, PhStr, PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR,
 };
 
+use super::spin::Spin;
 use super::wire::{self, decode_up, Down, FrameReader, Up, WireError};
 use super::Process;
 use crate::boundary::guard;
@@ -54,44 +55,74 @@ struct Io {
     stream: UnixStream,
     reader: FrameReader,
     scratch: Vec<u8>,
+    /// Whether a wait for the child spins before it blocks ([`super::spin`]).
+    spin: Spin,
+}
+
+impl Io {
+    fn new(stream: UnixStream) -> Io {
+        Io {
+            stream,
+            reader: FrameReader::new(),
+            scratch: Vec::new(),
+            spin: Spin::default(),
+        }
+    }
 }
 
 /// Which thread converses with the child: one at a time, and that one again for nested calls
 /// (a request from the child served by the host calling back into the plugin).
 #[derive(Default)]
 struct Turn {
-    owner: Mutex<(Option<ThreadId>, usize)>,
+    state: Mutex<TurnState>,
     free: Condvar,
+}
+
+#[derive(Default)]
+struct TurnState {
+    /// The thread that holds the turn, and how many times it entered it.
+    owner: Option<ThreadId>,
+    depth: usize,
+    /// The threads waiting for the turn: the turn's end wakes one only if there is one (a wake-up
+    /// is a system call, which the call path of a lone caller does without).
+    waiting: usize,
 }
 
 struct TurnGuard<'a>(&'a Turn);
 
 impl Turn {
+    fn lock(&self) -> std::sync::MutexGuard<'_, TurnState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Whether this thread holds the turn.
     fn is_mine(&self) -> bool {
-        let owner = self.owner.lock().unwrap_or_else(|e| e.into_inner());
-        owner.0 == Some(std::thread::current().id())
+        self.lock().owner == Some(std::thread::current().id())
     }
 
     fn enter(&self) -> TurnGuard<'_> {
         let me = std::thread::current().id();
-        let mut owner = self.owner.lock().unwrap_or_else(|e| e.into_inner());
-        while owner.0.is_some_and(|t| t != me) {
-            owner = self.free.wait(owner).unwrap_or_else(|e| e.into_inner());
+        let mut state = self.lock();
+        while state.owner.is_some_and(|t| t != me) {
+            state.waiting += 1;
+            state = self.free.wait(state).unwrap_or_else(|e| e.into_inner());
+            state.waiting -= 1;
         }
-        owner.0 = Some(me);
-        owner.1 += 1;
+        state.owner = Some(me);
+        state.depth += 1;
         TurnGuard(self)
     }
 }
 
 impl Drop for TurnGuard<'_> {
     fn drop(&mut self) {
-        let mut owner = self.0.owner.lock().unwrap_or_else(|e| e.into_inner());
-        owner.1 -= 1;
-        if owner.1 == 0 {
-            owner.0 = None;
-            self.0.free.notify_one();
+        let mut state = self.0.lock();
+        state.depth -= 1;
+        if state.depth == 0 {
+            state.owner = None;
+            if state.waiting > 0 {
+                self.0.free.notify_one();
+            }
         }
     }
 }
@@ -205,11 +236,7 @@ impl Link {
             process: Mutex::new(process),
             respawn,
             crashes: Mutex::new((0, None)),
-            io: Mutex::new(Io {
-                stream,
-                reader: FrameReader::new(),
-                scratch: Vec::new(),
-            }),
+            io: Mutex::new(Io::new(stream)),
             turn: Turn::default(),
             delivering: std::sync::atomic::AtomicBool::new(false),
             timeout,
@@ -262,11 +289,7 @@ impl Link {
             .set_read_timeout(self.timeout)
             .map_err(|e| format!("{failed}; restarting it failed: {e}"))?;
         *self.process.lock().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&process);
-        *self.io.lock().unwrap_or_else(|e| e.into_inner()) = Io {
-            stream,
-            reader: FrameReader::new(),
-            scratch: Vec::new(),
-        };
+        *self.io.lock().unwrap_or_else(|e| e.into_inner()) = Io::new(stream);
         *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = None;
         match self.hello() {
             Ok(hello) if hello.name == self.name => {}
@@ -410,6 +433,10 @@ impl Link {
     /// Sends `request` to the child and serves it until its answer, [`Up::Done`]: its code and
     /// message. Output goes to `output` (a command's). Fails, with the reason, if the child
     /// died, broke the protocol or timed out: the link is then failed for good.
+    ///
+    /// Each wait for the child's next message spins briefly before it blocks
+    /// ([`super::spin`]); the blocking read then has the call timeout, so a call that hangs
+    /// still times out (at most [`super::spin::SPIN_WINDOW`] later).
     pub(crate) fn call(
         self: &Arc<Link>,
         request: &Down<'_>,
@@ -439,8 +466,15 @@ impl Link {
         }
         loop {
             let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
-            let Io { stream, reader, .. } = &mut *io;
-            let message = match reader.next(stream).and_then(decode_up) {
+            let Io {
+                stream,
+                reader,
+                spin,
+                ..
+            } = &mut *io;
+            // Right after a message went to the child or came from it: the next one is likely
+            // to come soon, so the wait spins briefly before it blocks ([`super::spin`]).
+            let message = match reader.next(&mut spin.reader(stream)).and_then(decode_up) {
                 Ok(message) => message,
                 Err(e) => {
                     drop(io);
