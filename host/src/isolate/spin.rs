@@ -153,31 +153,35 @@ impl Read for Spinning<'_> {
         }
         let started = Instant::now();
         if self.spin.spins(started) {
-            // When the last poll ended, and when the thread last yielded its core (never yet).
-            let mut polled = started;
-            let mut yielded: Option<Instant> = None;
+            // Deadlines rather than durations: comparing instants is cheaper than subtracting
+            // them, and the loop is this side's reaction time.
+            let end = started + SPIN_WINDOW;
+            // A poll that ends after this lost its core since the last one.
+            let mut lost_after = end;
+            // Yield at once, then every YIELD_INTERVAL.
+            let mut next_yield = started;
             loop {
                 if let Some(read) = try_read(self.stream, buffer)? {
-                    self.spin.served(polled);
+                    self.spin.served(started);
                     return Ok(read);
                 }
                 let now = Instant::now();
-                if now - polled >= SPIN_WINDOW {
+                if now >= lost_after {
                     // Another thread had the core between two polls.
                     self.spin.preempted(now);
                     break;
                 }
-                if now - started >= SPIN_WINDOW {
+                if now >= end {
                     self.spin.missed();
                     break;
                 }
-                if yielded.is_none_or(|at| now - at >= YIELD_INTERVAL) {
+                if now >= next_yield {
                     std::thread::yield_now();
-                    yielded = Some(now);
+                    next_yield = now + YIELD_INTERVAL;
                 } else {
                     std::hint::spin_loop();
                 }
-                polled = now;
+                lost_after = now + SPIN_WINDOW;
             }
         }
         let read = (&mut &*self.stream).read(buffer)?;
@@ -206,9 +210,9 @@ fn try_read(stream: &UnixStream, buffer: &mut [u8]) -> io::Result<Option<usize>>
             return Ok(Some(read as usize));
         }
         let error = io::Error::last_os_error();
-        match error.kind() {
-            io::ErrorKind::WouldBlock => return Ok(None),
-            io::ErrorKind::Interrupted => continue,
+        match error.raw_os_error() {
+            Some(libc::EAGAIN) => return Ok(None),
+            Some(libc::EINTR) => continue,
             _ => return Err(error),
         }
     }
