@@ -13,8 +13,8 @@
 //! cause; the child is killed and reaped, and the host and its other plugins go on.
 //!
 //! Each side waits for the other's next message by polling the socket briefly before it blocks
-//! ([`spin`]): on an idle machine that saves the wake-up of a halted core per message, the most
-//! of a short call's cost, for a bounded amount of CPU time.
+//! (module `spin`): on an idle machine that saves the wake-up of a halted core per message, the
+//! most of a short call's cost, for a bounded amount of CPU time.
 
 #[cfg(target_os = "linux")]
 pub(crate) mod child;

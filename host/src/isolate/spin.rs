@@ -24,8 +24,9 @@
 //!   the spinning thread takes CPU time from others and, having used its share, is served after
 //!   them. A spin that lost its core to another thread (a gap between two polls longer than the
 //!   window) tells the machine is busy: waits then block at once for [`FIRST_BACKOFF`], twice as
-//!   long at each such loss, up to [`MAX_BACKOFF`], until the spins go a whole [`MAX_BACKOFF`]
-//!   without a loss.
+//!   long at each loss that follows soon, up to [`MAX_BACKOFF`]. Spins that keep losing their
+//!   core (a saturated machine) are thus tried about once a second; an occasional loss (another
+//!   thread ran for a moment) costs a millisecond of blocking waits.
 //!
 //! Everything else is the blocking read's: a poll that finds data returns it as `read` would, a
 //! poll that finds the peer's end closed returns end of file, and an error is the read's error.
@@ -64,8 +65,7 @@ pub(crate) const YIELD_INTERVAL: Duration = Duration::from_micros(5);
 /// the time doubles at each such loss, up to [`MAX_BACKOFF`].
 pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(1);
 
-/// The longest time waits block without spinning after a spin lost its core; also how long
-/// spins must go without such a loss before the time starts again from [`FIRST_BACKOFF`].
+/// The longest time waits block without spinning after a spin lost its core.
 ///
 /// A spin that loses its core costs its call about one slice of the other thread (a millisecond
 /// or so). While the machine stays busy, one spin in this time tells when it is quiet again, for
@@ -107,10 +107,11 @@ impl Spin {
         self.misses < MAX_MISSES && self.blocking_until.is_none_or(|until| now >= until)
     }
 
-    /// A wait was served while it spun, at `now`.
+    /// A wait was served while it spun, at `now`. Served twice as long after the last loss as
+    /// the waits blocked for it, the next loss blocks them for [`FIRST_BACKOFF`] again.
     fn served(&mut self, now: Instant) {
         self.misses = 0;
-        if self.lost.is_some_and(|lost| now - lost >= MAX_BACKOFF) {
+        if self.lost.is_some_and(|lost| now - lost >= self.backoff) {
             self.lost = None;
             self.backoff = FIRST_BACKOFF;
         }
@@ -152,31 +153,35 @@ impl Read for Spinning<'_> {
         }
         let started = Instant::now();
         if self.spin.spins(started) {
-            // When the last poll ended, and when the thread last yielded its core (never yet).
-            let mut polled = started;
-            let mut yielded: Option<Instant> = None;
+            // Deadlines rather than durations: comparing instants is cheaper than subtracting
+            // them, and the loop is this side's reaction time.
+            let end = started + SPIN_WINDOW;
+            // A poll that ends after this lost its core since the last one.
+            let mut lost_after = end;
+            // Yield at once, then every YIELD_INTERVAL.
+            let mut next_yield = started;
             loop {
                 if let Some(read) = try_read(self.stream, buffer)? {
-                    self.spin.served(polled);
+                    self.spin.served(started);
                     return Ok(read);
                 }
                 let now = Instant::now();
-                if now - polled >= SPIN_WINDOW {
+                if now >= lost_after {
                     // Another thread had the core between two polls.
                     self.spin.preempted(now);
                     break;
                 }
-                if now - started >= SPIN_WINDOW {
+                if now >= end {
                     self.spin.missed();
                     break;
                 }
-                if yielded.is_none_or(|at| now - at >= YIELD_INTERVAL) {
+                if now >= next_yield {
                     std::thread::yield_now();
-                    yielded = Some(now);
+                    next_yield = now + YIELD_INTERVAL;
                 } else {
                     std::hint::spin_loop();
                 }
-                polled = now;
+                lost_after = now + SPIN_WINDOW;
             }
         }
         let read = (&mut &*self.stream).read(buffer)?;
@@ -205,9 +210,9 @@ fn try_read(stream: &UnixStream, buffer: &mut [u8]) -> io::Result<Option<usize>>
             return Ok(Some(read as usize));
         }
         let error = io::Error::last_os_error();
-        match error.kind() {
-            io::ErrorKind::WouldBlock => return Ok(None),
-            io::ErrorKind::Interrupted => continue,
+        match error.raw_os_error() {
+            Some(libc::EAGAIN) => return Ok(None),
+            Some(libc::EINTR) => continue,
             _ => return Err(error),
         }
     }
@@ -276,15 +281,28 @@ mod tests {
             assert!(!spin.spins(now + backoff - Duration::from_nanos(1)));
             now += backoff;
             assert!(spin.spins(now), "{spin:?}");
-            // A spin served meanwhile does not start the time over.
+            // A spin served as soon as the waits spin again does not start the time over.
             spin.served(now);
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
         assert_eq!(spin.backoff, MAX_BACKOFF);
-        // Spins served for a whole MAX_BACKOFF without a loss do.
+        // One served long enough after the last loss does.
         now += MAX_BACKOFF;
         spin.served(now);
         spin.preempted(now);
         assert!(spin.spins(now + FIRST_BACKOFF), "{spin:?}");
+    }
+
+    #[test]
+    fn occasional_losses_block_the_waits_for_the_first_backoff_only() {
+        let mut now = Instant::now();
+        let mut spin = Spin::default();
+        for _ in 0..10 {
+            spin.preempted(now);
+            assert!(!spin.spins(now));
+            assert!(spin.spins(now + FIRST_BACKOFF), "{spin:?}");
+            spin.served(now + 2 * FIRST_BACKOFF);
+            now += Duration::from_millis(10);
+        }
     }
 }
