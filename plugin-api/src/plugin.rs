@@ -30,8 +30,9 @@ pub trait Plugin: Sized + Send + Sync + 'static {
     /// used in.
     ///
     /// [`linked_descriptor`] (and so the mock host of `plughost-testing`) is not expanded in
-    /// the plugin's crate and cannot know it: a plugin linked into a test that leaves it
-    /// empty shows an empty version there. Set it to check it in such a test.
+    /// the plugin's crate: it takes the version of the package Cargo runs (`cargo test`,
+    /// `cargo run`) when the plugin's type is defined in that package's library, and leaves it
+    /// empty otherwise (see [`linked_descriptor`]).
     const VERSION: &'static str = "";
     /// One line saying what the plugin does. Default (empty): the `description` of the plugin
     /// crate's `Cargo.toml` (`CARGO_PKG_DESCRIPTION`), filled in by [`crate::export_plugin!`],
@@ -322,6 +323,38 @@ impl Package {
         version: "",
         description: "",
     };
+
+    /// The metadata of the package that Cargo runs this program for (`cargo test`, `cargo
+    /// run`: Cargo sets `CARGO_PKG_NAME`, `CARGO_PKG_VERSION` and `CARGO_PKG_DESCRIPTION` in the
+    /// environment of what it runs), if `P` is defined in that package's library crate, whose
+    /// name is the package's with `-` as `_`; else [`Package::UNKNOWN`]. A test of the plugin's
+    /// own package, the usual home of a mock-host test, gets the plugin's metadata; a plugin
+    /// of another package, or a program not run by Cargo, gets none rather than a wrong one.
+    ///
+    /// Each call that finds metadata leaks its two strings (as [`linked_descriptor`] leaks the
+    /// descriptor).
+    fn of_running_package<P>() -> Package {
+        let Ok(package) = std::env::var("CARGO_PKG_NAME") else {
+            return Package::UNKNOWN;
+        };
+        // `type_name` is meant for diagnostics; its first path segment is the defining crate's
+        // name in every rustc so far. Should that change, the comparison fails and the
+        // metadata is left out: never a wrong version.
+        let crate_name = std::any::type_name::<P>().split("::").next().unwrap_or("");
+        if crate_name != package.replace('-', "_") {
+            return Package::UNKNOWN;
+        }
+        let leak = |key: &str| -> &'static str {
+            match std::env::var(key) {
+                Ok(value) if !value.is_empty() => Box::leak(value.into_boxed_str()),
+                _ => "",
+            }
+        };
+        Package {
+            version: leak("CARGO_PKG_VERSION"),
+            description: leak("CARGO_PKG_DESCRIPTION"),
+        }
+    }
 }
 
 /// `value`, or `default` if `value` is empty.
@@ -358,11 +391,21 @@ pub const fn descriptor<P: Plugin>(
 /// library file (`plughost::PluginHost::load_static`, the mock host of `plughost-testing`): the
 /// same descriptor and function table that [`export_plugin!`](crate::export_plugin) exports from a library.
 ///
+/// The version and description `P` leaves empty ([`Plugin::VERSION`], [`Plugin::DESCRIPTION`])
+/// come from the package Cargo runs, when `P` is defined in that package's library: a test of
+/// the plugin's own package (`cargo test`) sees what the exported library shows. Otherwise they
+/// stay empty.
+///
 /// Each call leaks one descriptor and one function table (about 100 bytes), which must live as
 /// long as the process: call it once per load.
 pub fn linked_descriptor<P: Plugin>() -> &'static PhPluginDescriptor {
     let vtable = Box::leak(Box::new(vtable::<P>()));
-    Box::leak(Box::new(descriptor::<P>(vtable, Package::UNKNOWN)))
+    let package = if P::VERSION.is_empty() || P::DESCRIPTION.is_empty() {
+        Package::of_running_package::<P>()
+    } else {
+        Package::UNKNOWN
+    };
+    Box::leak(Box::new(descriptor::<P>(vtable, package)))
 }
 
 /// Exports a [`Plugin`] from the crate: the entry point the host looks for, and abi_stable's type

@@ -35,3 +35,35 @@ fn its_argument_is_checked_in_one_line() {
     let extra = host.run("hello", &["Ada", "Lovelace"]).unwrap_err();
     assert_eq!(extra.message(), "unexpected argument `Lovelace`");
 }
+
+#[test]
+fn the_mock_host_shows_the_version_and_description_of_its_cargo_toml() {
+    let mut host = MockHost::new();
+    host.load::<Hello>().unwrap();
+    let plugins = host.host().plugins();
+    let hello = plugins.iter().find(|p| p.name == "hello").unwrap();
+    assert_eq!(hello.version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(hello.description, env!("CARGO_PKG_DESCRIPTION"));
+    host.shutdown();
+}
+
+/// A plugin defined outside the package's library (here, in this test's own crate).
+struct Elsewhere;
+
+impl plugin_api::Plugin for Elsewhere {
+    const NAME: &'static str = "elsewhere";
+    fn init(_host: &plugin_api::Host) -> plugin_api::Result<Self> {
+        Ok(Elsewhere)
+    }
+}
+
+#[test]
+fn a_plugin_from_outside_the_packages_library_gets_no_borrowed_version() {
+    let mut host = MockHost::new();
+    host.load::<Elsewhere>().unwrap();
+    let plugins = host.host().plugins();
+    let elsewhere = plugins.iter().find(|p| p.name == "elsewhere").unwrap();
+    assert_eq!(elsewhere.version, "");
+    assert_eq!(elsewhere.description, "");
+    host.shutdown();
+}
