@@ -249,25 +249,15 @@ pub(crate) fn with_views<S: AsRef<str>, R>(args: &[S], f: impl FnOnce(&[PhStr]) 
     f(&spilled)
 }
 
-/// Runs the registered command `name` with `args`: the body of
-/// [`PluginHost::run_command`](crate::PluginHost::run_command) after the lookup.
+/// Calls the command's callback with `args` and an output that writes to `out`: the body of
+/// [`PluginHost::run_command`](crate::PluginHost::run_command) after the lookup, and of
+/// [`CommandHandle::run`]. The success path is a few stores, the call and two checks; failures
+/// are handled in [`command_failed`].
 ///
 /// The caller entered a service call ([`crate::quiesce::enter`]) before it looked the command up
 /// and checked that it is active, so that the plugin's shutdown waits for this call.
-pub(crate) fn run_registered(
-    shared: &Shared,
-    name: &str,
-    command: &Registration<PhCommandCallback>,
-    args: &[PhStr],
-    out: &mut dyn Write,
-) -> Result<(), CommandError> {
-    call_command(shared, name, command, args, out)
-}
-
-/// Calls the command's callback with `args` and an output that writes to `out`. The success
-/// path is a few stores, the call and two checks; failures are handled in [`command_failed`].
 #[inline(always)]
-fn call_command(
+pub(crate) fn call_command(
     shared: &Shared,
     name: &str,
     command: &Registration<PhCommandCallback>,

@@ -13,7 +13,7 @@ use plugin_api::{CommandInfo, PluginInfo};
 use plugin_api::{Interface, Remote};
 
 use crate::boundary::guard;
-use crate::commands::{run_registered, with_views, CommandHandle};
+use crate::commands::{call_command, with_views, CommandHandle};
 use crate::config::Config;
 use crate::context::{PluginContext, PluginState};
 use crate::error::{CommandError, DiscoverError, HostError, LoadError, LoadErrorKind};
@@ -634,7 +634,7 @@ impl PluginHost {
             .filter(|c| c.is_active())
             .ok_or_else(|| CommandError::Unknown(name.to_owned()))?;
         with_views(args, |views| {
-            run_registered(&self.shared, name, &command, views, out)
+            call_command(&self.shared, name, &command, views, out)
         })
     }
 
