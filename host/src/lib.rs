@@ -23,6 +23,7 @@ mod loader;
 mod observer;
 mod order;
 mod output;
+mod process;
 /// Grace periods: the one mechanism, shared with the plugin side (see its module docs).
 use plugin_api::__private::quiesce;
 mod registration;

@@ -198,7 +198,8 @@ fn run_child(check: &'static str, file: &Path, options: &Options) -> CheckResult
         message,
         duration_ms: started.elapsed().as_millis() as u64,
     };
-    let child = Command::new(&options.program)
+    let mut command = Command::new(&options.program);
+    command
         .args(options.allow_insecure.then_some("--allow-insecure"))
         .arg(CHILD_SUBCOMMAND)
         .arg(check)
@@ -206,8 +207,10 @@ fn run_child(check: &'static str, file: &Path, options: &Options) -> CheckResult
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .env("RUST_LOG", "off")
-        .spawn();
+        .env("RUST_LOG", "off");
+    // A check that hangs must not run on after `validate` is killed (Ctrl-C, a CI timeout).
+    crate::process::die_with_parent(&mut command);
+    let child = command.spawn();
     let mut child = match child {
         Ok(child) => child,
         Err(e) => return result(Status::Failed, format!("cannot run the validator: {e}")),
@@ -264,7 +267,10 @@ fn run_child(check: &'static str, file: &Path, options: &Options) -> CheckResult
     match reported {
         Some((status, message)) if exit.success() => result(status, message),
         _ => {
-            let how = describe_exit(&exit);
+            let how = format!(
+                "the check's process {}",
+                crate::process::describe_exit(Some(Some(exit)))
+            );
             let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
             let message = match last {
                 Some(line) => format!("{how}; last output: {}", line.trim()),
@@ -272,29 +278,6 @@ fn run_child(check: &'static str, file: &Path, options: &Options) -> CheckResult
             };
             result(Status::Crashed, message)
         }
-    }
-}
-
-fn describe_exit(exit: &std::process::ExitStatus) -> String {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(signal) = exit.signal() {
-            let name = match signal {
-                4 => " (SIGILL)",
-                6 => " (SIGABRT)",
-                7 => " (SIGBUS)",
-                8 => " (SIGFPE)",
-                9 => " (SIGKILL)",
-                11 => " (SIGSEGV)",
-                _ => "",
-            };
-            return format!("killed by signal {signal}{name}");
-        }
-    }
-    match exit.code() {
-        Some(code) => format!("exited with status {code}"),
-        None => "exited abnormally".to_owned(),
     }
 }
 

@@ -193,3 +193,67 @@ fn a_plugin_made_from_the_template_builds_tests_and_validates() {
     assert!(report.contains("0.1.0"), "{report}");
     assert!(report.contains("Greets people"), "{report}");
 }
+
+/// The pids of the running processes whose command line holds `needle`.
+fn processes_with(needle: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| {
+            let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            String::from_utf8_lossy(&cmdline)
+                .contains(needle)
+                .then_some(pid)
+        })
+        .collect()
+}
+
+#[test]
+fn a_check_does_not_outlive_a_killed_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("libhanger.so");
+    std::fs::copy(library("hanger"), &file).unwrap();
+    let needle = file.to_str().unwrap().to_owned();
+    let mut command = plughost(Path::new("/nonexistent"));
+    command
+        .args([
+            "validate",
+            "--include",
+            "commands-no-arguments",
+            "--timeout",
+            "600",
+        ])
+        .arg(&file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut validate = command.spawn().unwrap();
+    // The check's child process runs `hang`, which never returns.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let checks = loop {
+        let checks: Vec<u32> = processes_with(&needle)
+            .into_iter()
+            .filter(|&pid| pid != validate.id())
+            .collect();
+        if !checks.is_empty() {
+            break checks;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no check process of {needle} started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    validate.kill().unwrap();
+    validate.wait().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while checks
+        .iter()
+        .any(|pid| processes_with(&needle).contains(pid))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the check process {checks:?} outlived validate"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

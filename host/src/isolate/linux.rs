@@ -2,7 +2,7 @@
 //! registry of isolated plugins, and loading a plugin in a child.
 
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::sync::{Arc, Condvar, Mutex};
@@ -170,44 +170,7 @@ impl Process {
     }
 }
 
-/// How a child ended, for the fault's one line: `exited with status 3`, `was killed by signal
-/// SIGSEGV (segmentation fault)`.
-pub(crate) fn describe_exit(status: Option<Option<ExitStatus>>) -> String {
-    let status = match status {
-        None => return "did not exit when killed".to_owned(),
-        Some(None) => return "ended (its exit status is unknown)".to_owned(),
-        Some(Some(status)) => status,
-    };
-    if let Some(code) = status.code() {
-        return format!("exited with status {code}");
-    }
-    match status.signal() {
-        Some(signal) => format!("was killed by signal {}", signal_name(signal)),
-        None => format!("ended ({status})"),
-    }
-}
-
-/// A signal's name and what it usually means.
-fn signal_name(signal: i32) -> String {
-    let name = match signal {
-        libc::SIGSEGV => "SIGSEGV (segmentation fault)",
-        libc::SIGABRT => "SIGABRT (abort)",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGBUS => "SIGBUS (bus error)",
-        libc::SIGILL => "SIGILL (illegal instruction)",
-        libc::SIGFPE => "SIGFPE (arithmetic error)",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGINT => "SIGINT",
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGPIPE => "SIGPIPE (broken pipe)",
-        libc::SIGTRAP => "SIGTRAP",
-        libc::SIGSYS => "SIGSYS (bad system call)",
-        libc::SIGXCPU => "SIGXCPU (CPU time limit)",
-        libc::SIGXFSZ => "SIGXFSZ (file size limit)",
-        other => return format!("{other}"),
-    };
-    name.to_owned()
-}
+pub(crate) use crate::process::describe_exit;
 
 /// The host's isolated plugins, by name, for `list` and shutdown.
 #[derive(Default)]

@@ -1,0 +1,106 @@
+//! What the host's child processes have in common: the children of isolated plugins
+//! ([`crate::isolate`]) and the checks of `plughost validate` ([`crate::validate`]). A child never
+//! outlives the host ([`die_with_parent`]), and how it ended is said the same way in every
+//! one-line message ([`describe_exit`]).
+
+use std::process::{Command, ExitStatus};
+
+/// Makes the child that `command` starts die (`SIGKILL`) when its parent does: the kernel's
+/// parent-death signal, which follows the thread that spawns the child, so spawn from a thread
+/// that outlives the child (or waits for it). If the parent died before the child could ask for
+/// the signal, the child exits at once (status 1). Elsewhere than on Linux, does nothing.
+///
+/// Adds a `pre_exec` hook; hooks added before it run first.
+pub(crate) fn die_with_parent(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        let parent = std::process::id();
+        // SAFETY: the hook runs in the child between fork and exec and makes only system calls
+        // that are async-signal-safe (prctl, getppid, _exit), touching no lock and allocating
+        // nothing.
+        unsafe {
+            command.pre_exec(move || {
+                rustix::process::set_parent_process_death_signal(Some(
+                    rustix::process::Signal::KILL,
+                ))?;
+                if rustix::process::getppid().map(|p| p.as_raw_nonzero().get() as u32)
+                    != Some(parent)
+                {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
+
+/// How a child ended, for a one-line message: `exited with status 3`, `was killed by signal
+/// SIGSEGV (segmentation fault)`. `status` is `None` if the child did not exit when killed,
+/// `Some(None)` if it was reaped without a known status.
+pub(crate) fn describe_exit(status: Option<Option<ExitStatus>>) -> String {
+    let status = match status {
+        None => return "did not exit when killed".to_owned(),
+        Some(None) => return "ended (its exit status is unknown)".to_owned(),
+        Some(Some(status)) => status,
+    };
+    if let Some(code) = status.code() {
+        return format!("exited with status {code}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return format!("was killed by signal {}", signal_name(signal));
+        }
+    }
+    format!("ended ({status})")
+}
+
+/// A signal's name and what it usually means.
+#[cfg(unix)]
+fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        libc::SIGSEGV => "SIGSEGV (segmentation fault)",
+        libc::SIGABRT => "SIGABRT (abort)",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGBUS => "SIGBUS (bus error)",
+        libc::SIGILL => "SIGILL (illegal instruction)",
+        libc::SIGFPE => "SIGFPE (arithmetic error)",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGPIPE => "SIGPIPE (broken pipe)",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGSYS => "SIGSYS (bad system call)",
+        libc::SIGXCPU => "SIGXCPU (CPU time limit)",
+        libc::SIGXFSZ => "SIGXFSZ (file size limit)",
+        other => return format!("{other}"),
+    };
+    name.to_owned()
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    #[test]
+    fn an_exit_reads_as_its_status_or_its_signal() {
+        assert_eq!(
+            describe_exit(Some(Some(ExitStatus::from_raw(3 << 8)))),
+            "exited with status 3"
+        );
+        assert_eq!(
+            describe_exit(Some(Some(ExitStatus::from_raw(libc::SIGSEGV)))),
+            "was killed by signal SIGSEGV (segmentation fault)"
+        );
+        assert_eq!(
+            describe_exit(Some(Some(ExitStatus::from_raw(60)))),
+            "was killed by signal 60"
+        );
+        assert_eq!(describe_exit(None), "did not exit when killed");
+    }
+}
