@@ -1,14 +1,55 @@
 //! What the host's child processes have in common: the children of isolated plugins
 //! ([`crate::isolate`]) and the checks of `plughost validate` ([`crate::validate`]). A child never
-//! outlives the host ([`die_with_parent`]), and how it ended is said the same way in every
-//! one-line message ([`describe_exit`]).
+//! outlives the host ([`die_with_parent`]) and lives as long as the host needs it, whichever
+//! thread started it ([`spawn`]); how it ended is said the same way in every one-line message
+//! ([`describe_exit`]).
 
-use std::process::{Command, ExitStatus};
+use std::io;
+use std::process::{Child, Command, ExitStatus};
+use std::sync::mpsc::{self, Sender, SyncSender};
+use std::sync::OnceLock;
+
+/// A request to the spawner thread: the command, and where to send the child.
+type SpawnRequest = (Command, SyncSender<io::Result<Child>>);
+
+/// Starts `command` on the host's spawner thread, a thread that lives as long as the process,
+/// and returns the child. The kernel's parent-death signal ([`die_with_parent`]) follows the
+/// thread that spawned the child, not the process: a child spawned on the caller's thread
+/// would be killed when that thread ends, such as an application's worker thread that loaded
+/// its plugins and returned.
+///
+/// # Errors
+///
+/// What [`Command::spawn`] returns, or an error if the spawner thread cannot be started.
+pub(crate) fn spawn(command: Command) -> io::Result<Child> {
+    static SPAWNER: OnceLock<Result<Sender<SpawnRequest>, String>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (requests, receive) = mpsc::channel::<SpawnRequest>();
+        std::thread::Builder::new()
+            .name("plughost-spawner".to_owned())
+            .spawn(move || {
+                // Ends only with the process: `SPAWNER` holds the sender for good.
+                for (mut command, answer) in receive {
+                    let _ = answer.send(command.spawn());
+                }
+            })
+            .map(|_| requests)
+            .map_err(|e| format!("cannot start the thread that spawns child processes: {e}"))
+    });
+    let spawner = spawner.as_ref().map_err(|e| io::Error::other(e.clone()))?;
+    let (answer, child) = mpsc::sync_channel(1);
+    spawner
+        .send((command, answer))
+        .map_err(|_| io::Error::other("the thread that spawns child processes is gone"))?;
+    child
+        .recv()
+        .map_err(|_| io::Error::other("the thread that spawns child processes is gone"))?
+}
 
 /// Makes the child that `command` starts die (`SIGKILL`) when its parent does: the kernel's
-/// parent-death signal, which follows the thread that spawns the child, so spawn from a thread
-/// that outlives the child (or waits for it). If the parent died before the child could ask for
-/// the signal, the child exits at once (status 1). Elsewhere than on Linux, does nothing.
+/// parent-death signal, which follows the thread that spawns the child, so start it with
+/// [`spawn`]. If the parent died before the child could ask for the signal, the child exits at
+/// once (status 1). Elsewhere than on Linux, does nothing.
 ///
 /// Adds a `pre_exec` hook; hooks added before it run first.
 pub(crate) fn die_with_parent(command: &mut Command) {

@@ -210,7 +210,7 @@ fn run_child(check: &'static str, file: &Path, options: &Options) -> CheckResult
         .env("RUST_LOG", "off");
     // A check that hangs must not run on after `validate` is killed (Ctrl-C, a CI timeout).
     crate::process::die_with_parent(&mut command);
-    let child = command.spawn();
+    let child = crate::process::spawn(command);
     let mut child = match child {
         Ok(child) => child,
         Err(e) => return result(Status::Failed, format!("cannot run the validator: {e}")),

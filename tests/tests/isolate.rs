@@ -290,6 +290,30 @@ fn a_killed_child_faults_the_plugin_at_its_next_call() {
 }
 
 #[test]
+fn a_plugin_loaded_by_a_thread_that_ended_keeps_its_child() {
+    // An application that loads its plugins on a worker thread: the kernel's parent-death
+    // signal follows the thread that spawned a child, so the host must not spawn on it.
+    let (host, dir) = std::thread::spawn(|| {
+        let dir = fixtures(false);
+        (host(dir.path()), dir)
+    })
+    .join()
+    .unwrap();
+    let pid = pid_of(&host, "iso");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        !gone(pid),
+        "the child {pid} died with the thread that loaded it"
+    );
+    assert_eq!(
+        run(&host, "iso-echo", &["hello"]),
+        ("hello\n".to_owned(), Ok(()))
+    );
+    drop(host);
+    drop(dir);
+}
+
+#[test]
 fn malformed_messages_fault_the_plugin_without_harm_to_the_host() {
     let dir = fixtures(false);
     let host = host(dir.path());

@@ -114,7 +114,8 @@ impl Process {
                 Ok(())
             });
         }
-        let child = command.spawn()?;
+        // On the spawner thread: the parent-death signal must not follow the caller's thread.
+        let child = crate::process::spawn(command)?;
         drop(child_end);
         let process = Arc::new(Process {
             pid: child.id(),

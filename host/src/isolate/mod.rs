@@ -174,8 +174,9 @@ impl crate::PluginHost {
     ///
     /// # Platform-specific behaviour
     ///
-    /// Linux only. The child is killed when the thread that loaded the plugin ends (the kernel's
-    /// parent-death signal, which follows the thread), and exits when the host's end of the
+    /// Linux only. The child is killed when the host's process ends (the kernel's parent-death
+    /// signal; the child is started from a thread that lives as long as the process, so the
+    /// thread that loaded the plugin may end first), and exits when the host's end of the
     /// socket closes.
     pub fn isolate(&mut self, name: &str) {
         self.isolation.names.insert(name.to_owned());
