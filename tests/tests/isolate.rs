@@ -930,7 +930,10 @@ fn events_and_log_records_from_a_plugins_own_thread_reach_the_host_and_its_handl
     });
     assert_eq!(events.len(), 3, "{events:?}");
     for (topic, payload, called) in &events {
-        assert_eq!((topic.as_str(), payload.as_slice()), ("isolate.bg", &b"hello"[..]));
+        assert_eq!(
+            (topic.as_str(), payload.as_slice()),
+            ("isolate.bg", &b"hello"[..])
+        );
         assert_eq!(called.as_deref(), Ok("from handler\n"));
     }
     let line = (
@@ -967,7 +970,7 @@ fn events_and_log_records_from_a_plugins_own_thread_reach_the_host_and_its_handl
 
     host.unregister(handle).unwrap();
     host.unregister(pong_handle).unwrap();
-    let mut host = Arc::into_inner(host).expect("the only reference to the host");
+    let host = Arc::into_inner(host).expect("the only reference to the host");
     host.unload("iso").unwrap();
     assert!(gone(pid), "the child {pid} exited at unload and was reaped");
     wait_listener_gone(pid);
@@ -992,7 +995,10 @@ fn a_thread_that_keeps_publishing_does_not_harm_the_host_at_shutdown() {
         (count.load(std::sync::atomic::Ordering::SeqCst) >= 10).then_some(())
     });
     host.shutdown();
-    assert!(gone(pid), "the child {pid} exited at shutdown and was reaped");
+    assert!(
+        gone(pid),
+        "the child {pid} exited at shutdown and was reaped"
+    );
     wait_listener_gone(pid);
     let after = count.load(std::sync::atomic::Ordering::SeqCst);
     std::thread::sleep(std::time::Duration::from_millis(100));

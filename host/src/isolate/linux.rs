@@ -94,13 +94,17 @@ impl Process {
         // one in place never overwrites the other (close-on-exec, as every descriptor of the
         // host: only the two copies made in the child cross the exec).
         let above = |stream: &UnixStream| {
-            rustix::io::fcntl_dupfd_cloexec(stream, CHILD_EVENTS_FD + 1).map_err(std::io::Error::from)
+            rustix::io::fcntl_dupfd_cloexec(stream, CHILD_EVENTS_FD + 1)
+                .map_err(std::io::Error::from)
         };
         let (child_fd, child_events_fd) = (above(&child_end)?, above(&child_events_end)?);
         drop((child_end, child_events_end));
         let moves = [
             (std::os::fd::AsRawFd::as_raw_fd(&child_fd), CHILD_FD),
-            (std::os::fd::AsRawFd::as_raw_fd(&child_events_fd), CHILD_EVENTS_FD),
+            (
+                std::os::fd::AsRawFd::as_raw_fd(&child_events_fd),
+                CHILD_EVENTS_FD,
+            ),
         ];
         let parent = std::process::id();
         let mut command = std::process::Command::new(program);

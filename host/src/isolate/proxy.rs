@@ -824,7 +824,9 @@ impl Link {
                 }
                 None
             }
-            Request::Publish { topic, payload } => Some(Reply::Code(self.publish(&topic, &payload))),
+            Request::Publish { topic, payload } => {
+                Some(Reply::Code(self.publish(&topic, &payload)))
+            }
             Request::EnumeratePlugins => {
                 let mut listed: (Vec<[String; 4]>, Vec<(u16, u16)>) = Default::default();
                 unsafe extern "C" fn collect(
@@ -1296,6 +1298,11 @@ mod tests {
     /// A stand-in child: a shell script that writes `bytes` to the socket (after a valid hello)
     /// and exits, closing it.
     fn fake_child(dir: &std::path::Path, bytes: &[u8]) -> Arc<Link> {
+        fake_child_with_threads(dir, bytes, &[])
+    }
+
+    /// [`fake_child`] that also writes `threads` to the socket of the plugin's threads.
+    fn fake_child_with_threads(dir: &std::path::Path, bytes: &[u8], threads: &[u8]) -> Arc<Link> {
         use std::os::unix::fs::PermissionsExt;
         let mut hello = Vec::new();
         wire::encode(
@@ -1312,10 +1319,16 @@ mod tests {
         hello.extend_from_slice(bytes);
         let data = dir.join("frames.bin");
         std::fs::write(&data, &hello).unwrap();
+        let events = dir.join("threads.bin");
+        std::fs::write(&events, threads).unwrap();
         let script = dir.join("child.sh");
         std::fs::write(
             &script,
-            format!("#!/bin/sh\ncat '{}' >&3\n", data.display()),
+            format!(
+                "#!/bin/sh\ncat '{}' >&4\ncat '{}' >&3\n",
+                events.display(),
+                data.display()
+            ),
         )
         .unwrap();
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -1384,8 +1397,77 @@ mod tests {
         bytes
     }
 
+    /// Starts the listener of `link` and waits for its end.
+    fn listen_to_the_end(link: &Arc<Link>) {
+        link.listen().unwrap();
+        link.end_listener();
+        let events = link.events.lock().unwrap();
+        assert!(matches!(*events, Events::Ended), "the listener ended");
+    }
+
+    #[test]
+    fn the_messages_of_a_childs_threads_are_served_and_others_fail_the_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let threads = [
+            frame(&Up::Log {
+                level: 3,
+                target: "fake",
+                message: "from a thread",
+            }),
+            frame(&Up::Publish {
+                topic: "fake.topic",
+                payload: b"x",
+            }),
+            frame(&Up::Unregister { handle: 7 }),
+        ]
+        .concat();
+        let link = fake_child_with_threads(dir.path(), &[], &threads);
+        assert!(link.hello().is_ok());
+        listen_to_the_end(&link);
+        assert_eq!(link.fault(), None);
+
+        // A call's answer is not a thread's message: the link fails, the child is killed.
+        let dir = tempfile::tempdir().unwrap();
+        let done = frame(&Up::Done {
+            code: 0,
+            message: None,
+        });
+        let link = fake_child_with_threads(dir.path(), &[], &done);
+        assert!(link.hello().is_ok());
+        let pid = link.process().pid;
+        listen_to_the_end(&link);
+        let reason = link.fault().expect("the link failed");
+        assert!(
+            reason.starts_with(&format!(
+                "its child process (pid {pid}) sent a malformed message"
+            )) && reason.ends_with("from a thread of its own; it was killed"),
+            "{reason}"
+        );
+        assert!(link.process().status(Duration::ZERO).is_some(), "reaped");
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Any messages, then any bytes, on the socket of the plugin's threads: the listener
+        /// serves them or fails the link in one line, and ends at the socket's end. Never a
+        /// panic, never a hang.
+        #[test]
+        fn the_listener_survives_any_bytes_from_a_childs_threads(
+            messages in proptest::collection::vec(message(), 0..8),
+            tail in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut bytes: Vec<u8> = messages.concat();
+            bytes.extend_from_slice(&tail);
+            let link = fake_child_with_threads(dir.path(), &[], &bytes);
+            prop_assert!(link.hello().is_ok());
+            listen_to_the_end(&link);
+            if let Some(reason) = link.fault() {
+                prop_assert!(reason.contains("from a thread of its own"), "{}", reason);
+                prop_assert_eq!(reason.lines().count(), 1);
+            }
+        }
 
         /// Well-formed messages in any order, with any contents (requests the proxy serves
         /// without a host context here, answers out of turn), then any bytes: the call returns.
