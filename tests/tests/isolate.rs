@@ -967,6 +967,28 @@ fn events_and_log_records_from_a_plugins_own_thread_reach_the_host_and_its_handl
         run(&host, "iso-ping", &[]),
         ("pongs=2\n".to_owned(), Ok(()))
     );
+    // The plugin's own subscriber receives what its thread publishes once: in the child (the
+    // host's copy of its subscription skips it). Every `isolate.pong` reaches the plugin and
+    // the application once each, so their counts meet once the thread's local delivery is done
+    // (it may follow the host's), and the plugin's never passes the application's.
+    assert_eq!(
+        run(&host, "iso-spawn", &["isolate.pong", "y", "1"]),
+        ("spawned\n".to_owned(), Ok(()))
+    );
+    wait_for("the thread's pong", || {
+        (pongs.load(std::sync::atomic::Ordering::SeqCst) == 3).then_some(())
+    });
+    wait_for("the counts to meet", || {
+        let (out, result) = run(&host, "iso-ping", &[]);
+        result.unwrap();
+        let plugin: usize = out.trim().strip_prefix("pongs=").unwrap().parse().unwrap();
+        let application = pongs.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            plugin <= application,
+            "{plugin} pongs in the plugin, {application} in the application"
+        );
+        (plugin == application).then_some(())
+    });
 
     host.unregister(handle).unwrap();
     host.unregister(pong_handle).unwrap();
