@@ -247,7 +247,9 @@ pub fn compile_c(dir: &Path, source: &str, stem: &str, defines: &[&str]) -> Path
     let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
     let mut command = Command::new(compiler);
     command
-        .args(["-std=c11", "-Wall", "-Wextra", "-shared", "-fPIC", "-I"])
+        .args([
+            "-std=c11", "-Wall", "-Wextra", "-pthread", "-shared", "-fPIC", "-I",
+        ])
         .arg(root.join("plugin-api/include"))
         .arg(root.join("tests/fixtures/c").join(source))
         .arg("-o")

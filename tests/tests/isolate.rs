@@ -597,6 +597,8 @@ fn reloading_an_isolated_plugin_starts_a_new_child_and_unload_then_load_isolates
         gone(first),
         "the old build's child {first} exited after the swap and was reaped"
     );
+    wait_listener_gone(first);
+    assert_eq!(listeners_of(second), 1);
     assert_eq!(run(&host, "iso-echo", &["new"]).0, "new\n");
     // Events reach the new child.
     assert_eq!(
@@ -628,6 +630,7 @@ fn reloading_an_isolated_plugin_starts_a_new_child_and_unload_then_load_isolates
         gone(second),
         "the child {second} exited at unload and was reaped"
     );
+    wait_listener_gone(second);
     compile_c(dir.path(), "isolate.c", "iso", &[]);
     host.load(&file).unwrap();
     assert_ne!(pid_of(&host, "iso"), second);
@@ -674,8 +677,25 @@ fn on_crash_the_plugin_restarts_at_its_next_call() {
         run(&host, "iso-ping", &[]),
         ("pongs=1\n".to_owned(), Ok(()))
     );
+    // The old child's listener ended; the new child's threads reach the host.
+    wait_listener_gone(first);
+    assert_eq!(listeners_of(second), 1);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let into = Arc::clone(&seen);
+    host.subscribe("isolate.bg", move |_, payload| {
+        into.lock().unwrap().push(payload.to_owned())
+    })
+    .unwrap();
+    assert_eq!(
+        run(&host, "iso-spawn", &["isolate.bg", "again", "1"]),
+        ("spawned\n".to_owned(), Ok(()))
+    );
+    wait_for("the restarted child's event", || {
+        (seen.lock().unwrap().as_slice() == [b"again".to_vec()]).then_some(())
+    });
     drop(host);
     assert!(gone(second), "the restarted child exits with its host");
+    wait_listener_gone(second);
 
     // The same from the configuration file, through plughost.
     let config = dir.path().join("plughost.toml");
@@ -852,4 +872,212 @@ fn a_long_command_does_not_keep_the_host_busy() {
         used < 100,
         "waiting 1 s for the child used {used} ms of CPU"
     );
+}
+
+/// Polls `f` until it gives a value, for up to 20 s: a wait for something that must happen, not
+/// a check of how soon.
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(value) = f() {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited 20 s for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// How many threads of this process are the host's listener of the child `pid` (the thread
+/// named `events-PID`).
+fn listeners_of(pid: u32) -> usize {
+    let name = format!("events-{pid}");
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|c| c.trim_end() == name)
+        })
+        .count()
+}
+
+/// Waits until the listener of the child `pid` has ended.
+fn wait_listener_gone(pid: u32) {
+    wait_for(&format!("the end of the listener of child {pid}"), || {
+        (listeners_of(pid) == 0).then_some(())
+    });
+}
+
+#[test]
+fn events_and_log_records_from_a_plugins_own_thread_reach_the_host_and_its_handlers_may_call_back()
+{
+    let dir = fixtures(false);
+    let records = Arc::new(Records::default());
+    let mut host = PluginHost::with_observer(records.clone());
+    host.set_child_program(build().join("plughost"));
+    host.isolate("iso");
+    host.load_dir(dir.path()).unwrap();
+    let pid = pid_of(&host, "iso");
+    assert_eq!(listeners_of(pid), 1, "one listener for the child");
+    let host = Arc::new(host);
+
+    // The application's handler calls back into the isolated plugin's command, from the
+    // thread that delivers the event.
+    type Seen = Vec<(String, Vec<u8>, Result<String, String>)>;
+    let seen = Arc::new(Mutex::new(Seen::new()));
+    let weak = Arc::downgrade(&host);
+    let into = Arc::clone(&seen);
+    let handle = host
+        .subscribe("isolate.bg", move |topic, payload| {
+            let called = match weak.upgrade() {
+                Some(host) => {
+                    let (out, result) = run(&host, "iso-echo", &["from", "handler"]);
+                    result.map(|()| out)
+                }
+                None => Err("the host is gone".to_owned()),
+            };
+            into.lock()
+                .unwrap()
+                .push((topic.to_owned(), payload.to_owned(), called));
+        })
+        .unwrap();
+    // The thread publishes after its command returned.
+    assert_eq!(
+        run(&host, "iso-spawn", &["isolate.bg", "hello", "3"]),
+        ("spawned\n".to_owned(), Ok(()))
+    );
+    let events = wait_for("three events of the plugin's thread", || {
+        let seen = seen.lock().unwrap();
+        (seen.len() >= 3).then(|| seen.clone())
+    });
+    assert_eq!(events.len(), 3, "{events:?}");
+    for (topic, payload, called) in &events {
+        assert_eq!(
+            (topic.as_str(), payload.as_slice()),
+            ("isolate.bg", &b"hello"[..])
+        );
+        assert_eq!(called.as_deref(), Ok("from handler\n"));
+    }
+    let line = (
+        "iso".to_owned(),
+        log::Level::Info,
+        "iso".to_owned(),
+        "from a thread: isolate.bg".to_owned(),
+    );
+    wait_for("the log record of the plugin's thread", || {
+        records.0.lock().unwrap().contains(&line).then_some(())
+    });
+
+    // An in-process plugin receives the thread's event: pong handles `isolate.ping` by
+    // publishing `isolate.pong`, which reaches the isolated plugin (a call into its child from
+    // the listener), then the application.
+    let pongs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&pongs);
+    let pong_handle = host
+        .subscribe("isolate.pong", move |_, _| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        })
+        .unwrap();
+    assert_eq!(
+        run(&host, "iso-spawn", &["isolate.ping", "x", "1"]),
+        ("spawned\n".to_owned(), Ok(()))
+    );
+    wait_for("pong's answer to the thread's ping", || {
+        (pongs.load(std::sync::atomic::Ordering::SeqCst) == 1).then_some(())
+    });
+    assert_eq!(
+        run(&host, "iso-ping", &[]),
+        ("pongs=2\n".to_owned(), Ok(()))
+    );
+    // The plugin's own subscriber receives what its thread publishes once: in the child (the
+    // host's copy of its subscription skips it). Every `isolate.pong` reaches the plugin and
+    // the application once each, so their counts meet once the thread's local delivery is done
+    // (it may follow the host's), and the plugin's never passes the application's.
+    assert_eq!(
+        run(&host, "iso-spawn", &["isolate.pong", "y", "1"]),
+        ("spawned\n".to_owned(), Ok(()))
+    );
+    wait_for("the thread's pong", || {
+        (pongs.load(std::sync::atomic::Ordering::SeqCst) == 3).then_some(())
+    });
+    wait_for("the counts to meet", || {
+        let (out, result) = run(&host, "iso-ping", &[]);
+        result.unwrap();
+        let plugin: usize = out.trim().strip_prefix("pongs=").unwrap().parse().unwrap();
+        let application = pongs.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            plugin <= application,
+            "{plugin} pongs in the plugin, {application} in the application"
+        );
+        (plugin == application).then_some(())
+    });
+
+    host.unregister(handle).unwrap();
+    host.unregister(pong_handle).unwrap();
+    let host = Arc::into_inner(host).expect("the only reference to the host");
+    host.unload("iso").unwrap();
+    assert!(gone(pid), "the child {pid} exited at unload and was reaped");
+    wait_listener_gone(pid);
+}
+
+#[test]
+fn a_thread_that_keeps_publishing_does_not_harm_the_host_at_shutdown() {
+    let dir = fixtures(false);
+    let mut host = host(dir.path());
+    let pid = pid_of(&host, "iso");
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&count);
+    host.subscribe("isolate.forever", move |_, _| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    })
+    .unwrap();
+    assert_eq!(
+        run(&host, "iso-forever", &[]),
+        ("spawned\n".to_owned(), Ok(()))
+    );
+    wait_for("ten events of the plugin's thread", || {
+        (count.load(std::sync::atomic::Ordering::SeqCst) >= 10).then_some(())
+    });
+    host.shutdown();
+    assert!(
+        gone(pid),
+        "the child {pid} exited at shutdown and was reaped"
+    );
+    wait_listener_gone(pid);
+    let after = count.load(std::sync::atomic::Ordering::SeqCst);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), after);
+    drop(host);
+}
+
+#[test]
+fn a_malformed_message_from_a_plugins_own_thread_faults_it_in_one_line() {
+    let dir = fixtures(false);
+    let host = host(dir.path());
+    let pid = pid_of(&host, "iso");
+    // The listener may fault the plugin before or after the command's answer.
+    let (out, result) = run(&host, "iso-garbage-events", &[]);
+    let fault = wait_for("the fault", || {
+        host.plugins()
+            .into_iter()
+            .find(|p| p.name == "iso")
+            .and_then(|p| p.fault)
+    });
+    assert_eq!(fault.lines().count(), 1, "{fault}");
+    assert!(
+        fault.starts_with(&format!(
+            "its child process (pid {pid}) sent a malformed message"
+        )) && fault.ends_with("from a thread of its own; it was killed"),
+        "{fault}"
+    );
+    match result {
+        Ok(()) => assert_eq!(out, "sent\n"),
+        Err(error) => assert!(error.contains(&fault), "{error}"),
+    }
+    assert!(gone(pid));
+    wait_listener_gone(pid);
+    assert_eq!(run(&host, "pong-ok", &[]), ("ok\n".to_owned(), Ok(())));
+    assert!(run(&host, "iso-echo", &[]).1.is_err());
 }

@@ -3,11 +3,17 @@
 //! what the plugin asks of its host: registrations (through hooks of the registry,
 //! [`ChildLink::registered`]), log records and published events (as the core's [`Observer`]).
 //!
-//! The child's main thread serves the host. Log records may come from any plugin thread; the
-//! services that need the host's answer (register, subscribe, publish) are forwarded from the
-//! main thread only, the one that runs the plugin's `init`, commands and handlers: from another
-//! thread, registering fails with `WRONG_THREAD` and a publish reaches the child's own
-//! subscribers only (with a warning).
+//! The child's main thread serves the host: it runs the plugin's `init`, commands, handlers and
+//! `shutdown`, and its requests (register, subscribe, publish, enumerate) nest in the host's
+//! call, on the conversation's socket, as do its log records. The plugin's own threads (those it
+//! starts) send on a second socket, one-way, which a thread of the host reads as messages come
+//! ([`super::proxy`]): their log records, the events they publish and their unregistrations
+//! reach the host promptly, whatever the main thread does. Such a publish returns once the
+//! child's own subscribers received the event and the message is on the socket, before the
+//! host's subscribers run (they run on the host's listener, as they would on the plugin's thread
+//! in-process); when the host is slow the thread blocks on the socket's buffer, which bounds
+//! the memory held. Requests that need the host's answer are served from the main thread only:
+//! from another thread, registering, subscribing and enumerating fail with `WRONG_THREAD`.
 
 use std::io::Write;
 use std::os::fd::FromRawFd;
@@ -54,6 +60,8 @@ enum Stop {
 /// The child's end of the socket and what serving the host needs.
 pub(crate) struct ChildLink {
     writer: Mutex<(UnixStream, Vec<u8>)>,
+    /// The socket of the plugin's own threads, one-way to the host.
+    threads: Mutex<(UnixStream, Vec<u8>)>,
     /// The socket's reading end, its frames, and whether a wait for the host spins before it
     /// blocks ([`super::spin`]).
     reader: Mutex<(UnixStream, FrameReader, Spin)>,
@@ -68,6 +76,20 @@ impl ChildLink {
     /// Sends a message that needs no answer. A failure means the host is gone: exit.
     fn send(&self, message: &Up<'_>) {
         let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let (stream, scratch) = &mut *writer;
+        if wire::send(stream, scratch, message).is_err() {
+            std::process::exit(0);
+        }
+    }
+
+    /// Sends a message that needs no answer on the socket of the calling thread: the
+    /// conversation's for the main thread, the threads' socket for the others. A failure means
+    /// the host is gone: exit.
+    fn send_from_any(&self, message: &Up<'_>) {
+        if self.on_main_thread() {
+            return self.send(message);
+        }
+        let mut writer = self.threads.lock().unwrap_or_else(|e| e.into_inner());
         let (stream, scratch) = &mut *writer;
         if wire::send(stream, scratch, message).is_err() {
             std::process::exit(0);
@@ -300,9 +322,9 @@ impl ChildLink {
         Ok(())
     }
 
-    /// The plugin ended a registration (a hook of the registry).
+    /// The plugin ended a registration (a hook of the registry), on any thread.
     pub(crate) fn unregistered(&self, handle: u64) {
-        self.send(&Up::Unregister { handle });
+        self.send_from_any(&Up::Unregister { handle });
     }
 }
 
@@ -352,21 +374,23 @@ impl Observer for ChildObserver {
 
     fn log(&self, _plugin: &str, record: &log::Record<'_>) {
         let message = record.args().to_string();
-        self.link.send(&Up::Log {
+        self.link.send_from_any(&Up::Log {
             level: record.level() as u32,
             target: record.target(),
             message: &message,
         });
     }
 
-    fn published(&self, plugin: &str, topic: &str, payload: &[u8]) {
-        if !self.link.on_main_thread() {
-            log::warn!(
-                "isolated plugin `{plugin}` published `{topic}` from a thread of its own: only its own subscribers receive it"
-            );
-            return;
+    fn published(&self, _plugin: &str, topic: &str, payload: &[u8]) {
+        match self.link.on_main_thread() {
+            // The host's subscribers first, then the child's (the core's order, as for any
+            // observer).
+            true => {
+                self.link.request_code(&Up::Publish { topic, payload });
+            }
+            // Without an answer: the host's listener serves it.
+            false => self.link.send_from_any(&Up::Publish { topic, payload }),
         }
-        self.link.request_code(&Up::Publish { topic, payload });
     }
 }
 
@@ -410,14 +434,27 @@ fn run(
 ) -> ExitCode {
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .try_init();
-    // SAFETY: the host put its end of the socket pair on this descriptor for this process, which
-    // owns it from now on; nothing else in the process uses it.
-    let stream = unsafe { UnixStream::from_raw_fd(super::CHILD_FD) };
+    // SAFETY: the host put the child's ends of the socket pairs on these descriptors for this
+    // process, which owns them from now on; nothing else in the process uses them.
+    let (stream, threads) = unsafe {
+        (
+            UnixStream::from_raw_fd(super::CHILD_FD),
+            UnixStream::from_raw_fd(super::CHILD_EVENTS_FD),
+        )
+    };
+    // Not inherited by the programs the plugin runs: the host sees the end of the child's
+    // sockets when the child ends.
+    for socket in [&stream, &threads] {
+        if rustix::io::fcntl_setfd(socket, rustix::io::FdFlags::CLOEXEC).is_err() {
+            return ExitCode::FAILURE;
+        }
+    }
     let Ok(reading) = stream.try_clone() else {
         return ExitCode::FAILURE;
     };
     let link = Arc::new(ChildLink {
         writer: Mutex::new((stream, Vec::new())),
+        threads: Mutex::new((threads, Vec::new())),
         reader: Mutex::new((reading, FrameReader::new(), Spin::default())),
         main: std::thread::current().id(),
         shared: OnceLock::new(),

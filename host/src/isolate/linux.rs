@@ -16,6 +16,20 @@ pub(crate) const CHILD_ARGUMENT: &str = "__isolate-child";
 /// The file descriptor on which the child finds its end of the socket pair.
 pub(crate) const CHILD_FD: i32 = 3;
 
+/// The file descriptor on which the child finds its end of the second socket pair, one-way to
+/// the host: the messages of the plugin's own threads (see [`super::child`]).
+pub(crate) const CHILD_EVENTS_FD: i32 = 4;
+
+/// A child's ends of its two socket pairs, when it starts: the conversation with the host, and
+/// the messages of the plugin's own threads.
+pub(crate) struct Sockets {
+    /// The host's end of the conversation ([`CHILD_FD`] in the child).
+    pub(crate) calls: UnixStream,
+    /// The host's end of the plugin's threads' socket ([`CHILD_EVENTS_FD`] in the child), read
+    /// by the host's listener of this child.
+    pub(crate) events: UnixStream,
+}
+
 /// How to start an isolated plugin's child again.
 pub(crate) struct Respawn {
     pub(crate) program: PathBuf,
@@ -66,17 +80,32 @@ pub(crate) struct Process {
 }
 
 impl Process {
-    /// Starts `program` as the child of the library `file`, with its end of a new socket pair on
-    /// [`CHILD_FD`]; returns it with the host's end. A thread waits for the child's exit and
-    /// reaps it, so that no zombie is left.
+    /// Starts `program` as the child of the library `file`, with its ends of two new socket
+    /// pairs on [`CHILD_FD`] and [`CHILD_EVENTS_FD`]; returns it with the host's ends. A thread
+    /// waits for the child's exit and reaps it, so that no zombie is left.
     pub(crate) fn spawn(
         program: &Path,
         file: &Path,
         options: &ChildOptions,
-    ) -> std::io::Result<(Arc<Process>, UnixStream)> {
+    ) -> std::io::Result<(Arc<Process>, Sockets)> {
         let (host_end, child_end) = UnixStream::pair()?;
-        let child_fd = std::os::fd::AsRawFd::as_raw_fd(&child_end);
-        let parent = std::process::id();
+        let (events_end, child_events_end) = UnixStream::pair()?;
+        // The child's ends, on descriptors above the two it receives them on, so that putting
+        // one in place never overwrites the other (close-on-exec, as every descriptor of the
+        // host: only the two copies made in the child cross the exec).
+        let above = |stream: &UnixStream| {
+            rustix::io::fcntl_dupfd_cloexec(stream, CHILD_EVENTS_FD + 1)
+                .map_err(std::io::Error::from)
+        };
+        let (child_fd, child_events_fd) = (above(&child_end)?, above(&child_events_end)?);
+        drop((child_end, child_events_end));
+        let moves = [
+            (std::os::fd::AsRawFd::as_raw_fd(&child_fd), CHILD_FD),
+            (
+                std::os::fd::AsRawFd::as_raw_fd(&child_events_fd),
+                CHILD_EVENTS_FD,
+            ),
+        ];
         let mut command = std::process::Command::new(program);
         command
             .arg(CHILD_ARGUMENT)
@@ -85,38 +114,25 @@ impl Process {
             .arg(u8::from(options.private_copies).to_string())
             .arg(options.log_level.to_string())
             .stdin(std::process::Stdio::null());
-        // SAFETY: the closure runs in the child between fork and exec and makes only system
-        // calls that are async-signal-safe (dup2, prctl, getppid, _exit), touching no lock and
-        // allocating nothing.
+        // SAFETY: the closure runs in the child between fork and exec and makes only a system
+        // call that is async-signal-safe (dup2), touching no lock and allocating nothing.
         unsafe {
             command.pre_exec(move || {
-                // `dup2` clears close-on-exec on the new descriptor, so the child keeps it.
-                if child_fd == CHILD_FD {
-                    let flags =
-                        rustix::io::fcntl_getfd(std::os::fd::BorrowedFd::borrow_raw(CHILD_FD))?;
-                    rustix::io::fcntl_setfd(
-                        std::os::fd::BorrowedFd::borrow_raw(CHILD_FD),
-                        flags - rustix::io::FdFlags::CLOEXEC,
-                    )?;
-                } else if libc::dup2(child_fd, CHILD_FD) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // Never outlive the host: killed when the thread that started it ends (the
-                // kernel's rule), and if the host died already, exit now.
-                rustix::process::set_parent_process_death_signal(Some(
-                    rustix::process::Signal::KILL,
-                ))?;
-                if rustix::process::getppid().map(|p| p.as_raw_nonzero().get() as u32)
-                    != Some(parent)
-                {
-                    libc::_exit(1);
+                // `dup2` clears close-on-exec on the new descriptor, so the child keeps it; the
+                // sources are above both targets, so neither move overwrites the other's source.
+                for (from, to) in moves {
+                    if libc::dup2(from, to) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });
         }
+        // Never outlive the host.
+        crate::process::die_with_parent(&mut command);
         // On the spawner thread: the parent-death signal must not follow the caller's thread.
         let child = crate::process::spawn(command)?;
-        drop(child_end);
+        drop((child_fd, child_events_fd));
         let process = Arc::new(Process {
             pid: child.id(),
             child: Mutex::new(Some(child)),
@@ -127,7 +143,13 @@ impl Process {
         std::thread::Builder::new()
             .name(format!("plughost-reaper-{}", process.pid))
             .spawn(move || reaper.reap())?;
-        Ok((process, host_end))
+        Ok((
+            process,
+            Sockets {
+                calls: host_end,
+                events: events_end,
+            },
+        ))
     }
 
     /// Waits for the child's exit without reaping it, then reaps it under the lock that `kill`
@@ -310,7 +332,7 @@ impl crate::PluginHost {
             options: options.clone(),
             restart: self.isolation.restart,
         };
-        let (process, stream) = match Process::spawn(&program, path, &options) {
+        let (process, sockets) = match Process::spawn(&program, path, &options) {
             Ok(spawned) => spawned,
             Err(e) => {
                 return Some(Err(refuse(format!(
@@ -322,7 +344,7 @@ impl crate::PluginHost {
         let link = match proxy::Link::new(
             String::new(),
             Arc::clone(&process),
-            stream,
+            sockets,
             self.isolation.call_timeout,
             respawn,
         ) {
@@ -374,6 +396,10 @@ impl crate::PluginHost {
         *link.config.lock().unwrap_or_else(|e| e.into_inner()) =
             self.config.plugin_toml(&hello.name);
         let link = Arc::new(link);
+        if let Err(e) = link.listen() {
+            process.kill();
+            return Some(Err(refuse(format!("isolation: {e}"))));
+        }
         let descriptor = proxy::descriptor(&hello);
         // SAFETY: a leaked descriptor, valid with its strings and table for the rest of the
         // process.

@@ -2,11 +2,18 @@
 //!
 //! The child is the `plughost` binary run with the hidden first argument `__isolate-child`
 //! ([`child_main_if_requested`]): it loads the same library, in its own process, through the same
-//! host core, and talks to the host over a socket pair ([`wire`]). In the host, the plugin is a
+//! host core, and talks to the host over socket pairs ([`wire`]). In the host, the plugin is a
 //! plugin like the others: its entry is a *proxy* ([`proxy`]), a plugin built by the host whose
 //! `init`, commands, subscriptions and `shutdown` forward to the child, and which registers,
 //! publishes and logs in the host what the plugin does in the child. So the host's checks,
 //! limits, event order and fault rules apply to it unchanged.
+//!
+//! Each child has two socket pairs with the host: the conversation, in which the host calls into
+//! the plugin and the child's main thread answers (serving the plugin's requests meanwhile), and
+//! a one-way socket for what the plugin's own threads send (the events they publish, their log
+//! records), which a thread of the host, the child's listener, serves as it comes: as the
+//! plugin's thread would in-process, through the same host services (modules `child` and
+//! `proxy`).
 //!
 //! When the child dies (a signal, `exit`, being killed), breaks the protocol, or takes longer than
 //! the call timeout, the plugin is faulted with one line naming it, the call under way, and the
@@ -160,10 +167,14 @@ impl crate::PluginHost {
     ///
     /// The child is the `plughost` binary (see [`crate::PluginHost::set_child_program`]) run
     /// with a hidden argument: it loads the same library file through a host core of its own,
-    /// and the host talks to it over a socket pair. The plugin is served as any other (its
-    /// commands, events, log records and configuration cross; enumeration and interfaces do not:
-    /// the child sees only its own plugin, and a plugin that provides or requires an interface
-    /// is refused). When the child dies (a crash, `exit`, a signal), breaks the protocol or
+    /// and the host talks to it over socket pairs. The plugin is served as any other: its
+    /// commands, events (also those its own threads publish), log records, configuration and
+    /// enumerations cross; interfaces do not (a plugin that provides or requires one is
+    /// refused). Registering, subscribing and enumerating work from the thread that runs the
+    /// plugin's `init`, commands and handlers; from a thread of its own they fail with
+    /// `WRONG_THREAD`, and a publish from such a thread returns before the host's subscribers
+    /// ran (they run on a thread of the host, as they would on the plugin's thread
+    /// in-process). When the child dies (a crash, `exit`, a signal), breaks the protocol or
     /// exceeds the call timeout ([`crate::PluginHost::set_call_timeout`]), the plugin is faulted
     /// with one line naming it, the call and the cause, and the host and the other plugins go
     /// on.

@@ -4,14 +4,23 @@
 //! The proxy is a plugin of the ABI, with a descriptor built from what the child found in the
 //! library ([`descriptor`]), so the host core serves it as any plugin: it registers, publishes
 //! and logs through the host services, with its own host context.
+//!
+//! The host reads the conversation's socket only while one of its threads is in a call into the
+//! child ([`Link::call`]). What the plugin's own threads send (events they publish, log records,
+//! unregistrations) comes on a second socket, one-way, which a thread of the host, the child's
+//! *listener* (named `events-PID`), reads as it comes: it serves each message through the host
+//! services with the proxy's context, as the plugin's own thread would in-process (so the
+//! handlers of such an event run on the listener, and may call into the plugin). The listener
+//! ends when the child's end closes (its exit, or its kill); the proxy's `shutdown` waits for
+//! it, so that what the plugin's threads sent before the child exited is served first.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::ThreadId;
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use plugin_api::abi::{
@@ -23,7 +32,7 @@ use plugin_api::abi::{
 
 use super::spin::Spin;
 use super::wire::{self, decode_up, Down, FrameReader, Up, WireError};
-use super::Process;
+use super::{Process, Sockets};
 use crate::boundary::guard;
 use crate::context::PluginContext;
 use crate::services::HOST_SERVICES;
@@ -36,6 +45,8 @@ pub(crate) enum Phase<'a> {
     Command(&'a str),
     Event(&'a str),
     Shutdown,
+    /// A message on the socket of the plugin's own threads.
+    Thread,
 }
 
 impl std::fmt::Display for Phase<'_> {
@@ -46,6 +57,7 @@ impl std::fmt::Display for Phase<'_> {
             Phase::Command(name) => write!(f, "in command `{name}`"),
             Phase::Event(topic) => write!(f, "in its handler of event `{topic}`"),
             Phase::Shutdown => f.write_str("in shutdown"),
+            Phase::Thread => f.write_str("from a thread of its own"),
         }
     }
 }
@@ -151,6 +163,58 @@ pub(crate) struct Link {
     handles: Mutex<HashMap<u64, PhHandle>>,
     /// The plugin's configuration, as TOML text, for its `init`.
     pub(crate) config: Mutex<String>,
+    /// The socket of the plugin's own threads, then the thread that reads it.
+    events: Mutex<Events>,
+}
+
+/// The host's end of the socket of the plugin's own threads: waiting for [`Link::listen`], or
+/// read by the child's listener.
+enum Events {
+    Pending(UnixStream),
+    Listening(Listener),
+    Ended,
+}
+
+/// The thread that reads the socket of a child's own threads.
+struct Listener {
+    thread: JoinHandle<()>,
+    /// A second handle of the socket, to end the listener's read if the child's end stays open
+    /// (a process the plugin forked keeps it).
+    stream: UnixStream,
+    ended: Arc<Ended>,
+}
+
+/// Set by a listener when it ends.
+#[derive(Default)]
+struct Ended {
+    ended: Mutex<bool>,
+    changed: Condvar,
+}
+
+impl Ended {
+    fn set(&self) {
+        *self.ended.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.changed.notify_all();
+    }
+
+    /// Whether it is set, waiting up to `wait` for it.
+    fn wait(&self, wait: Duration) -> bool {
+        let ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+        let (ended, _) = self
+            .changed
+            .wait_timeout_while(ended, wait, |ended| !*ended)
+            .unwrap_or_else(|e| e.into_inner());
+        *ended
+    }
+}
+
+/// Ends a listener's thread when it returns, even by a panic: its end is set.
+struct SetOnDrop(Arc<Ended>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.set();
+    }
 }
 
 /// A request of the child, copied out of the reader's buffer before it is served (serving it
@@ -223,13 +287,19 @@ thread_local! {
 }
 
 impl Link {
+    /// A link to the child `process` over its `sockets`; its listener starts with
+    /// [`Link::listen`].
     pub(crate) fn new(
         name: String,
         process: Arc<Process>,
-        stream: UnixStream,
+        sockets: Sockets,
         timeout: Option<Duration>,
         respawn: super::Respawn,
     ) -> std::io::Result<Link> {
+        let Sockets {
+            calls: stream,
+            events,
+        } = sockets;
         stream.set_read_timeout(timeout)?;
         Ok(Link {
             name,
@@ -244,7 +314,74 @@ impl Link {
             ctx: AtomicPtr::new(std::ptr::null_mut()),
             handles: Mutex::new(HashMap::new()),
             config: Mutex::new(String::new()),
+            events: Mutex::new(Events::Pending(events)),
         })
+    }
+
+    /// Starts the listener of the child's own threads' socket (see the module docs).
+    pub(crate) fn listen(self: &Arc<Link>) -> std::io::Result<()> {
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        let Events::Pending(stream) = std::mem::replace(&mut *events, Events::Ended) else {
+            return Ok(());
+        };
+        *events = Events::Listening(self.start_listener(self.process(), stream)?);
+        Ok(())
+    }
+
+    /// Starts a listener that reads `stream`, the socket of the threads of the child `process`.
+    fn start_listener(
+        self: &Arc<Link>,
+        process: Arc<Process>,
+        stream: UnixStream,
+    ) -> std::io::Result<Listener> {
+        let ended = Arc::new(Ended::default());
+        let reading = stream.try_clone()?;
+        let link = Arc::downgrade(self);
+        let set = SetOnDrop(Arc::clone(&ended));
+        let thread = std::thread::Builder::new()
+            .name(format!("events-{}", process.pid))
+            .spawn(move || {
+                let _set = set;
+                listen(&link, &process, reading);
+            })?;
+        Ok(Listener {
+            thread,
+            stream,
+            ended,
+        })
+    }
+
+    /// Waits for the listener to end (the child exited, or was killed): it served what the
+    /// plugin's threads sent before. Bounded: if the child's end stays open (a process the
+    /// plugin forked keeps it), the socket is shut down after 5 s. Not from the listener itself.
+    fn end_listener(&self) {
+        let listener = {
+            let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+            match std::mem::replace(&mut *events, Events::Ended) {
+                Events::Listening(listener)
+                    if listener.thread.thread().id() != std::thread::current().id() =>
+                {
+                    listener
+                }
+                other => {
+                    *events = other;
+                    return;
+                }
+            }
+        };
+        if !listener.ended.wait(Duration::from_secs(5)) {
+            log::warn!(
+                "plugin `{}`: the socket of its threads is still open after its child process ended; closing it",
+                self.name
+            );
+            let _ = listener.stream.shutdown(std::net::Shutdown::Both);
+            if !listener.ended.wait(Duration::from_secs(5)) {
+                // Its thread is still serving a message (a handler that does not return): it
+                // ends by itself, holding no reference to the link.
+                return;
+            }
+        }
+        let _ = listener.thread.join();
     }
 
     /// The child process (the current one, after restarts).
@@ -279,17 +416,27 @@ impl Link {
                 (delay - waited).as_secs_f64()
             ));
         }
-        let (process, stream) = Process::spawn(
+        let (process, sockets) = Process::spawn(
             &self.respawn.program,
             &self.respawn.file,
             &self.respawn.options,
         )
         .map_err(|e| format!("{failed}; restarting it failed: {e}"))?;
-        stream
+        let restarting = |e: std::io::Error| {
+            process.kill();
+            format!("{failed}; restarting it failed: {e}")
+        };
+        sockets
+            .calls
             .set_read_timeout(self.timeout)
-            .map_err(|e| format!("{failed}; restarting it failed: {e}"))?;
+            .map_err(restarting)?;
+        // The old child's listener ends by itself, at the end of the old child's socket.
+        let listener = self
+            .start_listener(Arc::clone(&process), sockets.events)
+            .map_err(restarting)?;
+        *self.events.lock().unwrap_or_else(|e| e.into_inner()) = Events::Listening(listener);
         *self.process.lock().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&process);
-        *self.io.lock().unwrap_or_else(|e| e.into_inner()) = Io::new(stream);
+        *self.io.lock().unwrap_or_else(|e| e.into_inner()) = Io::new(sockets.calls);
         *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = None;
         match self.hello() {
             Ok(hello) if hello.name == self.name => {}
@@ -403,9 +550,14 @@ impl Link {
     /// Records why the link failed (the first cause only), kills the child and waits for its
     /// status; returns the one-line reason.
     fn fail(&self, phase: Phase<'_>, error: WireError) -> String {
+        self.fail_first(phase, error).0
+    }
+
+    /// [`Link::fail`], and whether this was the link's first failure.
+    fn fail_first(&self, phase: Phase<'_>, error: WireError) -> (String, bool) {
         let mut fault = self.fault.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(reason) = &*fault {
-            return reason.clone();
+            return (reason.clone(), false);
         }
         let process = self.process();
         process.kill();
@@ -427,7 +579,7 @@ impl Link {
             error => format!("its child process (pid {pid}) sent {error} {phase}; it was killed"),
         };
         *fault = Some(reason.clone());
-        reason
+        (reason, true)
     }
 
     /// Sends `request` to the child and serves it until its answer, [`Up::Done`]: its code and
@@ -509,13 +661,8 @@ impl Link {
                 } => {
                     let (target, message) = (target.to_owned(), message.to_owned());
                     drop(io);
-                    let ctx = self.ctx.load(Ordering::Acquire);
                     self.delivering.store(true, Ordering::Relaxed);
-                    // SAFETY: the proxy's context (or NULL before its init, which the service
-                    // refuses); the strings are borrowed for the call.
-                    unsafe {
-                        (HOST_SERVICES.log)(ctx, level, PhStr::new(&target), PhStr::new(&message))
-                    };
+                    self.log(level, &target, &message);
                     self.delivering.store(false, Ordering::Relaxed);
                     continue;
                 }
@@ -678,14 +825,7 @@ impl Link {
                 None
             }
             Request::Publish { topic, payload } => {
-                let key = (Arc::as_ptr(self) as usize, payload.as_ptr() as usize);
-                ECHO.with(|e| e.borrow_mut().push(key));
-                // SAFETY: the proxy's context; topic and payload are borrowed for the call.
-                let code = unsafe {
-                    (HOST_SERVICES.publish)(ctx, PhStr::new(&topic), PhBytes::new(&payload))
-                };
-                ECHO.with(|e| e.borrow_mut().pop());
-                Some(Reply::Code(code))
+                Some(Reply::Code(self.publish(&topic, &payload)))
             }
             Request::EnumeratePlugins => {
                 let mut listed: (Vec<[String; 4]>, Vec<(u16, u16)>) = Default::default();
@@ -761,6 +901,55 @@ impl Link {
         }
     }
 
+    /// Publishes in the host, through the host service with the proxy's context, an event that
+    /// the plugin published in the child (which delivered it to the plugin's own subscribers
+    /// already: the proxy's subscriptions skip it). Returns the service's code.
+    fn publish(self: &Arc<Link>, topic: &str, payload: &[u8]) -> u32 {
+        let ctx = self.ctx.load(Ordering::Acquire);
+        let key = (Arc::as_ptr(self) as usize, payload.as_ptr() as usize);
+        ECHO.with(|e| e.borrow_mut().push(key));
+        // SAFETY: the proxy's context (or NULL before its init, which the service refuses);
+        // topic and payload are borrowed for the call.
+        let code =
+            unsafe { (HOST_SERVICES.publish)(ctx, PhStr::new(topic), PhBytes::new(payload)) };
+        ECHO.with(|e| e.borrow_mut().pop());
+        code
+    }
+
+    /// Logs in the host, through the host service with the proxy's context, a record that the
+    /// plugin wrote in the child.
+    fn log(&self, level: u32, target: &str, message: &str) {
+        let ctx = self.ctx.load(Ordering::Acquire);
+        // SAFETY: the proxy's context (or NULL before its init, which the service refuses); the
+        // strings are borrowed for the call.
+        unsafe { (HOST_SERVICES.log)(ctx, level, PhStr::new(target), PhStr::new(message)) };
+    }
+
+    /// A message on the socket of the plugin's own threads broke the protocol: the link fails
+    /// (the child is killed), and the plugin is faulted, or down until its restart
+    /// ([`super::Restart::OnCrash`]), with one line. Only if `process` is still the plugin's
+    /// child: a listener of an older child just kills it.
+    fn fail_from_thread(&self, process: &Arc<Process>, error: WireError) {
+        if !Arc::ptr_eq(&self.process(), process) {
+            process.kill();
+            return;
+        }
+        let (reason, first) = self.fail_first(Phase::Thread, error);
+        if !first {
+            return;
+        }
+        if self.restarts() {
+            let (count, delay) = self.crashed();
+            log::error!(
+                "plugin `{}` crashed: {reason}; {}",
+                self.name,
+                when_restarted(count, delay)
+            );
+        } else {
+            self.fault_plugin(&reason, false);
+        }
+    }
+
     /// Whether this thread is handing the plugin's output or a log record to the application
     /// (see `delivering`): a call into the plugin from there is refused.
     fn reentered(&self) -> bool {
@@ -788,6 +977,62 @@ impl Link {
             .find(|p| std::ptr::eq(Arc::as_ptr(p), ctx));
         if let Some(plugin) = found {
             context.shared.fault_with(&plugin, reason, !quiet);
+        }
+    }
+}
+
+/// The listener of the child `process`: serves what the plugin's own threads send on `stream`,
+/// until the child's end closes or the link is gone. Each message is validated as those of the
+/// conversation: one that is malformed, or that is not one of a thread's (a log record, a
+/// publish, an unregistration), fails the link.
+fn listen(link: &Weak<Link>, process: &Arc<Process>, mut stream: UnixStream) {
+    let mut reader = FrameReader::new();
+    loop {
+        let frame = match reader.next(&mut stream) {
+            Ok(frame) => frame,
+            // The child exited or was killed; the conversation reports how, at the next call.
+            Err(WireError::Closed | WireError::Io(_) | WireError::TimedOut) => return,
+            Err(error) => {
+                if let Some(link) = link.upgrade() {
+                    link.fail_from_thread(process, error);
+                }
+                return;
+            }
+        };
+        let Some(link) = link.upgrade() else { return };
+        match decode_up(frame) {
+            // Served from the reader's buffer: nothing is read meanwhile.
+            Ok(Up::Log {
+                level,
+                target,
+                message,
+            }) => link.log(level, target, message),
+            Ok(Up::Publish { topic, payload }) => {
+                // As for a plugin's own thread in-process, the publisher does not learn of the
+                // handlers; a refusal (the plugin shut down, or faulted) ends the event here.
+                let code = link.publish(topic, payload);
+                if code != PhResult::Ok.code() {
+                    log::debug!(
+                        "plugin `{}`: event `{topic}` of a thread of its own not published: {}",
+                        link.name,
+                        PhResult::from_code(code)
+                    );
+                }
+            }
+            Ok(Up::Unregister { handle }) => {
+                link.serve(Request::Unregister { handle });
+            }
+            Ok(_) => {
+                link.fail_from_thread(
+                    process,
+                    WireError::Malformed(postcard::Error::DeserializeBadEnum),
+                );
+                return;
+            }
+            Err(error) => {
+                link.fail_from_thread(process, error);
+                return;
+            }
         }
     }
 }
@@ -1008,6 +1253,9 @@ unsafe extern "C" fn proxy_shutdown(plugin_data: *mut c_void) -> PhResultCode {
         if process.status(Duration::from_secs(5)).is_none() {
             process.kill();
         }
+        // What the plugin's threads sent before the child exited is served before the plugin
+        // is shut down (its context still takes service calls).
+        link.end_listener();
         code
     })
 }
@@ -1050,6 +1298,11 @@ mod tests {
     /// A stand-in child: a shell script that writes `bytes` to the socket (after a valid hello)
     /// and exits, closing it.
     fn fake_child(dir: &std::path::Path, bytes: &[u8]) -> Arc<Link> {
+        fake_child_with_threads(dir, bytes, &[])
+    }
+
+    /// [`fake_child`] that also writes `threads` to the socket of the plugin's threads.
+    fn fake_child_with_threads(dir: &std::path::Path, bytes: &[u8], threads: &[u8]) -> Arc<Link> {
         use std::os::unix::fs::PermissionsExt;
         let mut hello = Vec::new();
         wire::encode(
@@ -1066,10 +1319,16 @@ mod tests {
         hello.extend_from_slice(bytes);
         let data = dir.join("frames.bin");
         std::fs::write(&data, &hello).unwrap();
+        let events = dir.join("threads.bin");
+        std::fs::write(&events, threads).unwrap();
         let script = dir.join("child.sh");
         std::fs::write(
             &script,
-            format!("#!/bin/sh\ncat '{}' >&3\n", data.display()),
+            format!(
+                "#!/bin/sh\ncat '{}' >&4\ncat '{}' >&3\n",
+                events.display(),
+                data.display()
+            ),
         )
         .unwrap();
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -1078,7 +1337,7 @@ mod tests {
             private_copies: false,
             log_level: 0,
         };
-        let (process, stream) = Process::spawn(&script, &data, &options).unwrap();
+        let (process, sockets) = Process::spawn(&script, &data, &options).unwrap();
         let respawn = Respawn {
             program: script,
             file: data,
@@ -1088,7 +1347,7 @@ mod tests {
         let link = Link::new(
             "fake".to_owned(),
             process,
-            stream,
+            sockets,
             Some(Duration::from_secs(20)),
             respawn,
         )
@@ -1138,8 +1397,77 @@ mod tests {
         bytes
     }
 
+    /// Starts the listener of `link` and waits for its end.
+    fn listen_to_the_end(link: &Arc<Link>) {
+        link.listen().unwrap();
+        link.end_listener();
+        let events = link.events.lock().unwrap();
+        assert!(matches!(*events, Events::Ended), "the listener ended");
+    }
+
+    #[test]
+    fn the_messages_of_a_childs_threads_are_served_and_others_fail_the_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let threads = [
+            frame(&Up::Log {
+                level: 3,
+                target: "fake",
+                message: "from a thread",
+            }),
+            frame(&Up::Publish {
+                topic: "fake.topic",
+                payload: b"x",
+            }),
+            frame(&Up::Unregister { handle: 7 }),
+        ]
+        .concat();
+        let link = fake_child_with_threads(dir.path(), &[], &threads);
+        assert!(link.hello().is_ok());
+        listen_to_the_end(&link);
+        assert_eq!(link.fault(), None);
+
+        // A call's answer is not a thread's message: the link fails, the child is killed.
+        let dir = tempfile::tempdir().unwrap();
+        let done = frame(&Up::Done {
+            code: 0,
+            message: None,
+        });
+        let link = fake_child_with_threads(dir.path(), &[], &done);
+        assert!(link.hello().is_ok());
+        let pid = link.process().pid;
+        listen_to_the_end(&link);
+        let reason = link.fault().expect("the link failed");
+        assert!(
+            reason.starts_with(&format!(
+                "its child process (pid {pid}) sent a malformed message"
+            )) && reason.ends_with("from a thread of its own; it was killed"),
+            "{reason}"
+        );
+        assert!(link.process().status(Duration::ZERO).is_some(), "reaped");
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Any messages, then any bytes, on the socket of the plugin's threads: the listener
+        /// serves them or fails the link in one line, and ends at the socket's end. Never a
+        /// panic, never a hang.
+        #[test]
+        fn the_listener_survives_any_bytes_from_a_childs_threads(
+            messages in proptest::collection::vec(message(), 0..8),
+            tail in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut bytes: Vec<u8> = messages.concat();
+            bytes.extend_from_slice(&tail);
+            let link = fake_child_with_threads(dir.path(), &[], &bytes);
+            prop_assert!(link.hello().is_ok());
+            listen_to_the_end(&link);
+            if let Some(reason) = link.fault() {
+                prop_assert!(reason.contains("from a thread of its own"), "{}", reason);
+                prop_assert_eq!(reason.lines().count(), 1);
+            }
+        }
 
         /// Well-formed messages in any order, with any contents (requests the proxy serves
         /// without a host context here, answers out of turn), then any bytes: the call returns.

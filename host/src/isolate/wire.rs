@@ -15,6 +15,10 @@
 //! services that need an answer (register, subscribe, publish) and the host answers with
 //! [`Down::Answer`]. Log records, output and unregistrations need no answer.
 //!
+//! A second socket carries, one-way from the child to the host, the messages of the plugin's
+//! own threads: [`Up::Log`], [`Up::Publish`] (with no answer there) and [`Up::Unregister`],
+//! the only messages valid on it. The host reads it on a thread of its own, as they come.
+//!
 //! Every message from the child is validated on receipt ([`decode_up`]): a frame that is too
 //! long, truncated, or does not decode is a [`WireError`], and the host faults the plugin.
 
@@ -153,8 +157,9 @@ pub(crate) enum Up<'a> {
         /// The registration's handle in the child.
         handle: u64,
     },
-    /// The plugin published an event. Answered with [`Down::Answer`] once the host's
-    /// subscribers received it.
+    /// The plugin published an event. On the conversation's socket, answered with
+    /// [`Down::Answer`] once the host's subscribers received it; on the socket of the plugin's
+    /// threads, not answered.
     Publish {
         /// The topic.
         topic: &'a str,
