@@ -267,7 +267,7 @@ fn a_stack_overflow_faults_the_plugin() {
 }
 
 #[test]
-fn a_killed_child_faults_the_plugin_at_its_next_call() {
+fn a_child_killed_between_calls_faults_the_plugin_at_once() {
     let dir = fixtures(false);
     let host = host(dir.path());
     let pid = pid_of(&host, "iso");
@@ -276,16 +276,36 @@ fn a_killed_child_faults_the_plugin_at_its_next_call() {
         .status()
         .unwrap();
     assert!(status.success());
-    let (out, result) = run(&host, "iso-echo", &["hello"]);
-    assert_eq!(out, "");
-    let error = result.unwrap_err();
-    assert!(
-        error.contains(&format!(
-            "plugin `iso` is faulted: its child process (pid {pid}) was killed by signal SIGKILL in command `iso-echo`"
-        )),
-        "{error}"
+    // No call: the host notices the end of the child by itself.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let fault = loop {
+        let plugins = host.plugins();
+        let iso = plugins.iter().find(|p| p.name == "iso").unwrap();
+        if let Some(fault) = &iso.fault {
+            assert_eq!(iso.state, PluginState::Faulted);
+            break fault.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "iso is still {:?} 20 s after its child was killed",
+            iso.state
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert_eq!(
+        fault,
+        format!("its child process (pid {pid}) was killed by signal SIGKILL while idle")
     );
     assert!(gone(pid));
+    let (out, result) = run(&host, "iso-echo", &["hello"]);
+    assert_eq!(out, "");
+    assert!(
+        result
+            .as_ref()
+            .unwrap_err()
+            .contains("no command named `iso-echo`"),
+        "{result:?}"
+    );
     assert_eq!(run(&host, "pong-ok", &[]), ("ok\n".to_owned(), Ok(())));
 }
 

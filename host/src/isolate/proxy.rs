@@ -47,6 +47,8 @@ pub(crate) enum Phase<'a> {
     Shutdown,
     /// A message on the socket of the plugin's own threads.
     Thread,
+    /// Between calls: the child ended while the host asked nothing of it.
+    Idle,
 }
 
 impl std::fmt::Display for Phase<'_> {
@@ -58,6 +60,7 @@ impl std::fmt::Display for Phase<'_> {
             Phase::Event(topic) => write!(f, "in its handler of event `{topic}`"),
             Phase::Shutdown => f.write_str("in shutdown"),
             Phase::Thread => f.write_str("from a thread of its own"),
+            Phase::Idle => f.write_str("while idle"),
         }
     }
 }
@@ -112,6 +115,11 @@ impl Turn {
         self.lock().owner == Some(std::thread::current().id())
     }
 
+    /// Whether any thread holds the turn: a call is under way.
+    fn is_held(&self) -> bool {
+        self.lock().owner.is_some()
+    }
+
     fn enter(&self) -> TurnGuard<'_> {
         let me = std::thread::current().id();
         let mut state = self.lock();
@@ -157,6 +165,8 @@ pub(crate) struct Link {
     timeout: Option<Duration>,
     /// Why the link failed, once it did; every later call fails at once.
     fault: Mutex<Option<String>>,
+    /// Set once the host told the child to exit (`Shutdown`, `Bye`): its end is expected.
+    closing: std::sync::atomic::AtomicBool,
     /// The proxy's host context, from its `init` on.
     ctx: AtomicPtr<PhHostContext>,
     /// The child's registration handles and the proxy's, for unregister.
@@ -311,6 +321,7 @@ impl Link {
             delivering: std::sync::atomic::AtomicBool::new(false),
             timeout,
             fault: Mutex::new(None),
+            closing: std::sync::atomic::AtomicBool::new(false),
             ctx: AtomicPtr::new(std::ptr::null_mut()),
             handles: Mutex::new(HashMap::new()),
             config: Mutex::new(String::new()),
@@ -538,6 +549,7 @@ impl Link {
 
     /// Tells a child that found a plugin the host does not isolate to exit.
     pub(crate) fn bye(&self) {
+        self.closing.store(true, Ordering::Release);
         let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
         let Io {
             stream, scratch, ..
@@ -930,11 +942,40 @@ impl Link {
     /// ([`super::Restart::OnCrash`]), with one line. Only if `process` is still the plugin's
     /// child: a listener of an older child just kills it.
     fn fail_from_thread(&self, process: &Arc<Process>, error: WireError) {
+        self.fail_unasked(process, Phase::Thread, error);
+    }
+
+    /// The socket of the child's threads ended: the child exited or was killed (no other
+    /// process holds that socket's end, unless the plugin forked one). If the host did not tell
+    /// it to exit and no call is under way (a call reports the end itself, naming the call),
+    /// the plugin is faulted (or, under `on-crash`, restarts at its next call) now, with one
+    /// line, rather than at its next call.
+    fn ended_while_idle(&self, process: &Arc<Process>) {
+        if self.closing.load(Ordering::Acquire) || self.turn.is_held() {
+            return;
+        }
+        // The end of the socket comes with the child's exit; a child that is still running
+        // closed it some other way, and its next call finds out what became of it.
+        if process.status(Duration::from_secs(1)).is_none() {
+            return;
+        }
+        // A call that began meanwhile, or the host's `Shutdown`, saw the end first, or will:
+        // `fail_first` keeps the first cause, and a shutdown expects the end.
+        if self.closing.load(Ordering::Acquire) {
+            return;
+        }
+        self.fail_unasked(process, Phase::Idle, WireError::Closed);
+    }
+
+    /// Fails the link outside any call (`phase`: a thread's message, or idle): faults the plugin
+    /// or, under `on-crash`, records the crash, each with one line. Only if `process` is still
+    /// the plugin's child: a listener of an older child just kills it.
+    fn fail_unasked(&self, process: &Arc<Process>, phase: Phase<'_>, error: WireError) {
         if !Arc::ptr_eq(&self.process(), process) {
             process.kill();
             return;
         }
-        let (reason, first) = self.fail_first(Phase::Thread, error);
+        let (reason, first) = self.fail_first(phase, error);
         if !first {
             return;
         }
@@ -990,8 +1031,13 @@ fn listen(link: &Weak<Link>, process: &Arc<Process>, mut stream: UnixStream) {
     loop {
         let frame = match reader.next(&mut stream) {
             Ok(frame) => frame,
-            // The child exited or was killed; the conversation reports how, at the next call.
-            Err(WireError::Closed | WireError::Io(_) | WireError::TimedOut) => return,
+            // The child exited or was killed.
+            Err(WireError::Closed | WireError::Io(_) | WireError::TimedOut) => {
+                if let Some(link) = link.upgrade() {
+                    link.ended_while_idle(process);
+                }
+                return;
+            }
             Err(error) => {
                 if let Some(link) = link.upgrade() {
                     link.fail_from_thread(process, error);
@@ -1240,6 +1286,7 @@ unsafe extern "C" fn proxy_shutdown(plugin_data: *mut c_void) -> PhResultCode {
         // once.
         let link = unsafe { Arc::from_raw(plugin_data.cast_const().cast::<Link>()) };
         let down = link.restarts() && link.fault().is_some();
+        link.closing.store(true, Ordering::Release);
         let code = match link.call(&Down::Shutdown, Phase::Shutdown, None) {
             Ok((code, _)) => code,
             // A plugin down after a crash has nothing to shut down.
