@@ -724,36 +724,86 @@ pub mod rt {
         }
     }
 
-    /// Where the provider writes the message of a failed call: nothing until it does, so that
-    /// a successful call costs one store for it, two for its sink, and a check when dropped.
-    #[derive(Default)]
-    pub struct ErrorMessage(Option<Vec<u8>>);
+    /// Where the provider writes the message of a failed call, and the sink it writes it
+    /// through: nothing until it does. A successful call costs three stores (the sink's two
+    /// fields, "no message") and a compare with zero when it is dropped; the sink's address is
+    /// the context it passes, so the caller computes one address for both.
+    ///
+    /// The message is boxed so that "none" is a NULL pointer: an `Option<Vec<u8>>` would store
+    /// and compare a 64-bit niche constant instead (two more instructions per call); and it is
+    /// released out of line, so that the caller's loop keeps its registers.
+    #[repr(C)]
+    pub struct ErrorMessage {
+        /// The sink [`ErrorMessage::sink`] passes; its context is the address of `self`, once
+        /// `sink` ran.
+        sink: PhBytesSink,
+        /// The bytes written, if any were: NULL, or a `Box<Vec<u8>>` of [`collect_message`]'s,
+        /// which [`ErrorMessage::take`] gives back.
+        message: *mut Vec<u8>,
+    }
+
+    impl Drop for ErrorMessage {
+        #[inline(always)]
+        fn drop(&mut self) {
+            if !self.message.is_null() {
+                drop(self.take());
+            }
+        }
+    }
+
+    impl Default for ErrorMessage {
+        #[inline(always)]
+        fn default() -> ErrorMessage {
+            ErrorMessage::new()
+        }
+    }
 
     impl ErrorMessage {
         /// No message yet.
         #[inline(always)]
         pub fn new() -> ErrorMessage {
-            ErrorMessage(None)
+            ErrorMessage {
+                sink: PhBytesSink {
+                    // Set by `sink`, which knows where `self` is.
+                    context: std::ptr::null_mut(),
+                    // Generic only so that each calling crate has its own copy, whose address
+                    // is an instruction-relative constant rather than a load from the GOT.
+                    write: collect_message::<()>,
+                },
+                message: std::ptr::null_mut(),
+            }
         }
 
-        /// The sink that writes the message here; valid while `self` is neither moved nor
-        /// dropped.
+        /// The message written, if any was; none is left.
+        #[cold]
+        #[inline(never)]
+        fn take(&mut self) -> Option<Vec<u8>> {
+            let message = std::mem::replace(&mut self.message, std::ptr::null_mut());
+            // SAFETY: NULL or a `Box` that `collect_message` leaked for this message, and only
+            // for it: this is its one owner.
+            (!message.is_null()).then(|| *unsafe { Box::from_raw(message) })
+        }
+
+        /// The sink that writes the message here, to pass to the provider; valid while `self`
+        /// is neither moved nor dropped.
         #[inline(always)]
-        pub fn sink(&mut self) -> PhBytesSink {
-            PhBytesSink {
-                context: (self as *mut ErrorMessage).cast(),
-                // Generic only so that each calling crate has its own copy, whose address is
-                // an instruction-relative constant rather than a load from the GOT.
-                write: collect_message::<()>,
+        pub fn sink(&mut self) -> *const PhBytesSink {
+            let this: *mut ErrorMessage = self;
+            // SAFETY: `this` is `self`, valid; the sink and the context are both derived from
+            // it, so the write function's access to the message (through the context) and the
+            // provider's reads of the sink do not invalidate each other.
+            unsafe {
+                (*this).sink.context = this.cast();
+                std::ptr::addr_of!((*this).sink)
             }
         }
 
         /// The error of a call (`what`) that returned `code`, with the message written here.
         #[cold]
         #[inline(never)]
-        pub fn into_error(self, what: &str, code: PhResultCode) -> Error {
+        pub fn into_error(mut self, what: &str, code: PhResultCode) -> Error {
             let code = PhResult::from_code(code);
-            match self.0 {
+            match self.take() {
                 Some(bytes) if !bytes.is_empty() => {
                     Error::with_code(code, format!("{what}: {}", String::from_utf8_lossy(&bytes)))
                 }
@@ -768,14 +818,18 @@ pub mod rt {
     unsafe extern "C" fn collect_message<T>(context: *mut c_void, bytes: PhBytes) {
         guard(None, "an interface's error message", (), || {
             // SAFETY: `context` is the `ErrorMessage` of `ErrorMessage::sink`, on the stack of
-            // the caller, which waits for the call that received the sink.
-            let message = unsafe { &mut *context.cast::<ErrorMessage>() };
+            // the caller, which waits for the call that received the sink. Only its message is
+            // borrowed: the provider may hold a pointer to its sink.
+            let message =
+                unsafe { &mut *std::ptr::addr_of_mut!((*context.cast::<ErrorMessage>()).message) };
             // SAFETY: the provider passes bytes valid for this call.
             if let Ok(bytes) = unsafe { bytes.to_bytes() } {
-                message
-                    .0
-                    .get_or_insert_with(Vec::new)
-                    .extend_from_slice(bytes);
+                if message.is_null() {
+                    *message = Box::into_raw(Box::default());
+                }
+                // SAFETY: a `Box` leaked just above or by an earlier write of this call, owned
+                // by the `ErrorMessage`, which only this call's writes touch until it returns.
+                unsafe { &mut **message }.extend_from_slice(bytes);
             }
         })
     }

@@ -803,3 +803,98 @@ fn a_caller_of_an_older_minor_uses_a_newer_provider() {
     let error = host.interface::<dyn counter_1_1::Counter>().unwrap_err();
     assert_eq!(error.code(), PhResult::VersionMismatch, "{error}");
 }
+
+/// `test.divide` 1: provided raw by [`raw_divide`], which writes its error message in the ways a
+/// C provider may.
+#[plugin_api::interface(id = "test.divide", version = 1)]
+pub trait Divide {
+    fn divide(&self, n: u64) -> Result<u64, Error>;
+}
+
+/// The raw provider of `test.divide` (100 divided by `n`), for the sink's contract as a C
+/// provider sees it: 0 fails with its message in two writes, reading the sink each time; 1 fails
+/// with two writes through a copy of the sink taken first; 2 writes a message and yet succeeds
+/// (the message is dropped); 3 fails without a message.
+///
+/// # Safety
+///
+/// `out` is writable, `error` NULL or a sink valid for the call.
+unsafe extern "C" fn raw_divide(
+    _user_data: *mut std::ffi::c_void,
+    n: u64,
+    out: *mut u64,
+    error: *const plugin_api::abi::PhBytesSink,
+) -> plugin_api::abi::PhResultCode {
+    use plugin_api::abi::PhBytes;
+    let write = |bytes: &[u8]| {
+        // SAFETY: the caller's sink, valid for this call (this function's contract).
+        let sink = unsafe { &*error };
+        // SAFETY: the sink's own function and context; the bytes outlive the call.
+        unsafe { (sink.write)(sink.context, PhBytes::new(bytes)) }
+    };
+    match n {
+        0 => {
+            write(b"division ");
+            write(b"by zero");
+            PhResult::InvalidArgument.code()
+        }
+        1 => {
+            // SAFETY: as in `write`.
+            let sink = unsafe { *error };
+            for part in [&b"one is "[..], b"refused"] {
+                // SAFETY: as in `write`.
+                unsafe { (sink.write)(sink.context, PhBytes::new(part)) };
+            }
+            PhResult::LimitExceeded.code()
+        }
+        2 => {
+            write(b"a message on success");
+            // SAFETY: writable (this function's contract).
+            unsafe { out.write(50) };
+            PhResult::Ok.code()
+        }
+        3 => PhResult::NotFound.code(),
+        _ => {
+            // SAFETY: writable (this function's contract).
+            unsafe { out.write(100 / n) };
+            PhResult::Ok.code()
+        }
+    }
+}
+
+/// The destroy of [`raw_divide`]'s provision, which has no state.
+unsafe extern "C" fn release_nothing(_: *mut std::ffi::c_void) {}
+
+#[test]
+fn a_raw_providers_error_message_reaches_the_caller_however_it_is_written() {
+    static TABLE: DivideTable = DivideTable { divide: raw_divide };
+    let host = MockHost::new();
+    // SAFETY: `raw_divide` reads no state, from any thread; the destroy does nothing.
+    let provision = unsafe {
+        plugin_api::Provision::<dyn Divide>::from_raw(&TABLE, std::ptr::null_mut(), release_nothing)
+    };
+    host.provide::<dyn Divide>(provision).unwrap();
+    let divide = host.interface::<dyn Divide>().unwrap();
+    for _ in 0..3 {
+        assert_eq!(divide.divide(4).unwrap(), 25);
+        let error = divide.divide(0).unwrap_err();
+        assert_eq!(error.code(), PhResult::InvalidArgument);
+        assert!(
+            error.message().ends_with(": division by zero"),
+            "{}",
+            error.message()
+        );
+        let error = divide.divide(1).unwrap_err();
+        assert_eq!(error.code(), PhResult::LimitExceeded);
+        assert!(
+            error.message().ends_with(": one is refused"),
+            "{}",
+            error.message()
+        );
+        // A message written by a call that succeeds goes nowhere: not to the next failure.
+        assert_eq!(divide.divide(2).unwrap(), 50);
+        let error = divide.divide(3).unwrap_err();
+        assert_eq!(error.code(), PhResult::NotFound);
+        assert!(!error.message().contains("success"), "{}", error.message());
+    }
+}

@@ -645,7 +645,7 @@ fn expand(args: Args, mut item: ItemTrait) -> syn::Result<Tokens> {
                 // version's size), with its user data, alive (checked by `table`); the
                 // arguments, sinks and closures outlive the call.
                 let code = unsafe {
-                    (table.#name)(user_data, #(#passes,)* #out_pass &error.sink())
+                    (table.#name)(user_data, #(#passes,)* #out_pass error.sink())
                 };
                 if code != ::plugin_api::abi::PhResult::Ok.code() {
                     return Err(error.into_error(#what, code));
