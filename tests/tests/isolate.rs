@@ -618,7 +618,7 @@ fn reloading_an_isolated_plugin_starts_a_new_child_and_unload_then_load_isolates
         "the old build's child {first} exited after the swap and was reaped"
     );
     wait_listener_gone(first);
-    assert_eq!(listeners_of(second), 1);
+    wait_listener(second);
     assert_eq!(run(&host, "iso-echo", &["new"]).0, "new\n");
     // Events reach the new child.
     assert_eq!(
@@ -699,7 +699,7 @@ fn on_crash_the_plugin_restarts_at_its_next_call() {
     );
     // The old child's listener ended; the new child's threads reach the host.
     wait_listener_gone(first);
-    assert_eq!(listeners_of(second), 1);
+    wait_listener(second);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let into = Arc::clone(&seen);
     host.subscribe("isolate.bg", move |_, payload| {
@@ -923,6 +923,15 @@ fn listeners_of(pid: u32) -> usize {
         .count()
 }
 
+/// Waits until the listener of the child `pid` has started (a new thread takes its name once it
+/// runs), then checks that it is the only one.
+fn wait_listener(pid: u32) {
+    let count = wait_for(&format!("the listener of child {pid}"), || {
+        Some(listeners_of(pid)).filter(|&n| n > 0)
+    });
+    assert_eq!(count, 1, "one listener for the child {pid}");
+}
+
 /// Waits until the listener of the child `pid` has ended.
 fn wait_listener_gone(pid: u32) {
     wait_for(&format!("the end of the listener of child {pid}"), || {
@@ -940,7 +949,7 @@ fn events_and_log_records_from_a_plugins_own_thread_reach_the_host_and_its_handl
     host.isolate("iso");
     host.load_dir(dir.path()).unwrap();
     let pid = pid_of(&host, "iso");
-    assert_eq!(listeners_of(pid), 1, "one listener for the child");
+    wait_listener(pid);
     let host = Arc::new(host);
 
     // The application's handler calls back into the isolated plugin's command, from the
