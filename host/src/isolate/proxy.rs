@@ -956,7 +956,7 @@ impl Link {
         }
         // The end of the socket comes with the child's exit; a child that is still running
         // closed it some other way, and its next call finds out what became of it.
-        if process.status(Duration::from_secs(1)).is_none() {
+        if process.status(Duration::from_secs(5)).is_none() {
             return;
         }
         // A call that began meanwhile, or the host's `Shutdown`, saw the end first, or will:
@@ -1504,8 +1504,9 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(24))]
 
         /// Any messages, then any bytes, on the socket of the plugin's threads: the listener
-        /// serves them or fails the link in one line, and ends at the socket's end. Never a
-        /// panic, never a hang.
+        /// serves them or fails the link in one line, and ends at the socket's end (the fake
+        /// child's exit, a fault `while idle` if nothing failed before). Never a panic, never
+        /// a hang.
         #[test]
         fn the_listener_survives_any_bytes_from_a_childs_threads(
             messages in proptest::collection::vec(message(), 0..8),
@@ -1517,8 +1518,14 @@ mod tests {
             let link = fake_child_with_threads(dir.path(), &[], &bytes);
             prop_assert!(link.hello().is_ok());
             listen_to_the_end(&link);
+            // Either a thread's message broke the protocol, or all were served and the
+            // child's exit between calls failed the link.
             if let Some(reason) = link.fault() {
-                prop_assert!(reason.contains("from a thread of its own"), "{}", reason);
+                prop_assert!(
+                    reason.contains("from a thread of its own") || reason.ends_with(" while idle"),
+                    "{}",
+                    reason
+                );
                 prop_assert_eq!(reason.lines().count(), 1);
             }
         }
