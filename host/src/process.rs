@@ -7,7 +7,7 @@
 use std::io;
 use std::process::{Child, Command, ExitStatus};
 use std::sync::mpsc::{self, Sender, SyncSender};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 /// A request to the spawner thread: the command, and where to send the child.
 type SpawnRequest = (Command, SyncSender<io::Result<Child>>);
@@ -16,34 +16,48 @@ type SpawnRequest = (Command, SyncSender<io::Result<Child>>);
 /// and returns the child. The kernel's parent-death signal ([`die_with_parent`]) follows the
 /// thread that spawned the child, not the process: a child spawned on the caller's thread
 /// would be killed when that thread ends, such as an application's worker thread that loaded
-/// its plugins and returned.
+/// its plugins and returned. The child inherits that thread's attributes rather than the
+/// caller's (its signal mask, CPU affinity, scheduling policy): the spawner is started by the
+/// first call in the process (in each process, after a `fork`), from the calling thread.
 ///
 /// # Errors
 ///
 /// What [`Command::spawn`] returns, or an error if the spawner thread cannot be started.
 pub(crate) fn spawn(command: Command) -> io::Result<Child> {
-    static SPAWNER: OnceLock<Result<Sender<SpawnRequest>, String>> = OnceLock::new();
-    let spawner = SPAWNER.get_or_init(|| {
-        let (requests, receive) = mpsc::channel::<SpawnRequest>();
-        std::thread::Builder::new()
-            .name("plughost-spawner".to_owned())
-            .spawn(move || {
-                // Ends only with the process: `SPAWNER` holds the sender for good.
-                for (mut command, answer) in receive {
-                    let _ = answer.send(command.spawn());
-                }
-            })
-            .map(|_| requests)
-            .map_err(|e| format!("cannot start the thread that spawns child processes: {e}"))
-    });
-    let spawner = spawner.as_ref().map_err(|e| io::Error::other(e.clone()))?;
+    /// The spawner of the process whose id is kept with it. A process made by `fork` without
+    /// `exec` (a pre-fork server embedding the host) inherits the sender but not the thread:
+    /// it starts a spawner of its own.
+    static SPAWNER: Mutex<Option<(u32, Sender<SpawnRequest>)>> = Mutex::new(None);
+    let gone = || io::Error::other("the thread that spawns child processes is gone");
+    let requests = {
+        let mut spawner = SPAWNER.lock().unwrap_or_else(|e| e.into_inner());
+        let me = std::process::id();
+        match &*spawner {
+            Some((pid, requests)) if *pid == me => requests.clone(),
+            _ => {
+                let (requests, receive) = mpsc::channel::<SpawnRequest>();
+                std::thread::Builder::new()
+                    .name("plughost-spawner".to_owned())
+                    .spawn(move || {
+                        // Ends only with the process: `SPAWNER` holds a sender for good.
+                        for (mut command, answer) in receive {
+                            let _ = answer.send(command.spawn());
+                        }
+                    })
+                    .map_err(|e| {
+                        io::Error::new(
+                            e.kind(),
+                            format!("cannot start the thread that spawns child processes: {e}"),
+                        )
+                    })?;
+                *spawner = Some((me, requests.clone()));
+                requests
+            }
+        }
+    };
     let (answer, child) = mpsc::sync_channel(1);
-    spawner
-        .send((command, answer))
-        .map_err(|_| io::Error::other("the thread that spawns child processes is gone"))?;
-    child
-        .recv()
-        .map_err(|_| io::Error::other("the thread that spawns child processes is gone"))?
+    requests.send((command, answer)).map_err(|_| gone())?;
+    child.recv().map_err(|_| gone())?
 }
 
 /// Makes the child that `command` starts die (`SIGKILL`) when its parent does: the kernel's

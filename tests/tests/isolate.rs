@@ -310,6 +310,45 @@ fn a_child_killed_between_calls_faults_the_plugin_at_once() {
 }
 
 #[test]
+fn a_child_killed_between_calls_under_on_crash_restarts_once_and_stays_up() {
+    let dir = fixtures(false);
+    let mut host = PluginHost::new();
+    host.set_child_program(build().join("plughost"));
+    host.isolate("iso");
+    host.set_restart(plughost::Restart::OnCrash);
+    host.load_dir(dir.path()).unwrap();
+    let first = pid_of(&host, "iso");
+    let status = Command::new("kill")
+        .args(["-KILL", &first.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Calls at once, racing the listener that sees the child's end: whichever notices it
+    // first, one crash is counted and the plugin restarts (at once: the first crash waits 0 s).
+    let mut results = Vec::new();
+    for _ in 0..3 {
+        let result = run(&host, "iso-echo", &["x"]);
+        let ok = result.1.is_ok();
+        results.push(result);
+        if ok {
+            break;
+        }
+    }
+    assert_eq!(
+        results.last().unwrap(),
+        &("x\n".to_owned(), Ok(())),
+        "{results:?}"
+    );
+    let second = pid_of(&host, "iso");
+    assert_ne!(second, first);
+    // The old child's listener must not touch the new child.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!gone(second), "the restarted child {second} was killed");
+    assert_eq!(run(&host, "iso-echo", &["y"]), ("y\n".to_owned(), Ok(())));
+    assert_eq!(pid_of(&host, "iso"), second);
+}
+
+#[test]
 fn a_plugin_loaded_by_a_thread_that_ended_keeps_its_child() {
     // An application that loads its plugins on a worker thread: the kernel's parent-death
     // signal follows the thread that spawned a child, so the host must not spawn on it.

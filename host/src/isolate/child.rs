@@ -92,7 +92,10 @@ impl ChildLink {
         let mut writer = self.threads.lock().unwrap_or_else(|e| e.into_inner());
         let (stream, scratch) = &mut *writer;
         if wire::send(stream, scratch, message).is_err() {
-            std::process::exit(0);
+            // Not `exit`, whose handlers would run while the main thread may still be running
+            // the plugin's code: nothing of the child is worth keeping once the host is gone.
+            // SAFETY: `_exit` ends the process at once; it touches no Rust state.
+            unsafe { libc::_exit(0) };
         }
     }
 

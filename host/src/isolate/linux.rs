@@ -263,6 +263,8 @@ impl IsolatedBuild {
     /// The build was given up: its child ends. The one-line reason of a failure in the child,
     /// if it failed there.
     pub(crate) fn discard(self) -> Option<String> {
+        // Its end is the host's doing, not a crash between calls.
+        self.link.closing();
         self.process.kill();
         self.link
             .fault()

@@ -199,6 +199,9 @@ struct Listener {
 struct Ended {
     ended: Mutex<bool>,
     changed: Condvar,
+    /// The messages it served so far: while this grows, it is still at work on what the
+    /// plugin's threads sent.
+    served: std::sync::atomic::AtomicU64,
 }
 
 impl Ended {
@@ -352,8 +355,9 @@ impl Link {
         let thread = std::thread::Builder::new()
             .name(format!("events-{}", process.pid))
             .spawn(move || {
+                let counted = Arc::clone(&set.0);
                 let _set = set;
-                listen(&link, &process, reading);
+                listen(&link, &process, reading, &counted.served);
             })?;
         Ok(Listener {
             thread,
@@ -363,8 +367,9 @@ impl Link {
     }
 
     /// Waits for the listener to end (the child exited, or was killed): it served what the
-    /// plugin's threads sent before. Bounded: if the child's end stays open (a process the
-    /// plugin forked keeps it), the socket is shut down after 5 s. Not from the listener itself.
+    /// plugin's threads sent before. Bounded: if the listener served nothing for 5 s and has not
+    /// ended (the child's end stays open: a process the plugin forked keeps it), the socket is
+    /// shut down. Not from the listener itself.
     fn end_listener(&self) {
         let listener = {
             let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
@@ -380,7 +385,15 @@ impl Link {
                 }
             }
         };
-        if !listener.ended.wait(Duration::from_secs(5)) {
+        // A backlog of messages is served to the end, however long it takes, as long as the
+        // listener makes progress.
+        let mut served = listener.ended.served.load(Ordering::Relaxed);
+        while !listener.ended.wait(Duration::from_secs(5)) {
+            let now = listener.ended.served.load(Ordering::Relaxed);
+            if now != served {
+                served = now;
+                continue;
+            }
             log::warn!(
                 "plugin `{}`: the socket of its threads is still open after its child process ended; closing it",
                 self.name
@@ -388,9 +401,10 @@ impl Link {
             let _ = listener.stream.shutdown(std::net::Shutdown::Both);
             if !listener.ended.wait(Duration::from_secs(5)) {
                 // Its thread is still serving a message (a handler that does not return): it
-                // ends by itself, holding no reference to the link.
+                // ends by itself when that returns, dropping its reference to the link then.
                 return;
             }
+            break;
         }
         let _ = listener.thread.join();
     }
@@ -405,13 +419,18 @@ impl Link {
         self.respawn.restart == super::Restart::OnCrash
     }
 
-    /// Records a crash of the plugin (under the restart policy `on-crash`); returns how many in a
-    /// row, and the delay before the next start.
-    fn crashed(&self) -> (u32, Duration) {
+    /// Records a crash of the plugin (under the restart policy `on-crash`): once per failure
+    /// of the link, by [`Link::fail_first`], whichever thread noticed it.
+    fn record_crash(&self) {
         let mut crashes = self.crashes.lock().unwrap_or_else(|e| e.into_inner());
         crashes.0 += 1;
         crashes.1 = Some(Instant::now());
-        (crashes.0, super::restart_delay(crashes.0))
+    }
+
+    /// The crashes in a row (under `on-crash`), and the delay before the next start.
+    fn crashed(&self) -> (u32, Duration) {
+        let count = self.crashes.lock().unwrap_or_else(|e| e.into_inner()).0;
+        (count, super::restart_delay(count))
     }
 
     /// Starts the plugin again in a new child process, if its restart delay has passed: the
@@ -441,11 +460,18 @@ impl Link {
             .calls
             .set_read_timeout(self.timeout)
             .map_err(restarting)?;
-        // The old child's listener ends by itself, at the end of the old child's socket.
         let listener = self
             .start_listener(Arc::clone(&process), sockets.events)
             .map_err(restarting)?;
-        *self.events.lock().unwrap_or_else(|e| e.into_inner()) = Events::Listening(listener);
+        let old = std::mem::replace(
+            &mut *self.events.lock().unwrap_or_else(|e| e.into_inner()),
+            Events::Listening(listener),
+        );
+        // The old child is dead: its listener ends at the end of its socket, which this ends
+        // even if a process the plugin forked still holds the child's end.
+        if let Events::Listening(old) = old {
+            let _ = old.stream.shutdown(std::net::Shutdown::Both);
+        }
         *self.process.lock().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&process);
         *self.io.lock().unwrap_or_else(|e| e.into_inner()) = Io::new(sockets.calls);
         *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -458,6 +484,7 @@ impl Link {
                     hello.name, self.name
                 );
                 *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.clone());
+                self.record_crash();
                 return Err(reason);
             }
             Err(error) => return Err(error.reason()),
@@ -491,6 +518,7 @@ impl Link {
                     message.unwrap_or_else(|| PhResult::from_code(code).to_string())
                 );
                 *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.clone());
+                self.record_crash();
                 Err(reason)
             }
             Err(reason) => Err(reason),
@@ -547,9 +575,15 @@ impl Link {
         }
     }
 
+    /// Marks the child's end as the host's doing (a shutdown, a build given up): the listener
+    /// does not fault the plugin when it sees it.
+    pub(crate) fn closing(&self) {
+        self.closing.store(true, Ordering::Release);
+    }
+
     /// Tells a child that found a plugin the host does not isolate to exit.
     pub(crate) fn bye(&self) {
-        self.closing.store(true, Ordering::Release);
+        self.closing();
         let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
         let Io {
             stream, scratch, ..
@@ -565,13 +599,34 @@ impl Link {
         self.fail_first(phase, error).0
     }
 
-    /// [`Link::fail`], and whether this was the link's first failure.
+    /// [`Link::fail`], and whether this was the link's first failure. Under `on-crash` a first
+    /// failure counts as a crash.
     fn fail_first(&self, phase: Phase<'_>, error: WireError) -> (String, bool) {
+        self.fail_first_of(None, phase, error)
+            .unwrap_or_else(|| (String::new(), false))
+    }
+
+    /// [`Link::fail_first`] for a failure of the child `expected`, if it is given: if the
+    /// plugin has another child by now (a restart), `expected` is killed and `None` returned,
+    /// the link untouched. Checked under the lock of the fault, which a restart clears only
+    /// after it replaced the child.
+    fn fail_first_of(
+        &self,
+        expected: Option<&Arc<Process>>,
+        phase: Phase<'_>,
+        error: WireError,
+    ) -> Option<(String, bool)> {
         let mut fault = self.fault.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(reason) = &*fault {
-            return (reason.clone(), false);
+            return Some((reason.clone(), false));
         }
         let process = self.process();
+        if let Some(expected) = expected {
+            if !Arc::ptr_eq(&process, expected) {
+                expected.kill();
+                return None;
+            }
+        }
         process.kill();
         // Killed (or dead already): wait until the reaper thread reaped it, so that no zombie
         // is left once the call returns.
@@ -591,7 +646,10 @@ impl Link {
             error => format!("its child process (pid {pid}) sent {error} {phase}; it was killed"),
         };
         *fault = Some(reason.clone());
-        (reason, true)
+        if self.restarts() {
+            self.record_crash();
+        }
+        Some((reason, true))
     }
 
     /// Sends `request` to the child and serves it until its answer, [`Up::Done`]: its code and
@@ -971,14 +1029,9 @@ impl Link {
     /// or, under `on-crash`, records the crash, each with one line. Only if `process` is still
     /// the plugin's child: a listener of an older child just kills it.
     fn fail_unasked(&self, process: &Arc<Process>, phase: Phase<'_>, error: WireError) {
-        if !Arc::ptr_eq(&self.process(), process) {
-            process.kill();
+        let Some((reason, true)) = self.fail_first_of(Some(process), phase, error) else {
             return;
-        }
-        let (reason, first) = self.fail_first(phase, error);
-        if !first {
-            return;
-        }
+        };
         if self.restarts() {
             let (count, delay) = self.crashed();
             log::error!(
@@ -1026,7 +1079,12 @@ impl Link {
 /// until the child's end closes or the link is gone. Each message is validated as those of the
 /// conversation: one that is malformed, or that is not one of a thread's (a log record, a
 /// publish, an unregistration), fails the link.
-fn listen(link: &Weak<Link>, process: &Arc<Process>, mut stream: UnixStream) {
+fn listen(
+    link: &Weak<Link>,
+    process: &Arc<Process>,
+    mut stream: UnixStream,
+    served: &std::sync::atomic::AtomicU64,
+) {
     let mut reader = FrameReader::new();
     loop {
         let frame = match reader.next(&mut stream) {
@@ -1046,6 +1104,7 @@ fn listen(link: &Weak<Link>, process: &Arc<Process>, mut stream: UnixStream) {
             }
         };
         let Some(link) = link.upgrade() else { return };
+        served.fetch_add(1, Ordering::Relaxed);
         match decode_up(frame) {
             // Served from the reader's buffer: nothing is read meanwhile.
             Ok(Up::Log {
@@ -1286,7 +1345,7 @@ unsafe extern "C" fn proxy_shutdown(plugin_data: *mut c_void) -> PhResultCode {
         // once.
         let link = unsafe { Arc::from_raw(plugin_data.cast_const().cast::<Link>()) };
         let down = link.restarts() && link.fault().is_some();
-        link.closing.store(true, Ordering::Release);
+        link.closing();
         let code = match link.call(&Down::Shutdown, Phase::Shutdown, None) {
             Ok((code, _)) => code,
             // A plugin down after a crash has nothing to shut down.
