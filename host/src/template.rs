@@ -124,7 +124,7 @@ fn refuse(name: &str, why: &str) -> Result<(), String> {
 /// Checks that `name` makes a plugin crate that builds and does not clash: the rules of both
 /// languages (an ASCII letter first, the ABI's name rule, no `.`, no `-` at either end or twice
 /// in a row: the crate name `a__b`, the type name `AB`; not the name of a library plughost
-/// skips), and not one of [`RESERVED`] or a Rust keyword (compared with `-` as `_`, as cargo
+/// skips), and not one of `RESERVED` or a Rust keyword (compared with `-` as `_`, as cargo
 /// does).
 ///
 /// # Errors

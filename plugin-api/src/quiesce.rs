@@ -20,7 +20,7 @@
 //!
 //! # Cost on the call path
 //!
-//! Each thread owns a [`Slot`] with a counter that is odd while the thread is inside an outermost
+//! Each thread owns a `Slot` with a counter that is odd while the thread is inside an outermost
 //! service call. Entering stores to it and leaving stores to it again: no read-modify-write, no
 //! lock, no memory shared with other threads' calls. The ordering between "a thread enters, then
 //! reads a plugin's state" and "the host writes the state, then reads the slots" needs a full

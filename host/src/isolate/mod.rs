@@ -2,8 +2,8 @@
 //!
 //! The child is the `plughost` binary run with the hidden first argument `__isolate-child`
 //! ([`child_main_if_requested`]): it loads the same library, in its own process, through the same
-//! host core, and talks to the host over socket pairs ([`wire`]). In the host, the plugin is a
-//! plugin like the others: its entry is a *proxy* ([`proxy`]), a plugin built by the host whose
+//! host core, and talks to the host over socket pairs (`wire`). In the host, the plugin is a
+//! plugin like the others: its entry is a *proxy* (`proxy`), a plugin built by the host whose
 //! `init`, commands, subscriptions and `shutdown` forward to the child, and which registers,
 //! publishes and logs in the host what the plugin does in the child. So the host's checks,
 //! limits, event order and fault rules apply to it unchanged.
