@@ -37,9 +37,15 @@ fn fixtures(init_aborts: bool) -> tempfile::TempDir {
 
 /// A host of the library that isolates `iso`, with the fixtures of `dir` loaded.
 fn host(dir: &Path) -> PluginHost {
+    host_with(dir, |_| {})
+}
+
+/// [`host`], with `configure` applied before the fixtures are loaded.
+fn host_with(dir: &Path, configure: impl FnOnce(&mut PluginHost)) -> PluginHost {
     let mut host = PluginHost::new();
     host.set_child_program(build().join("plughost"));
     host.isolate("iso");
+    configure(&mut host);
     host.load_dir(dir).unwrap();
     assert!(host.refused().is_empty(), "{:?}", host.refused());
     host
@@ -312,11 +318,7 @@ fn a_child_killed_between_calls_faults_the_plugin_at_once() {
 #[test]
 fn a_child_killed_between_calls_under_on_crash_restarts_once_and_stays_up() {
     let dir = fixtures(false);
-    let mut host = PluginHost::new();
-    host.set_child_program(build().join("plughost"));
-    host.isolate("iso");
-    host.set_restart(plughost::Restart::OnCrash);
-    host.load_dir(dir.path()).unwrap();
+    let host = host_with(dir.path(), |h| h.set_restart(plughost::Restart::OnCrash));
     let first = pid_of(&host, "iso");
     let status = Command::new("kill")
         .args(["-KILL", &first.to_string()])
@@ -699,11 +701,7 @@ fn reloading_an_isolated_plugin_starts_a_new_child_and_unload_then_load_isolates
 #[test]
 fn on_crash_the_plugin_restarts_at_its_next_call() {
     let dir = fixtures(false);
-    let mut host = PluginHost::new();
-    host.set_child_program(build().join("plughost"));
-    host.isolate("iso");
-    host.set_restart(plughost::Restart::OnCrash);
-    host.load_dir(dir.path()).unwrap();
+    let host = host_with(dir.path(), |h| h.set_restart(plughost::Restart::OnCrash));
     let first = pid_of(&host, "iso");
     let (out, result) = run(&host, "iso-segv", &[]);
     assert_eq!(out, "before iso-segv\n");
@@ -910,11 +908,9 @@ fn an_idle_child_uses_no_cpu() {
 #[test]
 fn a_long_command_does_not_keep_the_host_busy() {
     let dir = fixtures(false);
-    let mut host = PluginHost::new();
-    host.set_child_program(build().join("plughost"));
-    host.isolate("iso");
-    host.set_call_timeout(Some(std::time::Duration::from_secs(1)));
-    host.load_dir(dir.path()).unwrap();
+    let host = host_with(dir.path(), |h| {
+        h.set_call_timeout(Some(std::time::Duration::from_secs(1)))
+    });
     for _ in 0..20 {
         assert_eq!(run(&host, "iso-echo", &["x"]).0, "x\n");
     }
