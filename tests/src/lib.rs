@@ -202,6 +202,14 @@ pub fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Whether a test takes the status of a `plughost validate` check as a pass: `success` or
+/// `skipped`, and for `load-time`, the one check that measures time, `warning` too. Its warning
+/// (load and init over 100 ms) says that the machine was busy, as it is when the tests run side
+/// by side on two cores; tests assert no timings (BENCHMARKS.md measures speed).
+pub fn validate_passed(check: &str, status: &str) -> bool {
+    matches!(status, "success" | "skipped") || (check == "load-time" && status == "warning")
+}
+
 /// The host's ABI version as `plughost list` shows it: `MAJOR.MINOR`.
 pub fn abi_version() -> String {
     use plugin_api::abi::{PH_ABI_VERSION_MAJOR, PH_ABI_VERSION_MINOR};

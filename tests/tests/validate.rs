@@ -48,7 +48,7 @@ fn every_example_plugin_validates() {
         assert_eq!(checks.len(), plughost::validate::CHECKS.len());
         for (check, status) in &checks {
             assert!(
-                ["success", "skipped"].contains(&status.as_str()),
+                integration_tests::validate_passed(check, status),
                 "{}: {check} is {status}: {report:#}",
                 file.display()
             );
@@ -77,6 +77,9 @@ fn a_segfault_is_crashed_a_hang_is_timed_out_and_the_run_completes() {
                 bad_status
             } else if check == "event-round-trip" {
                 "skipped"
+            } else if check == "load-time" && integration_tests::validate_passed(check, status) {
+                // It may warn on a busy machine (see `validate_passed`).
+                status
             } else {
                 "success"
             };
@@ -117,7 +120,8 @@ fn include_and_exclude_pick_checks_and_the_table_is_readable() {
         "{text}"
     );
     assert!(
-        lines[2].trim_start().starts_with("success    load-time "),
+        lines[2].trim_start().starts_with("success    load-time ")
+            || lines[2].trim_start().starts_with("warning    load-time "),
         "{text}"
     );
 
