@@ -365,7 +365,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let (command, args) = command_line
                 .split_first()
                 .expect("clap requires the command name");
-            if args.first().map(String::as_str) == Some("--help") {
+            if let Err(plughost::CommandError::Unknown(_)) = host.command(command) {
+                Err(unknown_command(&host, command, &dir))
+            } else if args.first().map(String::as_str) == Some("--help") {
                 display::command_help(&host, command, "plughost run ", &mut out)
             } else {
                 // Recorded for the exit handler, in case the plugin calls `exit`.
@@ -402,6 +404,29 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The one line for a command that no loaded plugin registered: when nothing loaded from `dir`,
+/// or some library was refused, it says so (the refusals are on the lines above), since `plughost
+/// list` would not show the command either. Not yet escaped, as every error `run` returns.
+fn unknown_command(host: &PluginHost, command: &str, dir: &Path) -> String {
+    let refused = match host.refused().len() {
+        0 => String::new(),
+        1 => "1 library refused, above".to_owned(),
+        n => format!("{n} libraries refused, above"),
+    };
+    match (host.plugins().is_empty(), refused.is_empty()) {
+        (true, true) => format!(
+            "no command named `{command}`: no plugins in {}",
+            dir.display()
+        ),
+        (true, false) => format!(
+            "no command named `{command}`: no plugin loaded from {} ({refused})",
+            dir.display()
+        ),
+        (false, false) => format!("no command named `{command}` (see `plughost list`; {refused})"),
+        (false, true) => plughost::CommandError::Unknown(command.to_owned()).to_string(),
+    }
 }
 
 /// The words of `plughost run` as strings. A command receives its arguments as UTF-8 strings (the

@@ -137,6 +137,60 @@ fn unknown_command_fails_with_a_message() {
 }
 
 #[test]
+fn an_unknown_command_says_when_no_plugin_loaded_or_some_were_refused() {
+    // An empty folder: the line says so, rather than pointing at `plughost list`.
+    let empty = tempfile::tempdir().unwrap();
+    let output = plughost(empty.path())
+        .args(["run", "wordfreq", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "plughost: no command named `wordfreq`: no plugins in {}\n",
+            empty.path().display()
+        )
+    );
+
+    // Only a refused library: its refusal, then a line that points at it.
+    let refused = plugins_dir(&["not_a_plugin"]);
+    for args in [&["run", "probe"][..], &["run", "probe", "--help"]] {
+        let output = plughost(refused.path()).args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let err = stderr(&output);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{err}");
+        assert!(lines[0].starts_with("plughost: refused "), "{err}");
+        assert_eq!(
+            lines[1],
+            format!(
+                "plughost: no command named `probe`: no plugin loaded from {} (1 library \
+                 refused, above)",
+                refused.path().display()
+            ),
+            "{err}"
+        );
+    }
+
+    // Plugins loaded and one refused: the usual hint, and the refusal.
+    let mixed = plugins_dir(&["probe", "not_a_plugin"]);
+    let output = plughost(mixed.path())
+        .args(["run", "wordfreq"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert_eq!(
+        err.lines().last(),
+        Some(
+            "plughost: no command named `wordfreq` (see `plughost list`; 1 library refused, above)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn command_error_goes_to_stderr_with_a_nonzero_exit() {
     let dir = plugins_dir(EXAMPLE_PLUGINS);
     let output = plughost(dir.path())
