@@ -476,8 +476,15 @@ fn validate(
     } = options;
 
     if list_checks {
+        // Two spaces after the longest name.
+        let width = validate::CHECKS
+            .iter()
+            .map(|(name, _)| name.len())
+            .max()
+            .unwrap_or(0)
+            + 2;
         for (name, what) in validate::CHECKS {
-            cli::pipe::println(format_args!("{name:<28}{what}"))?;
+            cli::pipe::println(format_args!("{name:<width$}{what}"))?;
         }
         return Ok(ExitCode::SUCCESS);
     }
