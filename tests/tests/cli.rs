@@ -722,6 +722,44 @@ fn inspect_json_reports_what_the_host_finds_before_init() {
     );
 }
 
+#[test]
+fn inspect_tells_an_optional_function_that_is_absent_from_a_missing_required_one() {
+    let dir = plugins_dir(&["wordfreq"]);
+    integration_tests::compile_c_fixture(dir.path(), "noinit", &["FIXTURE_NO_INIT"]);
+    let row = |text: &str, key: &str| {
+        text.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                (k == key).then(|| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| panic!("no {key} in {text}"))
+    };
+
+    // A 1.5 Rust plugin: the host keeps its commands' text, it hands no state over.
+    let output = plughost(dir.path())
+        .arg("inspect")
+        .arg(dir.path().join(library_file("wordfreq")))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert_eq!(row(&text, "init"), "present");
+    assert_eq!(row(&text, "enumerate_commands"), "absent (optional)");
+    assert_eq!(row(&text, "save_state"), "absent (optional)");
+    assert!(!text.contains("MISSING"), "{text}");
+
+    // A C plugin without `init`: refused, and the row says which function it lacks.
+    let output = plughost(dir.path())
+        .arg("inspect")
+        .arg(dir.path().join(library_file("noinit")))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert_eq!(row(&text, "init"), "MISSING (required)");
+    assert_eq!(row(&text, "shutdown"), "present");
+}
+
 /// Checks that each line of `err` is an error message with plughost's prefix once and no
 /// `error:` of anyone else; except clap's usage line and hint after its message.
 fn assert_one_prefix(err: &str) {
