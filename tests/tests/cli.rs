@@ -760,6 +760,69 @@ fn inspect_tells_an_optional_function_that_is_absent_from_a_missing_required_one
     assert_eq!(row(&text, "shutdown"), "present");
 }
 
+#[test]
+fn new_resolves_a_relative_api_path_and_refuses_one_that_is_not_plugin_api() {
+    let dir = tempfile::tempdir().unwrap();
+    // Relative to where plughost runs, not to the crate it writes.
+    let output = plughost(dir.path())
+        .current_dir(workspace_root())
+        .args(["new", "relapi", "--api-path", "plugin-api", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let manifest = std::fs::read_to_string(dir.path().join("relapi/Cargo.toml")).unwrap();
+    let api = workspace_root().join("plugin-api").canonicalize().unwrap();
+    assert!(
+        manifest.contains(&format!("plugin-api = {{ path = \"{}\" }}", api.display())),
+        "{manifest}"
+    );
+
+    for (api_path, why) in [
+        ("/no/such/plugin-api", "No such file or directory"),
+        ("host", "not the plugin-api crate"),
+    ] {
+        let output = plughost(dir.path())
+            .current_dir(workspace_root())
+            .args(["new", "other", "--api-path", api_path, "--dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{api_path}");
+        let err = stderr(&output);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with(&format!("plughost: --api-path {api_path}: ")),
+            "{err}"
+        );
+        assert!(err.contains(why), "{err}");
+        assert!(!dir.path().join("other").exists());
+    }
+}
+
+#[test]
+fn a_negative_timeout_is_refused_with_the_option_named() {
+    let dir = plugins_dir(&["probe"]);
+    let output = plughost(dir.path())
+        .args(["--call-timeout", "-1", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        "plughost: --call-timeout: -1 is not a number of seconds, 0 or more\n"
+    );
+    let output = plughost(dir.path())
+        .args(["validate", "--timeout", "-1", "x.so"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        "plughost: --timeout: -1 is not a positive number of seconds\n"
+    );
+}
+
 /// Checks that each line of `err` is an error message with plughost's prefix once and no
 /// `error:` of anyone else; except clap's usage line and hint after its message.
 fn assert_one_prefix(err: &str) {
