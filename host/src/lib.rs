@@ -46,8 +46,8 @@ pub use host::{CommandSummary, PluginHost, PluginSummary, LINKED_PATH};
 pub use interfaces::{INTERFACE_ENDED_TOPIC, INTERFACE_REPLACED_TOPIC};
 pub use isolate::{PluginMode, Restart, DEFAULT_CALL_TIMEOUT};
 pub use loader::{
-    discover, inspect, inspect_with, Inspection, InterfaceVersion, LayoutCheck, C_LIBRARY_NAME,
-    SLOW_CALL,
+    discover, inspect, inspect_with, is_optional_function, Inspection, InterfaceVersion,
+    LayoutCheck, C_LIBRARY_NAME, SLOW_CALL,
 };
 pub use observer::Observer;
 pub use reload::{Reloaded, StateHandoff};

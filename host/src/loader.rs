@@ -132,6 +132,20 @@ pub(crate) struct Candidate {
     pub(crate) layout: LayoutCheck,
 }
 
+/// Whether the function `function` of a plugin's function table (`init`, `shutdown`,
+/// `enumerate_commands`, `save_state`, `restore_state`) may be NULL in a plugin built for ABI
+/// 1.`abi_minor`: from ABI 1.2 on the host keeps the text of commands itself, so
+/// `enumerate_commands` is optional; state handoff (1.4) is optional; `init` and `shutdown` are
+/// required.
+#[must_use]
+pub fn is_optional_function(function: &str, abi_minor: u16) -> bool {
+    match function {
+        "enumerate_commands" => abi_minor >= 2,
+        "save_state" | "restore_state" => true,
+        _ => false,
+    }
+}
+
 /// What the host learned about a library before calling any of its plugin functions but the entry
 /// point: the result of each check, in order, up to the first that failed. See [`inspect`].
 #[derive(Debug, Default)]
@@ -470,16 +484,9 @@ pub(crate) unsafe fn check_descriptor(
         ("restore_state", vtable.restore_state.is_some()),
     ];
     note(&mut seen, |seen| seen.functions = functions.to_vec());
-    // From ABI 1.2 on the host keeps the text of commands itself: `enumerate_commands` is
-    // optional. State handoff (1.4) is optional.
-    let optional = |function: &str| match function {
-        "enumerate_commands" => minor >= 2,
-        "save_state" | "restore_state" => true,
-        _ => false,
-    };
     if let Some((missing, _)) = functions
         .iter()
-        .find(|(function, present)| !present && !optional(function))
+        .find(|(function, present)| !present && !is_optional_function(function, minor))
     {
         return Err(LoadErrorKind::MissingFunction(missing));
     }

@@ -56,7 +56,7 @@ struct Cli {
     /// Seconds one call into an isolated plugin (init, a command, an event) may take before the
     /// plugin is faulted and its child killed; 0 for no limit. Default: 60, or the configuration
     /// file's `call_timeout`.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     call_timeout: Option<f64>,
 
     /// What a crash of an isolated plugin does: `never` restart it (it stays faulted), or
@@ -144,7 +144,12 @@ enum Action {
         #[arg(long, value_delimiter = ',', value_name = "CHECK")]
         exclude: Vec<String>,
         /// Seconds one check may run before it is killed and reported as timed-out.
-        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        #[arg(
+            long,
+            default_value_t = 10.0,
+            value_name = "SECONDS",
+            allow_negative_numbers = true
+        )]
         timeout: f64,
         /// List the checks and exit.
         #[arg(long, exclusive = true)]
@@ -166,7 +171,8 @@ enum Action {
         /// The folder in which to create the crate's folder.
         #[arg(long, default_value = ".", value_name = "DIR")]
         dir: PathBuf,
-        /// The `plugin-api` folder the plugin depends on. Default: the one of the source tree
+        /// The `plugin-api` folder the plugin depends on (relative to the current folder; the
+        /// crate's manifest gets it as an absolute path). Default: the one of the source tree
         /// plughost was built from.
         #[arg(long, value_name = "PATH")]
         api_path: Option<PathBuf>,
@@ -279,7 +285,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             c: false,
         } => {
             let api_path = match api_path {
-                Some(path) => path.clone(),
+                Some(path) => api_folder(path)?,
                 None => plughost::template::default_api_path().ok_or(
                     "the plugin-api folder of plughost's source tree is gone; pass --api-path",
                 )?,
@@ -365,7 +371,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let (command, args) = command_line
                 .split_first()
                 .expect("clap requires the command name");
-            if args.first().map(String::as_str) == Some("--help") {
+            if let Err(plughost::CommandError::Unknown(_)) = host.command(command) {
+                Err(unknown_command(&host, command, &dir))
+            } else if args.first().map(String::as_str) == Some("--help") {
                 display::command_help(&host, command, "plughost run ", &mut out)
             } else {
                 // Recorded for the exit handler, in case the plugin calls `exit`.
@@ -402,6 +410,54 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `new --api-path PATH`: the folder as an absolute path (the crate's manifest names it from
+/// another folder than the one plughost runs in), refused in one line unless it holds the
+/// `plugin-api` crate.
+fn api_folder(path: &Path) -> Result<PathBuf, String> {
+    let shown = path.display();
+    let folder = path
+        .canonicalize()
+        .map_err(|e| format!("--api-path {shown}: {e}"))?;
+    let manifest = std::fs::read_to_string(folder.join("Cargo.toml"))
+        .map_err(|e| format!("--api-path {shown}: not the plugin-api crate (Cargo.toml: {e})"))?;
+    let package = manifest.parse::<toml::Table>().ok().and_then(|manifest| {
+        let name = manifest.get("package")?.get("name")?.as_str()?;
+        Some(name.to_owned())
+    });
+    match package.as_deref() {
+        Some("plugin-api") => Ok(folder),
+        Some(other) => Err(format!(
+            "--api-path {shown}: not the plugin-api crate (its package is `{other}`)"
+        )),
+        None => Err(format!(
+            "--api-path {shown}: not the plugin-api crate (no package name in its Cargo.toml)"
+        )),
+    }
+}
+
+/// The one line for a command that no loaded plugin registered: when nothing loaded from `dir`,
+/// or some library was refused, it says so (the refusals are on the lines above), since `plughost
+/// list` would not show the command either. Not yet escaped, as every error `run` returns.
+fn unknown_command(host: &PluginHost, command: &str, dir: &Path) -> String {
+    let refused = match host.refused().len() {
+        0 => String::new(),
+        1 => "1 library refused, above".to_owned(),
+        n => format!("{n} libraries refused, above"),
+    };
+    match (host.plugins().is_empty(), refused.is_empty()) {
+        (true, true) => format!(
+            "no command named `{command}`: no plugins in {}",
+            dir.display()
+        ),
+        (true, false) => format!(
+            "no command named `{command}`: no plugin loaded from {} ({refused})",
+            dir.display()
+        ),
+        (false, false) => format!("no command named `{command}` (see `plughost list`; {refused})"),
+        (false, true) => plughost::CommandError::Unknown(command.to_owned()).to_string(),
+    }
 }
 
 /// The words of `plughost run` as strings. A command receives its arguments as UTF-8 strings (the
@@ -451,8 +507,15 @@ fn validate(
     } = options;
 
     if list_checks {
+        // Two spaces after the longest name.
+        let width = validate::CHECKS
+            .iter()
+            .map(|(name, _)| name.len())
+            .max()
+            .unwrap_or(0)
+            + 2;
         for (name, what) in validate::CHECKS {
-            cli::pipe::println(format_args!("{name:<28}{what}"))?;
+            cli::pipe::println(format_args!("{name:<width$}{what}"))?;
         }
         return Ok(ExitCode::SUCCESS);
     }

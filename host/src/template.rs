@@ -62,6 +62,26 @@ const RESERVED: &[(&str, &str)] = &[
         "plughost-bench",
         "it is the name of a crate of this workspace",
     ),
+    (
+        "log",
+        "it is the name of the `log` crate the plugin depends on",
+    ),
+];
+
+/// The names the template's code uses unqualified, with what they are: a plugin whose type (the
+/// name in `UpperCamelCase`, see [`type_name`]) is one of them would shadow it, and its crate
+/// would not build.
+const TYPE_CLASHES: &[(&str, &str)] = &[
+    ("Plugin", "the `Plugin` trait"),
+    ("Host", "the `Host` handle"),
+    ("Command", "`plugin_api::Command`"),
+    ("Error", "`plugin_api::Error`"),
+    ("AtomicU64", "`std::sync::atomic::AtomicU64`"),
+    ("Ordering", "`std::sync::atomic::Ordering`"),
+    ("MockHost", "the mock host's `MockHost`"),
+    ("Option", "`Option`"),
+    ("Result", "`Result`"),
+    ("String", "`String`"),
 ];
 
 /// Rust keywords, which cannot name a crate.
@@ -70,7 +90,7 @@ const KEYWORDS: &[&str] = &[
     "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref",
     "return", "static", "struct", "trait", "true", "type", "unsafe", "use", "where", "while",
     "abstract", "become", "box", "do", "final", "gen", "macro", "override", "priv", "try",
-    "typeof", "unsized", "virtual", "yield",
+    "typeof", "unsized", "virtual", "yield", "Self",
 ];
 
 /// Libraries that `plughost` skips in a plugins folder (see [`crate::discover`]): a plugin whose
@@ -124,8 +144,8 @@ fn refuse(name: &str, why: &str) -> Result<(), String> {
 /// Checks that `name` makes a plugin crate that builds and does not clash: the rules of both
 /// languages (an ASCII letter first, the ABI's name rule, no `.`, no `-` at either end or twice
 /// in a row: the crate name `a__b`, the type name `AB`; not the name of a library plughost
-/// skips), and not one of `RESERVED` or a Rust keyword (compared with `-` as `_`, as cargo
-/// does).
+/// skips), not one of `RESERVED` or a Rust keyword (compared with `-` as `_`, as cargo
+/// does), and no type name that shadows a name the template uses (`TYPE_CLASHES`).
 ///
 /// # Errors
 ///
@@ -142,7 +162,28 @@ pub fn check_name(name: &str) -> Result<(), String> {
     if KEYWORDS.contains(&crate_name.as_str()) {
         return refuse(name, "it is a Rust keyword");
     }
+    let type_name = type_name(name);
+    if let Some((_, what)) = TYPE_CLASHES.iter().find(|(used, _)| *used == type_name) {
+        return refuse(
+            name,
+            &format!("its type `{type_name}` would shadow {what}, which the template's code uses"),
+        );
+    }
     Ok(())
+}
+
+/// The plugin's type name for `name`: its parts between `-` and `_`, each with its first letter
+/// in upper case (`my-plugin`: `MyPlugin`).
+fn type_name(name: &str) -> String {
+    name.split(['-', '_'])
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map_or(String::new(), |first| {
+                first.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect()
 }
 
 /// Checks that `name` makes a C plugin folder that builds and loads: the rules [`check_name`]
@@ -171,16 +212,7 @@ pub fn create(name: &str, parent: &Path, api_path: &Path) -> Result<PathBuf, Str
         return Err(format!("{} already exists", dir.display()));
     }
     let crate_name = name.replace('-', "_");
-    let type_name: String = name
-        .split(['-', '_'])
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            let mut chars = part.chars();
-            chars.next().map_or(String::new(), |first| {
-                first.to_ascii_uppercase().to_string() + chars.as_str()
-            })
-        })
-        .collect();
+    let type_name = type_name(name);
     let library = format!(
         "{}{crate_name}{}",
         std::env::consts::DLL_PREFIX,
@@ -284,6 +316,18 @@ mod name_tests {
             ("plugin_api", "plugin API crate"),
             ("plughost-host", "host's C library"),
             ("plugin_api_macros", "procedural macros"),
+            // The names the template's code uses: the plugin's type would shadow them.
+            ("Plugin", "`Plugin`"),
+            ("command", "`Command`"),
+            ("error", "`Error`"),
+            ("ordering", "`Ordering`"),
+            ("atomic-u64", "`AtomicU64`"),
+            ("mock-host", "`MockHost`"),
+            ("option", "`Option`"),
+            ("result", "`Result`"),
+            ("string", "`String`"),
+            ("Self", "keyword"),
+            ("log", "`log` crate"),
             ("hello-", "between letters"),
             ("a--b", "between letters"),
             ("9lives", "ASCII letter"),

@@ -448,7 +448,7 @@ fn command_enumeration(file: Subject<'_>) -> (Status, String) {
     }
     (
         Status::Success,
-        format!("{} commands, as registered", registered.len()),
+        format!("{}, as registered", counted(registered.len(), "command")),
     )
 }
 
@@ -481,9 +481,9 @@ fn commands(file: Subject<'_>, argument_sets: &[&[&str]]) -> (Status, String) {
     (
         Status::Success,
         format!(
-            "{} commands × {} argument sets: {ok} succeeded, {errors} returned errors",
-            commands.len(),
-            argument_sets.len()
+            "{} × {}: {ok} succeeded, {errors} returned errors",
+            counted(commands.len(), "command"),
+            counted(argument_sets.len(), "argument set")
         ),
     )
 }
@@ -611,9 +611,9 @@ fn two_threads(file: Subject<'_>) -> (Status, String) {
         None => (
             Status::Success,
             format!(
-                "{} commands and {} topics from 2 threads at once",
-                commands.len(),
-                topics.len()
+                "{} and {} from 2 threads at once",
+                counted(commands.len(), "command"),
+                counted(topics.len(), "topic")
             ),
         ),
     }
@@ -635,5 +635,14 @@ fn load_time(file: Subject<'_>) -> (Status, String) {
         )
     } else {
         (Status::Success, message)
+    }
+}
+
+/// `1 command`, `2 commands`: a count and its noun, plural unless the count is 1.
+fn counted(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
     }
 }

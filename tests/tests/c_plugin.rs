@@ -467,6 +467,19 @@ fn a_c_plugin_written_by_new_builds_passes_validate_and_its_test_script() {
     let built = folder.join(library_file("hello-c"));
     assert!(built.is_file());
 
+    // Without a plughost to run: one line saying what to do, not the shell's "not found".
+    let output = Command::new("sh")
+        .arg(folder.join("test.sh"))
+        .env("PLUGHOST", "/no/such/plughost")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert_eq!(
+        stderr(&output),
+        "test.sh: cannot run plughost (/no/such/plughost): put it on PATH or set \
+         PLUGHOST=path/to/plughost\n"
+    );
+
     // The build command of its README builds the same way.
     let readme = std::fs::read_to_string(folder.join("README.md")).unwrap();
     let joined = readme.replace("\\\n", " ");

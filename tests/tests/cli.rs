@@ -137,6 +137,60 @@ fn unknown_command_fails_with_a_message() {
 }
 
 #[test]
+fn an_unknown_command_says_when_no_plugin_loaded_or_some_were_refused() {
+    // An empty folder: the line says so, rather than pointing at `plughost list`.
+    let empty = tempfile::tempdir().unwrap();
+    let output = plughost(empty.path())
+        .args(["run", "wordfreq", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "plughost: no command named `wordfreq`: no plugins in {}\n",
+            empty.path().display()
+        )
+    );
+
+    // Only a refused library: its refusal, then a line that points at it.
+    let refused = plugins_dir(&["not_a_plugin"]);
+    for args in [&["run", "probe"][..], &["run", "probe", "--help"]] {
+        let output = plughost(refused.path()).args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let err = stderr(&output);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{err}");
+        assert!(lines[0].starts_with("plughost: refused "), "{err}");
+        assert_eq!(
+            lines[1],
+            format!(
+                "plughost: no command named `probe`: no plugin loaded from {} (1 library \
+                 refused, above)",
+                refused.path().display()
+            ),
+            "{err}"
+        );
+    }
+
+    // Plugins loaded and one refused: the usual hint, and the refusal.
+    let mixed = plugins_dir(&["probe", "not_a_plugin"]);
+    let output = plughost(mixed.path())
+        .args(["run", "wordfreq"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert_eq!(
+        err.lines().last(),
+        Some(
+            "plughost: no command named `wordfreq` (see `plughost list`; 1 library refused, above)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn command_error_goes_to_stderr_with_a_nonzero_exit() {
     let dir = plugins_dir(EXAMPLE_PLUGINS);
     let output = plughost(dir.path())
@@ -665,6 +719,107 @@ fn inspect_json_reports_what_the_host_finds_before_init() {
     assert_eq!(
         report["refused"],
         "not a plugin: no entry point `plughost_plugin_entry`"
+    );
+}
+
+#[test]
+fn inspect_tells_an_optional_function_that_is_absent_from_a_missing_required_one() {
+    let dir = plugins_dir(&["wordfreq"]);
+    integration_tests::compile_c_fixture(dir.path(), "noinit", &["FIXTURE_NO_INIT"]);
+    let row = |text: &str, key: &str| {
+        text.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                (k == key).then(|| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| panic!("no {key} in {text}"))
+    };
+
+    // A 1.5 Rust plugin: the host keeps its commands' text, it hands no state over.
+    let output = plughost(dir.path())
+        .arg("inspect")
+        .arg(dir.path().join(library_file("wordfreq")))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert_eq!(row(&text, "init"), "present");
+    assert_eq!(row(&text, "enumerate_commands"), "absent (optional)");
+    assert_eq!(row(&text, "save_state"), "absent (optional)");
+    assert!(!text.contains("MISSING"), "{text}");
+
+    // A C plugin without `init`: refused, and the row says which function it lacks.
+    let output = plughost(dir.path())
+        .arg("inspect")
+        .arg(dir.path().join(library_file("noinit")))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert_eq!(row(&text, "init"), "MISSING (required)");
+    assert_eq!(row(&text, "shutdown"), "present");
+}
+
+#[test]
+fn new_resolves_a_relative_api_path_and_refuses_one_that_is_not_plugin_api() {
+    let dir = tempfile::tempdir().unwrap();
+    // Relative to where plughost runs, not to the crate it writes.
+    let output = plughost(dir.path())
+        .current_dir(workspace_root())
+        .args(["new", "relapi", "--api-path", "plugin-api", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let manifest = std::fs::read_to_string(dir.path().join("relapi/Cargo.toml")).unwrap();
+    let api = workspace_root().join("plugin-api").canonicalize().unwrap();
+    assert!(
+        manifest.contains(&format!("plugin-api = {{ path = \"{}\" }}", api.display())),
+        "{manifest}"
+    );
+
+    for (api_path, why) in [
+        ("/no/such/plugin-api", "No such file or directory"),
+        ("host", "not the plugin-api crate"),
+    ] {
+        let output = plughost(dir.path())
+            .current_dir(workspace_root())
+            .args(["new", "other", "--api-path", api_path, "--dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{api_path}");
+        let err = stderr(&output);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with(&format!("plughost: --api-path {api_path}: ")),
+            "{err}"
+        );
+        assert!(err.contains(why), "{err}");
+        assert!(!dir.path().join("other").exists());
+    }
+}
+
+#[test]
+fn a_negative_timeout_is_refused_with_the_option_named() {
+    let dir = plugins_dir(&["probe"]);
+    let output = plughost(dir.path())
+        .args(["--call-timeout", "-1", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        "plughost: --call-timeout: -1 is not a number of seconds, 0 or more\n"
+    );
+    let output = plughost(dir.path())
+        .args(["validate", "--timeout", "-1", "x.so"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        "plughost: --timeout: -1 is not a positive number of seconds\n"
     );
 }
 

@@ -131,6 +131,44 @@ fn include_and_exclude_pick_checks_and_the_table_is_readable() {
 }
 
 #[test]
+fn list_checks_aligns_its_columns_and_counts_of_one_are_singular() {
+    let output = validate(&[], &["--list-checks"]);
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        text.lines().count(),
+        plughost::validate::CHECKS.len(),
+        "{text}"
+    );
+    // Each line: the name, at least two spaces, the description, which starts in one column.
+    let name_end = |line: &str| line.find(' ').unwrap();
+    let description = |line: &str| line.len() - line[name_end(line)..].trim_start().len();
+    let first = text.lines().next().unwrap();
+    for line in text.lines() {
+        assert!(line[name_end(line)..].starts_with("  "), "{text}");
+        assert_eq!(description(line), description(first), "{text}");
+    }
+
+    // wordfreq registers one command: "1 command", not "1 commands".
+    let wordfreq = library("wordfreq");
+    let output = validate(
+        &[&wordfreq],
+        &[
+            "--include",
+            "command-enumeration,commands-no-arguments,two-threads",
+        ],
+    );
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("1 command, as registered"), "{text}");
+    assert!(text.contains("1 command × 1 argument set: "), "{text}");
+    assert!(
+        !text.contains("1 commands") && !text.contains(" 1 topics"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_library_that_is_not_a_plugin_fails_validation() {
     let library = library("not_a_plugin");
     let output = validate(&[&library], &["--json"]);

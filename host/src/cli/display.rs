@@ -301,8 +301,16 @@ pub(crate) fn inspect(file: &Path, allow_insecure: bool, json: bool) -> Result<E
     if let Some(size) = seen.vtable_size {
         row("function table", &format!("{size} bytes"));
     }
+    let minor = seen
+        .abi_version
+        .map_or(PH_ABI_VERSION_MINOR, |(_, minor)| minor);
     for (name, present) in &seen.functions {
-        row(name, &if *present { "present" } else { "MISSING" });
+        let state = match (*present, plughost::is_optional_function(name, minor)) {
+            (true, _) => "present",
+            (false, true) => "absent (optional)",
+            (false, false) => "MISSING (required)",
+        };
+        row(name, &state);
     }
     for (label, value, max) in [
         ("name", &seen.name, PH_MAX_NAME_LEN),
