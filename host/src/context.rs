@@ -61,6 +61,10 @@ const STAGED: u8 = 1;
 /// calls that had already found it, and refuses new registrations with `SHUT_DOWN`.
 const RETIRED: u8 = 2;
 
+/// The most of a plugin's message about its failed `init` that a refusal shows, in bytes: a
+/// refusal is one line.
+const INIT_ERROR_MAX: usize = 1024;
+
 /// Every context ever made, so that none is freed (see the module docs).
 static RETAINED: Mutex<Vec<Arc<PluginContext>>> = Mutex::new(Vec::new());
 
@@ -92,6 +96,9 @@ pub(crate) struct PluginContext {
     pub(crate) plugin_data: AtomicPtr,
     /// Why the plugin was faulted, once it is.
     pub(crate) fault_reason: Mutex<Option<String>>,
+    /// The last error-level record the plugin logged during its `init` (see
+    /// [`PluginContext::note_init_error`]): why `init` failed, if it did.
+    init_error: Mutex<Option<String>>,
     /// The plugin's configuration: every key (nested ones by dotted path) and its value as text.
     /// Never changed after creation, so the values' bytes stay put while the context lives.
     pub(crate) config: std::collections::HashMap<String, Box<str>>,
@@ -156,6 +163,7 @@ impl PluginContext {
             vtable,
             plugin_data: AtomicPtr(std::sync::atomic::AtomicPtr::new(std::ptr::null_mut())),
             fault_reason: Mutex::new(None),
+            init_error: Mutex::new(None),
             config,
             provides: info.provides,
             requires: info.requires,
@@ -199,6 +207,7 @@ impl PluginContext {
             vtable: APPLICATION_VTABLE,
             plugin_data: AtomicPtr(std::sync::atomic::AtomicPtr::new(std::ptr::null_mut())),
             fault_reason: Mutex::new(None),
+            init_error: Mutex::new(None),
             config: std::collections::HashMap::new(),
             provides: info.provides,
             requires: info.requires,
@@ -226,6 +235,34 @@ impl PluginContext {
 
     pub(crate) fn state(&self) -> PluginState {
         PluginState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// Keeps `message`, an error-level record the plugin logs, as the reason its `init` failed
+    /// if it is still initialising (the last such record wins), cut to [`INIT_ERROR_MAX`] bytes
+    /// at a character boundary.
+    pub(crate) fn note_init_error(&self, message: &str) {
+        if self.state() != PluginState::Initializing {
+            return;
+        }
+        let mut end = message.len().min(INIT_ERROR_MAX);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        let kept = if end < message.len() {
+            format!("{}...", &message[..end])
+        } else {
+            message.to_owned()
+        };
+        *self.init_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(kept);
+    }
+
+    /// The reason the plugin gave for a failed `init` (see [`PluginContext::note_init_error`]),
+    /// taken.
+    pub(crate) fn take_init_error(&self) -> Option<String> {
+        self.init_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     /// Sets the state. `SeqCst`, so that a grace period that follows orders it before the

@@ -124,8 +124,15 @@ pub enum LoadErrorKind {
         first: PathBuf,
     },
     /// The plugin's `init` failed.
-    #[error("init failed: {0}")]
-    Init(PhResult),
+    #[error("init failed: {code}{}", message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Init {
+        /// The code `init` returned (`PANICKED` for a panic, or a fault during `init`).
+        code: PhResult,
+        /// Why, as the plugin said it: the last error-level record it logged during `init`
+        /// (a Rust plugin's safe layer logs the `Error` its `init` returned, or its panic), cut
+        /// to at most 1 KiB. `None` if it logged none.
+        message: Option<String>,
+    },
     /// The descriptor's list of provided or required interfaces is malformed: NULL with a
     /// nonzero count, more than [`plugin_api::abi::PH_MAX_INTERFACES`] entries, or an id that
     /// breaks the rules of names.

@@ -441,11 +441,16 @@ impl PluginHost {
         let initialised = self.initialise(&context);
         if let Err(kind) = initialised.and_then(|()| match context.activate() {
             true => Ok(()),
-            false => Err(LoadErrorKind::Init(PhResult::Panicked)),
+            false => Err(LoadErrorKind::Init {
+                code: PhResult::Panicked,
+                message: context.take_init_error(),
+            }),
         }) {
             self.refuse_initialised(&context);
             return Err(refuse(kind));
         }
+        // An error it logged during an `init` that succeeded is no reason for anything.
+        drop(context.take_init_error());
         log::debug!(
             "loaded plugin `{}` {} from {} (layout check: {layout:?})",
             context.name,
@@ -500,7 +505,10 @@ impl PluginHost {
                 context.plugin_data.set(plugin_data);
                 Ok(())
             }
-            code => Err(LoadErrorKind::Init(code)),
+            code => Err(LoadErrorKind::Init {
+                code,
+                message: context.take_init_error(),
+            }),
         }
     }
 

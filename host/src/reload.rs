@@ -774,11 +774,18 @@ impl PluginHost {
             })));
         }
         let removed = match self.shared.swap(&old, &new) {
-            Ok(removed) => removed,
+            // An error it logged during an `init` that succeeded is no reason for anything.
+            Ok(removed) => {
+                drop(new.take_init_error());
+                removed
+            }
             Err(SwapRefused::Faulted) => {
                 return Err(fail(ReloadError::Load(crate::LoadError {
                     path: file,
-                    kind: LoadErrorKind::Init(PhResult::Panicked),
+                    kind: LoadErrorKind::Init {
+                        code: PhResult::Panicked,
+                        message: new.take_init_error(),
+                    },
                 })));
             }
             Err(SwapRefused::Taken { command, plugin }) => {

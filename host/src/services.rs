@@ -125,6 +125,10 @@ unsafe extern "C" fn host_log(
             full_target = format!("{}{target}", context.target_prefix);
             &full_target
         };
+        if level == log::Level::Error {
+            // Whatever the filter: a refusal shows why `init` failed.
+            context.note_init_error(message);
+        }
         let metadata = log::Metadata::builder().level(level).target(target).build();
         let emit = |to: &dyn Fn(&log::Record<'_>)| {
             to(&log::Record::builder()

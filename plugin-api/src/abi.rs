@@ -961,8 +961,11 @@ pub const PH_MAX_ENUMERATION_DEPTH: u32 = 16;
 ///
 /// Returns [`PhResult::Ok`], or an error: then the host undoes the plugin's registrations (each
 /// `destroy` runs), does not call `shutdown`, ignores `out_plugin_data`, and reports the plugin as
-/// refused; the plugin frees what it allocated before returning the error. A library may be
-/// initialised more than once in a process (by several hosts), each time with its own context.
+/// refused; the plugin frees what it allocated before returning the error. To say why, it logs
+/// an error-level record ([`PhHostServices::log`]) before it returns: the host shows the last such
+/// record of the `init` with the refusal (`init failed: CODE: MESSAGE`), whatever its log filter.
+/// A library may be initialised more than once in a process (by several hosts), each time with its
+/// own context.
 #[repr(transparent)]
 #[derive(StableAbi, Clone, Copy)]
 pub struct PhInitFn(

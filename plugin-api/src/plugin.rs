@@ -164,7 +164,9 @@ unsafe extern "C" fn init<P: Plugin>(
                 PhResult::Ok.code()
             }
             Some(Err(error)) => {
-                link.log(log::Level::Error, "", &format!("init failed: {error}"));
+                // The host shows the last error-level record of a failed `init` with its
+                // refusal (`init failed: CODE: MESSAGE`), whatever the log filter.
+                link.log(log::Level::Error, "init", &error.to_string());
                 end(&link);
                 error.failure_code().code()
             }

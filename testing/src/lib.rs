@@ -426,7 +426,7 @@ fn load_error(error: LoadError) -> Error {
 /// The code of a refused load: the code `init` returned, or `InvalidArgument`.
 fn load_error_code(error: &LoadError) -> PhResult {
     match error.kind {
-        LoadErrorKind::Init(code) => code,
+        LoadErrorKind::Init { code, .. } => code,
         _ => PhResult::InvalidArgument,
     }
 }

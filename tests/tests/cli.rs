@@ -351,6 +351,32 @@ fn the_configuration_file_reaches_the_plugins() {
     assert!(out.contains("init failed"), "{out}");
     assert!(out.lines().any(|l| l.starts_with("inventory ")), "{out}");
 
+    // The refusal itself says why, as the plugin put it, with no log at all, in the plugin's
+    // process or in a child of its own.
+    for isolate in [&[][..], &["--isolate", "wordfreq"][..]] {
+        let output = plughost(dir.path())
+            .env("RUST_LOG", "off")
+            .arg("--config")
+            .arg(config.path())
+            .args(isolate)
+            .args(["run", "wordfreq"])
+            .arg(&text)
+            .output()
+            .unwrap();
+        let err = stderr(&output);
+        let refusal: Vec<&str> = err
+            .lines()
+            .filter(|l| l.starts_with("plughost: refused "))
+            .collect();
+        assert_eq!(refusal.len(), 1, "{isolate:?}: {err}");
+        assert!(
+            refusal[0].contains(
+                "init failed: invalid argument: configuration key `top`: invalid value \"many\""
+            ),
+            "{isolate:?}: {err}"
+        );
+    }
+
     // A broken file: one line naming the file, nothing run.
     std::fs::write(config.path(), "[plugins.wordfreq\ntop = 3\n").unwrap();
     let output = plughost(dir.path())

@@ -138,7 +138,10 @@ fn a_reload_whose_init_fails_keeps_the_old_version_serving() {
     match host.reload(NAME) {
         Err(ReloadError::Load(error)) => {
             assert!(
-                matches!(error.kind, LoadErrorKind::Init(PhResult::Error)),
+                matches!(&error.kind, LoadErrorKind::Init {
+                        code: PhResult::Error,
+                        message: Some(message),
+                    } if message == "init fails, as asked"),
                 "{error}"
             );
             assert_eq!(error.path, setup.file());
@@ -268,7 +271,13 @@ fn a_new_build_cannot_take_another_plugins_command() {
     match host.reload(NAME) {
         Err(ReloadError::Load(e)) => {
             assert!(
-                matches!(e.kind, LoadErrorKind::Init(PhResult::AlreadyExists)),
+                matches!(
+                    e.kind,
+                    LoadErrorKind::Init {
+                        code: PhResult::AlreadyExists,
+                        ..
+                    }
+                ),
                 "{e}"
             )
         }

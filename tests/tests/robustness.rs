@@ -465,8 +465,12 @@ fn init_returns_an_error() {
         )),
         "{out}"
     );
-    assert!(out.contains("init failed: error"), "{out}");
-    assert!(stderr(&output).contains("init failed: refusing to start, as asked"));
+    // The refusal says why, as the plugin's `init` put it.
+    assert!(
+        out.contains("init failed: error: refusing to start, as asked"),
+        "{out}"
+    );
+    assert!(stderr(&output).contains("refusing to start, as asked"));
     // The registration made before the error was undone.
     let output = plughost(dir.path())
         .args(["run", "misbehave-counts"])
@@ -497,7 +501,10 @@ fn init_panics() {
         err.contains("panic in init: init panicked, as asked"),
         "{err}"
     );
-    assert!(err.contains("init failed: panicked"), "{err}");
+    assert!(
+        err.contains("init failed: panicked: panic in init: init panicked, as asked"),
+        "{err}"
+    );
 }
 
 #[test]

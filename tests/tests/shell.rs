@@ -316,7 +316,7 @@ fn a_reload_that_fails_keeps_the_old_version_serving_in_the_shell() {
     assert!(
         line.starts_with(
             "plughost: reload of `reloadable` failed, the old version keeps serving: "
-        ) && line.ends_with("init failed: error"),
+        ) && line.ends_with("init failed: error: init fails, as asked"),
         "{line}"
     );
     shell.send("reloadable");

@@ -532,7 +532,7 @@ fn run(
     }
     if let Err(e) = host.start(&file, candidate) {
         let code = match &e.kind {
-            crate::LoadErrorKind::Init(code) => *code,
+            crate::LoadErrorKind::Init { code, .. } => *code,
             _ => PhResult::Error,
         };
         link.send(&Up::Done {
