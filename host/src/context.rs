@@ -65,6 +65,25 @@ const RETIRED: u8 = 2;
 /// refusal is one line.
 const INIT_ERROR_MAX: usize = 1024;
 
+/// `text` as one line for a refusal, which any program may show: each control character
+/// (a newline among them) becomes a space, and text longer than `max` bytes is cut at a
+/// character boundary and ends with `...`. What a terminal would act on besides is the
+/// displayer's to escape, as for every other text of a plugin.
+fn one_line(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut line: String = text[..end]
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if end < text.len() {
+        line.push_str("...");
+    }
+    line
+}
+
 /// Every context ever made, so that none is freed (see the module docs).
 static RETAINED: Mutex<Vec<Arc<PluginContext>>> = Mutex::new(Vec::new());
 
@@ -238,21 +257,13 @@ impl PluginContext {
     }
 
     /// Keeps `message`, an error-level record the plugin logs, as the reason its `init` failed
-    /// if it is still initialising (the last such record wins), cut to [`INIT_ERROR_MAX`] bytes
-    /// at a character boundary.
+    /// if it is still initialising (the last such record wins), as one line of at most
+    /// [`INIT_ERROR_MAX`] bytes (see [`one_line`]).
     pub(crate) fn note_init_error(&self, message: &str) {
         if self.state() != PluginState::Initializing {
             return;
         }
-        let mut end = message.len().min(INIT_ERROR_MAX);
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        let kept = if end < message.len() {
-            format!("{}...", &message[..end])
-        } else {
-            message.to_owned()
-        };
+        let kept = one_line(message, INIT_ERROR_MAX);
         *self.init_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(kept);
     }
 
@@ -360,5 +371,23 @@ impl PluginContext {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn a_refusals_reason_is_one_line_and_bounded() {
+        assert_eq!(one_line("bad value", 100), "bad value");
+        assert_eq!(
+            one_line("two\nlines\r\tand\x1b[1A", 100),
+            "two lines  and [1A"
+        );
+        // Cut at a character boundary: `é` is two bytes, the limit falls inside it.
+        assert_eq!(one_line("abé", 3), "ab...");
+        assert_eq!(one_line("abc", 3), "abc");
+        assert_eq!(one_line("", 3), "");
     }
 }
