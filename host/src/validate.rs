@@ -181,14 +181,42 @@ pub fn select(include: &[String], exclude: &[String]) -> Result<Vec<&'static str
 /// JSON string (so that it is one line, whatever the plugin put in it).
 pub const CHILD_SUBCOMMAND: &str = "__validate-check";
 
-/// Runs the selected checks against `file`, each in a child process.
+/// Runs the selected checks against `file`, each in a child process. Once one of the checks that
+/// decide whether the host loads the library at all (`open-now`, `descriptor`, `type-layout`)
+/// fails, the later checks are not run: each is `skipped`, naming it, since the host would refuse
+/// the library in each of them for the same reason.
 pub fn validate_file(file: &Path, options: &Options) -> Vec<CheckResult> {
-    options
-        .checks
-        .iter()
-        .map(|check| run_child(check, file, options))
-        .collect()
+    // The first of the checks that decide whether the host loads the library at all which did
+    // not pass: every later check would load it, and fail for that same reason.
+    let mut refused: Option<&'static str> = None;
+    let mut results = Vec::with_capacity(options.checks.len());
+    for &check in &options.checks {
+        if let Some(gate) = refused {
+            results.push(CheckResult {
+                check,
+                status: Status::Skipped,
+                message: format!("the host does not load the library (`{gate}` failed)"),
+                duration_ms: 0,
+            });
+            continue;
+        }
+        let result = run_child(check, file, options);
+        if LOAD_GATES.contains(&check)
+            && !matches!(
+                result.status,
+                Status::Success | Status::Warning | Status::Skipped
+            )
+        {
+            refused = Some(check);
+        }
+        results.push(result);
+    }
+    results
 }
+
+/// The checks that decide whether the host loads a library at all: once one of them fails,
+/// [`validate_file`] skips the checks after it.
+const LOAD_GATES: &[&str] = &["open-now", "descriptor", "type-layout"];
 
 fn run_child(check: &'static str, file: &Path, options: &Options) -> CheckResult {
     let started = Instant::now();

@@ -173,9 +173,21 @@ fn a_library_that_is_not_a_plugin_fails_validation() {
     let library = library("not_a_plugin");
     let output = validate(&[&library], &["--json"]);
     assert_eq!(output.status.code(), Some(1));
-    let checks = statuses(&json(&output), 0);
+    let report = json(&output);
+    let checks = statuses(&report, 0);
     assert_eq!(checks[0], ("open-now".to_owned(), "success".to_owned()));
     assert_eq!(checks[1], ("descriptor".to_owned(), "failed".to_owned()));
+    // The host would refuse it for the same reason in every later check: they say so once each,
+    // without running.
+    assert_eq!(checks.len(), plughost::validate::CHECKS.len());
+    for (i, (check, status)) in checks.iter().enumerate().skip(2) {
+        assert_eq!(status, "skipped", "{check}: {report:#}");
+        let message = report[0]["checks"][i]["message"].as_str().unwrap();
+        assert_eq!(
+            message, "the host does not load the library (`descriptor` failed)",
+            "{check}"
+        );
+    }
 }
 
 #[test]
