@@ -88,7 +88,8 @@ pub enum Status {
     Crashed,
     /// The child process did not finish within the timeout.
     TimedOut,
-    /// The check does not apply to this plugin.
+    /// The check does not apply to this plugin, or did not run because the host would not load
+    /// the library (see [`validate_file`]).
     Skipped,
     /// The plugin conforms, with a remark.
     Warning,
