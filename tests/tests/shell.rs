@@ -87,6 +87,23 @@ fn a_failing_line_prints_one_line_and_the_session_goes_on() {
 }
 
 #[test]
+fn help_lists_each_command_with_its_description_or_none() {
+    let dir = plugins_dir(&["probe"]);
+    let output = scripted(dir.path(), &[], "help\n");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    let line = |command: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{command} ")))
+            .unwrap_or_else(|| panic!("no line for {command}: {out}"))
+            .to_owned()
+    };
+    assert_eq!(line("probe-ok"), "  probe-ok (probe): Prints ok");
+    // `probe-log` has no description: no `:` after its plugin.
+    assert_eq!(line("probe-log"), "  probe-log (probe)");
+}
+
+#[test]
 fn a_successful_session_exits_with_status_0_and_exit_ends_it() {
     let dir = plugins_dir(&["journal"]);
     let output = scripted(dir.path(), &[], "journal\nexit\nnosuch-command\n");

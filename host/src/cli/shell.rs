@@ -341,13 +341,18 @@ impl Shell {
             writeln!(out, "Commands (COMMAND --help for its usage):")?;
             for plugin in host.plugins() {
                 for command in &plugin.commands {
-                    writeln!(
+                    write!(
                         out,
-                        "  {} ({}): {}",
+                        "  {} ({})",
                         escape(&command.name),
-                        escape(&plugin.name),
-                        escape(&command.description)
+                        escape(&plugin.name)
                     )?;
+                    // A command without a description gets no dangling `:`.
+                    if command.description.is_empty() {
+                        writeln!(out)?;
+                    } else {
+                        writeln!(out, ": {}", escape(&command.description))?;
+                    }
                 }
             }
             Ok(())
