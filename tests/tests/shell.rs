@@ -329,6 +329,12 @@ fn a_reload_that_fails_keeps_the_old_version_serving_in_the_shell() {
         &builds.file(),
     );
     shell.send("reload reloadable");
+    // The plugin's error record, then the line that repeats it with the reload's failure.
+    let record = shell.err();
+    assert!(
+        record.contains("ERROR reloadable] init fails, as asked"),
+        "{record}"
+    );
     let line = shell.err();
     assert!(
         line.starts_with(
