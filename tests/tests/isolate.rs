@@ -1145,3 +1145,22 @@ fn a_malformed_message_from_a_plugins_own_thread_faults_it_in_one_line() {
     assert_eq!(run(&host, "pong-ok", &[]), ("ok\n".to_owned(), Ok(())));
     assert!(run(&host, "iso-echo", &[]).1.is_err());
 }
+
+#[test]
+fn a_child_that_drips_a_frame_still_times_out() {
+    let dir = fixtures(false);
+    let host = host_with(dir.path(), |host| {
+        host.set_call_timeout(Some(std::time::Duration::from_secs(1)))
+    });
+    let pid = pid_of(&host, "iso");
+    // Each byte of a frame comes within the socket's read timeout, the whole frame would take
+    // days: the call times out all the same.
+    let (out, result) = run(&host, "iso-drip", &[]);
+    assert_eq!(out, "");
+    let error = result.unwrap_err();
+    assert!(
+        error.contains("timed out in command `iso-drip` after 1 s"),
+        "{error}"
+    );
+    assert!(gone(pid), "the child {pid} was killed and reaped");
+}

@@ -147,6 +147,28 @@ impl Drop for TurnGuard<'_> {
     }
 }
 
+/// A read of the conversation that fails with `TimedOut` once the call's deadline passed. The
+/// socket's read timeout bounds each read; this bounds a frame whose bytes trickle in, each
+/// within that timeout (without it, a child could hold a call for as long as it takes to send a
+/// frame of [`wire::MAX_FRAME`] bytes, one a timeout). The first read of a frame needs no clock:
+/// the socket's timeout bounds it, and the call checks its deadline after each frame.
+struct Bounded<R> {
+    inner: R,
+    deadline: Option<Instant>,
+    /// The reads made so far for this frame.
+    reads: u32,
+}
+
+impl<R: std::io::Read> std::io::Read for Bounded<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        if self.reads > 0 && self.deadline.is_some_and(|d| Instant::now() > d) {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        self.reads = self.reads.saturating_add(1);
+        self.inner.read(buffer)
+    }
+}
+
 /// One isolated plugin: its child process and the conversation with it.
 pub(crate) struct Link {
     /// The plugin's name.
@@ -696,7 +718,12 @@ impl Link {
             } = &mut *io;
             // Right after a message went to the child or came from it: the next one is likely
             // to come soon, so the wait spins briefly before it blocks ([`super::spin`]).
-            let message = match reader.next(&mut spin.reader(stream)).and_then(decode_up) {
+            let mut bounded = Bounded {
+                inner: spin.reader(stream),
+                deadline,
+                reads: 0,
+            };
+            let message = match reader.next(&mut bounded).and_then(decode_up) {
                 Ok(message) => message,
                 Err(e) => {
                     drop(io);
