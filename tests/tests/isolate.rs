@@ -1164,3 +1164,28 @@ fn a_child_that_drips_a_frame_still_times_out() {
     );
     assert!(gone(pid), "the child {pid} was killed and reaped");
 }
+
+#[test]
+fn an_event_larger_than_a_frame_reaches_an_isolated_subscriber() {
+    let dir = fixtures(false);
+    let host = host(dir.path());
+    // Payloads have no limit (docs/abi.md); iso subscribes to `isolate.pong`.
+    let payload = vec![7u8; 3 << 20];
+    host.publish("isolate.pong", &payload).unwrap();
+    let iso = host
+        .plugins()
+        .into_iter()
+        .find(|p| p.name == "iso")
+        .unwrap();
+    assert_eq!(iso.state, PluginState::Active, "{:?}", iso.fault);
+    // pong answers the ping with one more `isolate.pong`.
+    assert_eq!(
+        run(&host, "iso-ping", &[]),
+        ("pongs=2\n".to_owned(), Ok(()))
+    );
+    // Arguments have no limit either.
+    let long = "y".repeat(2 << 20);
+    let (out, result) = run(&host, "iso-echo", &[&long]);
+    assert_eq!(result, Ok(()));
+    assert_eq!(out.len(), long.len() + 1);
+}
