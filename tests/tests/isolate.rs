@@ -1189,3 +1189,40 @@ fn an_event_larger_than_a_frame_reaches_an_isolated_subscriber() {
     assert_eq!(result, Ok(()));
     assert_eq!(out.len(), long.len() + 1);
 }
+
+#[test]
+fn an_isolated_plugins_event_relayed_with_the_same_payload_reaches_it() {
+    let dir = tempfile::tempdir().unwrap();
+    build();
+    compile_c(dir.path(), "isolate.c", "iso", &[]);
+    let host = Arc::new(host(dir.path()));
+    // The application relays `isolate.ping` (iso's) as `isolate.pong` (which iso subscribes
+    // to), handing the payload on as it got it: the same bytes at the same address.
+    let relay = Arc::downgrade(&host);
+    host.subscribe("isolate.ping", move |_, payload| {
+        if let Some(host) = relay.upgrade() {
+            host.publish("isolate.pong", payload).unwrap();
+        }
+    })
+    .unwrap();
+    // An `isolate.pong` of iso's own thread reaches iso once (in its child), not again from
+    // the host.
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&seen);
+    host.subscribe("isolate.pong", move |_, _| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    })
+    .unwrap();
+    assert_eq!(
+        run(&host, "iso-spawn", &["isolate.pong", "p", "1"]),
+        ("spawned\n".to_owned(), Ok(()))
+    );
+    wait_for("the thread's event", || {
+        (seen.load(std::sync::atomic::Ordering::SeqCst) == 1).then_some(())
+    });
+    // Its own pong, then the relayed one.
+    assert_eq!(
+        run(&host, "iso-ping", &[]),
+        ("pongs=2\n".to_owned(), Ok(()))
+    );
+}

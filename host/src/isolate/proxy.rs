@@ -316,9 +316,12 @@ thread_local! {
     /// The link whose proxy `init` is about to run on this thread ([`PluginHost::start`] calls
     /// it on the loading thread).
     pub(crate) static PENDING: RefCell<Option<Arc<Link>>> = const { RefCell::new(None) };
-    /// The events this thread publishes for a child, as (link, payload address): the proxy's
-    /// own subscriptions skip them, as the child delivered them to its plugin already.
-    static ECHO: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
+    /// The events this thread publishes for a child, as (link, topic address, payload
+    /// address): the proxy's own subscriptions skip them, as the child delivered them to its
+    /// plugin already. An event is known by the addresses of its topic and payload, which the host hands to
+    /// each subscriber as the publisher gave them: a handler that publishes the payload it got
+    /// under another topic (a relay) publishes another event, which the plugin receives.
+    static ECHO: RefCell<Vec<(usize, usize, usize)>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Link {
@@ -1003,7 +1006,11 @@ impl Link {
     /// already: the proxy's subscriptions skip it). Returns the service's code.
     fn publish(self: &Arc<Link>, topic: &str, payload: &[u8]) -> u32 {
         let ctx = self.ctx.load(Ordering::Acquire);
-        let key = (Arc::as_ptr(self) as usize, payload.as_ptr() as usize);
+        let key = (
+            Arc::as_ptr(self) as usize,
+            topic.as_ptr() as usize,
+            payload.as_ptr() as usize,
+        );
         ECHO.with(|e| e.borrow_mut().push(key));
         // SAFETY: the proxy's context (or NULL before its init, which the service refuses);
         // topic and payload are borrowed for the call.
@@ -1291,7 +1298,11 @@ unsafe extern "C" fn proxy_event(
     guard("isolation: event", PhResult::HostFailed.code(), || {
         // SAFETY: the `EventProxy` of this registration, alive while the host dispatches it.
         let proxy = unsafe { &*user_data.cast::<EventProxy>() };
-        let key = (Arc::as_ptr(&proxy.link) as usize, payload.ptr as usize);
+        let key = (
+            Arc::as_ptr(&proxy.link) as usize,
+            topic.ptr as usize,
+            payload.ptr as usize,
+        );
         if ECHO.with(|e| e.borrow().contains(&key)) {
             return PhResult::Ok.code();
         }
