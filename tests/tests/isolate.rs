@@ -1226,3 +1226,24 @@ fn an_isolated_plugins_event_relayed_with_the_same_payload_reaches_it() {
         ("pongs=2\n".to_owned(), Ok(()))
     );
 }
+
+#[test]
+fn a_crash_is_reported_as_such_while_a_process_the_plugin_forked_holds_its_sockets() {
+    let dir = fixtures(false);
+    let host = host_with(dir.path(), |host| {
+        host.set_call_timeout(Some(std::time::Duration::from_secs(3)))
+    });
+    let pid = pid_of(&host, "iso");
+    // The forked process keeps the child's ends of both sockets open for 10 s after the child
+    // died: the host learns of the crash from the child's exit, not from the call timeout.
+    let (out, result) = run(&host, "iso-fork-segv", &[]);
+    assert_eq!(out, "before iso-fork-segv\n");
+    let error = result.unwrap_err();
+    assert!(
+        error.contains(&format!(
+            "its child process (pid {pid}) was killed by signal SIGSEGV (segmentation fault) in command `iso-fork-segv`"
+        )),
+        "{error}"
+    );
+    assert!(gone(pid));
+}

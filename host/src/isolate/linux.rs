@@ -90,6 +90,11 @@ impl Process {
     ) -> std::io::Result<(Arc<Process>, Sockets)> {
         let (host_end, child_end) = UnixStream::pair()?;
         let (events_end, child_events_end) = UnixStream::pair()?;
+        // The child's end of a socket may outlive it, held by a process the plugin forked: its
+        // exit then closes neither socket. The reaper shuts the host's ends down once the child
+        // is reaped, so that a call under way or the listener sees the end (what the child sent
+        // before stays readable), not a read that lasts until the call timeout, or for ever.
+        let ends = (host_end.try_clone()?, events_end.try_clone()?);
         // The child's ends, on descriptors above the two it receives them on, so that putting
         // one in place never overwrites the other (close-on-exec, as every descriptor of the
         // host: only the two copies made in the child cross the exec).
@@ -142,7 +147,11 @@ impl Process {
         let reaper = Arc::clone(&process);
         std::thread::Builder::new()
             .name(format!("plughost-reaper-{}", process.pid))
-            .spawn(move || reaper.reap())?;
+            .spawn(move || {
+                reaper.reap();
+                let _ = ends.0.shutdown(std::net::Shutdown::Both);
+                let _ = ends.1.shutdown(std::net::Shutdown::Both);
+            })?;
         Ok((
             process,
             Sockets {
