@@ -208,6 +208,9 @@ fn run_child(check: &'static str, file: &Path, options: &Options) -> CheckResult
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env("RUST_LOG", "off");
+    // Its standard streams only: a descriptor of `validate`'s own parent left open on exec
+    // would otherwise stay open in the check.
+    crate::process::inherit_none_from(&mut command, 3);
     // A check that hangs must not run on after `validate` is killed (Ctrl-C, a CI timeout).
     crate::process::die_with_parent(&mut command);
     let child = crate::process::spawn(command);

@@ -1247,3 +1247,28 @@ fn a_crash_is_reported_as_such_while_a_process_the_plugin_forked_holds_its_socke
     );
     assert!(gone(pid));
 }
+
+#[test]
+fn a_descriptor_the_host_process_leaves_open_on_exec_does_not_reach_a_child() {
+    let dir = fixtures(false);
+    let host = host(dir.path());
+    let marker = dir.path().join("marker.txt");
+    std::fs::write(&marker, "x").unwrap();
+    // An in-process plugin opens a file the C way, without close-on-exec; a child started
+    // after that (a reload of iso starts one) must not inherit it.
+    let path = marker.to_str().unwrap();
+    assert_eq!(
+        run(&host, "pong-open", &[path]),
+        ("opened\n".to_owned(), Ok(()))
+    );
+    host.reload("iso").unwrap();
+    let pid = pid_of(&host, "iso");
+    let held: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .collect();
+    assert!(
+        !held.iter().any(|target| target == &marker),
+        "the child {pid} holds {held:?}"
+    );
+}

@@ -133,6 +133,8 @@ impl Process {
                 Ok(())
             });
         }
+        // Nothing else of the host's process: only the two sockets cross the exec.
+        crate::process::inherit_none_from(&mut command, CHILD_EVENTS_FD as u32 + 1);
         // Never outlive the host.
         crate::process::die_with_parent(&mut command);
         // On the spawner thread: the parent-death signal must not follow the caller's thread.
