@@ -1272,3 +1272,18 @@ fn a_descriptor_the_host_process_leaves_open_on_exec_does_not_reach_a_child() {
         "the child {pid} holds {held:?}"
     );
 }
+
+#[test]
+fn a_call_timeout_too_long_to_count_is_no_limit() {
+    let dir = fixtures(false);
+    // The library: the longest duration there is.
+    let host = host_with(dir.path(), |host| {
+        host.set_call_timeout(Some(std::time::Duration::MAX))
+    });
+    assert_eq!(run(&host, "iso-echo", &["hi"]), ("hi\n".to_owned(), Ok(())));
+    drop(host);
+    // The command line: more seconds than a duration holds.
+    let output = shell(dir.path(), &["--call-timeout", "1e300"], "iso-echo hi\n");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "hi\n");
+}

@@ -698,7 +698,8 @@ impl Link {
             }
             self.restart(&format!("it crashed ({reason})"))?;
         }
-        let mut deadline = self.timeout.map(|t| Instant::now() + t);
+        // A timeout too long to count from now (`Duration::MAX`) is no limit.
+        let mut deadline = self.timeout.and_then(|t| Instant::now().checked_add(t));
         // A chunk of output, copied out of the reader's buffer.
         let mut chunk = Vec::new();
         {
@@ -808,7 +809,7 @@ impl Link {
             let started = Instant::now();
             let answer = self.serve(request);
             // The time the host spent serving is not the child's.
-            deadline = deadline.map(|d| d + started.elapsed());
+            deadline = deadline.and_then(|d| d.checked_add(started.elapsed()));
             if let Some(reply) = answer {
                 let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
                 let Io {
