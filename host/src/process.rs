@@ -127,6 +127,29 @@ pub(crate) fn inherit_none_from(command: &mut Command, first: u32) {
     let _ = (command, first);
 }
 
+/// Makes the child that `command` starts the leader of a process group of its own, which the
+/// processes it starts join unless they leave it: [`end_group`] ends them with it. Elsewhere
+/// than on Unix, does nothing.
+pub(crate) fn own_group(command: &mut Command) {
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(command, 0);
+    #[cfg(not(unix))]
+    let _ = command;
+}
+
+/// Kills (`SIGKILL`) what is left of the process group of the child `pid`, made with
+/// [`own_group`]: the processes it started and left behind, which would otherwise keep what it
+/// held (the write ends of its output pipes among them). Call it once the child ended and was
+/// reaped: while any of them runs, the group keeps its id, so no other process gets it.
+pub(crate) fn end_group(pid: u32) {
+    #[cfg(unix)]
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
+}
+
 /// How a child ended, for a one-line message: `exited with status 3`, `was killed by signal
 /// SIGSEGV (segmentation fault)`. `status` is `None` if the child did not exit when killed,
 /// `Some(None)` if it was reaped without a known status.
