@@ -147,13 +147,27 @@ impl Process {
             exited: Condvar::new(),
         });
         let reaper = Arc::clone(&process);
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name(format!("plughost-reaper-{}", process.pid))
             .spawn(move || {
                 reaper.reap();
                 let _ = ends.0.shutdown(std::net::Shutdown::Both);
                 let _ = ends.1.shutdown(std::net::Shutdown::Both);
-            })?;
+            });
+        if let Err(e) = spawned {
+            // No reaper: the child is killed and reaped here rather than left running, then a
+            // zombie.
+            let child = process
+                .child
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some(mut child) = child {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            return Err(e);
+        }
         Ok((
             process,
             Sockets {
