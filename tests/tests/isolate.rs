@@ -1287,3 +1287,27 @@ fn a_call_timeout_too_long_to_count_is_no_limit() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(stdout(&output), "hi\n");
 }
+
+#[test]
+fn a_library_that_drips_a_frame_before_the_hello_times_out_while_opening() {
+    build();
+    let dir = tempfile::tempdir().unwrap();
+    compile_c(
+        dir.path(),
+        "isolate.c",
+        "isodrip",
+        &["FIXTURE_DRIP_IN_CONSTRUCTOR", "FIXTURE_NAME=\"isodrip\""],
+    );
+    let mut host = PluginHost::new();
+    host.set_child_program(build().join("plughost"));
+    host.isolate("isodrip");
+    host.set_call_timeout(Some(std::time::Duration::from_secs(1)));
+    host.load_dir(dir.path()).unwrap();
+    let refused = host.refused();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let reason = refused[0].to_string();
+    assert!(
+        reason.contains("timed out while opening the library after 1 s"),
+        "{reason}"
+    );
+}

@@ -564,7 +564,14 @@ impl Link {
         let _turn = self.turn.enter();
         let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
         let Io { stream, reader, .. } = &mut *io;
-        let message = reader.next(stream).and_then(|frame| {
+        // Bounded as a call is: the library's constructors run in the child before its hello
+        // and may write on the socket.
+        let mut bounded = Bounded {
+            inner: &*stream,
+            deadline: self.timeout.and_then(|t| Instant::now().checked_add(t)),
+            reads: 0,
+        };
+        let message = reader.next(&mut bounded).and_then(|frame| {
             Ok(match decode_up(frame)? {
                 Up::Hello {
                     name,
