@@ -296,7 +296,8 @@ impl FrameReader {
     /// arguments, the configuration: docs/abi.md), so a child that refused a long frame would
     /// fault its plugin for another's event.
     pub(crate) fn from_host() -> FrameReader {
-        FrameReader::with_limit(u32::MAX as usize)
+        // Less the length's 4 bytes, so that a frame's length with them fits a 32-bit `usize`.
+        FrameReader::with_limit(u32::MAX as usize - 4)
     }
 
     fn with_limit(limit: usize) -> FrameReader {
