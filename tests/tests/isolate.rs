@@ -1311,3 +1311,38 @@ fn a_library_that_drips_a_frame_before_the_hello_times_out_while_opening() {
         "{reason}"
     );
 }
+
+#[test]
+fn on_crash_a_restart_whose_init_fails_faults_the_plugin_rather_than_leave_it_unreachable() {
+    build();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("abort-in-init");
+    compile_c(
+        dir.path(),
+        "isolate.c",
+        "iso",
+        &[&format!(
+            "FIXTURE_ABORT_IN_INIT_IF=\"{}\"",
+            marker.display()
+        )],
+    );
+    let host = host_with(dir.path(), |h| h.set_restart(plughost::Restart::OnCrash));
+    assert!(run(&host, "iso-segv", &[]).1.is_err());
+    // The restart's init aborts: the new child's registrations were never made, and the old
+    // child's ended, so no later call could restart it: the plugin is faulted, and says why.
+    std::fs::write(&marker, "").unwrap();
+    let error = run(&host, "iso-echo", &["x"]).1.unwrap_err();
+    assert!(
+        error.contains("plugin `iso` is faulted: ")
+            && error.contains("SIGABRT (abort) in init")
+            && !error.contains("it restarts"),
+        "{error}"
+    );
+    let iso = host
+        .plugins()
+        .into_iter()
+        .find(|p| p.name == "iso")
+        .unwrap();
+    assert_eq!(iso.state, PluginState::Faulted);
+    assert!(iso.fault.unwrap().contains("in init"));
+}

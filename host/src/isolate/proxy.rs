@@ -189,6 +189,10 @@ pub(crate) struct Link {
     fault: Mutex<Option<String>>,
     /// Set once the host told the child to exit (`Shutdown`, `Bye`): its end is expected.
     closing: std::sync::atomic::AtomicBool,
+    /// Set once a restart's `init` failed: the old child's registrations ended and the new one
+    /// made none (or not all), so no later call may come to restart it; the plugin is faulted
+    /// as under [`super::Restart::Never`].
+    gave_up: std::sync::atomic::AtomicBool,
     /// The proxy's host context, from its `init` on.
     ctx: AtomicPtr<PhHostContext>,
     /// The child's registration handles and the proxy's, for unregister.
@@ -350,6 +354,7 @@ impl Link {
             timeout,
             fault: Mutex::new(None),
             closing: std::sync::atomic::AtomicBool::new(false),
+            gave_up: std::sync::atomic::AtomicBool::new(false),
             ctx: AtomicPtr::new(std::ptr::null_mut()),
             handles: Mutex::new(HashMap::new()),
             config: Mutex::new(String::new()),
@@ -441,7 +446,7 @@ impl Link {
 
     /// Whether a crash restarts the plugin rather than faulting it.
     fn restarts(&self) -> bool {
-        self.respawn.restart == super::Restart::OnCrash
+        self.respawn.restart == super::Restart::OnCrash && !self.gave_up.load(Ordering::Acquire)
     }
 
     /// Records a crash of the plugin (under the restart policy `on-crash`): once per failure
@@ -526,7 +531,12 @@ impl Link {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        match self.call(&Down::Init { config: &config }, Phase::Init, None) {
+        let initialised = self.call(&Down::Init { config: &config }, Phase::Init, None);
+        if !matches!(initialised, Ok((0, _))) {
+            // Its registrations are gone: the caller faults the plugin for good.
+            self.gave_up.store(true, Ordering::Release);
+        }
+        match initialised {
             Ok((0, _)) => {
                 log::info!(
                     "plugin `{}` restarted after {count} crash{} in a row: its child process is pid {}",
