@@ -1346,3 +1346,36 @@ fn on_crash_a_restart_whose_init_fails_faults_the_plugin_rather_than_leave_it_un
     assert_eq!(iso.state, PluginState::Faulted);
     assert!(iso.fault.unwrap().contains("in init"));
 }
+
+#[test]
+fn a_crashed_childs_late_unregistration_spares_its_successors_registration() {
+    let dir = fixtures(false);
+    let host = host_with(dir.path(), |h| h.set_restart(plughost::Restart::OnCrash));
+    let first = pid_of(&host, "iso");
+    // The application's handler of `isolate.block` holds the first child's listener until the
+    // test releases it.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let held = Mutex::new(held);
+    host.subscribe("isolate.block", move |_, _| {
+        let _ = held.lock().unwrap().recv();
+    })
+    .unwrap();
+    // A thread of iso publishes `isolate.block`, then ends iso's subscription to
+    // `isolate.pong`; then iso crashes. The unregistration waits in the first listener's
+    // backlog.
+    assert!(run(&host, "iso-unsub-crash", &[]).1.is_err());
+    // The next call restarts iso, whose new child subscribes to `isolate.pong` again (with the
+    // same handle in its own numbering).
+    assert_eq!(
+        run(&host, "iso-ping", &[]),
+        ("pongs=1\n".to_owned(), Ok(()))
+    );
+    // The first listener serves the rest of the old child's backlog, then ends: that
+    // unregistration was the old child's, and the new child's subscription stays.
+    release.send(()).unwrap();
+    wait_listener_gone(first);
+    assert_eq!(
+        run(&host, "iso-ping", &[]),
+        ("pongs=2\n".to_owned(), Ok(()))
+    );
+}

@@ -1096,6 +1096,27 @@ impl Link {
         }
     }
 
+    /// Ends the registration `handle` of the child `process`, for one of its threads (the
+    /// listener serves it). Only if `process` is still the plugin's child: after a restart the
+    /// old child's registrations were ended already, and the new child numbers its own from
+    /// the same start, so a late unregistration of the old child (from its listener's backlog)
+    /// would end the new child's. Checked under the lock of the handles, which a restart takes
+    /// only after it replaced the child.
+    fn unregister_of(&self, process: &Arc<Process>, handle: u64) {
+        let removed = {
+            let mut handles = self.handles_map();
+            if !Arc::ptr_eq(&self.process(), process) {
+                return;
+            }
+            handles.remove(&handle)
+        };
+        if let Some(handle) = removed {
+            let ctx = self.ctx.load(Ordering::Acquire);
+            // SAFETY: the proxy's context and one of its handles.
+            unsafe { (HOST_SERVICES.unregister)(ctx, handle) };
+        }
+    }
+
     /// Whether this thread is handing the plugin's output or a log record to the application
     /// (see `delivering`): a call into the plugin from there is refused.
     fn reentered(&self) -> bool {
@@ -1176,9 +1197,7 @@ fn listen(
                     );
                 }
             }
-            Ok(Up::Unregister { handle }) => {
-                link.serve(Request::Unregister { handle });
-            }
+            Ok(Up::Unregister { handle }) => link.unregister_of(process, handle),
             Ok(_) => {
                 link.fail_from_thread(
                     process,
