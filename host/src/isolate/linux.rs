@@ -77,6 +77,11 @@ pub(crate) struct Process {
     /// Once reaped: the exit status, or `None` if waiting for it failed.
     status: Mutex<Option<Option<ExitStatus>>>,
     exited: Condvar,
+    /// Second handles of the host's ends of the child's two sockets, which the reaper shuts
+    /// down once it reaped the child (see [`Process::spawn`]). Let go of with
+    /// [`Process::release_ends`] when the host drops its link to a child it did not end: the
+    /// child then sees the end of its socket and exits, as it would without them.
+    ends: Mutex<Option<(UnixStream, UnixStream)>>,
 }
 
 impl Process {
@@ -94,7 +99,7 @@ impl Process {
         // exit then closes neither socket. The reaper shuts the host's ends down once the child
         // is reaped, so that a call under way or the listener sees the end (what the child sent
         // before stays readable), not a read that lasts until the call timeout, or for ever.
-        let ends = (host_end.try_clone()?, events_end.try_clone()?);
+        let ends = Some((host_end.try_clone()?, events_end.try_clone()?));
         // The child's ends, on descriptors above the two it receives them on, so that putting
         // one in place never overwrites the other (close-on-exec, as every descriptor of the
         // host: only the two copies made in the child cross the exec).
@@ -145,15 +150,12 @@ impl Process {
             child: Mutex::new(Some(child)),
             status: Mutex::new(None),
             exited: Condvar::new(),
+            ends: Mutex::new(ends),
         });
         let reaper = Arc::clone(&process);
         let spawned = std::thread::Builder::new()
             .name(format!("plughost-reaper-{}", process.pid))
-            .spawn(move || {
-                reaper.reap();
-                let _ = ends.0.shutdown(std::net::Shutdown::Both);
-                let _ = ends.1.shutdown(std::net::Shutdown::Both);
-            });
+            .spawn(move || reaper.reap());
         if let Err(e) = spawned {
             // No reaper: the child is killed and reaped here rather than left running, then a
             // zombie.
@@ -196,6 +198,18 @@ impl Process {
         };
         *self.status.lock().unwrap_or_else(|e| e.into_inner()) = Some(status);
         self.exited.notify_all();
+        let ends = self.ends.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((calls, events)) = ends {
+            let _ = calls.shutdown(std::net::Shutdown::Both);
+            let _ = events.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Lets go of the second handles of the host's ends of the child's sockets: the host has no
+    /// other left once its link to the child is dropped, and a child still running sees the
+    /// end of its socket and exits.
+    pub(crate) fn release_ends(&self) {
+        drop(self.ends.lock().unwrap_or_else(|e| e.into_inner()).take());
     }
 
     /// Kills the child (SIGKILL) unless it was reaped already.
@@ -376,7 +390,10 @@ impl crate::PluginHost {
             respawn,
         ) {
             Ok(link) => link,
-            Err(e) => return Some(Err(refuse(format!("isolation: {e}")))),
+            Err(e) => {
+                process.kill();
+                return Some(Err(refuse(format!("isolation: {e}"))));
+            }
         };
         let hello = match link.hello() {
             Ok(hello) => hello,

@@ -328,6 +328,17 @@ thread_local! {
     static ECHO: RefCell<Vec<(usize, usize, usize)>> = const { RefCell::new(Vec::new()) };
 }
 
+impl Drop for Link {
+    /// The host lets go of the child: a child still running (one the host did not end) sees the
+    /// end of its socket and exits.
+    fn drop(&mut self) {
+        self.process
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .release_ends();
+    }
+}
+
 impl Link {
     /// A link to the child `process` over its `sockets`; its listener starts with
     /// [`Link::listen`].
@@ -1632,6 +1643,42 @@ mod tests {
             "{reason}"
         );
         assert!(link.process().status(Duration::ZERO).is_some(), "reaped");
+    }
+
+    #[test]
+    fn a_child_whose_link_is_dropped_sees_the_end_of_its_socket_and_exits() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        // A child that reads its socket to the end, then exits.
+        let script = dir.path().join("child.sh");
+        std::fs::write(&script, "#!/bin/sh\ncat <&3 >/dev/null\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let options = ChildOptions {
+            allow_insecure: false,
+            private_copies: false,
+            log_level: 0,
+        };
+        let (process, sockets) = Process::spawn(&script, &script, &options).unwrap();
+        let respawn = Respawn {
+            program: script.clone(),
+            file: script,
+            options,
+            restart: Restart::Never,
+        };
+        let link = Link::new(
+            "fake".to_owned(),
+            Arc::clone(&process),
+            sockets,
+            None,
+            respawn,
+        )
+        .unwrap();
+        assert!(process.status(Duration::ZERO).is_none(), "the child runs");
+        drop(link);
+        // Not killed: it exits by itself, status 0 (the reaper's handles of the sockets do not
+        // keep them open).
+        let status = process.status(Duration::from_secs(20));
+        assert_eq!(status.flatten().and_then(|s| s.code()), Some(0));
     }
 
     proptest! {
