@@ -238,26 +238,47 @@ pub(crate) use crate::process::describe_exit;
 #[derive(Default)]
 pub(crate) struct Registry {
     links: Mutex<Vec<Arc<proxy::Link>>>,
+    /// What [`Registry::mode_of`] still needs of the links let go of: (context, child's pid).
+    ended: Mutex<Vec<(usize, u32)>>,
 }
 
 impl Registry {
+    /// Adds the link of a plugin loaded (or reloaded) in a child, and lets go of those of plugins
+    /// shut down since (their child was told to exit and is reaped), keeping only their context
+    /// and pid for [`Registry::mode_of`]: each link holds its buffers, and a host that reloads
+    /// a plugin often (`shell --watch`) would otherwise keep one per reload.
     pub(crate) fn add(&self, link: Arc<proxy::Link>) {
-        self.links
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(link);
+        let mut links = self.links.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+        links.retain(|l| {
+            if !l.ended() {
+                return true;
+            }
+            ended.push((l.context_ptr() as usize, l.process().pid));
+            false
+        });
+        links.push(link);
     }
 
     /// The mode of the plugin whose host context is `context`.
     pub(crate) fn mode_of(&self, context: *const crate::context::PluginContext) -> PluginMode {
-        self.links
+        let context = context as usize;
+        let live = self
+            .links
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .find(|l| l.context_ptr() == context.cast())
-            .map_or(PluginMode::InProcess, |l| PluginMode::Isolated {
-                pid: l.process().pid,
-            })
+            .find(|l| l.context_ptr() as usize == context)
+            .map(|l| l.process().pid);
+        let pid = live.or_else(|| {
+            self.ended
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .find(|(c, _)| *c == context)
+                .map(|(_, pid)| *pid)
+        });
+        pid.map_or(PluginMode::InProcess, |pid| PluginMode::Isolated { pid })
     }
 }
 

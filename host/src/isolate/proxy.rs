@@ -634,6 +634,12 @@ impl Link {
         self.closing.store(true, Ordering::Release);
     }
 
+    /// Whether the host told the child to exit (a shutdown, a build given up) and it is reaped:
+    /// nothing more comes of this link.
+    pub(crate) fn ended(&self) -> bool {
+        self.closing.load(Ordering::Acquire) && self.process().status(Duration::ZERO).is_some()
+    }
+
     /// Tells a child that found a plugin the host does not isolate to exit.
     pub(crate) fn bye(&self) {
         self.closing();
@@ -1643,6 +1649,37 @@ mod tests {
             "{reason}"
         );
         assert!(link.process().status(Duration::ZERO).is_some(), "reaped");
+    }
+
+    #[test]
+    fn the_registry_lets_go_of_the_links_of_children_shut_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = crate::isolate::Registry::default();
+        // A plugin shut down: its child told to exit, then reaped (the fake child exits).
+        let old = fake_child(dir.path(), &[]);
+        // Told apart by their contexts, which the proxy's `init` would set (never dereferenced
+        // here).
+        old.ctx
+            .store(std::ptr::dangling_mut::<u64>().cast(), Ordering::Release);
+        old.closing();
+        assert!(old.process().status(Duration::from_secs(20)).is_some());
+        registry.add(Arc::clone(&old));
+        // A plugin loaded later: its link is added, the other one's let go of.
+        let dir = tempfile::tempdir().unwrap();
+        let new = fake_child(dir.path(), &[]);
+        new.ctx.store(
+            std::ptr::dangling_mut::<u64>().wrapping_add(1).cast(),
+            Ordering::Release,
+        );
+        registry.add(Arc::clone(&new));
+        assert_eq!(Arc::strong_count(&old), 1);
+        assert_eq!(Arc::strong_count(&new), 2);
+        // Its mode is still known (a plugin shut down is still listed until it is unloaded).
+        let pid = old.process().pid;
+        assert_eq!(
+            registry.mode_of(old.context_ptr().cast()),
+            crate::PluginMode::Isolated { pid }
+        );
     }
 
     #[test]
