@@ -572,7 +572,10 @@ fn isolation(
                 "--call-timeout: {seconds} is not a number of seconds, 0 or more"
             ));
         }
-        host.set_call_timeout((seconds > 0.0).then(|| std::time::Duration::from_secs_f64(seconds)));
+        // More seconds than a duration holds: no limit either.
+        host.set_call_timeout((seconds > 0.0).then(|| {
+            std::time::Duration::try_from_secs_f64(seconds).unwrap_or(std::time::Duration::MAX)
+        }));
     }
     Ok(())
 }

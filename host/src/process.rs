@@ -92,6 +92,64 @@ pub(crate) fn die_with_parent(command: &mut Command) {
     let _ = command;
 }
 
+/// Makes the child that `command` starts inherit no descriptor from `first` on: the host's
+/// descriptors are close-on-exec, but not necessarily those of the application that embeds it or
+/// of its in-process plugins (C code opens files, sockets and pipes without the flag by
+/// default); a child that inherited one would keep a file or socket open, or the write end of a
+/// pipe whose reader then never sees its end. On Linux 5.11 or later (`close_range` with
+/// `CLOSE_RANGE_CLOEXEC`); elsewhere, or on an older kernel, does nothing.
+///
+/// Adds a `pre_exec` hook; hooks added before it run first, so descriptors they put in place
+/// below `first` are kept.
+pub(crate) fn inherit_none_from(command: &mut Command, first: u32) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the hook runs in the child between fork and exec and makes one system call,
+        // which is async-signal-safe, touching no lock and allocating nothing. Marked rather
+        // than closed: the standard library's own descriptor (close-on-exec already) reports a
+        // failed exec to the parent.
+        unsafe {
+            command.pre_exec(move || {
+                // An error (a kernel without the call or the flag) leaves the descriptors as
+                // they were.
+                libc::syscall(
+                    libc::SYS_close_range,
+                    first,
+                    u32::MAX,
+                    libc::CLOSE_RANGE_CLOEXEC,
+                );
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (command, first);
+}
+
+/// Makes the child that `command` starts the leader of a process group of its own, which the
+/// processes it starts join unless they leave it: [`end_group`] ends them with it. Elsewhere
+/// than on Unix, does nothing.
+pub(crate) fn own_group(command: &mut Command) {
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(command, 0);
+    #[cfg(not(unix))]
+    let _ = command;
+}
+
+/// Kills (`SIGKILL`) what is left of the process group of the child `pid`, made with
+/// [`own_group`]: the processes it started and left behind, which would otherwise keep what it
+/// held (the write ends of its output pipes among them). Call it once the child ended and was
+/// reaped: while any of them runs, the group keeps its id, so no other process gets it.
+pub(crate) fn end_group(pid: u32) {
+    #[cfg(unix)]
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
+}
+
 /// How a child ended, for a one-line message: `exited with status 3`, `was killed by signal
 /// SIGSEGV (segmentation fault)`. `status` is `None` if the child did not exit when killed,
 /// `Some(None)` if it was reaped without a known status.

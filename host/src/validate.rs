@@ -237,6 +237,12 @@ fn run_child(check: &'static str, file: &Path, options: &Options) -> CheckResult
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env("RUST_LOG", "off");
+    // Its standard streams only: a descriptor of `validate`'s own parent left open on exec
+    // would otherwise stay open in the check.
+    crate::process::inherit_none_from(&mut command, 3);
+    // What the check starts and leaves behind (a plugin's helper process, holding the check's
+    // output pipes) is ended with it: the pipes then end, and reading them does not wait for it.
+    crate::process::own_group(&mut command);
     // A check that hangs must not run on after `validate` is killed (Ctrl-C, a CI timeout).
     crate::process::die_with_parent(&mut command);
     let child = crate::process::spawn(command);
@@ -268,11 +274,16 @@ fn run_child(check: &'static str, file: &Path, options: &Options) -> CheckResult
             .take()
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
-    let exit = match wait_timeout::ChildExt::wait_timeout(&mut child, options.timeout) {
+    let exit = wait_timeout::ChildExt::wait_timeout(&mut child, options.timeout);
+    if let Ok(None) = exit {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    // Reaped (unless waiting failed): what it left behind ends.
+    crate::process::end_group(child.id());
+    let exit = match exit {
         Ok(Some(exit)) => exit,
         Ok(None) => {
-            let _ = child.kill();
-            let _ = child.wait();
             return result(
                 Status::TimedOut,
                 format!(

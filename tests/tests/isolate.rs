@@ -1145,3 +1145,237 @@ fn a_malformed_message_from_a_plugins_own_thread_faults_it_in_one_line() {
     assert_eq!(run(&host, "pong-ok", &[]), ("ok\n".to_owned(), Ok(())));
     assert!(run(&host, "iso-echo", &[]).1.is_err());
 }
+
+#[test]
+fn a_child_that_drips_a_frame_still_times_out() {
+    let dir = fixtures(false);
+    let host = host_with(dir.path(), |host| {
+        host.set_call_timeout(Some(std::time::Duration::from_secs(1)))
+    });
+    let pid = pid_of(&host, "iso");
+    // Each byte of a frame comes within the socket's read timeout, the whole frame would take
+    // days: the call times out all the same.
+    let (out, result) = run(&host, "iso-drip", &[]);
+    assert_eq!(out, "");
+    let error = result.unwrap_err();
+    assert!(
+        error.contains("timed out in command `iso-drip` after 1 s"),
+        "{error}"
+    );
+    assert!(gone(pid), "the child {pid} was killed and reaped");
+}
+
+#[test]
+fn an_event_larger_than_a_frame_reaches_an_isolated_subscriber() {
+    let dir = fixtures(false);
+    let host = host(dir.path());
+    // Payloads have no limit (docs/abi.md); iso subscribes to `isolate.pong`.
+    let payload = vec![7u8; 3 << 20];
+    host.publish("isolate.pong", &payload).unwrap();
+    let iso = host
+        .plugins()
+        .into_iter()
+        .find(|p| p.name == "iso")
+        .unwrap();
+    assert_eq!(iso.state, PluginState::Active, "{:?}", iso.fault);
+    // pong answers the ping with one more `isolate.pong`.
+    assert_eq!(
+        run(&host, "iso-ping", &[]),
+        ("pongs=2\n".to_owned(), Ok(()))
+    );
+    // Arguments have no limit either.
+    let long = "y".repeat(2 << 20);
+    let (out, result) = run(&host, "iso-echo", &[&long]);
+    assert_eq!(result, Ok(()));
+    assert_eq!(out.len(), long.len() + 1);
+}
+
+#[test]
+fn an_isolated_plugins_event_relayed_with_the_same_payload_reaches_it() {
+    let dir = tempfile::tempdir().unwrap();
+    build();
+    compile_c(dir.path(), "isolate.c", "iso", &[]);
+    let host = Arc::new(host(dir.path()));
+    // The application relays `isolate.ping` (iso's) as `isolate.pong` (which iso subscribes
+    // to), handing the payload on as it got it: the same bytes at the same address.
+    let relay = Arc::downgrade(&host);
+    host.subscribe("isolate.ping", move |_, payload| {
+        if let Some(host) = relay.upgrade() {
+            host.publish("isolate.pong", payload).unwrap();
+        }
+    })
+    .unwrap();
+    // An `isolate.pong` of iso's own thread reaches iso once (in its child), not again from
+    // the host.
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&seen);
+    host.subscribe("isolate.pong", move |_, _| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    })
+    .unwrap();
+    assert_eq!(
+        run(&host, "iso-spawn", &["isolate.pong", "p", "1"]),
+        ("spawned\n".to_owned(), Ok(()))
+    );
+    wait_for("the thread's event", || {
+        (seen.load(std::sync::atomic::Ordering::SeqCst) == 1).then_some(())
+    });
+    // Its own pong, then the relayed one.
+    assert_eq!(
+        run(&host, "iso-ping", &[]),
+        ("pongs=2\n".to_owned(), Ok(()))
+    );
+}
+
+#[test]
+fn a_crash_is_reported_as_such_while_a_process_the_plugin_forked_holds_its_sockets() {
+    let dir = fixtures(false);
+    let host = host_with(dir.path(), |host| {
+        host.set_call_timeout(Some(std::time::Duration::from_secs(3)))
+    });
+    let pid = pid_of(&host, "iso");
+    // The forked process keeps the child's ends of both sockets open for 10 s after the child
+    // died: the host learns of the crash from the child's exit, not from the call timeout.
+    let (out, result) = run(&host, "iso-fork-segv", &[]);
+    assert_eq!(out, "before iso-fork-segv\n");
+    let error = result.unwrap_err();
+    assert!(
+        error.contains(&format!(
+            "its child process (pid {pid}) was killed by signal SIGSEGV (segmentation fault) in command `iso-fork-segv`"
+        )),
+        "{error}"
+    );
+    assert!(gone(pid));
+}
+
+#[test]
+fn a_descriptor_the_host_process_leaves_open_on_exec_does_not_reach_a_child() {
+    let dir = fixtures(false);
+    let host = host(dir.path());
+    let marker = dir.path().join("marker.txt");
+    std::fs::write(&marker, "x").unwrap();
+    // An in-process plugin opens a file the C way, without close-on-exec; a child started
+    // after that (a reload of iso starts one) must not inherit it.
+    let path = marker.to_str().unwrap();
+    assert_eq!(
+        run(&host, "pong-open", &[path]),
+        ("opened\n".to_owned(), Ok(()))
+    );
+    host.reload("iso").unwrap();
+    let pid = pid_of(&host, "iso");
+    let held: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .collect();
+    assert!(
+        !held.iter().any(|target| target == &marker),
+        "the child {pid} holds {held:?}"
+    );
+}
+
+#[test]
+fn a_call_timeout_too_long_to_count_is_no_limit() {
+    let dir = fixtures(false);
+    // The library: the longest duration there is.
+    let host = host_with(dir.path(), |host| {
+        host.set_call_timeout(Some(std::time::Duration::MAX))
+    });
+    assert_eq!(run(&host, "iso-echo", &["hi"]), ("hi\n".to_owned(), Ok(())));
+    drop(host);
+    // The command line: more seconds than a duration holds.
+    let output = shell(dir.path(), &["--call-timeout", "1e300"], "iso-echo hi\n");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "hi\n");
+}
+
+#[test]
+fn a_library_that_drips_a_frame_before_the_hello_times_out_while_opening() {
+    build();
+    let dir = tempfile::tempdir().unwrap();
+    compile_c(
+        dir.path(),
+        "isolate.c",
+        "isodrip",
+        &["FIXTURE_DRIP_IN_CONSTRUCTOR", "FIXTURE_NAME=\"isodrip\""],
+    );
+    let mut host = PluginHost::new();
+    host.set_child_program(build().join("plughost"));
+    host.isolate("isodrip");
+    host.set_call_timeout(Some(std::time::Duration::from_secs(1)));
+    host.load_dir(dir.path()).unwrap();
+    let refused = host.refused();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let reason = refused[0].to_string();
+    assert!(
+        reason.contains("timed out while opening the library after 1 s"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn on_crash_a_restart_whose_init_fails_faults_the_plugin_rather_than_leave_it_unreachable() {
+    build();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("abort-in-init");
+    compile_c(
+        dir.path(),
+        "isolate.c",
+        "iso",
+        &[&format!(
+            "FIXTURE_ABORT_IN_INIT_IF=\"{}\"",
+            marker.display()
+        )],
+    );
+    let host = host_with(dir.path(), |h| h.set_restart(plughost::Restart::OnCrash));
+    assert!(run(&host, "iso-segv", &[]).1.is_err());
+    // The restart's init aborts: the new child's registrations were never made, and the old
+    // child's ended, so no later call could restart it: the plugin is faulted, and says why.
+    std::fs::write(&marker, "").unwrap();
+    let error = run(&host, "iso-echo", &["x"]).1.unwrap_err();
+    assert!(
+        error.contains("plugin `iso` is faulted: ")
+            && error.contains("SIGABRT (abort) in init")
+            && !error.contains("it restarts"),
+        "{error}"
+    );
+    let iso = host
+        .plugins()
+        .into_iter()
+        .find(|p| p.name == "iso")
+        .unwrap();
+    assert_eq!(iso.state, PluginState::Faulted);
+    assert!(iso.fault.unwrap().contains("in init"));
+}
+
+#[test]
+fn a_crashed_childs_late_unregistration_spares_its_successors_registration() {
+    let dir = fixtures(false);
+    let host = host_with(dir.path(), |h| h.set_restart(plughost::Restart::OnCrash));
+    let first = pid_of(&host, "iso");
+    // The application's handler of `isolate.block` holds the first child's listener until the
+    // test releases it.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let held = Mutex::new(held);
+    host.subscribe("isolate.block", move |_, _| {
+        let _ = held.lock().unwrap().recv();
+    })
+    .unwrap();
+    // A thread of iso publishes `isolate.block`, then ends iso's subscription to
+    // `isolate.pong`; then iso crashes. The unregistration waits in the first listener's
+    // backlog.
+    assert!(run(&host, "iso-unsub-crash", &[]).1.is_err());
+    // The next call restarts iso, whose new child subscribes to `isolate.pong` again (with the
+    // same handle in its own numbering).
+    assert_eq!(
+        run(&host, "iso-ping", &[]),
+        ("pongs=1\n".to_owned(), Ok(()))
+    );
+    // The first listener serves the rest of the old child's backlog, then ends: that
+    // unregistration was the old child's, and the new child's subscription stays.
+    release.send(()).unwrap();
+    wait_listener_gone(first);
+    assert_eq!(
+        run(&host, "iso-ping", &[]),
+        ("pongs=2\n".to_owned(), Ok(()))
+    );
+}

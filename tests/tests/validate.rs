@@ -311,3 +311,30 @@ fn a_check_does_not_outlive_a_killed_validate() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_process_a_check_leaves_behind_does_not_hold_validate_up() {
+    build();
+    let dir = tempfile::tempdir().unwrap();
+    let file = integration_tests::compile_c(
+        dir.path(),
+        "isolate.c",
+        "forker",
+        &["FIXTURE_FORK_IN_INIT", "FIXTURE_NAME=\"forker\""],
+    );
+    let needle = file.to_str().unwrap().to_owned();
+    // The plugin's init forks a process that holds the check's standard output and error for
+    // ten minutes: validate reports when the check's process ends, and the process it left is
+    // ended with it.
+    let output = validate(&[&file], &["--json", "--include", "init-shutdown"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        statuses(&json(&output), 0),
+        [("init-shutdown".to_owned(), "success".to_owned())]
+    );
+    assert_eq!(processes_with(&needle), Vec::<u32>::new());
+}

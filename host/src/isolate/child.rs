@@ -458,7 +458,7 @@ fn run(
     let link = Arc::new(ChildLink {
         writer: Mutex::new((stream, Vec::new())),
         threads: Mutex::new((threads, Vec::new())),
-        reader: Mutex::new((reading, FrameReader::new(), Spin::default())),
+        reader: Mutex::new((reading, FrameReader::from_host(), Spin::default())),
         main: std::thread::current().id(),
         shared: OnceLock::new(),
         host: AtomicPtr::new(std::ptr::null_mut()),

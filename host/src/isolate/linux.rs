@@ -77,6 +77,11 @@ pub(crate) struct Process {
     /// Once reaped: the exit status, or `None` if waiting for it failed.
     status: Mutex<Option<Option<ExitStatus>>>,
     exited: Condvar,
+    /// Second handles of the host's ends of the child's two sockets, which the reaper shuts
+    /// down once it reaped the child (see [`Process::spawn`]). Let go of with
+    /// [`Process::release_ends`] when the host drops its link to a child it did not end: the
+    /// child then sees the end of its socket and exits, as it would without them.
+    ends: Mutex<Option<(UnixStream, UnixStream)>>,
 }
 
 impl Process {
@@ -90,6 +95,11 @@ impl Process {
     ) -> std::io::Result<(Arc<Process>, Sockets)> {
         let (host_end, child_end) = UnixStream::pair()?;
         let (events_end, child_events_end) = UnixStream::pair()?;
+        // The child's end of a socket may outlive it, held by a process the plugin forked: its
+        // exit then closes neither socket. The reaper shuts the host's ends down once the child
+        // is reaped, so that a call under way or the listener sees the end (what the child sent
+        // before stays readable), not a read that lasts until the call timeout, or for ever.
+        let ends = Some((host_end.try_clone()?, events_end.try_clone()?));
         // The child's ends, on descriptors above the two it receives them on, so that putting
         // one in place never overwrites the other (close-on-exec, as every descriptor of the
         // host: only the two copies made in the child cross the exec).
@@ -128,6 +138,8 @@ impl Process {
                 Ok(())
             });
         }
+        // Nothing else of the host's process: only the two sockets cross the exec.
+        crate::process::inherit_none_from(&mut command, CHILD_EVENTS_FD as u32 + 1);
         // Never outlive the host.
         crate::process::die_with_parent(&mut command);
         // On the spawner thread: the parent-death signal must not follow the caller's thread.
@@ -138,11 +150,26 @@ impl Process {
             child: Mutex::new(Some(child)),
             status: Mutex::new(None),
             exited: Condvar::new(),
+            ends: Mutex::new(ends),
         });
         let reaper = Arc::clone(&process);
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name(format!("plughost-reaper-{}", process.pid))
-            .spawn(move || reaper.reap())?;
+            .spawn(move || reaper.reap());
+        if let Err(e) = spawned {
+            // No reaper: the child is killed and reaped here rather than left running, then a
+            // zombie.
+            let child = process
+                .child
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some(mut child) = child {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            return Err(e);
+        }
         Ok((
             process,
             Sockets {
@@ -171,6 +198,18 @@ impl Process {
         };
         *self.status.lock().unwrap_or_else(|e| e.into_inner()) = Some(status);
         self.exited.notify_all();
+        let ends = self.ends.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((calls, events)) = ends {
+            let _ = calls.shutdown(std::net::Shutdown::Both);
+            let _ = events.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Lets go of the second handles of the host's ends of the child's sockets: the host has no
+    /// other left once its link to the child is dropped, and a child still running sees the
+    /// end of its socket and exits.
+    pub(crate) fn release_ends(&self) {
+        drop(self.ends.lock().unwrap_or_else(|e| e.into_inner()).take());
     }
 
     /// Kills the child (SIGKILL) unless it was reaped already.
@@ -199,26 +238,47 @@ pub(crate) use crate::process::describe_exit;
 #[derive(Default)]
 pub(crate) struct Registry {
     links: Mutex<Vec<Arc<proxy::Link>>>,
+    /// What [`Registry::mode_of`] still needs of the links let go of: (context, child's pid).
+    ended: Mutex<Vec<(usize, u32)>>,
 }
 
 impl Registry {
+    /// Adds the link of a plugin loaded (or reloaded) in a child, and lets go of those of plugins
+    /// shut down since (their child was told to exit and is reaped), keeping only their context
+    /// and pid for [`Registry::mode_of`]: each link holds its buffers, and a host that reloads
+    /// a plugin often (`shell --watch`) would otherwise keep one per reload.
     pub(crate) fn add(&self, link: Arc<proxy::Link>) {
-        self.links
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(link);
+        let mut links = self.links.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+        links.retain(|l| {
+            if !l.ended() {
+                return true;
+            }
+            ended.push((l.context_ptr() as usize, l.process().pid));
+            false
+        });
+        links.push(link);
     }
 
     /// The mode of the plugin whose host context is `context`.
     pub(crate) fn mode_of(&self, context: *const crate::context::PluginContext) -> PluginMode {
-        self.links
+        let context = context as usize;
+        let live = self
+            .links
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .find(|l| l.context_ptr() == context.cast())
-            .map_or(PluginMode::InProcess, |l| PluginMode::Isolated {
-                pid: l.process().pid,
-            })
+            .find(|l| l.context_ptr() as usize == context)
+            .map(|l| l.process().pid);
+        let pid = live.or_else(|| {
+            self.ended
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .find(|(c, _)| *c == context)
+                .map(|(_, pid)| *pid)
+        });
+        pid.map_or(PluginMode::InProcess, |pid| PluginMode::Isolated { pid })
     }
 }
 
@@ -351,7 +411,10 @@ impl crate::PluginHost {
             respawn,
         ) {
             Ok(link) => link,
-            Err(e) => return Some(Err(refuse(format!("isolation: {e}")))),
+            Err(e) => {
+                process.kill();
+                return Some(Err(refuse(format!("isolation: {e}"))));
+            }
         };
         let hello = match link.hello() {
             Ok(hello) => hello,

@@ -89,7 +89,8 @@ pub enum Restart {
     /// new child process (its `init` runs again, with a fresh state), after a delay that doubles
     /// with each crash in a row, from none for the first to at most [`MAX_RESTART_DELAY`]; a
     /// call during the delay fails at once. A crash during `init` at load time still refuses
-    /// the plugin.
+    /// the plugin, and a restart whose `init` crashes or fails faults it (the old child's
+    /// registrations ended with the restart, so no later call could reach it).
     OnCrash,
 }
 

@@ -147,6 +147,28 @@ impl Drop for TurnGuard<'_> {
     }
 }
 
+/// A read of the conversation that fails with `TimedOut` once the call's deadline passed. The
+/// socket's read timeout bounds each read; this bounds a frame whose bytes trickle in, each
+/// within that timeout (without it, a child could hold a call for as long as it takes to send a
+/// frame of [`wire::MAX_FRAME`] bytes, one a timeout). The first read of a frame needs no clock:
+/// the socket's timeout bounds it, and the call checks its deadline after each frame.
+struct Bounded<R> {
+    inner: R,
+    deadline: Option<Instant>,
+    /// The reads made so far for this frame.
+    reads: u32,
+}
+
+impl<R: std::io::Read> std::io::Read for Bounded<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        if self.reads > 0 && self.deadline.is_some_and(|d| Instant::now() > d) {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        self.reads = self.reads.saturating_add(1);
+        self.inner.read(buffer)
+    }
+}
+
 /// One isolated plugin: its child process and the conversation with it.
 pub(crate) struct Link {
     /// The plugin's name.
@@ -167,6 +189,10 @@ pub(crate) struct Link {
     fault: Mutex<Option<String>>,
     /// Set once the host told the child to exit (`Shutdown`, `Bye`): its end is expected.
     closing: std::sync::atomic::AtomicBool,
+    /// Set once a restart's `init` failed: the old child's registrations ended and the new one
+    /// made none (or not all), so no later call may come to restart it; the plugin is faulted
+    /// as under [`super::Restart::Never`].
+    gave_up: std::sync::atomic::AtomicBool,
     /// The proxy's host context, from its `init` on.
     ctx: AtomicPtr<PhHostContext>,
     /// The child's registration handles and the proxy's, for unregister.
@@ -294,9 +320,23 @@ thread_local! {
     /// The link whose proxy `init` is about to run on this thread ([`PluginHost::start`] calls
     /// it on the loading thread).
     pub(crate) static PENDING: RefCell<Option<Arc<Link>>> = const { RefCell::new(None) };
-    /// The events this thread publishes for a child, as (link, payload address): the proxy's
-    /// own subscriptions skip them, as the child delivered them to its plugin already.
-    static ECHO: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
+    /// The events this thread publishes for a child, as (link, topic address, payload
+    /// address): the proxy's own subscriptions skip them, as the child delivered them to its
+    /// plugin already. An event is known by the addresses of its topic and payload, which the host hands to
+    /// each subscriber as the publisher gave them: a handler that publishes the payload it got
+    /// under another topic (a relay) publishes another event, which the plugin receives.
+    static ECHO: RefCell<Vec<(usize, usize, usize)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Drop for Link {
+    /// The host lets go of the child: a child still running (one the host did not end) sees the
+    /// end of its socket and exits.
+    fn drop(&mut self) {
+        self.process
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .release_ends();
+    }
 }
 
 impl Link {
@@ -325,6 +365,7 @@ impl Link {
             timeout,
             fault: Mutex::new(None),
             closing: std::sync::atomic::AtomicBool::new(false),
+            gave_up: std::sync::atomic::AtomicBool::new(false),
             ctx: AtomicPtr::new(std::ptr::null_mut()),
             handles: Mutex::new(HashMap::new()),
             config: Mutex::new(String::new()),
@@ -416,7 +457,7 @@ impl Link {
 
     /// Whether a crash restarts the plugin rather than faulting it.
     fn restarts(&self) -> bool {
-        self.respawn.restart == super::Restart::OnCrash
+        self.respawn.restart == super::Restart::OnCrash && !self.gave_up.load(Ordering::Acquire)
     }
 
     /// Records a crash of the plugin (under the restart policy `on-crash`): once per failure
@@ -501,7 +542,12 @@ impl Link {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        match self.call(&Down::Init { config: &config }, Phase::Init, None) {
+        let initialised = self.call(&Down::Init { config: &config }, Phase::Init, None);
+        if !matches!(initialised, Ok((0, _))) {
+            // Its registrations are gone: the caller faults the plugin for good.
+            self.gave_up.store(true, Ordering::Release);
+        }
+        match initialised {
             Ok((0, _)) => {
                 log::info!(
                     "plugin `{}` restarted after {count} crash{} in a row: its child process is pid {}",
@@ -539,7 +585,14 @@ impl Link {
         let _turn = self.turn.enter();
         let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
         let Io { stream, reader, .. } = &mut *io;
-        let message = reader.next(stream).and_then(|frame| {
+        // Bounded as a call is: the library's constructors run in the child before its hello
+        // and may write on the socket.
+        let mut bounded = Bounded {
+            inner: &*stream,
+            deadline: self.timeout.and_then(|t| Instant::now().checked_add(t)),
+            reads: 0,
+        };
+        let message = reader.next(&mut bounded).and_then(|frame| {
             Ok(match decode_up(frame)? {
                 Up::Hello {
                     name,
@@ -579,6 +632,12 @@ impl Link {
     /// does not fault the plugin when it sees it.
     pub(crate) fn closing(&self) {
         self.closing.store(true, Ordering::Release);
+    }
+
+    /// Whether the host told the child to exit (a shutdown, a build given up) and it is reaped:
+    /// nothing more comes of this link.
+    pub(crate) fn ended(&self) -> bool {
+        self.closing.load(Ordering::Acquire) && self.process().status(Duration::ZERO).is_some()
     }
 
     /// Tells a child that found a plugin the host does not isolate to exit.
@@ -673,7 +732,8 @@ impl Link {
             }
             self.restart(&format!("it crashed ({reason})"))?;
         }
-        let mut deadline = self.timeout.map(|t| Instant::now() + t);
+        // A timeout too long to count from now (`Duration::MAX`) is no limit.
+        let mut deadline = self.timeout.and_then(|t| Instant::now().checked_add(t));
         // A chunk of output, copied out of the reader's buffer.
         let mut chunk = Vec::new();
         {
@@ -696,7 +756,12 @@ impl Link {
             } = &mut *io;
             // Right after a message went to the child or came from it: the next one is likely
             // to come soon, so the wait spins briefly before it blocks ([`super::spin`]).
-            let message = match reader.next(&mut spin.reader(stream)).and_then(decode_up) {
+            let mut bounded = Bounded {
+                inner: spin.reader(stream),
+                deadline,
+                reads: 0,
+            };
+            let message = match reader.next(&mut bounded).and_then(decode_up) {
                 Ok(message) => message,
                 Err(e) => {
                     drop(io);
@@ -778,7 +843,7 @@ impl Link {
             let started = Instant::now();
             let answer = self.serve(request);
             // The time the host spent serving is not the child's.
-            deadline = deadline.map(|d| d + started.elapsed());
+            deadline = deadline.and_then(|d| d.checked_add(started.elapsed()));
             if let Some(reply) = answer {
                 let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
                 let Io {
@@ -976,7 +1041,11 @@ impl Link {
     /// already: the proxy's subscriptions skip it). Returns the service's code.
     fn publish(self: &Arc<Link>, topic: &str, payload: &[u8]) -> u32 {
         let ctx = self.ctx.load(Ordering::Acquire);
-        let key = (Arc::as_ptr(self) as usize, payload.as_ptr() as usize);
+        let key = (
+            Arc::as_ptr(self) as usize,
+            topic.as_ptr() as usize,
+            payload.as_ptr() as usize,
+        );
         ECHO.with(|e| e.borrow_mut().push(key));
         // SAFETY: the proxy's context (or NULL before its init, which the service refuses);
         // topic and payload are borrowed for the call.
@@ -1041,6 +1110,27 @@ impl Link {
             );
         } else {
             self.fault_plugin(&reason, false);
+        }
+    }
+
+    /// Ends the registration `handle` of the child `process`, for one of its threads (the
+    /// listener serves it). Only if `process` is still the plugin's child: after a restart the
+    /// old child's registrations were ended already, and the new child numbers its own from
+    /// the same start, so a late unregistration of the old child (from its listener's backlog)
+    /// would end the new child's. Checked under the lock of the handles, which a restart takes
+    /// only after it replaced the child.
+    fn unregister_of(&self, process: &Arc<Process>, handle: u64) {
+        let removed = {
+            let mut handles = self.handles_map();
+            if !Arc::ptr_eq(&self.process(), process) {
+                return;
+            }
+            handles.remove(&handle)
+        };
+        if let Some(handle) = removed {
+            let ctx = self.ctx.load(Ordering::Acquire);
+            // SAFETY: the proxy's context and one of its handles.
+            unsafe { (HOST_SERVICES.unregister)(ctx, handle) };
         }
     }
 
@@ -1124,9 +1214,7 @@ fn listen(
                     );
                 }
             }
-            Ok(Up::Unregister { handle }) => {
-                link.serve(Request::Unregister { handle });
-            }
+            Ok(Up::Unregister { handle }) => link.unregister_of(process, handle),
             Ok(_) => {
                 link.fail_from_thread(
                     process,
@@ -1264,7 +1352,11 @@ unsafe extern "C" fn proxy_event(
     guard("isolation: event", PhResult::HostFailed.code(), || {
         // SAFETY: the `EventProxy` of this registration, alive while the host dispatches it.
         let proxy = unsafe { &*user_data.cast::<EventProxy>() };
-        let key = (Arc::as_ptr(&proxy.link) as usize, payload.ptr as usize);
+        let key = (
+            Arc::as_ptr(&proxy.link) as usize,
+            topic.ptr as usize,
+            payload.ptr as usize,
+        );
         if ECHO.with(|e| e.borrow().contains(&key)) {
             return PhResult::Ok.code();
         }
@@ -1557,6 +1649,73 @@ mod tests {
             "{reason}"
         );
         assert!(link.process().status(Duration::ZERO).is_some(), "reaped");
+    }
+
+    #[test]
+    fn the_registry_lets_go_of_the_links_of_children_shut_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = crate::isolate::Registry::default();
+        // A plugin shut down: its child told to exit, then reaped (the fake child exits).
+        let old = fake_child(dir.path(), &[]);
+        // Told apart by their contexts, which the proxy's `init` would set (never dereferenced
+        // here).
+        old.ctx
+            .store(std::ptr::dangling_mut::<u64>().cast(), Ordering::Release);
+        old.closing();
+        assert!(old.process().status(Duration::from_secs(20)).is_some());
+        registry.add(Arc::clone(&old));
+        // A plugin loaded later: its link is added, the other one's let go of.
+        let dir = tempfile::tempdir().unwrap();
+        let new = fake_child(dir.path(), &[]);
+        new.ctx.store(
+            std::ptr::dangling_mut::<u64>().wrapping_add(1).cast(),
+            Ordering::Release,
+        );
+        registry.add(Arc::clone(&new));
+        assert_eq!(Arc::strong_count(&old), 1);
+        assert_eq!(Arc::strong_count(&new), 2);
+        // Its mode is still known (a plugin shut down is still listed until it is unloaded).
+        let pid = old.process().pid;
+        assert_eq!(
+            registry.mode_of(old.context_ptr().cast()),
+            crate::PluginMode::Isolated { pid }
+        );
+    }
+
+    #[test]
+    fn a_child_whose_link_is_dropped_sees_the_end_of_its_socket_and_exits() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        // A child that reads its socket to the end, then exits.
+        let script = dir.path().join("child.sh");
+        std::fs::write(&script, "#!/bin/sh\ncat <&3 >/dev/null\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let options = ChildOptions {
+            allow_insecure: false,
+            private_copies: false,
+            log_level: 0,
+        };
+        let (process, sockets) = Process::spawn(&script, &script, &options).unwrap();
+        let respawn = Respawn {
+            program: script.clone(),
+            file: script,
+            options,
+            restart: Restart::Never,
+        };
+        let link = Link::new(
+            "fake".to_owned(),
+            Arc::clone(&process),
+            sockets,
+            None,
+            respawn,
+        )
+        .unwrap();
+        assert!(process.status(Duration::ZERO).is_none(), "the child runs");
+        drop(link);
+        // Not killed: it exits by itself, status 0 (the reaper's handles of the sockets do not
+        // keep them open).
+        let status = process.status(Duration::from_secs(20));
+        assert_eq!(status.flatten().and_then(|s| s.code()), Some(0));
     }
 
     proptest! {

@@ -2,9 +2,10 @@
 //!
 //! Each message is one frame on the socket: its length (4 bytes, little-endian), then the message
 //! encoded with postcard. Strings and byte strings are borrowed from the frame when decoded, so
-//! a chunk of output is copied once, from the socket into the reader's buffer. A frame is at most
-//! [`MAX_FRAME`] bytes; command output travels in chunks of at most [`CHUNK`] bytes, so either
-//! side's memory stays bounded whatever a command writes.
+//! a chunk of output is copied once, from the socket into the reader's buffer. A frame from the
+//! child is at most [`MAX_FRAME`] bytes (the host's are as long as what they carry: an event's
+//! payload, a command's arguments); command output travels in chunks of at most [`CHUNK`] bytes,
+//! so either side's memory stays bounded whatever a command writes.
 //!
 //! # The conversation
 //!
@@ -274,20 +275,37 @@ pub(crate) fn send<T: Serialize>(
 }
 
 /// Reads frames from a stream into one buffer that grows to the largest frame read (at most
-/// [`MAX_FRAME`] and a read's worth more).
+/// its limit and a read's worth more).
 pub(crate) struct FrameReader {
     buffer: Vec<u8>,
     /// The unread bytes are `buffer[start..end]`.
     start: usize,
     end: usize,
+    /// The longest frame it accepts.
+    limit: usize,
 }
 
 impl FrameReader {
+    /// A reader of the child's frames, at most [`MAX_FRAME`] bytes each.
     pub(crate) fn new() -> FrameReader {
+        FrameReader::with_limit(MAX_FRAME)
+    }
+
+    /// A reader of the host's frames, in the child: any length a frame can state. The host is
+    /// trusted, and what it sends has no limit of its own (an event's payload, a command's
+    /// arguments, the configuration: docs/abi.md), so a child that refused a long frame would
+    /// fault its plugin for another's event.
+    pub(crate) fn from_host() -> FrameReader {
+        // Less the length's 4 bytes, so that a frame's length with them fits a 32-bit `usize`.
+        FrameReader::with_limit(u32::MAX as usize - 4)
+    }
+
+    fn with_limit(limit: usize) -> FrameReader {
         FrameReader {
             buffer: vec![0; 2 * CHUNK],
             start: 0,
             end: 0,
+            limit,
         }
     }
 
@@ -297,7 +315,7 @@ impl FrameReader {
         let len = loop {
             if let Some(head) = self.buffer[self.start..self.end].first_chunk::<4>() {
                 let len = u32::from_le_bytes(*head) as usize;
-                if len > MAX_FRAME {
+                if len > self.limit {
                     return Err(WireError::TooLong(len));
                 }
                 if self.end - self.start >= 4 + len {
@@ -441,6 +459,23 @@ mod tests {
         bytes.extend_from_slice(&[0; 16]);
         let error = FrameReader::new().next(&mut &bytes[..]).unwrap_err();
         assert!(matches!(error, WireError::TooLong(n) if n == MAX_FRAME + 1));
+    }
+
+    #[test]
+    fn the_child_reads_a_frame_of_the_host_over_the_limit() {
+        let payload = vec![3u8; MAX_FRAME + 1];
+        let message = Down::Deliver {
+            handle: 1,
+            topic: "big",
+            payload: &payload,
+        };
+        let mut bytes = Vec::new();
+        encode(&message, &mut bytes);
+        let mut reader = FrameReader::from_host();
+        assert_eq!(
+            decode_down(reader.next(&mut &bytes[..]).unwrap()).unwrap(),
+            message
+        );
     }
 
     proptest! {
