@@ -70,18 +70,24 @@ const INIT_ERROR_MAX: usize = 1024;
 /// character boundary and ends with `...`. What a terminal would act on besides is the
 /// displayer's to escape, as for every other text of a plugin.
 fn one_line(text: &str, max: usize) -> String {
+    let kept = prefix_at_most(text, max);
+    let mut line: String = kept
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if kept.len() < text.len() {
+        line.push_str("...");
+    }
+    line
+}
+
+/// The longest start of `text` of at most `max` bytes that ends at a character boundary.
+pub(crate) fn prefix_at_most(text: &str, max: usize) -> &str {
     let mut end = text.len().min(max);
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    let mut line: String = text[..end]
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if end < text.len() {
-        line.push_str("...");
-    }
-    line
+    &text[..end]
 }
 
 /// Every context ever made, so that none is freed (see the module docs).

@@ -975,6 +975,42 @@ fn wait_listener_gone(pid: u32) {
 }
 
 #[test]
+fn a_log_record_longer_than_a_message_reaches_the_host_cut_and_the_plugin_serves_on() {
+    let dir = fixtures(false);
+    let records = Arc::new(Records::default());
+    let mut host = PluginHost::with_observer(records.clone());
+    host.set_child_program(build().join("plughost"));
+    host.isolate("iso");
+    host.load_dir(dir.path()).unwrap();
+    // In-process a plugin may log 2 MiB at once; isolated, the record is cut, not refused.
+    assert_eq!(run(&host, "iso-biglog", &[]), (String::new(), Ok(())));
+    let records = records.0.lock().unwrap();
+    let (plugin, level, target, message) = records
+        .iter()
+        .find(|(_, _, target, _)| target.ends_with("big"))
+        .unwrap_or_else(|| panic!("no record of iso-biglog among {} records", records.len()));
+    assert_eq!(
+        (plugin.as_str(), *level),
+        ("iso", log::Level::Warn),
+        "{target}"
+    );
+    assert!(message.len() < 1 << 20, "{} bytes", message.len());
+    assert!(message.starts_with("xxxx"), "{}", &message[..20]);
+    assert!(
+        message.ends_with(
+            "... (2097152 bytes, cut: an isolated plugin's log record is at most 960 KiB)"
+        ),
+        "{}",
+        &message[message.len() - 100..]
+    );
+    drop(records);
+    assert_eq!(
+        run(&host, "iso-echo", &["still", "here"]),
+        ("still here\n".to_owned(), Ok(()))
+    );
+}
+
+#[test]
 fn events_and_log_records_from_a_plugins_own_thread_reach_the_host_and_its_handlers_may_call_back()
 {
     let dir = fixtures(false);

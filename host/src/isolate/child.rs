@@ -370,6 +370,14 @@ struct ChildObserver {
     level: log::LevelFilter,
 }
 
+/// The most of a log record's message that the child sends to the host, in bytes: a frame is
+/// at most [`super::wire::MAX_FRAME`], with room left for the target, the cut's note and the
+/// encoding.
+const LOG_MESSAGE_MAX: usize = super::wire::MAX_FRAME - 64 * 1024;
+
+/// The most of a log record's target that the child sends to the host, in bytes.
+const LOG_TARGET_MAX: usize = 1024;
+
 impl Observer for ChildObserver {
     fn max_level(&self) -> log::LevelFilter {
         self.level
@@ -377,10 +385,28 @@ impl Observer for ChildObserver {
 
     fn log(&self, _plugin: &str, record: &log::Record<'_>) {
         let message = record.args().to_string();
+        let target = record.target();
+        // A frame to the host is at most `MAX_FRAME` bytes: a longer record is cut, never
+        // refused (which would fault the plugin for what it may do in-process).
+        let (kept_message, kept_target) = (
+            crate::context::prefix_at_most(&message, LOG_MESSAGE_MAX),
+            crate::context::prefix_at_most(target, LOG_TARGET_MAX),
+        );
+        let cut;
+        let message = if kept_message.len() < message.len() {
+            cut = format!(
+                "{kept_message}... ({} bytes, cut: an isolated plugin's log record is at most {} KiB)",
+                message.len(),
+                LOG_MESSAGE_MAX / 1024
+            );
+            &cut
+        } else {
+            &message
+        };
         self.link.send_from_any(&Up::Log {
             level: record.level() as u32,
-            target: record.target(),
-            message: &message,
+            target: kept_target,
+            message,
         });
     }
 
