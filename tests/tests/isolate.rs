@@ -975,6 +975,26 @@ fn wait_listener_gone(pid: u32) {
 }
 
 #[test]
+fn an_isolated_plugins_own_event_of_megabytes_reaches_the_host() {
+    let dir = fixtures(false);
+    let mut host = host(dir.path());
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let into = Arc::clone(&sizes);
+    host.subscribe("isolate.big", move |_, payload| {
+        let all_e = payload.iter().all(|&b| b == b'e');
+        into.lock().unwrap().push((payload.len(), all_e));
+    })
+    .unwrap();
+    assert_eq!(run(&host, "iso-bigevent", &[]), (String::new(), Ok(())));
+    assert_eq!(*sizes.lock().unwrap(), vec![(3 << 20, true)]);
+    assert_eq!(
+        run(&host, "iso-echo", &["still", "here"]),
+        ("still here\n".to_owned(), Ok(()))
+    );
+    host.shutdown();
+}
+
+#[test]
 fn a_log_record_longer_than_a_message_reaches_the_host_cut_and_the_plugin_serves_on() {
     let dir = fixtures(false);
     let records = Arc::new(Records::default());

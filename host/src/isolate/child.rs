@@ -370,10 +370,11 @@ struct ChildObserver {
     level: log::LevelFilter,
 }
 
-/// The most of a log record's message that the child sends to the host, in bytes: a frame is
-/// at most [`super::wire::MAX_FRAME`], with room left for the target, the cut's note and the
-/// encoding.
-const LOG_MESSAGE_MAX: usize = super::wire::MAX_FRAME - 64 * 1024;
+/// The most of a log record's message that the child sends to the host, in bytes: a record is
+/// text for people, and a plugin that logs megabytes at once (which it may do in-process) should
+/// not have each of them copied through the socket. Far below [`super::wire::MAX_FRAME`], with
+/// room for the target and the cut's note.
+const LOG_MESSAGE_MAX: usize = 960 * 1024;
 
 /// The most of a log record's target that the child sends to the host, in bytes.
 const LOG_TARGET_MAX: usize = 1024;
@@ -386,8 +387,8 @@ impl Observer for ChildObserver {
     fn log(&self, _plugin: &str, record: &log::Record<'_>) {
         let message = record.args().to_string();
         let target = record.target();
-        // A frame to the host is at most `MAX_FRAME` bytes: a longer record is cut, never
-        // refused (which would fault the plugin for what it may do in-process).
+        // A longer record is cut, never refused (which would fault the plugin for what it may
+        // do in-process).
         let (kept_message, kept_target) = (
             crate::context::prefix_at_most(&message, LOG_MESSAGE_MAX),
             crate::context::prefix_at_most(target, LOG_TARGET_MAX),

@@ -27,11 +27,20 @@ use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
-/// The largest frame either side accepts: the length of its message, in bytes.
-pub(crate) const MAX_FRAME: usize = 1 << 20;
+/// The largest frame the host accepts from a child: the length of its message, in bytes. A
+/// plugin's own event may be that large (in-process there is no limit); a larger message faults
+/// it. The host's buffer grows with the bytes that came, not with the length a frame states, and
+/// shrinks back after a large frame (see [`FrameReader`]).
+pub(crate) const MAX_FRAME: usize = 64 << 20;
 
 /// The largest chunk of command output in one [`Up::Output`].
 pub(crate) const CHUNK: usize = 64 * 1024;
+
+/// The size of a [`FrameReader`]'s buffer when it is made: two chunks of output.
+const FIRST_SIZE: usize = 2 * CHUNK;
+
+/// A [`FrameReader`]'s buffer larger than this shrinks back to [`FIRST_SIZE`] once it is empty.
+const SHRINK_ABOVE: usize = 1 << 20;
 
 /// A message from the host to the child.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -274,8 +283,10 @@ pub(crate) fn send<T: Serialize>(
     stream.write_all(scratch)
 }
 
-/// Reads frames from a stream into one buffer that grows to the largest frame read (at most
-/// its limit and a read's worth more).
+/// Reads frames from a stream into one buffer. The buffer grows as a frame's bytes arrive (at
+/// most doubling per read, so a frame that states a length it never sends costs no more than
+/// what came), and shrinks back to its first size once it is empty after a frame larger than
+/// [`SHRINK_ABOVE`].
 pub(crate) struct FrameReader {
     buffer: Vec<u8>,
     /// The unread bytes are `buffer[start..end]`.
@@ -302,7 +313,7 @@ impl FrameReader {
 
     fn with_limit(limit: usize) -> FrameReader {
         FrameReader {
-            buffer: vec![0; 2 * CHUNK],
+            buffer: vec![0; FIRST_SIZE],
             start: 0,
             end: 0,
             limit,
@@ -312,6 +323,12 @@ impl FrameReader {
     /// The next frame's bytes (its message, without the length), valid until the next call.
     /// A read that times out (the stream's read timeout) is [`WireError::TimedOut`].
     pub(crate) fn next(&mut self, stream: &mut impl Read) -> Result<&[u8], WireError> {
+        if self.start == self.end && self.buffer.len() > SHRINK_ABOVE {
+            // The large frame that grew it was read: memory goes back.
+            self.buffer = vec![0; FIRST_SIZE];
+            self.start = 0;
+            self.end = 0;
+        }
         let len = loop {
             if let Some(head) = self.buffer[self.start..self.end].first_chunk::<4>() {
                 let len = u32::from_le_bytes(*head) as usize;
@@ -332,14 +349,17 @@ impl FrameReader {
         Ok(&self.buffer[frame])
     }
 
-    /// Makes room for a frame of `needed` bytes from `start`.
+    /// Makes room toward a frame of `needed` bytes from `start`: moves the unread bytes to the
+    /// front, and grows the buffer to at most twice what it holds, so that its size follows the
+    /// bytes that came rather than the length a frame states.
     fn make_room(&mut self, needed: usize) {
         if self.start + needed > self.buffer.len() {
             self.buffer.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
-            if needed > self.buffer.len() {
-                self.buffer.resize(needed, 0);
+            if needed > self.buffer.len() && self.end == self.buffer.len() {
+                let grown = needed.min(self.buffer.len().saturating_mul(2));
+                self.buffer.resize(grown, 0);
             }
         }
     }
@@ -459,6 +479,74 @@ mod tests {
         bytes.extend_from_slice(&[0; 16]);
         let error = FrameReader::new().next(&mut &bytes[..]).unwrap_err();
         assert!(matches!(error, WireError::TooLong(n) if n == MAX_FRAME + 1));
+    }
+
+    #[test]
+    fn a_frame_that_states_a_length_it_never_sends_costs_what_came() {
+        // The head of a frame of 60 MiB, then 1000 bytes of it, then the end.
+        let mut bytes = ((60u32 << 20).to_le_bytes()).to_vec();
+        bytes.extend_from_slice(&[7; 1000]);
+        let mut reader = FrameReader::new();
+        assert!(matches!(
+            reader.next(&mut &bytes[..]),
+            Err(WireError::Closed)
+        ));
+        assert_eq!(reader.buffer.len(), FIRST_SIZE);
+    }
+
+    #[test]
+    fn a_large_frame_is_read_whole_and_the_buffer_shrinks_back() {
+        let payload = vec![5u8; 3 << 20];
+        let mut bytes = Vec::new();
+        encode(
+            &Up::Publish {
+                topic: "big",
+                payload: &payload,
+            },
+            &mut bytes,
+        );
+        let mut small = Vec::new();
+        encode(
+            &Up::Done {
+                code: 0,
+                message: None,
+            },
+            &mut small,
+        );
+        bytes.extend_from_slice(&small);
+        // A stream that gives at most 64 KiB a read, as a socket does.
+        struct Trickle<'a>(&'a [u8]);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(self.0.len()).min(64 * 1024);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut stream = Trickle(&bytes);
+        let mut reader = FrameReader::new();
+        let frame = reader.next(&mut stream).unwrap();
+        match decode_up(frame).unwrap() {
+            Up::Publish {
+                topic,
+                payload: got,
+            } => {
+                assert_eq!((topic, got.len()), ("big", payload.len()));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(reader.buffer.len() >= 3 << 20);
+        assert_eq!(
+            decode_up(reader.next(&mut stream).unwrap()).unwrap(),
+            Up::Done {
+                code: 0,
+                message: None
+            }
+        );
+        // Empty after the small frame: the next read starts from a small buffer again.
+        assert!(matches!(reader.next(&mut stream), Err(WireError::Closed)));
+        assert_eq!(reader.buffer.len(), FIRST_SIZE);
     }
 
     #[test]
