@@ -362,6 +362,15 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     let mut out = cli::exit::Output;
     let result = match cli.command {
         Action::List { json: false } => {
+            if host.plugins().is_empty() && host.refused().is_empty() {
+                // The table alone would be a header; standard output stays the table.
+                eprintln!(
+                    "plughost: no plugins in {} (libraries named {}NAME{})",
+                    quote_path(&dir),
+                    std::env::consts::DLL_PREFIX,
+                    std::env::consts::DLL_SUFFIX
+                );
+            }
             display::list(&host, &mut out).map_err(|e| cli::pipe::output_error(&e))
         }
         Action::List { json: true } => {

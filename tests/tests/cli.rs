@@ -137,6 +137,31 @@ fn unknown_command_fails_with_a_message() {
 }
 
 #[test]
+fn list_of_an_empty_folder_says_so_on_standard_error() {
+    let empty = tempfile::tempdir().unwrap();
+    let output = plughost(empty.path()).arg("list").output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    // Standard output is the table (its header); the note is for people.
+    assert_eq!(stdout(&output).lines().count(), 1, "{}", stdout(&output));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "plughost: no plugins in {} (libraries named {}NAME{})\n",
+            empty.path().display(),
+            std::env::consts::DLL_PREFIX,
+            std::env::consts::DLL_SUFFIX
+        )
+    );
+    // Machine output has no note: its `plugins` list is empty.
+    let output = plughost(empty.path())
+        .args(["list", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(stderr(&output), "");
+}
+
+#[test]
 fn an_unknown_command_says_when_no_plugin_loaded_or_some_were_refused() {
     // An empty folder: the line says so, rather than pointing at `plughost list`.
     let empty = tempfile::tempdir().unwrap();
