@@ -61,19 +61,25 @@ const STAGED: u8 = 1;
 /// calls that had already found it, and refuses new registrations with `SHUT_DOWN`.
 const RETIRED: u8 = 2;
 
-/// The most of a plugin's message about its failed `init` that a refusal shows, in bytes: a
-/// refusal is one line.
-const INIT_ERROR_MAX: usize = 1024;
+/// The most of a plugin's message about its failed `init` that a refusal shows, in bytes (and
+/// `...` when it is cut): a refusal is one line.
+pub(crate) const INIT_ERROR_MAX: usize = 1024;
 
-/// `text` as one line for a refusal, which any program may show: each control character
-/// (a newline among them) becomes a space, and text longer than `max` bytes is cut at a
-/// character boundary and ends with `...`. What a terminal would act on besides is the
-/// displayer's to escape, as for every other text of a plugin.
-fn one_line(text: &str, max: usize) -> String {
+/// `text` as one line for a refusal, which any program may show: each control character (a
+/// newline among them) and each Unicode line or paragraph separator becomes a space, and text
+/// longer than `max` bytes is cut at a character boundary and ends with `...`. What a terminal
+/// would act on besides is the displayer's to escape, as for every other text of a plugin.
+pub(crate) fn one_line(text: &str, max: usize) -> String {
     let kept = prefix_at_most(text, max);
     let mut line: String = kept
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
     if kept.len() < text.len() {
         line.push_str("...");
@@ -124,6 +130,8 @@ pub(crate) struct PluginContext {
     /// The last error-level record the plugin logged during its `init` (see
     /// [`PluginContext::note_init_error`]): why `init` failed, if it did.
     init_error: Mutex<Option<String>>,
+    /// The thread that runs the plugin's `init` ([`crate::quiesce::thread_id`]), or 0.
+    init_thread: std::sync::atomic::AtomicUsize,
     /// The plugin's configuration: every key (nested ones by dotted path) and its value as text.
     /// Never changed after creation, so the values' bytes stay put while the context lives.
     pub(crate) config: std::collections::HashMap<String, Box<str>>,
@@ -189,6 +197,7 @@ impl PluginContext {
             plugin_data: AtomicPtr(std::sync::atomic::AtomicPtr::new(std::ptr::null_mut())),
             fault_reason: Mutex::new(None),
             init_error: Mutex::new(None),
+            init_thread: std::sync::atomic::AtomicUsize::new(0),
             config,
             provides: info.provides,
             requires: info.requires,
@@ -233,6 +242,7 @@ impl PluginContext {
             plugin_data: AtomicPtr(std::sync::atomic::AtomicPtr::new(std::ptr::null_mut())),
             fault_reason: Mutex::new(None),
             init_error: Mutex::new(None),
+            init_thread: std::sync::atomic::AtomicUsize::new(0),
             config: std::collections::HashMap::new(),
             provides: info.provides,
             requires: info.requires,
@@ -262,11 +272,21 @@ impl PluginContext {
         PluginState::from_u8(self.state.load(Ordering::Acquire))
     }
 
+    /// Marks the calling thread as the one that runs the plugin's `init`: only what it logs
+    /// there counts as the reason `init` failed (a record of the plugin's own threads, or of
+    /// another plugin of the same library, does not).
+    pub(crate) fn begin_init_on_this_thread(&self) {
+        self.init_thread
+            .store(crate::quiesce::thread_id(), Ordering::Relaxed);
+    }
+
     /// Keeps `message`, an error-level record the plugin logs, as the reason its `init` failed
-    /// if it is still initialising (the last such record wins), as one line of at most
-    /// [`INIT_ERROR_MAX`] bytes (see [`one_line`]).
+    /// if it is still initialising and this is the thread that runs its `init` (the last such
+    /// record wins), as one line of at most [`INIT_ERROR_MAX`] bytes (see [`one_line`]).
     pub(crate) fn note_init_error(&self, message: &str) {
-        if self.state() != PluginState::Initializing {
+        if self.state() != PluginState::Initializing
+            || self.init_thread.load(Ordering::Relaxed) != crate::quiesce::thread_id()
+        {
             return;
         }
         let kept = one_line(message, INIT_ERROR_MAX);
@@ -391,6 +411,7 @@ mod tests {
             one_line("two\nlines\r\tand\x1b[1A", 100),
             "two lines  and [1A"
         );
+        assert_eq!(one_line("a\u{2028}b\u{2029}c", 100), "a b c");
         // Cut at a character boundary: `é` is two bytes, the limit falls inside it.
         assert_eq!(one_line("abé", 3), "ab...");
         assert_eq!(one_line("abc", 3), "abc");

@@ -441,9 +441,10 @@ impl PluginHost {
         let initialised = self.initialise(&context);
         if let Err(kind) = initialised.and_then(|()| match context.activate() {
             true => Ok(()),
+            // Faulted during `init`: why it faulted, before anything it logged.
             false => Err(LoadErrorKind::Init {
                 code: PhResult::Panicked,
-                message: context.take_init_error(),
+                message: context.fault_reason().or_else(|| context.take_init_error()),
             }),
         }) {
             self.refuse_initialised(&context);
@@ -490,6 +491,8 @@ impl PluginHost {
         };
         let mut plugin_data: *mut c_void = std::ptr::null_mut();
         let ctx = Arc::as_ptr(context).cast::<PhHostContext>().cast_mut();
+        // Its error records on this thread, from now until `init` returns, say why it failed.
+        context.begin_init_on_this_thread();
         let call = crate::call::enter_call(&context.name, crate::call::CallKind::Init);
         let started = loader::Stamp::now();
         // SAFETY: the loader checked that `init` is the plugin's function of this ABI version;

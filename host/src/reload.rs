@@ -784,7 +784,7 @@ impl PluginHost {
                     path: file,
                     kind: LoadErrorKind::Init {
                         code: PhResult::Panicked,
-                        message: new.take_init_error(),
+                        message: new.fault_reason().or_else(|| new.take_init_error()),
                     },
                 })));
             }

@@ -184,31 +184,32 @@ pub const CHILD_SUBCOMMAND: &str = "__validate-check";
 
 /// Runs the selected checks against `file`, each in a child process. Once one of the checks that
 /// decide whether the host loads the library at all (`open-now`, `descriptor`, `type-layout`)
-/// fails, the later checks are not run: each is `skipped`, naming it, since the host would refuse
-/// the library in each of them for the same reason.
+/// fails or crashes, the later checks are not run: each is `skipped`, naming it, since the host
+/// would refuse the library in each of them for the same reason (one that times out does not
+/// stop the others).
 pub fn validate_file(file: &Path, options: &Options) -> Vec<CheckResult> {
-    // The first of the checks that decide whether the host loads the library at all which did
-    // not pass: every later check would load it, and fail for that same reason.
-    let mut refused: Option<&'static str> = None;
+    // The first of the checks that decide whether the host loads the library at all which
+    // failed or crashed, with its status: every later check would load it, and end the same way.
+    // A check that timed out does not count: a busy machine may be the cause.
+    let mut refused: Option<(&'static str, Status)> = None;
     let mut results = Vec::with_capacity(options.checks.len());
     for &check in &options.checks {
-        if let Some(gate) = refused {
+        if let Some((gate, status)) = refused {
             results.push(CheckResult {
                 check,
                 status: Status::Skipped,
-                message: format!("the host does not load the library (`{gate}` failed)"),
+                message: format!(
+                    "the host does not load the library (`{gate}` {})",
+                    status.name()
+                ),
                 duration_ms: 0,
             });
             continue;
         }
         let result = run_child(check, file, options);
-        if LOAD_GATES.contains(&check)
-            && !matches!(
-                result.status,
-                Status::Success | Status::Warning | Status::Skipped
-            )
+        if LOAD_GATES.contains(&check) && matches!(result.status, Status::Failed | Status::Crashed)
         {
-            refused = Some(check);
+            refused = Some((check, result.status));
         }
         results.push(result);
     }

@@ -128,6 +128,26 @@ fn assert_old_version_serves(host: &PluginHost) {
 }
 
 #[test]
+fn a_plugin_that_faults_in_init_is_refused_saying_why() {
+    // (In a reload the new version's subscriptions are staged: its own publish does not reach
+    // them, so this is a first load.)
+    let setup = Setup::new();
+    let faulty = setup.build("init-faults", &["FIXTURE_INIT_FAULTS"]);
+    let mut host = plughost::PluginHost::new();
+    let error = host.load(&faulty).unwrap_err();
+    let LoadErrorKind::Init {
+        code: PhResult::Panicked,
+        message: Some(message),
+    } = &error.kind
+    else {
+        panic!("expected a fault in init, got {error}");
+    };
+    // Why it faulted, not the error it logged before.
+    assert!(message.contains("reload.fault"), "{error}");
+    assert!(!message.contains("unrelated"), "{error}");
+}
+
+#[test]
 fn a_reload_whose_init_fails_keeps_the_old_version_serving() {
     let setup = Setup::new();
     let host = setup.host();

@@ -508,6 +508,27 @@ fn init_panics() {
 }
 
 #[test]
+fn a_fault_during_init_is_the_reason_of_the_refusal() {
+    let dir = plugins_dir(&["probe", "misbehave"]);
+    let output = plughost(dir.path())
+        .args(["list"])
+        .env("MISBEHAVE_INIT", "fault")
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    let refusal = out
+        .lines()
+        .find(|l| l.starts_with("refused: ") && l.contains("misbehave"))
+        .unwrap_or_else(|| panic!("misbehave was not refused: {out}"));
+    // Why it faulted, not the error it logged before.
+    assert!(refusal.contains("init failed: panicked: "), "{refusal}");
+    assert!(refusal.contains("misbehave.boom"), "{refusal}");
+    assert!(!refusal.contains("cache folder"), "{refusal}");
+}
+
+#[test]
 fn shutdown_panics() {
     let dir = plugins_dir(&["probe", "misbehave"]);
     let output = plughost(dir.path())

@@ -348,7 +348,7 @@ impl Shell {
                         escape(&plugin.name)
                     )?;
                     // A command without a description gets no dangling `:`.
-                    if command.description.is_empty() {
+                    if command.description.trim().is_empty() {
                         writeln!(out)?;
                     } else {
                         writeln!(out, ": {}", escape(&command.description))?;

@@ -558,13 +558,16 @@ fn run(
         }
     }
     if let Err(e) = host.start(&file, candidate) {
-        let code = match &e.kind {
-            crate::LoadErrorKind::Init { code, .. } => *code,
-            _ => PhResult::Error,
+        // An `init` that failed: its code and the plugin's reason, which the host shows as it
+        // shows an in-process plugin's (`init failed: CODE: REASON`); any other refusal: its
+        // line.
+        let (code, message) = match &e.kind {
+            crate::LoadErrorKind::Init { code, message } => (*code, message.clone()),
+            kind => (PhResult::Error, Some(kind.to_string())),
         };
         link.send(&Up::Done {
             code: code.code(),
-            message: Some(&e.kind.to_string()),
+            message: message.as_deref(),
         });
         return ExitCode::SUCCESS;
     }

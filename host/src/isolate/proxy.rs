@@ -559,10 +559,15 @@ impl Link {
             }
             Ok((code, message)) => {
                 process.kill();
-                let reason = format!(
-                    "its init failed after a restart: {}",
-                    message.unwrap_or_else(|| PhResult::from_code(code).to_string())
-                );
+                let code = PhResult::from_code(code);
+                let reason = match message {
+                    // Whatever the child wrote, one line of at most 1 KiB.
+                    Some(message) => format!(
+                        "its init failed after a restart: {code}: {}",
+                        crate::context::one_line(&message, crate::context::INIT_ERROR_MAX)
+                    ),
+                    None => format!("its init failed after a restart: {code}"),
+                };
                 *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.clone());
                 self.record_crash();
                 Err(reason)
@@ -1420,8 +1425,14 @@ unsafe extern "C" fn proxy_init(
                 code
             }
             Ok((code, message)) => {
-                if let Some(message) = message {
-                    *link.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+                // The plugin's reason, as an in-process plugin's error record during `init`
+                // would be: the refusal is `init failed: CODE: REASON`, one line however the
+                // child wrote it.
+                // SAFETY: the host passes its context for this plugin, which lives for the rest
+                // of the process (`context::RETAINED`).
+                let context = unsafe { ctx.cast::<crate::context::PluginContext>().as_ref() };
+                if let (Some(message), Some(context)) = (message, context) {
+                    context.note_init_error(&message);
                 }
                 code
             }

@@ -353,7 +353,7 @@ impl FrameReader {
     /// front, and grows the buffer to at most twice what it holds, so that its size follows the
     /// bytes that came rather than the length a frame states.
     fn make_room(&mut self, needed: usize) {
-        if self.start + needed > self.buffer.len() {
+        if self.start.saturating_add(needed) > self.buffer.len() {
             self.buffer.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
@@ -492,6 +492,23 @@ mod tests {
             Err(WireError::Closed)
         ));
         assert_eq!(reader.buffer.len(), FIRST_SIZE);
+    }
+
+    #[test]
+    fn a_buffer_grows_with_what_came_not_with_what_a_frame_states() {
+        // The head of a frame of 60 MiB, then 1 MiB of it, then the end.
+        let mut bytes = ((60u32 << 20).to_le_bytes()).to_vec();
+        bytes.extend(std::iter::repeat_n(7u8, 1 << 20));
+        let mut reader = FrameReader::new();
+        assert!(matches!(
+            reader.next(&mut &bytes[..]),
+            Err(WireError::Closed)
+        ));
+        assert!(
+            reader.buffer.len() <= 2 << 20,
+            "{} bytes for 1 MiB that came",
+            reader.buffer.len()
+        );
     }
 
     #[test]
