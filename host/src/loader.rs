@@ -1037,12 +1037,9 @@ fn check_name(name: &str) -> Result<(), LoadErrorKind> {
         "only ASCII letters, digits, '-', '_' and '.' are allowed".to_owned()
     };
     // At most the limit and a little more of a long name: the message is one line to read.
-    let mut end = name.len().min(PH_MAX_NAME_LEN + 4);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
+    let shown = crate::context::prefix_at_most(name, PH_MAX_NAME_LEN + 4);
     Err(LoadErrorKind::InvalidName {
-        name: name[..end].to_owned() + if end < name.len() { "…" } else { "" },
+        name: shown.to_owned() + if shown.len() < name.len() { "…" } else { "" },
         why,
     })
 }

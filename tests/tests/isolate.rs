@@ -51,6 +51,25 @@ fn host_with(dir: &Path, configure: impl FnOnce(&mut PluginHost)) -> PluginHost 
     host
 }
 
+/// Subscribes the application to `topic` with a handler that counts the events it receives:
+/// the count, and the subscription's handle.
+fn count_events(
+    host: &PluginHost,
+    topic: &str,
+) -> (
+    Arc<std::sync::atomic::AtomicUsize>,
+    plugin_api::abi::PhHandle,
+) {
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&count);
+    let handle = host
+        .subscribe(topic, move |_, _| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        })
+        .unwrap();
+    (count, handle)
+}
+
 /// Runs a command; its output, and its error as one line.
 fn run(host: &PluginHost, command: &str, args: &[&str]) -> (String, Result<(), String>) {
     let mut out = Vec::new();
@@ -1093,13 +1112,7 @@ fn events_and_log_records_from_a_plugins_own_thread_reach_the_host_and_its_handl
     // An in-process plugin receives the thread's event: pong handles `isolate.ping` by
     // publishing `isolate.pong`, which reaches the isolated plugin (a call into its child from
     // the listener), then the application.
-    let pongs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = Arc::clone(&pongs);
-    let pong_handle = host
-        .subscribe("isolate.pong", move |_, _| {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        })
-        .unwrap();
+    let (pongs, pong_handle) = count_events(&host, "isolate.pong");
     assert_eq!(
         run(&host, "iso-spawn", &["isolate.ping", "x", "1"]),
         ("spawned\n".to_owned(), Ok(()))
@@ -1147,12 +1160,7 @@ fn a_thread_that_keeps_publishing_does_not_harm_the_host_at_shutdown() {
     let dir = fixtures(false);
     let mut host = host(dir.path());
     let pid = pid_of(&host, "iso");
-    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = Arc::clone(&count);
-    host.subscribe("isolate.forever", move |_, _| {
-        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    })
-    .unwrap();
+    let (count, _) = count_events(&host, "isolate.forever");
     assert_eq!(
         run(&host, "iso-forever", &[]),
         ("spawned\n".to_owned(), Ok(()))
@@ -1263,12 +1271,7 @@ fn an_isolated_plugins_event_relayed_with_the_same_payload_reaches_it() {
     .unwrap();
     // An `isolate.pong` of iso's own thread reaches iso once (in its child), not again from
     // the host.
-    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = Arc::clone(&seen);
-    host.subscribe("isolate.pong", move |_, _| {
-        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    })
-    .unwrap();
+    let (seen, _) = count_events(&host, "isolate.pong");
     assert_eq!(
         run(&host, "iso-spawn", &["isolate.pong", "p", "1"]),
         ("spawned\n".to_owned(), Ok(()))
